@@ -1,0 +1,27 @@
+"""The retrieval engine: embedders, vector and lexical indexes, fusion.
+
+It knows passages only as (id, text, vector); documents and the web live in `kb` and `webapp`.
+"""
+
+from .embedders import DEFAULT_MODEL, Embedder, HashEmbedder, SentenceTransformerEmbedder, load_embedder, model_id
+from .engine import MODES, Hit, SearchEngine
+from .fusion import reciprocal_rank_fusion
+from .lexical import BM25Index, LexicalIndex
+from .vectors import FaissIndex, VectorIndex
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Embedder",
+    "HashEmbedder",
+    "SentenceTransformerEmbedder",
+    "load_embedder",
+    "model_id",
+    "MODES",
+    "Hit",
+    "SearchEngine",
+    "reciprocal_rank_fusion",
+    "BM25Index",
+    "LexicalIndex",
+    "FaissIndex",
+    "VectorIndex",
+]

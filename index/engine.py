@@ -1,0 +1,90 @@
+"""The retrieval engine: dense, lexical and hybrid search over (id, text, vector) passages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .embedders import Embedder
+from .fusion import reciprocal_rank_fusion
+from .lexical import LexicalIndex
+from .vectors import VectorIndex
+
+__all__ = ["Hit", "SearchEngine", "MODES"]
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked passage id with the evidence behind its score (ranks start at 1)."""
+
+    id: int
+    score: float
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    lexical_score: float | None = None
+    lexical_rank: int | None = None
+
+
+class SearchEngine:
+    """Ties an embedder, a vector index and a lexical index into one `search` call.
+
+    The embedder is fetched through a callable on first use, so lexical-only work never
+    loads a model.
+    """
+
+    def __init__(
+        self,
+        embedder: Callable[[], Embedder],
+        vectors: VectorIndex,
+        lexical: LexicalIndex,
+        rrf_k: int = 60,
+        candidates: int = 100,
+    ):
+        self._embedder = embedder
+        self.vectors = vectors
+        self.lexical = lexical
+        self.rrf_k = rrf_k
+        self.candidates = candidates
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder()
+
+    def dense(self, query: str, k: int, allowed=None, vector: np.ndarray | None = None) -> list[tuple[int, float]]:
+        if not len(self.vectors):
+            return []
+        vector = self.embedder.embed(query) if vector is None else vector
+        scores, ids = self.vectors.search(vector[None, :], min(k, len(self.vectors)), allowed)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        allowed: np.ndarray | None = None,
+        vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """Top-k hits; `allowed` restricts the search to those passage ids; `vector` is the
+        query's embedding when the caller already has it."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        depth = max(k, self.candidates) if mode == "hybrid" else k
+        dense = self.dense(query, depth, allowed, vector) if mode != "lexical" else []
+        lexical = self.lexical.search(query, depth, allowed) if mode != "dense" else []
+        if mode == "dense":
+            return [Hit(i, s, s, r) for r, (i, s) in enumerate(dense, 1)][:k]
+        if mode == "lexical":
+            return [Hit(i, s, lexical_score=s, lexical_rank=r) for r, (i, s) in enumerate(lexical, 1)][:k]
+        d = {i: (r, s) for r, (i, s) in enumerate(dense, 1)}
+        lx = {i: (r, s) for r, (i, s) in enumerate(lexical, 1)}
+        hits = []
+        for doc, score in reciprocal_rank_fusion([dense, lexical], k=self.rrf_k)[:k]:
+            dr, ds = d.get(doc, (None, None))
+            lr, ls = lx.get(doc, (None, None))
+            hits.append(Hit(doc, score, ds, dr, ls, lr))
+        return hits

@@ -1,0 +1,98 @@
+"""Vector indexes: nearest neighbours by inner product over unit vectors (= cosine).
+
+`VectorIndex` is the seam a server-backed engine (pgvector, ...) would implement; `FaissIndex`
+is the embedded default: exact search (`IndexFlatIP`) behind an id map, right for collections up
+to ~100k passages on this class of machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["VectorIndex", "FaissIndex"]
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    dim: int
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def remove(self, ids: np.ndarray) -> int: ...
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (n_queries, k), best first; missing slots have id -1."""
+
+    def ids(self) -> np.ndarray: ...
+
+    def __len__(self) -> int: ...
+
+    def save(self, path: Path) -> None: ...
+
+
+def _as_ids(ids) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+
+
+class FaissIndex:
+    """Exact inner-product search over int64-keyed vectors, persisted with `faiss.write_index`."""
+
+    def __init__(self, dim: int, _index=None):
+        import faiss
+
+        self._faiss = faiss
+        self.dim = dim
+        self._index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    @classmethod
+    def load(cls, path: Path) -> "FaissIndex":
+        import faiss
+
+        index = faiss.read_index(str(path))
+        return cls(index.d, index)
+
+    def add(self, ids, vectors: np.ndarray) -> None:
+        ids = _as_ids(ids)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+        if len(ids):
+            self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids) -> int:
+        ids = _as_ids(ids)
+        if not len(ids):
+            return 0
+        return int(self._index.remove_ids(self._faiss.IDSelectorBatch(ids)))
+
+    def search(self, queries: np.ndarray, k: int, allowed=None):
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        k = max(1, int(k))
+        params = None
+        if allowed is not None:
+            allowed = _as_ids(allowed)
+            if not len(allowed):
+                n = len(queries)
+                return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
+            params = self._faiss.SearchParameters(sel=self._faiss.IDSelectorBatch(allowed))
+        scores, ids = self._index.search(queries, k, params=params)
+        return scores, ids
+
+    def ids(self) -> np.ndarray:
+        return self._faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def save(self, path: Path) -> None:
+        """Write beside the target, fsync, then rename: a reader never sees half a file."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        self._faiss.write_index(self._index, str(tmp))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)

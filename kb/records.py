@@ -1,0 +1,106 @@
+"""The records kb passes around: frozen, plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Document", "Passage", "Occurrence", "Result", "IngestReport"]
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    title: str
+    source: str
+    date: str | None
+    format: str
+    content_hash: str
+    pages: int | None = None
+    passages: int = 0
+    ingested_at: str | None = None
+    file: str | None = None  # the copy kept in the home, relative to it
+
+    def summary(self) -> dict:
+        return {"id": self.id, "title": self.title, "source": self.source, "date": self.date}
+
+    def to_dict(self) -> dict:
+        return {
+            **self.summary(),
+            "format": self.format,
+            "pages": self.pages,
+            "passages": self.passages,
+            "ingested_at": self.ingested_at,
+        }
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A unique passage text. `id` is derived from the cleaned text, so equal texts share one."""
+
+    id: str
+    key: int  # the int64 the indexes know it by
+    text: str  # as in the source, for display
+    clean: str  # cleaned, as embedded and indexed
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """Where a passage stands in a document: character offsets into the document text."""
+
+    document_id: str
+    ordinal: int
+    section: str | None
+    page: int | None
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Result:
+    rank: int
+    score: float
+    passage: Passage
+    occurrence: Occurrence
+    document: Document
+    highlights: tuple[str, ...] = ()
+    explain: dict | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict:
+        out = {
+            "rank": self.rank,
+            "score": round(float(self.score), 6),
+            "passage_id": self.passage.id,
+            "text": self.passage.text,
+            "highlights": list(self.highlights),
+            "section": self.occurrence.section,
+            "page": self.occurrence.page,
+            "document": self.document.summary(),
+        }
+        if self.explain is not None:
+            out["explain"] = self.explain
+        return out
+
+
+@dataclass
+class IngestReport:
+    """What one `ingest` run did, file by file."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    passages_new: int = 0
+    passages_reused: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "passages_embedded": self.passages_new,
+            "passages_reused": self.passages_reused,
+            "seconds": round(self.seconds, 3),
+        }

@@ -1,0 +1,94 @@
+"""Every setting, declared once: name, default and help. Override with ``KB_<NAME>`` variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["Settings", "default_home", "describe"]
+
+ENV_PREFIX = "KB_"
+
+
+def default_home() -> Path:
+    """``$XDG_DATA_HOME/kb``, i.e. ``~/.local/share/kb`` on most systems."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "kb"
+
+
+def _setting(default: Any, help: str, factory=None):
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = _setting(None, "Folder holding the knowledge base: SQLite store, indexes, copies of ingested files.", default_home)
+    model: str = _setting("sentence-transformers/all-MiniLM-L6-v2", "Embedding model: a sentence-transformers name or a local path. The default is bundled and loads offline.")
+    device: str = _setting("cpu", "Torch device for the model: cpu, cuda, cuda:1, mps.")
+    batch_size: int = _setting(32, "Passages per encoder batch.")
+    chunk_tokens: int = _setting(200, "Target passage size in the model's word pieces; capped at what the model reads (254 for MiniLM).")
+    chunk_overlap: int = _setting(32, "Word pieces of trailing whole sentences repeated at the start of the next passage.")
+    ingest_batch: int = _setting(256, "New passages embedded and committed together during ingest.")
+    candidates: int = _setting(100, "Candidates each retriever contributes before hybrid fusion.")
+    rrf_k: int = _setting(60, "The k of reciprocal rank fusion: larger flattens the rank discount.")
+    bm25_k1: float = _setting(0.9, "BM25 term-frequency saturation.")
+    bm25_b: float = _setting(0.4, "BM25 length normalisation.")
+    default_k: int = _setting(10, "Results returned when a request does not say.")
+    max_k: int = _setting(100, "Most results one request may ask for.")
+    max_query_chars: int = _setting(1000, "Longest query accepted, in characters.")
+    max_request_bytes: int = _setting(1_000_000, "Largest HTTP request body accepted (413 beyond).")
+    host: str = _setting("127.0.0.1", "Address `kb serve` listens on.")
+    port: int = _setting(8000, "Port `kb serve` listens on.")
+    threads: int = _setting(8, "Request threads of the WSGI server (waitress).")
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Defaults, then ``KB_*`` variables, then explicit overrides (None means "not given")."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw not in (None, ""):
+                values[f.name] = _convert(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "home" in values:
+            values["home"] = Path(values["home"]).expanduser()
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        for name in ("batch_size", "chunk_tokens", "ingest_batch", "candidates", "rrf_k", "default_k", "max_k", "max_query_chars", "max_request_bytes", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"setting {name} must be at least 1")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise ValueError("setting chunk_overlap must be >= 0 and below chunk_tokens")
+        if self.default_k > self.max_k:
+            raise ValueError("setting default_k must not exceed max_k")
+
+
+def _convert(f: dataclasses.Field, raw: str) -> Any:
+    kind = {"int": int, "float": float, "str": str, "Path": Path}[str(f.type)]
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(environment variable, default, help) for every setting: the README table's source."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        if f.name == "home":
+            default = "$XDG_DATA_HOME/kb (~/.local/share/kb)"
+        rows.append((ENV_PREFIX + f.name.upper(), str(default), f.metadata["help"]))
+    return rows

@@ -1,0 +1,292 @@
+"""The passage store: documents, unique passages (with their vectors) and where they occur.
+
+`PassageStore` is the seam a server-backed store (PostgreSQL) would implement; `SQLiteStore` is
+the embedded default. The store is the source of truth: the FAISS and BM25 indexes are derived
+from it and can always be rebuilt from it without re-embedding, which is what makes a crash
+mid-ingest harmless. Every write bumps a generation number that index files are stamped with.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Protocol, Sequence
+
+import numpy as np
+
+from .records import Document, Occurrence, Passage
+
+__all__ = ["PassageStore", "SQLiteStore", "Filters"]
+
+Filters = dict  # validated by KnowledgeBase: document, section, date_from, date_to
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    date TEXT,
+    format TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    pages INTEGER,
+    file TEXT,
+    text TEXT NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    key INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    clean TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS occurrences (
+    document TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    passage INTEGER NOT NULL REFERENCES passages(key),
+    section TEXT,
+    page INTEGER,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    PRIMARY KEY (document, ordinal)
+);
+CREATE INDEX IF NOT EXISTS occurrences_passage ON occurrences(passage);
+"""
+
+_DOC_COLUMNS = "d.id, d.title, d.source, d.date, d.format, d.content_hash, d.pages, d.ingested_at, d.file"
+
+
+class PassageStore(Protocol):
+    def generation(self) -> int: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def document(self, doc_id: str) -> Document | None: ...
+    def documents(self) -> list[Document]: ...
+    def fingerprint(self, doc_id: str) -> str | None: ...
+    def known_keys(self, keys: Iterable[int]) -> set[int]: ...
+    def commit(self, docs: Sequence[tuple], new_passages: Sequence[tuple[Passage, np.ndarray]], meta: dict) -> list[int]: ...
+    def remove_document(self, doc_id: str) -> list[int]: ...
+    def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict: ...
+    def allowed_keys(self, filters: Filters) -> np.ndarray: ...
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def all_texts(self) -> tuple[np.ndarray, list[str]]: ...
+    def counts(self) -> dict: ...
+
+
+class SQLiteStore:
+    """SQLite in WAL mode; one connection per thread, so server threads read concurrently."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def _documents(self, where: str = "", args: tuple = ()) -> list[Document]:
+        rows = self._conn().execute(
+            f"""SELECT {_DOC_COLUMNS}, (SELECT COUNT(*) FROM occurrences o WHERE o.document = d.id)
+                FROM documents d {where} ORDER BY d.ingested_at, d.id""",
+            args,
+        )
+        return [_document(r) for r in rows]
+
+    def document(self, doc_id: str) -> Document | None:
+        found = self._documents("WHERE d.id = ?", (doc_id,))
+        return found[0] if found else None
+
+    def documents(self) -> list[Document]:
+        return self._documents()
+
+    def fingerprint(self, doc_id: str) -> str | None:
+        row = self._conn().execute(
+            "SELECT content_hash || ':' || fingerprint FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def known_keys(self, keys: Iterable[int]) -> set[int]:
+        keys = list(dict.fromkeys(keys))
+        found: set[int] = set()
+        for i in range(0, len(keys), 900):
+            batch = keys[i:i + 900]
+            marks = ",".join("?" * len(batch))
+            found.update(r[0] for r in self._conn().execute(f"SELECT key FROM passages WHERE key IN ({marks})", batch))
+        return found
+
+    def _filter_sql(self, filters: Filters | None) -> tuple[str, list]:
+        if not filters:
+            return "", []
+        clauses, args = [], []
+        if "document" in filters:
+            ids = filters["document"]
+            clauses.append(f"o.document IN ({','.join('?' * len(ids))})")
+            args.extend(ids)
+        if "section" in filters:
+            clauses.append("o.section LIKE ? ESCAPE '\\'")
+            escaped = filters["section"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args.append(f"%{escaped}%")
+        if "date_from" in filters:
+            clauses.append("d.date >= ?")
+            args.append(filters["date_from"])
+        if "date_to" in filters:
+            clauses.append("d.date <= ?")
+            args.append(filters["date_to"])
+        return " AND " + " AND ".join(clauses), args
+
+    def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict:
+        """key -> (Passage, Occurrence, Document): each passage at its first matching place."""
+        if not keys:
+            return {}
+        where, args = self._filter_sql(filters)
+        marks = ",".join("?" * len(keys))
+        rows = self._conn().execute(
+            f"""SELECT p.key, p.id AS pid, p.text AS ptext, p.clean, p.tokens,
+                       o.document, o.ordinal, o.section, o.page, o.start, o.end, {_DOC_COLUMNS}, 0
+                FROM passages p JOIN occurrences o ON o.passage = p.key
+                JOIN documents d ON d.id = o.document
+                WHERE p.key IN ({marks}) {where}
+                ORDER BY d.ingested_at, o.document, o.ordinal""",
+            [*keys, *args],
+        )
+        out: dict = {}
+        for r in rows:
+            if r["key"] in out:
+                continue
+            passage = Passage(r["pid"], r["key"], r["ptext"], r["clean"], r["tokens"])
+            occurrence = Occurrence(r["document"], r["ordinal"], r["section"], r["page"], r["start"], r["end"])
+            out[r["key"]] = (passage, occurrence, _document(r, offset=11))
+        return out
+
+    def allowed_keys(self, filters: Filters) -> np.ndarray:
+        where, args = self._filter_sql(filters)
+        rows = self._conn().execute(
+            f"""SELECT DISTINCT o.passage FROM occurrences o JOIN documents d ON d.id = o.document
+                WHERE 1 = 1 {where}""",
+            args,
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._conn().execute("SELECT key, vector FROM passages ORDER BY key").fetchall()
+        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        return keys, matrix
+
+    def all_texts(self) -> tuple[np.ndarray, list[str]]:
+        rows = self._conn().execute("SELECT key, clean FROM passages ORDER BY key").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), [r[1] for r in rows]
+
+    def counts(self) -> dict:
+        q = self._conn().execute
+        return {
+            "documents": q("SELECT COUNT(*) FROM documents").fetchone()[0],
+            "passages": q("SELECT COUNT(*) FROM passages").fetchone()[0],
+            "occurrences": q("SELECT COUNT(*) FROM occurrences").fetchone()[0],
+        }
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _write(self):
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        return conn
+
+    def _bump(self, conn: sqlite3.Connection, meta: dict | None = None) -> None:
+        values = {**(meta or {}), "generation": str(self.generation() + 1)}
+        conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    def _drop_orphans(self, conn: sqlite3.Connection, candidates: Iterable[int]) -> list[int]:
+        candidates = list(set(candidates))
+        orphans = []
+        for i in range(0, len(candidates), 900):
+            batch = candidates[i:i + 900]
+            marks = ",".join("?" * len(batch))
+            orphans += [r[0] for r in conn.execute(
+                f"""SELECT key FROM passages WHERE key IN ({marks})
+                    AND NOT EXISTS (SELECT 1 FROM occurrences WHERE passage = key)""", batch)]
+        conn.executemany("DELETE FROM passages WHERE key = ?", [(k,) for k in orphans])
+        return orphans
+
+    def commit(self, docs, new_passages, meta) -> list[int]:
+        """Atomically add passages and (re)place documents with their occurrences.
+
+        `docs` holds (Document, fingerprint, text, [(passage key, Occurrence)]). Returns the keys of
+        passages that no document uses any more (deleted here; the caller drops them from indexes).
+        """
+        conn = self._write()
+        try:
+            conn.executemany(
+                "INSERT OR IGNORE INTO passages VALUES (?, ?, ?, ?, ?, ?)",
+                [(p.key, p.id, p.text, p.clean, p.tokens, np.asarray(v, np.float32).tobytes()) for p, v in new_passages],
+            )
+            old: list[int] = []
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            for doc, fingerprint, text, occurrences in docs:
+                old += [r[0] for r in conn.execute("SELECT passage FROM occurrences WHERE document = ?", (doc.id,))]
+                conn.execute("DELETE FROM occurrences WHERE document = ?", (doc.id,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (doc.id, doc.source, doc.title, doc.date, doc.format, doc.content_hash, fingerprint, doc.pages, doc.file, text, now),
+                )
+                conn.executemany(
+                    "INSERT INTO occurrences VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(doc.id, o.ordinal, key, o.section, o.page, o.start, o.end) for key, o in occurrences],
+                )
+            orphans = self._drop_orphans(conn, old)
+            self._bump(conn, meta)
+            conn.execute("COMMIT")
+            return orphans
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def remove_document(self, doc_id: str) -> list[int]:
+        conn = self._write()
+        try:
+            old = [r[0] for r in conn.execute("SELECT passage FROM occurrences WHERE document = ?", (doc_id,))]
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            orphans = self._drop_orphans(conn, old)
+            self._bump(conn)
+            conn.execute("COMMIT")
+            return orphans
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _document(r, offset: int = 0) -> Document:
+    v = tuple(r)[offset:]
+    return Document(
+        id=v[0], title=v[1], source=v[2], date=v[3], format=v[4], content_hash=v[5],
+        pages=v[6], ingested_at=v[7], file=v[8], passages=v[9],
+    )
+

@@ -1,0 +1,183 @@
+"""Document structure from plain text: paragraphs, headings, date lines, title.
+
+Loaders reduce every format to one text plus `Block` spans into it; this module finds those
+spans for line-oriented text (.txt, .md, PDF pages) and turns blocks into sections.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from datetime import date
+
+__all__ = ["Block", "LoadedDocument", "parse_text", "parse_date", "title_from_filename", "is_heading"]
+
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
+_MONTH = r"(January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
+_DATE_PATTERNS = [
+    (re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH},?\s+(\d{{4}})", re.I), ("d", "m", "y")),
+    (re.compile(rf"{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", re.I), ("m", "d", "y")),
+    (re.compile(r"(\d{4})-(\d{2})-(\d{2})"), ("y", "mm", "d")),
+]
+_DATE_LABELS = {"", "published", "published on", "date", "dated", "updated", "last updated"}
+_TERMINAL = ".,;:!"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A span of the document text: a heading (with level) or a paragraph of body text."""
+
+    start: int
+    end: int
+    kind: str = "text"  # "text" | "heading"
+    level: int = 1
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """What a loader returns: the full text as read, its blocks, and metadata."""
+
+    text: str
+    blocks: tuple[Block, ...]
+    title: str
+    date: str | None
+    format: str
+    pages: int | None = None
+
+
+def parse_date(text: str) -> str | None:
+    """The first date written in `text`, as ISO ``YYYY-MM-DD``."""
+    for pattern, order in _DATE_PATTERNS:
+        m = pattern.search(text)
+        if not m:
+            continue
+        parts = dict(zip(order, m.groups()))
+        try:
+            month = int(parts["mm"]) if "mm" in parts else _MONTHS.index(_month_name(parts["m"])) + 1
+            return date(int(parts["y"]), month, int(parts["d"])).isoformat()
+        except (ValueError, KeyError):
+            continue
+    return None
+
+
+def _month_name(abbrev: str) -> str:
+    abbrev = abbrev.lower().rstrip(".")
+    return next(m for m in _MONTHS if m.startswith(abbrev[:3]))
+
+
+def _is_date_line(line: str) -> str | None:
+    """The date, when a line holds a date and nothing else (bar a 'Published:'-like label)."""
+    line = line.strip()
+    if len(line) > 48:
+        return None
+    for pattern, _ in _DATE_PATTERNS:
+        m = pattern.search(line)
+        if m:
+            rest = (line[: m.start()] + line[m.end():]).strip(" ,:-").lower()
+            return parse_date(m.group(0)) if rest in _DATE_LABELS else None
+    return None
+
+
+def is_heading(line: str) -> bool:
+    """A short line standing alone, without closing punctuation, that starts with a capital."""
+    line = line.strip()
+    words = line.split()
+    return (
+        0 < len(words) <= 16
+        and len(line) <= 120
+        and line[-1] not in _TERMINAL
+        and (line[0].isupper() or line[0].isdigit())
+        and not line.isdigit()
+        and any(c.isalpha() for c in line)
+    )
+
+
+def title_from_filename(stem: str, text: str) -> str:
+    """'unicef-china-2023-annual-report' -> 'UNICEF China 2023 Annual Report'.
+
+    A word keeps the all-capitals form when the text writes it that way (acronyms).
+    """
+    words = [w for w in re.split(r"[\s_\-.]+", stem) if w]
+    out = []
+    for w in words:
+        upper = w.upper()
+        if len(w) > 1 and re.search(rf"\b{re.escape(upper)}\b", text) and not re.search(rf"\b{re.escape(w.capitalize())}\b", text):
+            out.append(upper)
+        else:
+            out.append(w[:1].upper() + w[1:])
+    return " ".join(out) or stem
+
+
+def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool = False):
+    """Split line-oriented text into blocks. Returns (blocks, first date line found).
+
+    Paragraphs are separated by blank lines. A paragraph of one short line without closing
+    punctuation is a heading; a paragraph that is only a date is metadata, not text.
+    Markdown ``#`` lines are headings of their level wherever they stand.
+    """
+    blocks: list[Block] = []
+    found_date = None
+    para: list[tuple[int, int]] = []
+
+    def page_of(pos: int) -> int | None:
+        return bisect.bisect_right(page_starts, pos) if page_starts else None
+
+    def flush():
+        nonlocal found_date
+        if not para:
+            return
+        start, end = para[0][0], para[-1][1]
+        chunk = text[start:end]
+        if len(para) == 1:
+            when = _is_date_line(chunk)
+            if when:
+                found_date = found_date or when
+                para.clear()
+                return
+            if is_heading(chunk):
+                blocks.append(Block(start, end, "heading", 1, page_of(start)))
+                para.clear()
+                return
+        blocks.append(Block(start, end, "text", 1, page_of(start)))
+        para.clear()
+
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        start, body = pos, line.rstrip("\r\n")
+        pos += len(line)
+        stripped = body.strip()
+        if not stripped or stripped == "\f":
+            flush()
+            continue
+        lead = start + len(body) - len(body.lstrip())
+        end = start + len(body.rstrip())
+        if markdown and (m := re.match(r"(#{1,6})\s+(.*?)\s*#*\s*$", stripped)):
+            flush()
+            head_start = lead + stripped.index(m.group(2)) if m.group(2) else lead
+            blocks.append(Block(head_start, head_start + len(m.group(2)), "heading", len(m.group(1)), page_of(start)))
+            continue
+        if page_starts and para and stripped.isupper() and is_heading(stripped) and text[para[-1][1] - 1] in ".!?":
+            flush()  # an all-caps heading run into the text, as PDF extraction leaves them
+        if page_starts and not para and stripped.isdigit():
+            continue  # a page number
+        if para and _is_date_line(stripped):
+            flush()  # a date line stands alone even when no blank line sets it off
+        para.append((lead, end))
+    flush()
+    return blocks, found_date
+
+
+def sections(text: str, blocks, title: str):
+    """Yield (block, section path) for text blocks; headings set the path ('A > B')."""
+    path: list[tuple[int, str]] = []
+    for block in blocks:
+        if block.kind == "heading":
+            heading = " ".join(text[block.start:block.end].split())
+            if heading.lower() == title.lower() and not path:
+                continue
+            path = [(lvl, h) for lvl, h in path if lvl < block.level]
+            path.append((block.level, heading))
+            continue
+        yield block, " > ".join(h for _, h in path) or None
