@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Callable, Sequence
 
 import numpy as np
@@ -9,7 +11,30 @@ import numpy as np
 from .chunking import split_sentences
 from .cleaning import clean_text
 
-__all__ = ["best_sentences"]
+__all__ = ["best_sentences", "SentenceVectors"]
+
+
+class SentenceVectors:
+    """Embeds sentences through a bounded cache: popular passages are scored for free."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], size: int = 20_000):
+        self._embed, self._size = embed, size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, sentences: list[str]) -> np.ndarray:
+        with self._lock:
+            known = {s: self._cache[s] for s in sentences if s in self._cache}
+        missing = [s for s in dict.fromkeys(sentences) if s not in known]
+        if missing:
+            known.update(zip(missing, self._embed(missing)))
+        with self._lock:
+            for s in dict.fromkeys(sentences):
+                self._cache[s] = known[s]
+                self._cache.move_to_end(s)
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return np.stack([known[s] for s in sentences])
 
 
 def best_sentences(
@@ -19,31 +44,31 @@ def best_sentences(
     embed: Callable[[list[str]], np.ndarray] | None,
     analyze: Callable[[str], list[str]],
     most: int = 2,
+    embed_top: int = 3,
 ) -> list[tuple[str, ...]]:
     """For each passage text, up to `most` of its sentences, as they stand in the text.
 
-    With an embedder, sentences are ranked by cosine similarity to the query (all sentences of
-    all passages in one batch) and a sentence is kept when close to the passage's best; without
-    one, by how many distinct query terms they contain.
+    The first `embed_top` passages are scored by the embedder: cosine similarity of each
+    sentence to the query (all in one batch), keeping sentences close to the passage's best.
+    The rest, or all when there is no embedder, by how many distinct query terms a sentence
+    holds. Embedding sentences is the costly part of a search, hence the split.
     """
     sentences = [[text[s:e] for s, e in split_sentences(text)] for text in texts]
-    flat = [s for group in sentences for s in group]
-    if not flat:
-        return [() for _ in texts]
-    if embed is not None and query_vector is not None:
-        scores = embed([clean_text(s) for s in flat]) @ query_vector
-        floor_gap, floor = 0.08, 0.2
-    else:
-        scores = np.array([len(query_terms & set(analyze(s))) for s in flat], dtype=np.float32)
-        floor_gap, floor = 0.0, 1.0
-    out, i = [], 0
-    for group in sentences:
-        own = scores[i:i + len(group)]
-        i += len(group)
-        if len(group) == 0:
+    use_model = embed is not None and query_vector is not None
+    top = [s for group in sentences[:embed_top] for s in group] if use_model else []
+    dense = iter(embed([clean_text(s) for s in top]) @ query_vector if top else [])
+    out = []
+    for n, group in enumerate(sentences):
+        if not group:
             out.append(())
             continue
+        if use_model and n < embed_top:
+            own = np.array([next(dense) for _ in group], dtype=np.float32)
+            gap, floor = 0.08, 0.2
+        else:
+            own = np.array([len(query_terms & set(analyze(s))) for s in group], dtype=np.float32)
+            gap, floor = 0.0, 1.0
         best = float(own.max())
-        keep = [j for j in np.argsort(-own, kind="stable")[:most] if own[j] >= max(best - floor_gap, floor)]
+        keep = [j for j in np.argsort(-own, kind="stable")[:most] if own[j] >= max(best - gap, floor)]
         out.append(tuple(group[j] for j in sorted(keep)))
     return out

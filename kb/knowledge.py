@@ -35,7 +35,7 @@ from index import MODES, BM25Index, Embedder, FaissIndex, SearchEngine, load_emb
 
 from .chunking import Chunk, chunk_document
 from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
-from .highlight import best_sentences
+from .highlight import SentenceVectors, best_sentences
 from .loaders import SUPPORTED, load_document
 from .records import Document, IngestReport, Occurrence, Passage, Result
 from .settings import Settings
@@ -95,6 +95,7 @@ class KnowledgeBase:
                 if dim and int(dim) != embedder.dim:
                     raise IndexMismatch(f"the index holds {dim}-dimensional vectors; {self.model} makes {embedder.dim}")
                 self._embedder = embedder
+                self._sentence_vectors = SentenceVectors(embedder.embed_batch)
             return self._embedder
 
     @property
@@ -307,7 +308,8 @@ class KnowledgeBase:
         highlights = best_sentences(
             vector, terms,
             [rows[h.id][0].text for h in hits],
-            self.embedder.embed_batch if use_model else None, engine.lexical.analyzer,
+            self._sentence_vectors if use_model else None, engine.lexical.analyzer,
+            embed_top=self.settings.highlight_top,
         )
         results = []
         for rank, (hit, marks) in enumerate(zip(hits, highlights), start=1):
@@ -345,6 +347,11 @@ class KnowledgeBase:
             "generation": self.store.generation(),
             "disk_bytes": sum(f.stat().st_size for f in files if f.is_file()),
         }
+
+    def warm(self) -> None:
+        """Load the model and indexes now, so the first search is not the slow one."""
+        self.embedder.embed("warm up")
+        self.engine()
 
     def close(self) -> None:
         self.store.close()

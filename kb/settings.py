@@ -38,6 +38,7 @@ class Settings:
     rrf_k: int = _setting(60, "The k of reciprocal rank fusion: larger flattens the rank discount.")
     bm25_k1: float = _setting(0.9, "BM25 term-frequency saturation.")
     bm25_b: float = _setting(0.4, "BM25 length normalisation.")
+    highlight_top: int = _setting(3, "Results whose highlights are chosen by the model (the rest by query terms); 0 for none.")
     default_k: int = _setting(10, "Results returned when a request does not say.")
     max_k: int = _setting(100, "Most results one request may ask for.")
     max_query_chars: int = _setting(1000, "Longest query accepted, in characters.")

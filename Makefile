@@ -1,0 +1,38 @@
+# kb: two commands do all set-up on a fresh machine.
+#   make run   install into .venv, ingest the bundled sample reports if the home is empty, serve
+#   make test  install into .venv (with test tools) and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CPU build of PyTorch, installed before everything else so pip never pulls a CUDA build.
+# For a GPU: make TORCH="torch --index-url https://download.pytorch.org/whl/cu124" install
+TORCH  ?= torch==2.13.0
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+SAMPLE ?= data/sample
+
+.PHONY: run test install bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/kb ingest --if-empty $(SAMPLE)
+	$(BIN)/kb serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/bench_kb.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info tests/output

@@ -1,0 +1,208 @@
+"""The `kb` command. The library raises; this module turns errors into friendly messages.
+
+Commands that need no model (`--help`, `documents`, `stats`, `remove`) never import torch or
+sentence-transformers, so they answer in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import KBError
+from .settings import Settings
+
+__all__ = ["main"]
+
+MODES = ("hybrid", "dense", "lexical")  # mirrors index.MODES without importing the engine
+
+
+def _home_option(f):
+    @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="KB_HOME",
+                  help="Knowledge base folder [env KB_HOME; default ~/.local/share/kb].")
+    @click.option("--model", envvar="KB_MODEL", help="Embedding model name or path [env KB_MODEL].")
+    @functools.wraps(f)
+    def wrapper(*args, home=None, model=None, **kwargs):
+        ctx = click.get_current_context()
+        try:
+            settings = Settings.load(home=home or ctx.obj.get("home"), model=model or ctx.obj.get("model"))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        return f(*args, settings=settings, **kwargs)
+
+    return wrapper
+
+
+def _open(settings: Settings):
+    from .knowledge import KnowledgeBase
+
+    return KnowledgeBase(settings)
+
+
+class _Group(click.Group):
+    """Turns library errors into one-line messages with a non-zero exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KBError as exc:
+            click.secho(f"Error: {exc.message}", err=True, fg="red")
+            ctx.exit(2 if exc.status < 500 else 1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="KB_HOME",
+              help="Knowledge base folder [env KB_HOME; default ~/.local/share/kb].")
+@click.option("--model", envvar="KB_MODEL", help="Embedding model name or path [env KB_MODEL].")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens, step by step.")
+@click.version_option("0.1.0", prog_name="kb")
+@click.pass_context
+def main(ctx, home, model, verbose):
+    """kb: search your reports by meaning and by keywords.
+
+    \b
+    Typical use:
+      kb ingest reports/                 # add files or folders (.txt .md .html .pdf .docx)
+      kb search "online child protection"
+      kb serve                           # web page and JSON API on http://127.0.0.1:8000
+
+    Every setting can also come from a KB_* environment variable (see the README).
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(dict)
+    ctx.obj.update(home=home, model=model)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--if-empty", is_flag=True, help="Do nothing when the knowledge base already has documents.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_home_option
+def ingest(paths, if_empty, as_json, settings):
+    """Add report files or folders; changed files replace their old passages.
+
+    Unchanged files are skipped (by content hash). A file that cannot be read is reported
+    and skipped; the others are still ingested.
+    """
+    kb = _open(settings)
+    if if_empty and kb.store.counts()["documents"]:
+        click.echo(f"{settings.home} already has documents; nothing to do.")
+        return
+    from tqdm import tqdm
+
+    def progress(files):
+        return tqdm(files, desc="Ingesting", unit="file", disable=as_json or None, file=sys.stderr)
+
+    report = kb.ingest(paths, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(
+            f"{len(report.added)} added, {len(report.updated)} updated, {len(report.skipped)} unchanged, "
+            f"{len(report.failed)} failed; {report.passages_new} passages embedded, "
+            f"{report.passages_reused} reused, in {report.seconds:.1f} s."
+        )
+        for path, reason in report.failed:
+            click.secho(f"  failed: {path}: {reason}", fg="yellow", err=True)
+    if report.failed and not (report.added or report.updated or report.skipped):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", type=int, default=None, help="How many results [default 10].")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
+              help="hybrid fuses meaning and keywords; dense is meaning only; lexical is BM25 keywords only.")
+@click.option("--document", "documents", multiple=True, help="Only this document id (repeatable).")
+@click.option("--section", help="Only passages whose section contains this text.")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON (the API's shape).")
+@_home_option
+def search(query, k, mode, documents, section, as_json, settings):
+    """Search the knowledge base and print ranked passages."""
+    kb = _open(settings)
+    filters = {}
+    if documents:
+        filters["document"] = list(documents)
+    if section:
+        filters["section"] = section
+    results = kb.search(query, k=k, mode=mode, filters=filters or None)
+    if as_json:
+        click.echo(json.dumps({"query": query, "mode": mode, "results": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False))
+        return
+    if not results:
+        click.echo("No passage matched.")
+    for r in results:
+        where = ", ".join(x for x in (r.occurrence.section, f"p. {r.occurrence.page}" if r.occurrence.page else None, r.document.date) if x)
+        click.secho(f"{r.rank}. {r.document.title}", bold=True, nl=False)
+        click.echo(f"  ({where})  score {r.score:.4f}" if where else f"  score {r.score:.4f}")
+        for h in r.highlights:
+            click.secho(f"   > {h}", fg="green")
+        text = " ".join(r.passage.text.split())
+        click.echo(f"   {text[:400]}{'…' if len(text) > 400 else ''}\n")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [env KB_HOST; default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [env KB_PORT; default 8000].")
+@click.option("--threads", type=int, default=None, help="Server threads [env KB_THREADS; default 8].")
+@_home_option
+def serve(host, port, threads, settings):
+    """Serve the search page and JSON API with the waitress WSGI server."""
+    from waitress import serve as waitress_serve
+
+    from webapp import create_app
+
+    settings = settings.replace(**{k: v for k, v in (("host", host), ("port", port), ("threads", threads)) if v})
+    app = create_app({"KB_SETTINGS": settings})
+    kb = app.extensions["kb"]
+    click.echo(f"Loading the model {kb.model} ...", err=True)
+    kb.warm()
+    click.echo(f"kb: {kb.store.counts()['passages']} passages from {settings.home}; serving on http://{settings.host}:{settings.port}", err=True)
+    waitress_serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="kb")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@_home_option
+def documents(as_json, settings):
+    """List ingested documents."""
+    docs = _open(settings).documents()
+    if as_json:
+        click.echo(json.dumps([d.to_dict() for d in docs], indent=2, ensure_ascii=False))
+        return
+    if not docs:
+        click.echo("No documents yet. Add some with: kb ingest PATH")
+    for d in docs:
+        click.echo(f"{d.id}  {d.date or '----------'}  {d.passages:5d} passages  {d.title}  ({d.source})")
+
+
+@main.command()
+@click.argument("doc_id")
+@_home_option
+def remove(doc_id, settings):
+    """Remove a document (by the id `kb documents` shows) from every index."""
+    doc = _open(settings).remove(doc_id)
+    click.echo(f"Removed {doc.id}: {doc.title}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@_home_option
+def stats(as_json, settings):
+    """Show counts, the model and disk use of the knowledge base."""
+    info = _open(settings).stats()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    width = max(map(len, info))
+    for key, value in info.items():
+        click.echo(f"{key.replace('_', ' '):<{width}}  {value}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

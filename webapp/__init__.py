@@ -1,0 +1,46 @@
+"""The Flask front end: the staff search page (`pages`) and the JSON API (`api`)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+__all__ = ["create_app"]
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. `config` may hold KB_SETTINGS (a `kb.Settings`) or KB_HOME (a folder)."""
+    from kb import KnowledgeBase, Settings
+
+    from . import api, errors, pages
+
+    app = Flask(__name__)
+    app.config.from_mapping(KB_SETTINGS=None, KB_HOME=None, JSON_SORT_KEYS=False)
+    if config:
+        app.config.update(config)
+    settings = app.config["KB_SETTINGS"] or Settings.load(home=app.config["KB_HOME"])
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["kb"] = KnowledgeBase(settings)
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp, url_prefix="/api")
+    errors.register(app)
+
+    @app.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
