@@ -26,7 +26,7 @@ _ABBREVIATIONS = {
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "eg", "ie",
 }
 # A terminator, optional closing quotes/brackets, then white space or (glued) a capitalised word.
-_BOUNDARY = re.compile(r"""([.!?]+|:)(["'’”)\]]*)(\s+|(?=[A-Z][a-z]))""")
+_BOUNDARY = re.compile(r"""([.!?]+|:)(["'’”)\]]*)(\s+|(?=[A-Z][a-z]|[A-Z]{2,}\b))""")
 _OPENERS = "\"'‘“([" 
 
 

@@ -13,7 +13,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 # A word broken across a line end by a hyphen: "protec-\ntion".
 _HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\s*\n\s*(?=[a-z])")
 # Sentences glued by a lost space, as web scraping leaves them: "most vulnerable.To achieve".
-_GLUED = re.compile(r"(?<=[a-z0-9%)\]'\"])([.!?;:]+)(?=[A-Z][a-z])")
+_GLUED = re.compile(r"(?<=[a-z0-9%)\]'\"])([.!?;:]+)(?=[A-Z][a-z]|[A-Z]{2,}\b)")
 _SPACE = re.compile(r"\s+")
 
 

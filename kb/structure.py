@@ -94,6 +94,12 @@ def is_heading(line: str) -> bool:
     )
 
 
+def _titleish(line: str) -> bool:
+    """All capitals, or most longer words capitalised: how headings look, unlike sentences."""
+    words = [w for w in re.findall(r"[^\W\d_]+", line) if len(w) > 3]
+    return line.isupper() or (bool(words) and sum(w[0].isupper() for w in words) / len(words) >= 0.6)
+
+
 def title_from_filename(stem: str, text: str) -> str:
     """'unicef-china-2023-annual-report' -> 'UNICEF China 2023 Annual Report'.
 
@@ -158,8 +164,14 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
             head_start = lead + stripped.index(m.group(2)) if m.group(2) else lead
             blocks.append(Block(head_start, head_start + len(m.group(2)), "heading", len(m.group(1)), page_of(start)))
             continue
-        if page_starts and para and stripped.isupper() and is_heading(stripped) and text[para[-1][1] - 1] in ".!?":
-            flush()  # an all-caps heading run into the text, as PDF extraction leaves them
+        if page_starts and para:
+            # PDF text has no blank lines between blocks: spot headings run into the text.
+            first = text[para[0][0]:para[0][1]]
+            if len(para) == 1 and is_heading(first) and _titleish(first):
+                blocks.append(Block(para[0][0], para[0][1], "heading", 1, page_of(para[0][0])))
+                para.clear()
+            elif stripped.isupper() and is_heading(stripped) and text[para[-1][1] - 1] in ".!?":
+                flush()
         if page_starts and not para and stripped.isdigit():
             continue  # a page number
         if para and _is_date_line(stripped):

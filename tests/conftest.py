@@ -1,0 +1,67 @@
+"""Shared fixtures. Retrieval tests use the real bundled model on the real sample report."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kb import KnowledgeBase, Settings
+from webapp import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = ROOT / "data" / "sample"
+SAMPLE = SAMPLE_DIR / "unicef-china-2023-annual-report.txt"
+
+
+@pytest.fixture(scope="session")
+def sample_settings(tmp_path_factory) -> Settings:
+    """A home holding the sample report, ingested once per test session with the real model."""
+    home = tmp_path_factory.mktemp("sample-home")
+    settings = Settings.load(env={}, home=home)
+    report = KnowledgeBase(settings).ingest([SAMPLE_DIR])
+    assert not report.failed and len(report.added) == 1
+    return settings
+
+
+@pytest.fixture(scope="session")
+def sample_kb(sample_settings) -> KnowledgeBase:
+    return KnowledgeBase(sample_settings)
+
+
+@pytest.fixture
+def fresh_kb(tmp_path) -> KnowledgeBase:
+    """An empty home with the real model, for tests that write."""
+    return KnowledgeBase(Settings.load(env={}, home=tmp_path / "home"))
+
+
+@pytest.fixture
+def fake_kb(tmp_path) -> KnowledgeBase:
+    """An empty home with the deterministic hash embedder: fast, for plumbing tests."""
+    return KnowledgeBase(Settings.load(env={}, home=tmp_path / "home", model="hash"))
+
+
+@pytest.fixture
+def sample_copy(tmp_path) -> Path:
+    """A writable folder with a copy of the sample report."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder)
+    return folder
+
+
+@pytest.fixture
+def app(sample_settings):
+    return create_app({"KB_SETTINGS": sample_settings, "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()

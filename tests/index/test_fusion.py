@@ -1,0 +1,25 @@
+import pytest
+
+from index.fusion import reciprocal_rank_fusion
+
+
+def test_rrf_matches_hand_computed_scores():
+    dense = [("a", 0.9), ("b", 0.8), ("c", 0.1)]
+    lexical = [("c", 12.0), ("a", 3.0)]
+    fused = dict(reciprocal_rank_fusion([dense, lexical], k=60))
+    assert fused["a"] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused["b"] == pytest.approx(1 / 62)
+    assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
+
+
+def test_rrf_orders_best_first_and_ignores_raw_scores():
+    fused = reciprocal_rank_fusion([[("x", 1e9), ("y", 1e8)], [("y", 0.001), ("z", 0.0)]])
+    assert [d for d, _ in fused] == ["y", "x", "z"]
+
+
+def test_rrf_weights_and_validation():
+    fused = reciprocal_rank_fusion([[("a", 1)], [("b", 1)]], weights=[1.0, 2.0])
+    assert fused[0][0] == "b"
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([[("a", 1)]], weights=[1, 2])
+    assert reciprocal_rank_fusion([]) == []

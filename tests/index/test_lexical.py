@@ -1,0 +1,67 @@
+"""BM25 checked against a reference implementation of the Lucene BM25 formula (the oracle)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from index.lexical import Analyzer, BM25Index
+
+WORDS = "child health protection online school nutrition water policy data teacher family violence care law".split()
+
+
+def _corpus(n=300, seed=3):
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=rng.integers(3, 30))) for _ in range(n)]
+
+
+def reference_bm25(docs_tokens, query_tokens, k1, b):
+    n = len(docs_tokens)
+    avgdl = sum(map(len, docs_tokens)) / n
+    df = {t: sum(t in set(d) for d in docs_tokens) for t in set(query_tokens)}
+    scores = []
+    for d in docs_tokens:
+        s = 0.0
+        for t in set(query_tokens):
+            tf = d.count(t)
+            if tf and df[t]:
+                idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+                s += idf * tf / (tf + k1 * (1 - b + b * len(d) / avgdl))
+        scores.append(s)
+    return scores
+
+
+@pytest.mark.parametrize("query", ["online child protection", "teachers and schools", "water", "family violence law"])
+def test_bm25_scores_match_reference(query):
+    texts = _corpus()
+    ids = list(range(1000, 1000 + len(texts)))
+    index = BM25Index(k1=0.9, b=0.4)
+    index.build(ids, texts)
+    analyze = Analyzer()
+    expected = reference_bm25([analyze(t) for t in texts], analyze(query), 0.9, 0.4)
+    got = index.search(query, 10)
+    assert got, "the query shares terms with the corpus"
+    for doc_id, score in got:
+        assert score == pytest.approx(expected[doc_id - 1000], rel=1e-4)
+    best = sorted(expected, reverse=True)[:10]
+    assert [s for _, s in got] == pytest.approx(best, rel=1e-4)
+
+
+def test_analyzer_stems_and_drops_stop_words():
+    assert Analyzer()("The children of the protected online") == ["children", "protect", "onlin"]
+
+
+def test_unknown_terms_mask_and_round_trip(tmp_path):
+    texts = _corpus(50)
+    index = BM25Index()
+    index.build(list(range(50)), texts)
+    assert index.search("zzzz qqqq", 5) == []
+    assert index.search("the and of", 5) == []
+    allowed = np.array([1, 2, 3])
+    assert {i for i, _ in index.search("child health", 10, allowed=allowed)} <= {1, 2, 3}
+    index.save(tmp_path / "lex")
+    again = BM25Index.load(tmp_path / "lex")
+    assert again.search("child water", 5) == index.search("child water", 5)
+    empty = BM25Index()
+    empty.build([], [])
+    assert empty.search("child", 3) == []

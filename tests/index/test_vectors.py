@@ -1,0 +1,68 @@
+"""Contract test for vector indexes, checked against exact search in numpy (the oracle)."""
+
+import numpy as np
+import pytest
+
+from index.vectors import FaissIndex, VectorIndex
+
+BACKENDS = [FaissIndex]
+
+
+def _data(n=500, dim=32, seed=7):
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = rng.choice(2**62, size=n, replace=False).astype(np.int64)
+    return ids, vectors
+
+
+def _oracle(ids, vectors, query, k, allowed=None):
+    scores = vectors @ query
+    order = [i for i in np.argsort(-scores) if allowed is None or ids[i] in set(allowed)]
+    return [int(ids[i]) for i in order[:k]]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+def test_search_equals_exact_search(backend):
+    ids, vectors = _data()
+    index = backend(32)
+    assert isinstance(index, VectorIndex)
+    index.add(ids, vectors)
+    queries = _data(n=20, seed=99)[1]
+    scores, found = index.search(queries, 10)
+    for q, row, srow in zip(queries, found, scores):
+        assert list(row) == _oracle(ids, vectors, q, 10)
+        assert np.all(np.diff(srow) <= 1e-6)
+
+
+def test_remove_and_allowed(backend):
+    ids, vectors = _data()
+    index = backend(32)
+    index.add(ids, vectors)
+    query = vectors[3]
+    assert index.search(query[None], 1)[1][0][0] == ids[3]
+    assert index.remove(ids[:10]) == 10
+    assert len(index) == len(ids) - 10
+    assert ids[3] not in index.search(query[None], 20)[1][0]
+    allowed = ids[100:150]
+    _, found = index.search(query[None], 5, allowed=allowed)
+    assert list(found[0]) == _oracle(ids, vectors, query, 5, allowed)
+    _, none = index.search(query[None], 5, allowed=np.array([], dtype=np.int64))
+    assert (none == -1).all()
+
+
+def test_save_and_load_round_trip(backend, tmp_path):
+    ids, vectors = _data()
+    index = backend(32)
+    index.add(ids, vectors)
+    index.save(tmp_path / "v.faiss")
+    again = backend.load(tmp_path / "v.faiss")
+    assert len(again) == len(index)
+    assert sorted(again.ids()) == sorted(ids)
+    q = vectors[:5]
+    assert (again.search(q, 7)[1] == index.search(q, 7)[1]).all()
+    assert not list(tmp_path.glob("*.tmp"))

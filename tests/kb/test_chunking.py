@@ -1,0 +1,82 @@
+import re
+
+import pytest
+
+from kb.chunking import chunk_document, split_sentences
+from kb.loaders import load_document
+from kb.structure import Block, LoadedDocument
+
+from ..conftest import SAMPLE
+
+
+def words(texts):
+    return [len(t.split()) for t in texts]
+
+
+@pytest.mark.parametrize(
+    "text, sentences",
+    [
+        ("One. Two three. Four?", ["One.", "Two three.", "Four?"]),
+        ("the most vulnerable.To achieve this.", ["the most vulnerable.", "To achieve this."]),
+        ("partners:Trained staff.Reached children.", ["partners:", "Trained staff.", "Reached children."]),
+        ("these goals.UNICEF made progress.", ["these goals.", "UNICEF made progress."]),
+        ("Dr. Smith met Mr. Li on Jan. 5. They talked.", ["Dr. Smith met Mr. Li on Jan. 5.", "They talked."]),
+        ("It grew 1.1 million, e.g. in Asia. Next one.", ["It grew 1.1 million, e.g. in Asia.", "Next one."]),
+        ("The U.S. Congress met. Then it left.", ["The U.S. Congress met.", "Then it left."]),
+        ("He said \"stop.\" Then left.", ["He said \"stop.\"", "Then left."]),
+        ("Note: the text goes on. Yes.", ["Note: the text goes on.", "Yes."]),
+        ("J. K. Rowling wrote it.", ["J. K. Rowling wrote it."]),
+        ("no terminal punctuation", ["no terminal punctuation"]),
+        ("   ", []),
+    ],
+)
+def test_split_sentences(text, sentences):
+    assert [text[s:e] for s, e in split_sentences(text)] == sentences
+
+
+def _doc(paragraphs, headings=()):
+    text, blocks = "", []
+    for p in paragraphs:
+        if text:
+            text += "\n\n"
+        kind = "heading" if p in headings else "text"
+        blocks.append(Block(len(text), len(text) + len(p), kind))
+        text += p
+    return LoadedDocument(text, tuple(blocks), "Title", None, "text")
+
+
+def test_passages_respect_the_limit_and_overlap():
+    sentences = [f"Sentence number {i} has exactly seven words." for i in range(60)]
+    doc = _doc([" ".join(sentences)])
+    chunks = chunk_document(doc, words, max_tokens=50, target=40, overlap=8)
+    assert all(c.tokens <= 40 for c in chunks)
+    assert len(chunks) >= 60 * 7 // 40
+    for a, b in zip(chunks, chunks[1:]):  # each passage starts with the last sentence of the one before
+        assert b.text.startswith(re.findall(r"Sentence number \d+ has exactly seven words\.", a.text)[-1])
+    assert all(doc.text[c.start:c.end] == c.text for c in chunks)
+    covered = " ".join(c.text for c in chunks)
+    assert all(s in covered for s in sentences)
+
+
+def test_passages_stay_within_sections_and_carry_them():
+    doc = _doc(["Health", "Nurses were trained. Clinics opened.", "Education", "Schools reopened."], headings={"Health", "Education"})
+    chunks = chunk_document(doc, words, max_tokens=100, target=100, overlap=10)
+    assert [(c.section, c.clean) for c in chunks] == [
+        ("Health", "Nurses were trained. Clinics opened."),
+        ("Education", "Schools reopened."),
+    ]
+
+
+def test_an_over_long_sentence_is_cut_at_words():
+    doc = _doc([" ".join(["word"] * 130) + "."])
+    chunks = chunk_document(doc, words, max_tokens=50, target=50, overlap=0)
+    assert [c.tokens for c in chunks] == [50, 50, 30]
+
+
+def test_sample_passages_fit_the_real_model(sample_kb):
+    e = sample_kb.embedder
+    doc = load_document(SAMPLE)
+    chunks = chunk_document(doc, e.count_tokens, e.max_tokens, target=e.max_tokens, overlap=32)
+    counts = e.count_tokens([c.clean for c in chunks])
+    assert max(counts) <= 254 and counts == [c.tokens for c in chunks]
+    assert all("vulnerable. To achieve" in c.clean for c in chunks if "vulnerable.To achieve" in c.text)

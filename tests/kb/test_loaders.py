@@ -1,0 +1,102 @@
+import docx
+import pytest
+from fpdf import FPDF
+
+from kb.errors import LoadError
+from kb.loaders import load_document
+
+from ..conftest import SAMPLE
+
+
+def _sections(doc):
+    from kb.structure import sections
+
+    return [(section, doc.text[b.start:b.end]) for b, section in sections(doc.text, doc.blocks, doc.title)]
+
+
+def test_sample_report_structure():
+    doc = load_document(SAMPLE)
+    assert doc.title == "UNICEF China 2023 Annual Report"
+    assert doc.date == "2024-04-19"
+    heads = [doc.text[b.start:b.end] for b in doc.blocks if b.kind == "heading"]
+    assert heads == [
+        "A YEAR OF PROGRESS FOR CHILDREN IN CHINA AND BEYOND",
+        "Protection from violence, exploitation, abuse and neglect, for every child",
+        "A YEAR OF PROGRESS FOR CHILDREN IN CHINA AND BEYOND",
+    ]
+    assert all("19 April 2024" not in text for _, text in _sections(doc))
+
+
+def test_markdown_front_matter_and_heading_levels(tmp_path):
+    path = tmp_path / "r.md"
+    path.write_text("---\ntitle: Field Report\ndate: 2023-05-02\n---\n# Field Report\n\n## Water\n\nWells were dug.\n\n### Rural\n\nPumps fixed.\n\n## Health\n\nClinics.\n")
+    doc = load_document(path)
+    assert (doc.title, doc.date, doc.format) == ("Field Report", "2023-05-02", "markdown")
+    assert _sections(doc) == [("Water", "Wells were dug."), ("Water > Rural", "Pumps fixed."), ("Health", "Clinics.")]
+
+
+def test_html_drops_scripts_and_navigation(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><head><title>Annual Results</title><meta name='date' content='2022-03-01'>"
+        "<script>var secret = 1;</script></head><body><nav>Home | About</nav>"
+        "<h1>Annual Results</h1><h2>Nutrition</h2><p>Children were fed &amp; weighed.</p>"
+        "<ul><li>Item <b>one</b>.</li></ul><footer>Copyright</footer></body></html>"
+    )
+    doc = load_document(path)
+    assert (doc.title, doc.date) == ("Annual Results", "2022-03-01")
+    assert _sections(doc) == [("Nutrition", "Children were fed & weighed."), ("Nutrition", "Item one .")]
+    assert "secret" not in doc.text and "Home | About" not in doc.text and "Copyright" not in doc.text
+
+
+def make_pdf(path, pages, title=None):
+    pdf = FPDF()
+    if title:
+        pdf.set_title(title)
+    pdf.set_font("helvetica", size=11)
+    for lines in pages:
+        pdf.add_page()
+        for line in lines:
+            pdf.multi_cell(0, 6, line)
+            pdf.ln(4)
+    pdf.output(str(path))
+    return path
+
+
+def test_pdf_keeps_pages(tmp_path):
+    path = make_pdf(tmp_path / "r.pdf", [["Water Report", "Wells were dug in four provinces."], ["Pumps were repaired in 2023."]], title="Water Report 2023")
+    doc = load_document(path)
+    assert (doc.title, doc.format, doc.pages) == ("Water Report 2023", "pdf", 2)
+    pages = {doc.text[b.start:b.end]: b.page for b in doc.blocks if b.kind == "text"}
+    assert pages["Wells were dug in four provinces."] == 1
+    assert pages["Pumps were repaired in 2023."] == 2
+
+
+def test_docx_headings_and_tables(tmp_path):
+    d = docx.Document()
+    d.add_heading("Country Report", level=0)
+    d.add_heading("Education", level=1)
+    d.add_paragraph("Teachers were trained.")
+    table = d.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Schools", "120"
+    d.save(tmp_path / "r.docx")
+    doc = load_document(tmp_path / "r.docx")
+    assert doc.title == "Country Report"
+    assert _sections(doc) == [("Education", "Teachers were trained."), ("Education", "Schools | 120")]
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("broken.pdf", b"%PDF-1.4\n this is not really a pdf", "not a readable PDF"),
+        ("broken.docx", b"PK\x03\x04 not a zip", "not a readable .docx"),
+        ("empty.txt", b"   \n", "empty"),
+        ("photo.png", b"\x89PNG", "unsupported file type"),
+        ("dates.txt", b"19 April 2024\n", "no text found"),
+    ],
+)
+def test_bad_files_raise_a_clear_load_error(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LoadError, match=reason):
+        load_document(path)
