@@ -1,0 +1,182 @@
+"""The knowledge base end to end, with the real model on the real sample report."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from kb import IndexMismatch, InvalidRequest, KnowledgeBase, NotFound, Settings
+from index import BM25Index, FaissIndex
+
+from ..conftest import SAMPLE
+
+ONLINE = "what was done on online child protection"
+NEWBORN = "how many health professionals were trained in newborn care"
+QUERIES = [ONLINE, NEWBORN, "positive parenting campaign", "children affected by migration", "law on barrier free environments"]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_online_child_protection_ranks_the_regulations_passage_first(sample_kb, mode):
+    results = sample_kb.search(ONLINE, k=5, mode=mode)
+    top = results[0]
+    assert "Regulations on Minors’ Online Protection" in top.passage.text
+    assert any("Online Protection" in h for h in top.highlights)
+    assert top.document.title == "UNICEF China 2023 Annual Report"
+    assert top.document.date == "2024-04-19"
+    assert top.occurrence.section == "Protection from violence, exploitation, abuse and neglect, for every child"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_newborn_question_finds_the_748000_figure(sample_kb, mode):
+    top = sample_kb.search(NEWBORN, k=3, mode=mode)[0]
+    assert "748,000 health professionals" in top.passage.text
+    assert top.highlights == ("Trained almost 748,000 health professionals in early essential newborn care.",)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+@pytest.mark.parametrize("query", QUERIES)
+def test_no_text_is_returned_twice(sample_kb, query, mode):
+    results = sample_kb.search(query, k=10, mode=mode)
+    texts = [r.passage.clean for r in results]
+    assert len(texts) == len(set(texts))
+    assert [r.rank for r in results] == list(range(1, len(results) + 1))
+    assert all(a.score >= b.score for a, b in zip(results, results[1:]))
+
+
+def test_repeated_section_is_stored_once_and_linked_to_both_places(sample_kb):
+    stats = sample_kb.stats()
+    assert stats["occurrences"] > stats["passages"] and stats["duplicates_merged"] == stats["occurrences"] - stats["passages"]
+    rows = sample_kb.store._conn().execute(
+        "SELECT passage, COUNT(*), MIN(start), MAX(start) FROM occurrences GROUP BY passage HAVING COUNT(*) > 1").fetchall()
+    assert rows and all(r[2] < r[3] for r in rows)
+
+
+def test_offsets_point_into_the_document_text(sample_kb):
+    conn = sample_kb.store._conn()
+    text = conn.execute("SELECT text FROM documents").fetchone()[0]
+    for ptext, start, end in conn.execute("SELECT p.text, o.start, o.end FROM occurrences o JOIN passages p ON p.key = o.passage"):
+        assert text[start:end] == ptext
+
+
+def test_reingest_is_idempotent(fresh_kb, sample_copy):
+    first = fresh_kb.ingest([sample_copy])
+    before = (fresh_kb.stats(), fresh_kb.store.generation())
+    again = fresh_kb.ingest([sample_copy])
+    assert first.added and again.skipped == [str(sample_copy / SAMPLE.name)] and not again.added
+    assert (fresh_kb.stats(), fresh_kb.store.generation()) == before
+
+
+def test_changed_file_replaces_its_passages_and_embeds_only_new_ones(fresh_kb, sample_copy):
+    fresh_kb.ingest([sample_copy])
+    path = sample_copy / SAMPLE.name
+    path.write_text(path.read_text().replace("748,000", "812,000"))
+    report = fresh_kb.ingest([sample_copy])
+    assert report.updated == [str(path)]
+    assert 0 < report.passages_new < report.passages_reused + report.passages_new
+    top = fresh_kb.search(NEWBORN, k=10)
+    assert "812,000" in top[0].passage.text
+    assert not any("748,000" in r.passage.text for r in top)
+    assert fresh_kb.stats()["documents"] == 1
+
+
+def test_remove_deletes_from_every_index(fresh_kb, sample_copy, tmp_path):
+    other = sample_copy / "water.md"
+    other.write_text("# Water\n\nSafe drinking water reached 30,000 rural schools in 2023.\n")
+    fresh_kb.ingest([sample_copy])
+    doc = next(d for d in fresh_kb.documents() if d.source.endswith(SAMPLE.name))
+    fresh_kb.remove(doc.id)
+    keys, _ = fresh_kb.store.all_texts()
+    engine = fresh_kb.engine()
+    assert sorted(engine.vectors.ids()) == sorted(keys) == sorted(engine.lexical.ids())
+    assert len(keys) == 1
+    # ... and on disk: a new process sees the same
+    reopened = KnowledgeBase(fresh_kb.settings)
+    assert len(FaissIndex.load(reopened.home / "index" / "vectors.faiss")) == 1
+    assert len(BM25Index.load(reopened.home / "index" / "lexical")) == 1
+    for mode in ("hybrid", "dense", "lexical"):
+        assert all("UNICEF" not in r.passage.text for r in reopened.search(ONLINE, k=10, mode=mode))
+    assert not (fresh_kb.home / doc.file).exists()
+    with pytest.raises(NotFound):
+        fresh_kb.remove(doc.id)
+
+
+def test_a_corrupt_pdf_does_not_stop_a_folder_ingest(fresh_kb, sample_copy):
+    (sample_copy / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<>> garbage")
+    (sample_copy / "notes.xyz").write_text("ignored: not a supported type")
+    report = fresh_kb.ingest([sample_copy, sample_copy / "missing.txt"])
+    assert len(report.added) == 1
+    reasons = dict(report.failed)
+    assert "not a readable PDF" in reasons[str(sample_copy / "broken.pdf")]
+    assert reasons[str(sample_copy / "missing.txt")] == "no such file or folder"
+    assert fresh_kb.search(NEWBORN, k=1)
+
+
+def test_stale_index_files_are_rebuilt_from_the_store_without_embedding(fresh_kb, sample_copy, monkeypatch):
+    fresh_kb.ingest([sample_copy])
+    expected = [r.passage.id for r in fresh_kb.search(ONLINE, k=5)]
+    # As after a crash between the store commit and the index write:
+    (fresh_kb.home / "index" / "manifest.json").write_text(json.dumps({"generation": 0}))
+    shutil.rmtree(fresh_kb.home / "index" / "lexical")
+    reopened = KnowledgeBase(fresh_kb.settings)
+    calls = []
+    monkeypatch.setattr(type(reopened.embedder), "embed_batch", lambda self, texts, _orig=type(reopened.embedder).embed_batch: calls.append(len(texts)) or _orig(self, texts))
+    assert [r.passage.id for r in reopened.search(ONLINE, k=5)] == expected
+    assert max(calls) < 40  # only the query and highlight sentences were embedded, no passages
+
+
+def test_a_reader_picks_up_another_writers_changes(fresh_kb, sample_copy):
+    reader = KnowledgeBase(fresh_kb.settings)
+    assert reader.search(ONLINE) == []
+    fresh_kb.ingest([sample_copy])
+    assert "Online Protection" in reader.search(ONLINE, k=1)[0].passage.text
+
+
+def test_opening_with_another_model_is_a_clear_error(sample_settings):
+    with pytest.raises(IndexMismatch, match="all-MiniLM-L6-v2"):
+        KnowledgeBase(sample_settings.replace(model="hash"))
+
+
+def test_filters(sample_kb):
+    doc = sample_kb.documents()[0]
+    assert sample_kb.search(ONLINE, filters={"document": doc.id})
+    assert sample_kb.search(ONLINE, filters={"document": "nope"}) == []
+    sec = sample_kb.search("children", k=10, filters={"section": "violence, exploitation"})
+    assert sec and all("violence" in r.occurrence.section for r in sec)
+    assert sample_kb.search(ONLINE, filters={"date_from": "2024", "date_to": "2024-04"})
+    assert sample_kb.search(ONLINE, filters={"date_from": "2024-05-01"}) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, code",
+    [
+        ({"query": ""}, "empty_query"),
+        ({"query": "   "}, "empty_query"),
+        ({"query": "x" * 1001}, "query_too_long"),
+        ({"query": "ok", "k": 0}, "invalid_k"),
+        ({"query": "ok", "k": 101}, "invalid_k"),
+        ({"query": "ok", "k": True}, "invalid_k"),
+        ({"query": "ok", "mode": "fuzzy"}, "invalid_mode"),
+        ({"query": "ok", "filters": {"colour": "red"}}, "invalid_filter"),
+        ({"query": "ok", "filters": {"date_from": "last year"}}, "invalid_filter"),
+        ({"query": "ok", "filters": {"document": [1, 2]}}, "invalid_filter"),
+        ({"query": "ok", "filters": "doc"}, "invalid_filter"),
+    ],
+)
+def test_bad_requests_raise_invalid_request(sample_kb, kwargs, code):
+    with pytest.raises(InvalidRequest) as info:
+        sample_kb.search(**kwargs)
+    assert info.value.code == code
+
+
+def test_lexical_search_needs_no_model(sample_settings):
+    kb = KnowledgeBase(sample_settings)
+    results = kb.search(NEWBORN, mode="lexical")
+    assert "748,000" in results[0].passage.text and results[0].highlights
+    assert not kb.embedder_loaded
+
+
+def test_hash_embedder_home_works_end_to_end(fake_kb, sample_copy):
+    fake_kb.ingest([sample_copy])
+    assert fake_kb.stats()["model"] == "hash:256"
+    assert fake_kb.search("748,000 health professionals newborn care", k=1)[0].passage.text.count("748,000") == 1

@@ -1,0 +1,71 @@
+"""The real thing: `kb serve` (waitress) in its own process, spoken to over HTTP."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from ..conftest import ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(sample_settings):
+    port = _free_port()
+    env = {**os.environ, "KB_HOME": str(sample_settings.home)}
+    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(base + "/api/health", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail("kb serve exited: " + proc.stdout.read())
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("kb serve did not answer within 120 s")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_search_over_http(server):
+    url = server + "/api/search?" + urllib.parse.urlencode({"q": "what was done on online child protection", "k": 3})
+    with urllib.request.urlopen(url, timeout=30) as r:
+        assert r.status == 200 and r.headers["Server"] == "kb"
+        data = json.load(r)
+    assert "Online Protection" in data["results"][0]["text"]
+    body = json.dumps({"query": "newborn care", "k": 1}).encode()
+    req = urllib.request.Request(server + "/api/search", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert "748,000" in json.load(r)["results"][0]["text"]
+
+
+def test_errors_over_http(server):
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(server + "/api/search?q=", timeout=10)
+    assert info.value.code == 400
+    assert json.load(info.value)["error"]["code"] == "empty_query"
+
+
+def test_page_over_http(server):
+    with urllib.request.urlopen(server + "/?q=newborn+care", timeout=30) as r:
+        page = r.read().decode()
+        assert r.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert "<mark>Trained almost 748,000 health professionals in early essential newborn care.</mark>" in page
