@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SAMPLE ?= data/sample
 
-.PHONY: run test install bench clean
+.PHONY: run test install browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,11 @@ run: install
 	$(BIN)/kb ingest --if-empty $(SAMPLE)
 	$(BIN)/kb serve --host $(HOST) --port $(PORT)
 
-test: install
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+
+test: install browser
 	$(BIN)/python -m pytest
 
 bench: install
