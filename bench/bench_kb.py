@@ -17,7 +17,6 @@ import json
 import platform
 import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import time

@@ -3,11 +3,10 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from kb.cli import main
 
-from ..conftest import ROOT, SAMPLE_DIR
+from ..conftest import ROOT
 
 
 def test_search_json_has_the_contract_shape(runner, sample_settings):

@@ -3,10 +3,9 @@
 import json
 import shutil
 
-import numpy as np
 import pytest
 
-from kb import IndexMismatch, InvalidRequest, KnowledgeBase, NotFound, Settings
+from kb import IndexMismatch, InvalidRequest, KnowledgeBase, NotFound
 from index import BM25Index, FaissIndex
 
 from ..conftest import SAMPLE
