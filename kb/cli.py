@@ -19,13 +19,22 @@ from .settings import Settings
 
 __all__ = ["main"]
 
-MODES = ("hybrid", "dense", "lexical")  # mirrors index.MODES without importing the engine
+MODES = ("hybrid", "dense", "lexical")  # index.MODES, kept here so --help imports no engine (tested)
+
+
+# Accepted both before the command (kb --home X search) and after it (kb search --home X).
+_HOME = click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="KB_HOME",
+                     help="Knowledge base folder [env KB_HOME; default ~/.local/share/kb].")
+_MODEL = click.option("--model", envvar="KB_MODEL", help="Embedding model name or path [env KB_MODEL].")
+
+
+def _echo_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def _home_option(f):
-    @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="KB_HOME",
-                  help="Knowledge base folder [env KB_HOME; default ~/.local/share/kb].")
-    @click.option("--model", envvar="KB_MODEL", help="Embedding model name or path [env KB_MODEL].")
+    @_HOME
+    @_MODEL
     @functools.wraps(f)
     def wrapper(*args, home=None, model=None, **kwargs):
         ctx = click.get_current_context()
@@ -56,9 +65,8 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="KB_HOME",
-              help="Knowledge base folder [env KB_HOME; default ~/.local/share/kb].")
-@click.option("--model", envvar="KB_MODEL", help="Embedding model name or path [env KB_MODEL].")
+@_HOME
+@_MODEL
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens, step by step.")
 @click.version_option("0.1.0", prog_name="kb")
 @click.pass_context
@@ -100,7 +108,7 @@ def ingest(paths, if_empty, as_json, settings):
 
     report = kb.ingest(paths, progress=progress)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        _echo_json(report.to_dict())
     else:
         click.echo(
             f"{len(report.added)} added, {len(report.updated)} updated, {len(report.skipped)} unchanged, "
@@ -132,7 +140,7 @@ def search(query, k, mode, documents, section, as_json, settings):
         filters["section"] = section
     results = kb.search(query, k=k, mode=mode, filters=filters or None)
     if as_json:
-        click.echo(json.dumps({"query": query, "mode": mode, "results": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False))
+        _echo_json({"query": query, "mode": mode, "results": [r.to_dict() for r in results]})
         return
     if not results:
         click.echo("No passage matched.")
@@ -173,7 +181,7 @@ def documents(as_json, settings):
     """List ingested documents."""
     docs = _open(settings).documents()
     if as_json:
-        click.echo(json.dumps([d.to_dict() for d in docs], indent=2, ensure_ascii=False))
+        _echo_json([d.to_dict() for d in docs])
         return
     if not docs:
         click.echo("No documents yet. Add some with: kb ingest PATH")
@@ -197,7 +205,7 @@ def stats(as_json, settings):
     """Show counts, the model and disk use of the knowledge base."""
     info = _open(settings).stats()
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        _echo_json(info)
         return
     width = max(map(len, info))
     for key, value in info.items():

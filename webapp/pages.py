@@ -55,5 +55,5 @@ def search():
     status = 400 if error else 200
     return render_template(
         "search.html", query=query, mode=mode, k=k_raw, modes=MODES, results=results, error=error,
-        took=took, segments=segments, stats=kb.store.counts(),
+        took=took, segments=segments, stats=None if query.strip() else kb.store.counts(),
     ), status

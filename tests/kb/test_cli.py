@@ -78,3 +78,11 @@ def test_help_explains_itself(runner):
         assert command in out.output
     assert "KB_" in out.output
     assert "--home" in runner.invoke(main, ["search", "--help"]).output
+
+
+def test_cli_modes_match_the_engine():
+    from index import MODES
+
+    from kb.cli import MODES as CLI_MODES
+
+    assert CLI_MODES == MODES
