@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from .embedders import Embedder
-from .fusion import reciprocal_rank_fusion
+from .fusion import fuse
 from .lexical import LexicalIndex
 from .vectors import VectorIndex
 
@@ -27,6 +27,7 @@ class Hit:
     dense_rank: int | None = None
     lexical_score: float | None = None
     lexical_rank: int | None = None
+    rerank_score: float | None = None
 
 
 class SearchEngine:
@@ -43,12 +44,16 @@ class SearchEngine:
         lexical: LexicalIndex,
         rrf_k: int = 60,
         candidates: int = 100,
+        fusion: str = "rrf",
+        dense_weight: float = 0.5,
     ):
         self._embedder = embedder
         self.vectors = vectors
         self.lexical = lexical
         self.rrf_k = rrf_k
         self.candidates = candidates
+        self.fusion = fusion
+        self.dense_weight = dense_weight
 
     @property
     def embedder(self) -> Embedder:
@@ -68,23 +73,39 @@ class SearchEngine:
         mode: str = "hybrid",
         allowed: np.ndarray | None = None,
         vector: np.ndarray | None = None,
+        complete: bool = False,
     ) -> list[Hit]:
         """Top-k hits; `allowed` restricts the search to those passage ids; `vector` is the
-        query's embedding when the caller already has it."""
+        query's embedding when the caller already has it. With `complete`, every hit also
+        carries the score the other retriever gives it (what a reranker and calibration need);
+        ranks stay None where a retriever did not rank the hit."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         depth = max(k, self.candidates) if mode == "hybrid" else k
+        if mode != "lexical" and vector is None and len(self.vectors):
+            vector = self.embedder.embed(query)
         dense = self.dense(query, depth, allowed, vector) if mode != "lexical" else []
         lexical = self.lexical.search(query, depth, allowed) if mode != "dense" else []
         if mode == "dense":
-            return [Hit(i, s, s, r) for r, (i, s) in enumerate(dense, 1)][:k]
-        if mode == "lexical":
-            return [Hit(i, s, lexical_score=s, lexical_rank=r) for r, (i, s) in enumerate(lexical, 1)][:k]
+            ranked = dense[:k]
+        elif mode == "lexical":
+            ranked = lexical[:k]
+        else:
+            weights = (self.dense_weight, 1.0 - self.dense_weight)
+            ranked = fuse(self.fusion, [dense, lexical], weights, self.rrf_k)[:k]
         d = {i: (r, s) for r, (i, s) in enumerate(dense, 1)}
         lx = {i: (r, s) for r, (i, s) in enumerate(lexical, 1)}
+        ids = np.array([i for i, _ in ranked], dtype=np.int64)
+        extra_dense = extra_lexical = {}
+        if complete and len(ids):
+            if mode == "lexical" and vector is None:
+                vector = self.embedder.embed(query)
+            if vector is not None:
+                extra_dense = dict(zip(ids.tolist(), (self.vectors.vectors(ids) @ vector).tolist()))
+            extra_lexical = dict(zip(ids.tolist(), self.lexical.scores(query, ids).tolist()))
         hits = []
-        for doc, score in reciprocal_rank_fusion([dense, lexical], k=self.rrf_k)[:k]:
-            dr, ds = d.get(doc, (None, None))
-            lr, ls = lx.get(doc, (None, None))
+        for doc, score in ranked:
+            dr, ds = d.get(doc, (None, extra_dense.get(doc)))
+            lr, ls = lx.get(doc, (None, extra_lexical.get(doc)))
             hits.append(Hit(doc, score, ds, dr, ls, lr))
         return hits

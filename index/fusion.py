@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Hashable, Sequence
 
-__all__ = ["reciprocal_rank_fusion"]
+__all__ = ["reciprocal_rank_fusion", "score_fusion", "FUSIONS", "fuse"]
+
+Ranking = Sequence[tuple[Hashable, float]]
+FUSIONS = ("rrf", "minmax")
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[tuple[Hashable, float]]],
+    rankings: Sequence[Ranking],
     k: int = 60,
     weights: Sequence[float] | None = None,
 ) -> list[tuple[Hashable, float]]:
@@ -17,12 +20,47 @@ def reciprocal_rank_fusion(
     Each ranking must be ordered best first; its scores are ignored, only positions count,
     which is what makes cosine and BM25 scores fusable. Ties break by first appearance.
     """
-    if weights is None:
-        weights = [1.0] * len(rankings)
-    if len(weights) != len(rankings):
-        raise ValueError("one weight per ranking")
+    weights = _weights(rankings, weights)
     fused: dict[Hashable, float] = {}
     for ranking, weight in zip(rankings, weights):
         for rank, (doc, _score) in enumerate(ranking, start=1):
             fused[doc] = fused.get(doc, 0.0) + weight / (k + rank)
     return sorted(fused.items(), key=lambda item: item[1], reverse=True)
+
+
+def score_fusion(rankings: Sequence[Ranking], weights: Sequence[float] | None = None) -> list[tuple[Hashable, float]]:
+    """Convex combination of min-max normalised scores (Bruch et al., 2023's "TM2C2").
+
+    Each ranking's scores are mapped to [0, 1] over that ranking; an id a ranking lacks
+    gets 0 from it. Unlike RRF it keeps how far apart the scores are, not only their order.
+    """
+    weights = _weights(rankings, weights)
+    fused: dict[Hashable, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        if not ranking:
+            continue
+        scores = [s for _, s in ranking]
+        low, span = min(scores), max(scores) - min(scores)
+        for doc, s in ranking:
+            norm = (s - low) / span if span > 0 else 1.0
+            fused[doc] = fused.get(doc, 0.0) + weight * norm
+    for ranking in rankings:
+        for doc, _ in ranking:
+            fused.setdefault(doc, 0.0)
+    return sorted(fused.items(), key=lambda item: item[1], reverse=True)
+
+
+def fuse(method: str, rankings: Sequence[Ranking], weights: Sequence[float] | None = None, rrf_k: int = 60):
+    if method == "rrf":
+        return reciprocal_rank_fusion(rankings, rrf_k, weights)
+    if method == "minmax":
+        return score_fusion(rankings, weights)
+    raise ValueError(f"unknown fusion {method!r}; known: {', '.join(FUSIONS)}")
+
+
+def _weights(rankings: Sequence[Ranking], weights: Sequence[float] | None) -> Sequence[float]:
+    if weights is None:
+        return [1.0] * len(rankings)
+    if len(weights) != len(rankings):
+        raise ValueError("one weight per ranking")
+    return weights

@@ -53,6 +53,8 @@ class LexicalIndex(Protocol):
 
     def terms(self, query: str) -> list[str]: ...
 
+    def scores(self, query: str, ids: Sequence[int]) -> np.ndarray: ...
+
     def __len__(self) -> int: ...
 
     def save(self, path: Path) -> None: ...
@@ -65,6 +67,7 @@ class BM25Index:
         self.k1, self.b = k1, b
         self.analyzer = Analyzer()
         self._ids = np.zeros(0, dtype=np.int64)
+        self._order: np.ndarray | None = None  # argsort of _ids, for id -> position
         self._bm25 = None
 
     def build(self, ids: Sequence[int], texts: Sequence[str]) -> None:
@@ -73,7 +76,7 @@ class BM25Index:
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) != len(texts):
             raise ValueError("ids and texts differ in length")
-        self._ids = ids
+        self._ids, self._order = ids, None
         if not len(ids):
             self._bm25 = None
             return
@@ -104,6 +107,22 @@ class BM25Index:
         return [
             (int(self._ids[d]), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0
         ]
+
+    def scores(self, query: str, ids: Sequence[int]) -> np.ndarray:
+        """BM25 of `query` for the given passage ids (0 for ids not indexed)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        terms = self.terms(query)
+        out = np.zeros(len(ids), np.float32)
+        if not terms or not len(ids):
+            return out
+        if self._order is None:
+            self._order = np.argsort(self._ids, kind="stable")
+        pos = np.searchsorted(self._ids, ids, sorter=self._order)
+        pos = np.minimum(pos, len(self._ids) - 1)
+        found = self._ids[self._order[pos]] == ids
+        everything = self._bm25.get_scores(terms)
+        out[found] = everything[self._order[pos[found]]]
+        return out
 
     def __len__(self) -> int:
         return len(self._ids)

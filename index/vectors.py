@@ -31,6 +31,8 @@ class VectorIndex(Protocol):
 
     def ids(self) -> np.ndarray: ...
 
+    def vectors(self, ids: np.ndarray) -> np.ndarray: ...
+
     def __len__(self) -> int: ...
 
     def save(self, path: Path) -> None: ...
@@ -81,6 +83,13 @@ class FaissIndex:
             params = self._faiss.SearchParameters(sel=self._faiss.IDSelectorBatch(allowed))
         scores, ids = self._index.search(queries, k, params=params)
         return scores, ids
+
+    def vectors(self, ids) -> np.ndarray:
+        """The stored vectors of `ids` (all must be present), one row each."""
+        ids = _as_ids(ids)
+        if not len(ids):
+            return np.zeros((0, self.dim), np.float32)
+        return self._index.reconstruct_batch(ids)
 
     def ids(self) -> np.ndarray:
         return self._faiss.vector_to_array(self._index.id_map).astype(np.int64)

@@ -23,3 +23,27 @@ def test_rrf_weights_and_validation():
     with pytest.raises(ValueError):
         reciprocal_rank_fusion([[("a", 1)]], weights=[1, 2])
     assert reciprocal_rank_fusion([]) == []
+
+
+def test_score_fusion_matches_hand_computed_scores():
+    from index.fusion import score_fusion
+
+    dense = [("a", 0.9), ("b", 0.7), ("c", 0.5)]  # normalised: a 1, b .5, c 0
+    lexical = [("c", 12.0), ("d", 4.0), ("a", 2.0)]  # normalised: c 1, d .2, a 0
+    fused = dict(score_fusion([dense, lexical], weights=[0.6, 0.4]))
+    assert fused["a"] == pytest.approx(0.6)
+    assert fused["b"] == pytest.approx(0.3)
+    assert fused["c"] == pytest.approx(0.4)
+    assert fused["d"] == pytest.approx(0.08)
+    assert [d for d, _ in score_fusion([dense, lexical], weights=[0.6, 0.4])] == ["a", "c", "b", "d"]
+
+
+def test_score_fusion_keeps_score_gaps_that_rrf_drops():
+    from index.fusion import fuse
+
+    dense = [("a", 0.90), ("b", 0.30), ("c", 0.29)]  # a far ahead
+    lexical = [("b", 5.0), ("c", 4.9), ("a", 4.8), ("d", 0.1)]  # the top three close together
+    assert fuse("minmax", [dense, lexical])[0][0] == "a"
+    assert fuse("rrf", [dense, lexical])[0][0] == "b"
+    with pytest.raises(ValueError):
+        fuse("borda", [dense])
