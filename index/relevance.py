@@ -1,0 +1,126 @@
+"""Calibrated relevance: a probability in [0, 1] that a passage answers the query.
+
+Raw scores do not compare across queries: a question's cosine to its answer is lower than a
+claim's to its evidence, and BM25 grows with the collection. So the calibration looks at how
+far a passage's cosine stands out from what the same query scores against typical text in
+this collection (a z-score under a `CosineNull`), plus how many query terms the passage holds
+and how close together. A logistic model over those three (scikit-learn, fitted on SciFact's
+train split by ``bench/train_reranker.py``, shipped as JSON) maps them to a probability.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+__all__ = ["CosineNull", "Calibrator", "LinearModel", "CALIBRATION_FEATURES", "reference_null"]
+
+MODELS = Path(__file__).with_name("models")
+CALIBRATION_FILE = MODELS / "calibration.json"
+REFERENCE_NULLS = {"sentence-transformers/all-MiniLM-L6-v2": MODELS / "null-all-MiniLM-L6-v2.npz"}
+PRIOR_WEIGHT = 2000  # a collection of n passages counts n / (n + 2000) against the reference
+
+CALIBRATION_FEATURES = ("cosine_z", "coverage", "proximity")
+
+
+@dataclass(frozen=True)
+class CosineNull:
+    """Mean and covariance of a collection's unit vectors: for any query q, the cosines of
+    the collection have mean q·μ and variance qᵀΣq, exactly, in O(d²) per query."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    count: int
+
+    @classmethod
+    def fit(cls, chunks: Iterable[np.ndarray], dim: int) -> "CosineNull":
+        """From vectors given in chunks (so a large index is never copied whole)."""
+        n, total, outer = 0, np.zeros(dim), np.zeros((dim, dim))
+        for chunk in chunks:
+            v = np.asarray(chunk, dtype=np.float64).reshape(-1, dim)
+            n += len(v)
+            total += v.sum(axis=0)
+            outer += v.T @ v
+        if n == 0:
+            return cls(np.zeros(dim), np.zeros((dim, dim)), 0)
+        mean = total / n
+        cov = (outer - n * np.outer(mean, mean)) / max(n - 1, 1)
+        return cls(mean, cov, n)
+
+    def blend(self, prior: "CosineNull | None", weight: int = PRIOR_WEIGHT) -> "CosineNull":
+        """Shrink toward `prior` (or, without one, toward isotropic variance) when small."""
+        n, d = self.count, len(self.mean)
+        if prior is None:
+            prior = CosineNull(self.mean, np.eye(d) * (np.trace(self.cov) / d if n > 1 else 1.0 / d), weight)
+        a = n / (n + weight)
+        return CosineNull(a * self.mean + (1 - a) * prior.mean, a * self.cov + (1 - a) * prior.cov, n)
+
+    def z(self, query: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+        q = np.asarray(query, dtype=np.float64)
+        sd = float(np.sqrt(max(q @ self.cov @ q, 1e-12)))
+        return (np.asarray(cosines, dtype=np.float64) - float(q @ self.mean)) / sd
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, mean=self.mean.astype(np.float32), cov=self.cov.astype(np.float32), count=self.count)
+
+    @classmethod
+    def load(cls, path: Path) -> "CosineNull":
+        data = np.load(path)
+        return cls(data["mean"].astype(np.float64), data["cov"].astype(np.float64), int(data["count"]))
+
+
+@lru_cache(maxsize=4)
+def reference_null(model: str) -> CosineNull | None:
+    """The shipped null of a known model (fitted on 12k SciFact passages), else None."""
+    path = REFERENCE_NULLS.get(model)
+    return CosineNull.load(path) if path and path.exists() else None
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """w·x + b over named columns; `predict` gives the logistic probability."""
+
+    names: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64) @ np.asarray(self.weights) + self.bias
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit(x)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LinearModel":
+        return cls(tuple(d["features"]), tuple(float(w) for w in d["weights"]), float(d["bias"]))
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.names), "weights": list(self.weights), "bias": self.bias}
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> LinearModel:
+    model = LinearModel.from_dict(json.loads(CALIBRATION_FILE.read_text()))
+    if model.names != CALIBRATION_FEATURES:
+        raise ValueError(f"{CALIBRATION_FILE.name} expects {model.names}, not {CALIBRATION_FEATURES}")
+    return model
+
+
+class Calibrator:
+    """Probability of relevance from (cosine z-score, term coverage, term proximity)."""
+
+    def __init__(self, model: LinearModel | None = None):
+        self.model = model or _shipped()
+
+    def columns(self, z: np.ndarray, coverage: np.ndarray, proximity: np.ndarray) -> np.ndarray:
+        return np.column_stack([z, coverage, proximity]).astype(np.float64)
+
+    def __call__(self, z: np.ndarray, coverage: np.ndarray, proximity: np.ndarray) -> np.ndarray:
+        if not len(z):
+            return np.zeros(0)
+        return self.model.predict(self.columns(z, coverage, proximity))

@@ -1,0 +1,52 @@
+"""The cosine null model against numpy, and the shipped calibration's shape."""
+
+import numpy as np
+import pytest
+
+from index.relevance import CALIBRATION_FEATURES, Calibrator, CosineNull, reference_null
+
+
+def _unit(rng, n, d):
+    v = rng.normal(size=(n, d)) + 0.3  # not centred, like real embeddings
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_null_gives_the_exact_mean_and_spread_of_a_querys_cosines():
+    rng = np.random.default_rng(3)
+    vectors, query = _unit(rng, 500, 16), _unit(rng, 1, 16)[0]
+    null = CosineNull.fit(np.array_split(vectors, 7), 16)  # chunked == whole
+    cosines = vectors @ query
+    assert null.count == 500
+    z = null.z(query, cosines)
+    assert z.mean() == pytest.approx(0, abs=1e-9) and z.std(ddof=1) == pytest.approx(1, abs=1e-9)
+    assert null.z(query, [cosines.mean() + 2 * cosines.std(ddof=1)])[0] == pytest.approx(2)
+
+
+def test_small_collections_lean_on_the_prior(tmp_path):
+    rng = np.random.default_rng(4)
+    prior = CosineNull.fit([_unit(rng, 4000, 8)], 8)
+    small = CosineNull.fit([_unit(rng, 20, 8) * -1], 8)
+    blended = small.blend(prior)
+    a = 20 / 2020
+    assert np.allclose(blended.mean, a * small.mean + (1 - a) * prior.mean)
+    assert np.allclose(small.blend(None).cov.diagonal().mean(), (small.cov.diagonal().mean() * 20 + np.trace(small.cov) / 8 * 2000) / 2020)
+    prior.save(tmp_path / "n.npz")
+    loaded = CosineNull.load(tmp_path / "n.npz")
+    assert loaded.count == 4000 and np.allclose(loaded.mean, prior.mean, atol=1e-6)
+
+
+def test_calibration_is_monotone_in_every_feature_and_within_0_1():
+    calibrate = Calibrator()
+    assert calibrate.model.names == CALIBRATION_FEATURES
+    base = calibrate(np.array([3.0]), np.array([0.5]), np.array([0.2]))[0]
+    assert 0 < base < 1
+    assert calibrate(np.array([6.0]), np.array([0.5]), np.array([0.2]))[0] > base
+    assert calibrate(np.array([3.0]), np.array([1.0]), np.array([0.2]))[0] > base
+    assert calibrate(np.array([0.0]), np.array([0.0]), np.array([0.0]))[0] < 0.01  # nothing in common: near 0
+    assert calibrate(np.array([]), np.array([]), np.array([])).shape == (0,)
+
+
+def test_the_bundled_model_has_a_reference_null():
+    null = reference_null("sentence-transformers/all-MiniLM-L6-v2")
+    assert null is not None and null.mean.shape == (384,) and null.count > 10_000
+    assert reference_null("some/other-model") is None
