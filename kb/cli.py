@@ -32,6 +32,14 @@ def _echo_json(value) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return " ".join(map(str, value)) or "-"
+    return str(value)
+
+
 def _home_option(f):
     @_HOME
     @_MODEL
@@ -128,9 +136,14 @@ def ingest(paths, if_empty, as_json, settings):
               help="hybrid fuses meaning and keywords; dense is meaning only; lexical is BM25 keywords only.")
 @click.option("--document", "documents", multiple=True, help="Only this document id (repeatable).")
 @click.option("--section", help="Only passages whose section contains this text.")
+@click.option("--rerank/--no-rerank", default=None, help="Reorder the top candidates with the second stage [env KB_RERANK].")
+@click.option("--diversify", is_flag=True, help="Prefer passages unlike those ranked above them (MMR).")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None,
+              help="Drop results whose calibrated relevance (0-1) is below this.")
+@click.option("--explain", is_flag=True, help="Show the evidence behind each score.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON (the API's shape).")
 @_home_option
-def search(query, k, mode, documents, section, as_json, settings):
+def search(query, k, mode, documents, section, rerank, diversify, min_score, explain, as_json, settings):
     """Search the knowledge base and print ranked passages."""
     kb = _open(settings)
     filters = {}
@@ -138,20 +151,83 @@ def search(query, k, mode, documents, section, as_json, settings):
         filters["document"] = list(documents)
     if section:
         filters["section"] = section
-    results = kb.search(query, k=k, mode=mode, filters=filters or None)
+    results = kb.search(query, k=k, mode=mode, filters=filters or None, explain=explain, rerank=rerank,
+                        diversify=diversify, min_score=min_score)
     if as_json:
         _echo_json({"query": query, "mode": mode, "results": [r.to_dict() for r in results]})
         return
     if not results:
-        click.echo("No passage matched.")
+        click.echo("No passage matched well enough." if min_score is not None else "No passage matched.")
     for r in results:
         where = ", ".join(x for x in (r.occurrence.section, f"p. {r.occurrence.page}" if r.occurrence.page else None, r.document.date) if x)
+        score = f"score {r.score:.4f}" + (f", {r.strength} match ({r.relevance:.2f})" if r.relevance is not None else "")
         click.secho(f"{r.rank}. {r.document.title}", bold=True, nl=False)
-        click.echo(f"  ({where})  score {r.score:.4f}" if where else f"  score {r.score:.4f}")
+        click.echo(f"  ({where})  {score}" if where else f"  {score}")
+        if r.explain:
+            click.secho("   why: " + ", ".join(f"{key} {_short(value)}" for key, value in r.explain.items() if value is not None), dim=True)
         for h in r.highlights:
             click.secho(f"   > {h}", fg="green")
         text = " ".join(r.passage.text.split())
         click.echo(f"   {text[:400]}{'…' if len(text) > 400 else ''}\n")
+
+
+@main.command("eval")
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.option("--mode", "modes", type=click.Choice([*MODES, "all"]), multiple=True,
+              help="Mode to measure (repeatable), or all [default hybrid].")
+@click.option("--split", default="test", show_default=True, help="BEIR qrels split: qrels/<split>.tsv.")
+@click.option("--rerank", "rerank", flag_value="with", help="Measure with the second stage (KB_RERANKER: builtin or a cross-encoder).")
+@click.option("--both", "rerank", flag_value="both", help="Measure each mode without and with the second stage.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@_HOME
+@_MODEL
+@click.pass_context
+def evaluate(ctx, dataset, modes, split, rerank, as_json, home, model):
+    """Measure nDCG@10, recall@10, recall@100 and MRR@10.
+
+    \b
+    DATASET is either
+      a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv): its corpus is ingested
+        into a temporary knowledge base, or into --home if given (kept, and reused next time);
+      a questions file (.jsonl, one {"query": ..., "relevant": [ids or snippets]} per line):
+        run against the knowledge base at --home / KB_HOME as it is.
+    """
+    import tempfile
+
+    from click.core import ParameterSource
+    from tqdm import tqdm
+
+    from . import evaluation
+
+    modes = list(MODES) if "all" in modes else list(dict.fromkeys(modes or ["hybrid"]))
+    reranks = {None: [False], "with": [True], "both": [False, True]}[rerank]
+    given = [c.params.get("home") for c in (ctx, ctx.parent)
+             if c.get_parameter_source("home") in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    bar = functools.partial(tqdm, file=sys.stderr, disable=as_json or None)
+    with tempfile.TemporaryDirectory(prefix="kb-eval-") as scratch:
+        if dataset.is_dir():
+            data = evaluation.BeirDataset.load(dataset, split)
+            explicit = [c.params.get("home") for c in (ctx, ctx.parent) if c.get_parameter_source("home") == ParameterSource.COMMANDLINE]
+            settings = Settings.load(home=(explicit or [None])[0] or scratch, model=model or ctx.parent.params.get("model"))
+            kb = _open(settings)
+            report = kb.ingest_records(data.records(), progress=lambda items: bar(items, desc="Ingesting corpus", unit="doc"))
+            if report.failed:
+                click.secho(f"{len(report.failed)} corpus entries could not be used (first: {report.failed[0][1]}).", fg="yellow", err=True)
+            rows = evaluation.evaluate_beir(kb, data, modes, reranks, progress=lambda ids: bar(ids, desc="Querying", unit="query"))
+            name = f"{dataset.name} ({split})"
+        else:
+            settings = Settings.load(home=(given or [None])[0], model=model or ctx.parent.params.get("model"))
+            questions = evaluation.read_questions(dataset)
+            rows = evaluation.evaluate_questions(_open(settings), questions, modes, reranks, progress=lambda ids: bar(ids, desc="Querying", unit="query"))
+            name = dataset.name
+    if as_json:
+        _echo_json(rows)
+        return
+    click.echo(f"{name}: {rows[0]['queries']} queries")
+    click.echo(f"{'mode':<10}{'rerank':<10}" + "".join(f"{m:>12}" for m in evaluation.METRICS) + f"{'seconds':>10}")
+    for row in rows:
+        click.echo(f"{row['mode']:<10}{row['rerank'] or '-':<10}" + "".join(f"{row[m]:>12.4f}" for m in evaluation.METRICS)
+                   + f"{row['seconds']:>10.1f}")
 
 
 @main.command()

@@ -16,6 +16,7 @@ store, which keeps every vector, so nothing is re-embedded.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -31,21 +32,26 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from index import MODES, BM25Index, Embedder, FaissIndex, SearchEngine, load_embedder, model_id
+from index import MODES, BM25Index, Embedder, FaissIndex, Hit, SearchEngine, load_embedder, model_id
+from index.diversity import mmr
+from index.relevance import Calibrator, CosineNull, reference_null
+from index.rerank import FEATURES, Reranker, features, load_reranker
 
 from .chunking import Chunk, chunk_document
 from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
 from .highlight import SentenceVectors, best_sentences
-from .loaders import SUPPORTED, load_document
+from .loaders import SUPPORTED, load_document, load_record
 from .records import Document, IngestReport, Occurrence, Passage, Result
 from .settings import Settings
+from .structure import LoadedDocument
 from .store import SQLiteStore
 
-__all__ = ["KnowledgeBase", "FILTERS"]
+__all__ = ["KnowledgeBase", "Record", "FILTERS", "document_id"]
 
 log = logging.getLogger("kb")
 
 FILTERS = ("document", "section", "date_from", "date_to")
+INDEX_FORMAT = 3  # bump when what the index files hold changes; older files are rebuilt from the store
 _ISO = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
@@ -54,9 +60,26 @@ class _Prepared:
     doc: Document
     text: str
     chunks: list[Chunk]
-    data: bytes
+    data: bytes | None
     suffix: str
     replaces: bool
+
+
+@dataclass(frozen=True)
+class Record:
+    """A document given as text rather than as a file; `source` identifies it across ingests."""
+
+    source: str
+    title: str
+    text: str
+    date: str | None = None
+
+
+Progress = Callable[[list], Iterable]
+
+
+def document_id(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
 def passage_key(clean: str) -> tuple[str, int]:
@@ -81,6 +104,9 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
         self._engine: SearchEngine | None = None
+        self._reranker: Reranker | None = None
+        self._calibrator: Calibrator | None = None
+        self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
         self._engine_generation = -1
 
     # -- components, loaded on first use ---------------------------------------------
@@ -99,12 +125,20 @@ class KnowledgeBase:
             return self._embedder
 
     @property
+    def reranker(self) -> Reranker:
+        with self._lock:
+            if self._reranker is None:
+                self._reranker = load_reranker(self.settings.reranker, self.settings.device)
+            return self._reranker
+
+    @property
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
 
     def _new_engine(self, dim: int) -> SearchEngine:
         s = self.settings
-        return SearchEngine(lambda: self.embedder, FaissIndex(dim), BM25Index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates)
+        return SearchEngine(lambda: self.embedder, FaissIndex(dim), BM25Index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates,
+                            s.fusion, s.dense_weight)
 
     def engine(self) -> SearchEngine | None:
         """The engine at the store's current generation (reloaded when another process wrote)."""
@@ -126,7 +160,7 @@ class KnowledgeBase:
         except (OSError, ValueError):
             manifest = {}
         engine = self._new_engine(dim)
-        if manifest.get("generation") == generation and manifest.get("model") == self.model:
+        if manifest.get("generation") == generation and manifest.get("model") == self.model and manifest.get("format") == INDEX_FORMAT:
             try:
                 engine.vectors = FaissIndex.load(folder / "vectors.faiss")
                 engine.lexical = BM25Index.load(folder / "lexical")
@@ -139,13 +173,24 @@ class KnowledgeBase:
         keys, vectors = self.store.all_vectors(dim)
         engine.vectors.add(keys, vectors)
         engine.lexical.build(*self.store.all_texts())
+        self._save_if_idle(engine, generation)
         return engine
+
+    def _save_if_idle(self, engine: SearchEngine, generation: int) -> None:
+        """Persist a rebuilt index unless a writer is busy (it will save its own)."""
+        with open(self.home / "write.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            if self.store.generation() == generation:
+                self._save(engine, generation)
 
     def _save(self, engine: SearchEngine, generation: int) -> None:
         folder = self.home / "index"
         engine.vectors.save(folder / "vectors.faiss")
         engine.lexical.save(folder / "lexical")
-        manifest = {"generation": generation, "model": self.model, "dimension": engine.vectors.dim, "passages": len(engine.vectors)}
+        manifest = {"format": INDEX_FORMAT, "generation": generation, "model": self.model, "dimension": engine.vectors.dim, "passages": len(engine.vectors)}
         tmp = folder / "manifest.json.tmp"
         tmp.write_text(json.dumps(manifest, indent=2))
         os.replace(tmp, folder / "manifest.json")
@@ -168,20 +213,26 @@ class KnowledgeBase:
         s = self.settings
         return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|v1"
 
-    def ingest(self, paths: Iterable[str | Path], progress: Callable[[list[Path]], Iterable[Path]] | None = None) -> IngestReport:
+    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).
 
         Unchanged files are skipped by content hash; unreadable ones are reported and skipped.
         """
-        started = time.perf_counter()
         report = IngestReport()
-        files = expand_paths(paths, report)
+        return self._ingest(expand_paths(paths, report), report, progress)
+
+    def ingest_records(self, records: Iterable[Record], progress: Progress | None = None) -> IngestReport:
+        """Add or update documents given as text (one BEIR corpus entry, say), keyed by source."""
+        return self._ingest(list(records), IngestReport(), progress)
+
+    def _ingest(self, items: list, report: IngestReport, progress: Progress | None) -> IngestReport:
+        started = time.perf_counter()
         with self._writing():
             engine = self.engine()
             pending: list[_Prepared] = []
             try:
-                for path in (progress(files) if progress else files):
-                    prepared = self._prepare(path, report)
+                for item in (progress(items) if progress else items):
+                    prepared = self._prepare_record(item, report) if isinstance(item, Record) else self._prepare_file(item, report)
                     if prepared is None:
                         continue
                     pending.append(prepared)
@@ -198,16 +249,14 @@ class KnowledgeBase:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prepare(self, path: Path, report: IngestReport) -> _Prepared | None:
+    def _prepare_file(self, path: Path, report: IngestReport) -> _Prepared | None:
         try:
             data = path.read_bytes()
         except OSError as exc:
             report.failed.append((str(path), f"cannot read ({exc.strerror})"))
             return None
         source = str(path.resolve())
-        doc_id = hashlib.sha256(source.encode()).hexdigest()[:12]
-        digest = hashlib.sha256(data).hexdigest()
-        known = self.store.fingerprint(doc_id)
+        doc_id, digest, known = self._known(source, data)
         if known == f"{digest}:{self._fingerprint()}":
             report.skipped.append(str(path))
             return None
@@ -216,11 +265,32 @@ class KnowledgeBase:
         except LoadError as exc:
             report.failed.append((str(path), exc.message))
             return None
+        suffix = path.suffix.lower()
+        return self._prepare(doc_id, source, digest, loaded, known is not None, data, suffix)
+
+    def _prepare_record(self, record: Record, report: IngestReport) -> _Prepared | None:
+        doc_id, digest, known = self._known(record.source, f"{record.title}\n{record.date}\n{record.text}".encode())
+        if known == f"{digest}:{self._fingerprint()}":
+            report.skipped.append(record.source)
+            return None
+        try:
+            loaded = load_record(record.title, record.text, record.date)
+        except LoadError as exc:
+            report.failed.append((record.source, exc.message))
+            return None
+        return self._prepare(doc_id, record.source, digest, loaded, known is not None)
+
+    def _known(self, source: str, data: bytes) -> tuple[str, str, str | None]:
+        doc_id = document_id(source)
+        return doc_id, hashlib.sha256(data).hexdigest(), self.store.fingerprint(doc_id)
+
+    def _prepare(self, doc_id: str, source: str, digest: str, loaded: LoadedDocument, replaces: bool,
+                 data: bytes | None = None, suffix: str = "") -> _Prepared:
         e, s = self.embedder, self.settings
         chunks = chunk_document(loaded, e.count_tokens, e.max_tokens, s.chunk_tokens, s.chunk_overlap)
-        suffix = path.suffix.lower()
-        doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks), file=f"files/{doc_id}{suffix}")
-        return _Prepared(doc, loaded.text, chunks, data, suffix, known is not None)
+        file = f"files/{doc_id}{suffix}" if data is not None else None
+        doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks), file=file)
+        return _Prepared(doc, loaded.text, chunks, data, suffix, replaces)
 
     def _commit(self, pending: list[_Prepared], engine: SearchEngine | None, report: IngestReport) -> SearchEngine | None:
         """Embed what is new in `pending`, then write it to the store and the vector index."""
@@ -240,6 +310,8 @@ class KnowledgeBase:
         files = self.home / "files"
         files.mkdir(exist_ok=True)
         for p in pending:
+            if p.data is None:
+                continue
             tmp = files / f".{p.doc.id}.tmp"
             tmp.write_bytes(p.data)
             os.replace(tmp, self.home / p.doc.file)
@@ -292,18 +364,94 @@ class KnowledgeBase:
             raise InvalidRequest(f"mode must be one of {', '.join(MODES)}.", "invalid_mode")
         return query.strip(), k, mode, _validate_filters(filters)
 
-    def search(self, query: str, k: int | None = None, mode: str = "hybrid", filters: dict | None = None,
-               explain: bool = False) -> list[Result]:
-        query, k, mode, filters = self.validate(query, k, mode, filters)
+    def retrieve(self, query: str, k: int, mode: str = "hybrid", filters: dict | None = None,
+                 vector: np.ndarray | None = None, rerank: bool = False, diversify: bool = False) -> list[Hit]:
+        """Ranked passage hits for an already validated request, with no display work.
+
+        `search` builds on this; evaluation calls it directly to rank deeper than `max_k`.
+        The second stage reorders the first `rerank_depth` candidates; MMR then picks `k`
+        of them that are not all alike.
+        """
         engine = self.engine()
         if engine is None:
             return []
+        s = self.settings
         allowed = self.store.allowed_keys(filters) if filters else None
-        use_model = mode != "lexical" or self.embedder_loaded
+        if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
+            vector = self.embedder.embed(query)
+        depth = s.rerank_depth if rerank or diversify else 0
+        hits = engine.search(query, max(k, depth), mode, allowed, vector, complete=vector is not None)
+        head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
+        if rerank and head:
+            x, texts = self.evidence(engine, query, head)
+            scores = self.reranker.score(query, x, texts)
+            order = np.argsort(-scores, kind="stable")
+            head = [dataclasses.replace(head[i], score=float(scores[i]), rerank_score=float(scores[i])) for i in order]
+        if diversify and head:
+            vectors = engine.vectors.vectors(np.array([h.id for h in head], dtype=np.int64))
+            head = [head[i] for i in mmr(np.array([h.score for h in head]), vectors, min(k, len(head)), s.diversity)]
+        return (head + tail)[:k]
+
+    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit]) -> tuple[np.ndarray, list[str]]:
+        """The reranker's feature matrix for `hits` and their cleaned texts."""
+        rows = self.store.results_for([h.id for h in hits])
+        analyze = engine.lexical.analyzer
+        texts = [rows[h.id][0].clean if h.id in rows else "" for h in hits]
+        titles = [rows[h.id][2].title if h.id in rows else "" for h in hits]
+        x = features(analyze(query), hits, [analyze(t) for t in texts], [analyze(t) for t in titles])
+        return x, texts
+
+    def cosine_null(self) -> CosineNull:
+        """How this collection's cosines spread for any query (see `index.relevance`),
+        shrunk toward the model's shipped reference while the collection is small."""
+        engine = self.engine()
+        with self._lock:
+            if self._null is None or self._null[0] != self._engine_generation:
+                ids = engine.vectors.ids() if engine is not None else np.zeros(0, np.int64)
+                chunks = (engine.vectors.vectors(ids[i:i + 50_000]) for i in range(0, len(ids), 50_000))
+                own = CosineNull.fit(chunks, self.embedder.dim)
+                self._null = (self._engine_generation, own.blend(reference_null(self.model)))
+            return self._null[1]
+
+    def relevance(self, vector: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Calibrated probability of relevance for each row of a `features` matrix."""
+        if self._calibrator is None:
+            self._calibrator = Calibrator()
+        z = self.cosine_null().z(vector, x[:, FEATURES.index("cosine")])
+        return self._calibrator(z, x[:, FEATURES.index("coverage")], x[:, FEATURES.index("proximity")])
+
+    def search(self, query: str, k: int | None = None, mode: str = "hybrid", filters: dict | None = None,
+               explain: bool = False, rerank: bool | None = None, diversify: bool = False,
+               min_score: float | None = None) -> list[Result]:
+        """Ranked results with highlights and a calibrated relevance in [0, 1].
+
+        `min_score` drops results whose relevance is below it, so a query nothing answers
+        well returns nothing rather than the least bad passages; 0 keeps everything. For
+        `rerank` and `min_score`, None means the setting, applied whenever the model is
+        loaded: a lexical search from a cold CLI skips the model, the second stage and the
+        relevance, and answers at once.
+        """
+        query, k, mode, filters = self.validate(query, k, mode, filters)
+        min_score = _validate_min_score(min_score)
+        engine = self.engine()
+        if engine is None:
+            return []
+        use_model = mode != "lexical" or bool(rerank) or diversify or min_score is not None or self.embedder_loaded
+        if use_model:  # defaults that need the model apply where it is loaded anyway
+            rerank = self.settings.rerank if rerank is None else rerank
+            min_score = self.settings.min_score or None if min_score is None else min_score
+        rerank = bool(rerank)
         vector = self.embedder.embed(query) if use_model else None
-        hits = engine.search(query, k, mode, allowed, vector)
+        hits = self.retrieve(query, k, mode, filters, vector, rerank, bool(diversify))
         rows = self.store.results_for([h.id for h in hits], filters)
         hits = [h for h in hits if h.id in rows]
+        relevance: list[float | None] = [None] * len(hits)
+        if vector is not None and hits:
+            x, _ = self.evidence(engine, query, hits)
+            relevance = [float(r) for r in self.relevance(vector, x)]
+        if min_score is not None:
+            kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]
+            hits, relevance = [hits[i] for i in kept], [relevance[i] for i in kept]
         terms = set(engine.lexical.terms(query))
         highlights = best_sentences(
             vector, terms,
@@ -312,14 +460,15 @@ class KnowledgeBase:
             embed_top=self.settings.highlight_top,
         )
         results = []
-        for rank, (hit, marks) in enumerate(zip(hits, highlights), start=1):
+        for rank, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance), start=1):
             passage, occurrence, document = rows[hit.id]
             why = None
             if explain:
                 why = {"dense_score": hit.dense_score, "dense_rank": hit.dense_rank,
                        "lexical_score": hit.lexical_score, "lexical_rank": hit.lexical_rank,
+                       "rerank_score": hit.rerank_score, "relevance": rel,
                        "matched_terms": sorted(terms & set(engine.lexical.analyzer(passage.clean)))}
-            results.append(Result(rank, hit.score, passage, occurrence, document, marks, why))
+            results.append(Result(rank, hit.score, passage, occurrence, document, marks, why, rel))
         return results
 
     # -- reading -----------------------------------------------------------------------
@@ -355,6 +504,14 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _validate_min_score(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvalidRequest("min_score must be a number from 0 to 1 (a calibrated relevance).", "invalid_min_score")
+    return float(value)
 
 
 def _validate_filters(filters) -> dict | None:

@@ -14,7 +14,7 @@ from typing import Callable
 from .errors import LoadError
 from .structure import Block, LoadedDocument, parse_date, parse_text, title_from_filename
 
-__all__ = ["load_document", "SUPPORTED", "LoadedDocument"]
+__all__ = ["load_document", "load_record", "SUPPORTED", "LoadedDocument"]
 
 _HEADING_TAGS = {f"h{i}": i for i in range(1, 7)}
 _BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td", "th", "dt", "dd", "figcaption", "caption"]
@@ -208,3 +208,19 @@ def load_document(path: Path, data: bytes | None = None) -> LoadedDocument:
     if not any(b.kind == "text" for b in doc.blocks):
         raise LoadError(f"{path.name}: no text found (a scanned PDF needs OCR first)")
     return doc
+
+
+def load_record(title: str, text: str, date: str | None = None) -> LoadedDocument:
+    """A document given as title and text (a BEIR corpus entry, say).
+
+    The title opens the text as a paragraph of its own, so the first passage carries it to
+    both the embedder and BM25, as BEIR's baselines index "title + text".
+    """
+    title = " ".join(title.split())
+    head = f"{title}\n\n" if title else ""
+    body_blocks, _ = parse_text(text)
+    blocks = [Block(0, len(title), "text")] if title else []
+    blocks += [Block(b.start + len(head), b.end + len(head), "text", b.level, b.page) for b in body_blocks]
+    if not blocks:
+        raise LoadError("the record has no text")
+    return LoadedDocument(head + text, tuple(blocks), title or "Untitled", date, "text")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Document", "Passage", "Occurrence", "Result", "IngestReport"]
+__all__ = ["Document", "Passage", "Occurrence", "Result", "IngestReport", "STRONG", "PARTIAL"]
+
+STRONG, PARTIAL = 0.5, 0.2  # relevance thresholds for "strong" and "partial" match
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,21 @@ class Result:
     document: Document
     highlights: tuple[str, ...] = ()
     explain: dict | None = field(default=None, compare=False)
+    relevance: float | None = None  # calibrated probability that the passage answers the query
+
+    @property
+    def strength(self) -> str | None:
+        """Relevance in words, for people: strong, partial or weak."""
+        if self.relevance is None:
+            return None
+        return "strong" if self.relevance >= STRONG else "partial" if self.relevance >= PARTIAL else "weak"
 
     def to_dict(self) -> dict:
         out = {
             "rank": self.rank,
             "score": round(float(self.score), 6),
+            "relevance": None if self.relevance is None else round(self.relevance, 4),
+            "match": self.strength,
             "passage_id": self.passage.id,
             "text": self.passage.text,
             "highlights": list(self.highlights),

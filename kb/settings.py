@@ -34,8 +34,15 @@ class Settings:
     chunk_tokens: int = _setting(200, "Target passage size in the model's word pieces; capped at what the model reads (254 for MiniLM).")
     chunk_overlap: int = _setting(32, "Word pieces of trailing whole sentences repeated at the start of the next passage.")
     ingest_batch: int = _setting(256, "New passages embedded and committed together during ingest.")
-    candidates: int = _setting(100, "Candidates each retriever contributes before hybrid fusion.")
+    candidates: int = _setting(200, "Candidates each retriever contributes before hybrid fusion (also the depth `kb eval` ranks to).")
     rrf_k: int = _setting(60, "The k of reciprocal rank fusion: larger flattens the rank discount.")
+    fusion: str = _setting("minmax", "How hybrid mode fuses the two rankings: minmax (normalised scores) or rrf (reciprocal rank).")
+    dense_weight: float = _setting(0.4, "Weight of the dense ranking in hybrid fusion (lexical gets 1 minus it).")
+    reranker: str = _setting("builtin", "Second stage for rerank=true: builtin (learned, no extra weights) or a cross-encoder name or path.")
+    rerank: bool = _setting(True, "Use the second stage when a request does not say (rerank=false turns it off per request).")
+    rerank_depth: int = _setting(50, "First-stage candidates the second stage reorders.")
+    min_score: float = _setting(0.1, "Calibrated relevance (0-1) below which results are dropped when a request does not say; 0 keeps all.")
+    diversity: float = _setting(0.7, "MMR trade-off for diversify=true: 1 is pure relevance, lower favours passages unlike those above.")
     bm25_k1: float = _setting(0.9, "BM25 term-frequency saturation.")
     bm25_b: float = _setting(0.4, "BM25 length normalisation.")
     highlight_top: int = _setting(3, "Results whose highlights are chosen by the model (the rest by query terms); 0 for none.")
@@ -67,21 +74,35 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
-        for name in ("batch_size", "chunk_tokens", "ingest_batch", "candidates", "rrf_k", "default_k", "max_k", "max_query_chars", "max_request_bytes", "threads"):
+        for name in ("batch_size", "chunk_tokens", "ingest_batch", "candidates", "rrf_k", "rerank_depth", "default_k", "max_k", "max_query_chars", "max_request_bytes", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"setting {name} must be at least 1")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             raise ValueError("setting chunk_overlap must be >= 0 and below chunk_tokens")
+        if self.fusion not in ("rrf", "minmax"):
+            raise ValueError("setting fusion must be rrf or minmax")
+        if not all(0 <= getattr(self, n) <= 1 for n in ("dense_weight", "diversity", "min_score")):
+            raise ValueError("settings dense_weight, diversity and min_score must be between 0 and 1")
         if self.default_k > self.max_k:
             raise ValueError("setting default_k must not exceed max_k")
 
 
 def _convert(f: dataclasses.Field, raw: str) -> Any:
-    kind = {"int": int, "float": float, "str": str, "Path": Path}[str(f.type)]
+    kind = {"int": int, "float": float, "str": str, "Path": Path, "bool": _bool}[str(f.type)]
     try:
         return kind(raw)
     except ValueError:
         raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(raw)
+    return value in ("1", "true", "yes", "on")
+
+
+_bool.__name__ = "boolean (true/false)"
 
 
 def describe() -> list[tuple[str, str, str]]:
@@ -91,5 +112,7 @@ def describe() -> list[tuple[str, str, str]]:
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         if f.name == "home":
             default = "$XDG_DATA_HOME/kb (~/.local/share/kb)"
+        elif isinstance(default, bool):
+            default = str(default).lower()
         rows.append((ENV_PREFIX + f.name.upper(), str(default), f.metadata["help"]))
     return rows

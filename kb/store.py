@@ -74,6 +74,7 @@ class PassageStore(Protocol):
     def allowed_keys(self, filters: Filters) -> np.ndarray: ...
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]: ...
     def all_texts(self) -> tuple[np.ndarray, list[str]]: ...
+    def passage_sources(self) -> dict[int, list[str]]: ...
     def counts(self) -> dict: ...
 
 
@@ -202,8 +203,37 @@ class SQLiteStore:
         return keys, matrix
 
     def all_texts(self) -> tuple[np.ndarray, list[str]]:
-        rows = self._conn().execute("SELECT key, clean FROM passages ORDER BY key").fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), [r[1] for r in rows]
+        """Each passage as the lexical index sees it: under its document title and section
+        (at its first occurrence), so a passage cut from a longer text still matches the
+        words of its headings. On SciFact's train split this moved BM25 nDCG@10 from 0.682
+        to 0.688. (Adding the neighbouring passages too reached 0.702 there, but on a short
+        report it drowned each passage in its neighbours' words, so it is not done.)
+        """
+        rows = self._conn().execute(
+            """WITH first AS (
+                   SELECT o.passage, o.document, o.section,
+                          ROW_NUMBER() OVER (PARTITION BY o.passage ORDER BY o.document, o.ordinal) AS nth
+                   FROM occurrences o)
+               SELECT p.key, d.title, f.section, p.clean
+               FROM passages p
+               JOIN first f ON f.passage = p.key AND f.nth = 1
+               JOIN documents d ON d.id = f.document
+               ORDER BY p.key"""
+        ).fetchall()
+        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        texts = ["\n".join(x for x in (title, section if section != title else None, clean) if x)
+                 for _, title, section, clean in rows]
+        return keys, texts
+
+    def passage_sources(self) -> dict[int, list[str]]:
+        """passage key -> the sources of every document it occurs in (for evaluation)."""
+        rows = self._conn().execute(
+            "SELECT o.passage, d.source FROM occurrences o JOIN documents d ON d.id = o.document ORDER BY o.passage"
+        )
+        out: dict[int, list[str]] = {}
+        for key, source in rows:
+            out.setdefault(key, []).append(source)
+        return out
 
     def counts(self) -> dict:
         q = self._conn().execute

@@ -31,6 +31,16 @@ def sample_kb(sample_settings) -> KnowledgeBase:
     return KnowledgeBase(sample_settings)
 
 
+@pytest.fixture(scope="session")
+def fine_kb(tmp_path_factory) -> KnowledgeBase:
+    """The sample report cut into short passages (48 word pieces): a collection with enough
+    passages per topic for ranking tests (the default cut gives only five)."""
+    settings = Settings.load(env={}, home=tmp_path_factory.mktemp("fine-home"), chunk_tokens=48, chunk_overlap=8)
+    kb = KnowledgeBase(settings)
+    kb.ingest([SAMPLE_DIR])
+    return kb
+
+
 @pytest.fixture
 def fresh_kb(tmp_path) -> KnowledgeBase:
     """An empty home with the real model, for tests that write."""
@@ -65,3 +75,24 @@ def client(app):
 @pytest.fixture
 def runner():
     return CliRunner()
+
+
+def _tiny_cross_encoder(folder):
+    """A one-layer BERT cross-encoder with random weights, built here (nothing downloaded)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    words = "child protection online health water education report the of and a to in".split()
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]))
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    config = BertConfig(vocab_size=5 + len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64, num_labels=1, initializer_range=0.5)
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory):
+    return _tiny_cross_encoder(tmp_path_factory.mktemp("tiny-ce"))

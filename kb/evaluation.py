@@ -1,0 +1,178 @@
+"""Measure retrieval quality: on a BEIR dataset, or on an organisation's own questions.
+
+BEIR (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``): every corpus entry becomes
+one document (title + text, chunked like any report); passages are mapped back to the
+documents they occur in and a document scores as its best passage.
+
+Questions (``.jsonl``, one ``{"query": ..., "relevant": [...]}`` per line) run against an
+existing knowledge base. Each relevant item is a passage id, a document id or a text snippet;
+a result satisfies an item when its id or its document's id equals it, or its text contains
+the snippet (case and spacing ignored). Each item counts once, at the first result that
+satisfies it, so a query with three items needs three results to score nDCG 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from index.metrics import METRICS, evaluate
+
+from .errors import InvalidRequest
+from .knowledge import KnowledgeBase, Record
+
+__all__ = ["BeirDataset", "Question", "evaluate_beir", "evaluate_questions", "read_questions", "DEPTH"]
+
+DEPTH = 100  # documents ranked per query: enough for recall@100
+_PASSAGES = 2 * DEPTH  # passages retrieved to fill DEPTH documents (a document has several)
+BEIR_PREFIX = "beir:"
+
+Progress = Callable[[list], Iterable]
+
+
+def _jsonl(path: Path) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    raise InvalidRequest(f"{path.name} line {n} is not JSON: {exc}", "invalid_dataset") from None
+
+
+@dataclass
+class BeirDataset:
+    folder: Path
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+    @classmethod
+    def load(cls, folder: str | Path, split: str = "test") -> "BeirDataset":
+        folder = Path(folder)
+        qrels_file = folder / "qrels" / f"{split}.tsv"
+        for needed in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_file):
+            if not needed.is_file():
+                raise InvalidRequest(f"{folder} is not a BEIR dataset: {needed.name} is missing.", "invalid_dataset")
+        qrels: dict[str, dict[str, int]] = {}
+        with open(qrels_file, encoding="utf-8", newline="") as fh:
+            for row in csv.reader(fh, delimiter="\t"):
+                if len(row) < 3 or row[0] == "query-id":
+                    continue
+                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+        queries = {str(q["_id"]): q["text"] for q in _jsonl(folder / "queries.jsonl") if str(q["_id"]) in qrels}
+        missing = set(qrels) - set(queries)
+        if missing:
+            raise InvalidRequest(f"{len(missing)} judged queries are not in queries.jsonl (e.g. {min(missing)}).", "invalid_dataset")
+        return cls(folder, queries, qrels)
+
+    def records(self) -> list[Record]:
+        return [Record(BEIR_PREFIX + str(d["_id"]), d.get("title") or "", d.get("text") or "")
+                for d in _jsonl(self.folder / "corpus.jsonl")]
+
+
+def _document_ranking(hits, sources: dict[int, list[str]], depth: int) -> list[tuple[str, float]]:
+    """Passages best first -> documents best first, each at its best passage's score."""
+    seen: dict[str, float] = {}
+    for hit in hits:
+        for source in sources.get(hit.id, ()):
+            doc = source[len(BEIR_PREFIX):] if source.startswith(BEIR_PREFIX) else source
+            if doc not in seen:
+                seen[doc] = hit.score
+        if len(seen) >= depth:
+            break
+    return list(seen.items())[:depth]
+
+
+def _runs(kb: KnowledgeBase, queries: dict[str, str], modes: Iterable[str], reranks: Iterable[bool], k: int,
+          progress: Progress | None):
+    """(row label, seconds, {query id: hits}) per mode and rerank choice; queries are
+    embedded once, in one batch (that time is counted in the first row that needs them)."""
+    ids = list(queries)
+    vectors = None
+    for mode in modes:
+        for rerank in reranks:
+            started = time.perf_counter()
+            if (mode != "lexical" or rerank) and vectors is None:
+                vectors = dict(zip(ids, kb.embedder.embed_batch([queries[q] for q in ids])))
+            run = {}
+            for q in (progress(ids) if progress else ids):
+                run[q] = kb.retrieve(queries[q], k, mode, vector=vectors[q] if vectors is not None else None, rerank=rerank)
+            label = {"mode": mode, "rerank": kb.reranker.name if rerank else None}
+            yield label, time.perf_counter() - started, run
+
+
+def evaluate_beir(kb: KnowledgeBase, dataset: BeirDataset, modes: Iterable[str], reranks: Iterable[bool] = (False,),
+                  progress: Progress | None = None) -> list[dict]:
+    """One row of metrics per mode (and rerank choice). The corpus must be ingested into `kb`."""
+    sources = kb.store.passage_sources()
+    rows = []
+    for label, seconds, run in _runs(kb, dataset.queries, modes, reranks, _PASSAGES, progress):
+        ranked = {q: _document_ranking(hits, sources, DEPTH) for q, hits in run.items()}
+        rows.append({**label, "queries": len(ranked), **evaluate(ranked, dataset.qrels), "seconds": round(seconds, 2)})
+    return rows
+
+
+@dataclass(frozen=True)
+class Question:
+    query: str
+    relevant: tuple[str, ...]
+
+
+def read_questions(path: str | Path) -> list[Question]:
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidRequest(f"{path} does not exist.", "invalid_dataset")
+    out = []
+    for n, row in enumerate(_jsonl(path), 1):
+        query, relevant = row.get("query") if isinstance(row, dict) else None, row.get("relevant") if isinstance(row, dict) else None
+        if not isinstance(query, str) or not query.strip() or not isinstance(relevant, list) or not relevant \
+                or not all(isinstance(r, str) and r.strip() for r in relevant):
+            raise InvalidRequest(f"{path.name} question {n}: need {{\"query\": text, \"relevant\": [ids or snippets]}}.", "invalid_dataset")
+        out.append(Question(query.strip(), tuple(r.strip() for r in relevant)))
+    if not out:
+        raise InvalidRequest(f"{path.name} holds no questions.", "invalid_dataset")
+    return out
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _question_ranking(question: Question, results) -> list[tuple[str, float]]:
+    """Results -> a ranking over the question's items (item ids "0", "1", ...) and misses."""
+    items = [(str(i), r, _squash(r)) for i, r in enumerate(question.relevant)]
+    done: set[str] = set()
+    ranking = []
+    for passage_id, document_id, text, score in results:
+        text = _squash(text)
+        match = next((i for i, raw, snippet in items if i not in done
+                      and (raw in (passage_id, document_id) or snippet in text)), None)
+        if match is None:
+            ranking.append((f"miss:{passage_id}", score))
+        else:
+            done.add(match)
+            ranking.append((match, score))
+    return ranking
+
+
+def evaluate_questions(kb: KnowledgeBase, questions: list[Question], modes: Iterable[str], reranks: Iterable[bool] = (False,),
+                       progress: Progress | None = None) -> list[dict]:
+    """One row of metrics per mode over the questions, against what `kb` holds now."""
+    queries = {str(n): q.query for n, q in enumerate(questions)}
+    qrels = {str(n): {str(i): 1 for i in range(len(q.relevant))} for n, q in enumerate(questions)}
+    rows = []
+    for label, seconds, run in _runs(kb, queries, modes, reranks, DEPTH, progress):
+        ranked = {}
+        for n, hits in run.items():
+            found = kb.store.results_for([h.id for h in hits])
+            results = [(found[h.id][0].id, found[h.id][2].id, found[h.id][0].text, h.score) for h in hits if h.id in found]
+            ranked[n] = _question_ranking(questions[int(n)], results)
+        rows.append({**label, "queries": len(ranked), **evaluate(ranked, qrels), "seconds": round(seconds, 2)})
+    return rows
+
+
+__all__ += ["METRICS"]
