@@ -11,7 +11,8 @@ from kb.knowledge import FILTERS
 
 bp = Blueprint("api", __name__)
 
-_BODY_KEYS = {"query", "k", "mode", "filters", "explain"}
+_BODY_KEYS = {"query", "k", "mode", "filters", "explain", "rerank", "diversify", "min_score"}
+NO_MATCH = "No passage matched well enough. Try other words, fewer words, or another mode."
 
 
 def _kb():
@@ -25,6 +26,13 @@ def _int(value: str, name: str) -> int:
         raise InvalidRequest(f"{name} must be a whole number.", f"invalid_{name}") from None
 
 
+def _float(value: str, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{name} must be a number.", f"invalid_{name}") from None
+
+
 def _bool(value, name: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -36,7 +44,7 @@ def _bool(value, name: str) -> bool:
 def _search_args() -> dict:
     if request.method == "GET":
         args = request.args
-        unknown = sorted(set(args) - {"q", "query", "k", "mode", "explain", *FILTERS})
+        unknown = sorted(set(args) - {"q", "query", "k", "mode", "explain", "rerank", "diversify", "min_score", *FILTERS})
         if unknown:
             raise InvalidRequest(f"unknown parameter {unknown[0]!r}.", "invalid_request")
         filters = {name: args.getlist(name) if name == "document" else args[name] for name in FILTERS if name in args}
@@ -46,6 +54,9 @@ def _search_args() -> dict:
             "mode": args.get("mode", "hybrid"),
             "filters": filters or None,
             "explain": _bool(args.get("explain", "false"), "explain"),
+            "rerank": _bool(args["rerank"], "rerank") if "rerank" in args else None,
+            "diversify": _bool(args.get("diversify", "false"), "diversify"),
+            "min_score": _float(args["min_score"], "min_score") if "min_score" in args else None,
         }
     body = request.get_json(silent=True)
     if body is None:
@@ -64,6 +75,9 @@ def _search_args() -> dict:
         "mode": mode,
         "filters": body.get("filters"),
         "explain": _bool(body.get("explain", False), "explain"),
+        "rerank": _bool(body["rerank"], "rerank") if body.get("rerank") is not None else None,
+        "diversify": _bool(body.get("diversify", False), "diversify"),
+        "min_score": body.get("min_score"),
     }
 
 
@@ -71,13 +85,18 @@ def _search_args() -> dict:
 def search():
     started = time.perf_counter()
     args = _search_args()
-    results = _kb().search(args["query"], k=args["k"], mode=args["mode"], filters=args["filters"], explain=args["explain"])
-    return jsonify({
+    kb = _kb()
+    results = kb.search(**args)
+    out = {
         "query": args["query"].strip(),
         "mode": args["mode"],
+        "rerank": kb.settings.rerank if args["rerank"] is None else args["rerank"],
         "results": [r.to_dict() for r in results],
         "took_ms": round((time.perf_counter() - started) * 1000, 1),
-    })
+    }
+    if not results:
+        out["message"] = NO_MATCH
+    return jsonify(out)
 
 
 @bp.get("/health")

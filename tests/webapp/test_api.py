@@ -23,6 +23,27 @@ def test_post_search_with_mode_filters_and_explain(client, sample_kb):
     assert data["results"][0]["explain"]["dense_rank"] == 1
 
 
+def test_results_carry_calibrated_relevance_and_rerank_explains(client):
+    data = client.get("/api/search", query_string={"q": ONLINE, "k": 5, "rerank": "true", "explain": "true", "min_score": "0"}).get_json()
+    assert data["rerank"] is True and "Online Protection" in data["results"][0]["text"]
+    first = data["results"][0]
+    assert 0.5 <= first["relevance"] <= 1 and first["match"] == "strong"
+    assert first["explain"]["rerank_score"] is not None and "onlin" in first["explain"]["matched_terms"]
+
+
+def test_nothing_relevant_says_so_plainly(client):
+    data = client.post("/api/search", json={"query": "quantum chromodynamics of zebra xylophones", "min_score": 0.3}).get_json()
+    assert data["results"] == [] and "No passage matched well" in data["message"]
+    some = client.post("/api/search", json={"query": "quantum chromodynamics of zebra xylophones", "min_score": 0}).get_json()
+    assert len(some["results"]) == 5 and "message" not in some  # the sample's five passages, all weak
+    assert all(r["match"] == "weak" and r["relevance"] < 0.02 for r in some["results"])
+
+
+def test_diversify_over_the_api(client):
+    data = client.post("/api/search", json={"query": "children", "k": 5, "diversify": True, "min_score": 0}).get_json()
+    assert len(data["results"]) == 5 and len({r["passage_id"] for r in data["results"]}) == 5
+
+
 def test_get_and_post_agree(client):
     a = client.get("/api/search", query_string={"q": ONLINE, "k": 5, "mode": "lexical"}).get_json()
     b = client.post("/api/search", json={"query": ONLINE, "k": 5, "mode": "lexical"}).get_json()
@@ -49,6 +70,12 @@ def test_get_and_post_agree(client):
         ("post", {"json": {"query": "a", "filters": {"bogus": 1}}}, 400, "invalid_filter"),
         ("post", {"json": {"query": "a", "limit": 3}}, 400, "invalid_request"),
         ("post", {"json": {"query": "a", "explain": "maybe"}}, 400, "invalid_request"),
+        ("get", {"query_string": {"q": "a", "min_score": "high"}}, 400, "invalid_min_score"),
+        ("get", {"query_string": {"q": "a", "min_score": "2"}}, 400, "invalid_min_score"),
+        ("post", {"json": {"query": "a", "min_score": "0.5"}}, 400, "invalid_min_score"),
+        ("post", {"json": {"query": "a", "min_score": -1}}, 400, "invalid_min_score"),
+        ("get", {"query_string": {"q": "a", "rerank": "perhaps"}}, 400, "invalid_request"),
+        ("post", {"json": {"query": "a", "diversify": 3}}, 400, "invalid_request"),
         ("post", {"data": "x" * 2_000_000, "content_type": "application/json"}, 413, "request_entity_too_large"),
         ("delete", {}, 405, "method_not_allowed"),
     ],

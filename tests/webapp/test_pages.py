@@ -18,6 +18,18 @@ def test_results_are_rendered_on_the_server_with_highlights(client):
     assert 'value="what was done on online child protection"' in page
 
 
+def test_each_result_says_how_well_it_matches(client):
+    page = client.get("/", query_string={"q": "what was done on online child protection"}).get_data(as_text=True)
+    first = page.split('<li class="result"', 2)[1]
+    assert 'class="match match-strong"' in first and "strong match" in first
+
+
+def test_a_query_nothing_answers_says_so_instead_of_showing_noise(client):
+    page = client.get("/", query_string={"q": "quantum chromodynamics of zebra xylophones"}).get_data(as_text=True)
+    assert '<li class="result"' not in page
+    assert "No passage matched “quantum chromodynamics of zebra xylophones” well" in page
+
+
 def test_bad_parameters_give_a_friendly_page_not_a_500(client):
     for qs in ({"q": "a", "k": "lots"}, {"q": "a", "mode": "nope"}, {"q": "x" * 5000}, {"q": "a", "k": "0"}):
         r = client.get("/", query_string=qs)
@@ -34,7 +46,7 @@ def test_a_query_with_markup_is_shown_as_text(client):
 def test_a_report_with_markup_is_shown_as_text(tmp_path):
     report = tmp_path / "evil.txt"
     report.write_text("Evil Report\n\nThe <script>alert('x')</script> tag and <b>bold</b> words about water pumps.\n")
-    settings = Settings.load(env={}, home=tmp_path / "home", model="hash")
+    settings = Settings.load(env={}, home=tmp_path / "home", model="hash", min_score=0.0)
     KnowledgeBase(settings).ingest([report])
     client = create_app({"KB_SETTINGS": settings}).test_client()
     page = client.get("/", query_string={"q": "water pumps script"}).get_data(as_text=True)
