@@ -16,6 +16,7 @@ __all__ = [
     "Occurrence",
     "Result",
     "IngestReport",
+    "Record",
     "KBError",
     "InvalidRequest",
     "NotFound",
@@ -26,14 +27,14 @@ __all__ = [
 _WHERE = {
     "KnowledgeBase": "kb.knowledge",
     "Settings": "kb.settings",
-    **dict.fromkeys(["Document", "Passage", "Occurrence", "Result", "IngestReport"], "kb.records"),
+    **dict.fromkeys(["Document", "Passage", "Occurrence", "Result", "IngestReport", "Record"], "kb.records"),
     **dict.fromkeys(["KBError", "InvalidRequest", "NotFound", "LoadError", "IndexMismatch"], "kb.errors"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import IndexMismatch, InvalidRequest, KBError, LoadError, NotFound
     from .knowledge import KnowledgeBase
-    from .records import Document, IngestReport, Occurrence, Passage, Result
+    from .records import Document, IngestReport, Occurrence, Passage, Record, Result
     from .settings import Settings
 
 

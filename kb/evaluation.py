@@ -23,7 +23,8 @@ from typing import Callable, Iterable, Iterator
 from index.metrics import METRICS, evaluate
 
 from .errors import InvalidRequest
-from .knowledge import KnowledgeBase, Record
+from .knowledge import KnowledgeBase
+from .records import Record
 
 __all__ = ["BeirDataset", "Question", "evaluate_beir", "evaluate_questions", "read_questions", "DEPTH"]
 

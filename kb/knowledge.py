@@ -19,10 +19,8 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
-import json
 import logging
 import os
-import re
 import threading
 import time
 from contextlib import contextmanager
@@ -32,27 +30,26 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from index import MODES, BM25Index, Embedder, FaissIndex, Hit, SearchEngine, load_embedder, model_id
+from index import BM25Index, Embedder, FaissIndex, Hit, SearchEngine, load_embedder, model_id
 from index.diversity import mmr
 from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, Reranker, features, load_reranker
 
 from .chunking import Chunk, chunk_document
-from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
+from .errors import IndexMismatch, LoadError, NotFound
 from .highlight import SentenceVectors, best_sentences
-from .loaders import SUPPORTED, load_document, load_record
-from .records import Document, IngestReport, Occurrence, Passage, Result
+from .loaders import expand_paths, load_document, load_record
+from .records import Document, IngestReport, Occurrence, Passage, Record, Result, document_id, passage_key
+from .indexfiles import load_index, save_index
 from .settings import Settings
 from .structure import LoadedDocument
 from .store import SQLiteStore
+from .validation import validate_min_score, validate_search
 
-__all__ = ["KnowledgeBase", "Record", "FILTERS", "document_id"]
+__all__ = ["KnowledgeBase"]
 
 log = logging.getLogger("kb")
 
-FILTERS = ("document", "section", "date_from", "date_to")
-INDEX_FORMAT = 3  # bump when what the index files hold changes; older files are rebuilt from the store
-_ISO = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
 @dataclass
@@ -65,27 +62,7 @@ class _Prepared:
     replaces: bool
 
 
-@dataclass(frozen=True)
-class Record:
-    """A document given as text rather than as a file; `source` identifies it across ingests."""
-
-    source: str
-    title: str
-    text: str
-    date: str | None = None
-
-
 Progress = Callable[[list], Iterable]
-
-
-def document_id(source: str) -> str:
-    return hashlib.sha256(source.encode()).hexdigest()[:12]
-
-
-def passage_key(clean: str) -> tuple[str, int]:
-    """Public id (16 hex digits of SHA-256 of the cleaned text) and the int64 the indexes use."""
-    pid = hashlib.sha256(clean.encode()).hexdigest()[:16]
-    return pid, int(pid, 16) >> 1
 
 
 class KnowledgeBase:
@@ -154,46 +131,30 @@ class KnowledgeBase:
             return self._engine
 
     def _load_or_rebuild(self, dim: int, generation: int) -> SearchEngine:
-        folder = self.home / "index"
-        try:
-            manifest = json.loads((folder / "manifest.json").read_text())
-        except (OSError, ValueError):
-            manifest = {}
-        engine = self._new_engine(dim)
-        if manifest.get("generation") == generation and manifest.get("model") == self.model and manifest.get("format") == INDEX_FORMAT:
-            try:
-                engine.vectors = FaissIndex.load(folder / "vectors.faiss")
-                engine.lexical = BM25Index.load(folder / "lexical")
-                if len(engine.vectors) == len(engine.lexical) == manifest["passages"]:
-                    return engine
-            except Exception as exc:  # unreadable files are rebuilt, not fatal
-                log.warning("index files unreadable (%s); rebuilding from the store", exc)
+        engine = load_index(self.home / "index", self._new_engine(dim), generation, self.model)
+        if engine is None:
+            log.info("index files lag the store (generation %s); rebuilding from the store", generation)
             engine = self._new_engine(dim)
-        log.info("index files lag the store (generation %s); rebuilding from the store", generation)
-        keys, vectors = self.store.all_vectors(dim)
-        engine.vectors.add(keys, vectors)
-        engine.lexical.build(*self.store.all_texts())
-        self._save_if_idle(engine, generation)
+            keys, vectors = self.store.all_vectors(dim)
+            engine.vectors.add(keys, vectors)
+            engine.lexical.build(*self.store.all_texts())
+            with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
+                if idle and self.store.generation() == generation:
+                    self._save(engine, generation)
         return engine
 
-    def _save_if_idle(self, engine: SearchEngine, generation: int) -> None:
-        """Persist a rebuilt index unless a writer is busy (it will save its own)."""
+    def _save(self, engine: SearchEngine, generation: int) -> None:
+        save_index(self.home / "index", engine, generation, self.model)
+
+    @contextmanager
+    def _try_writing(self):
         with open(self.home / "write.lock", "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                yield False
                 return
-            if self.store.generation() == generation:
-                self._save(engine, generation)
-
-    def _save(self, engine: SearchEngine, generation: int) -> None:
-        folder = self.home / "index"
-        engine.vectors.save(folder / "vectors.faiss")
-        engine.lexical.save(folder / "lexical")
-        manifest = {"format": INDEX_FORMAT, "generation": generation, "model": self.model, "dimension": engine.vectors.dim, "passages": len(engine.vectors)}
-        tmp = folder / "manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2))
-        os.replace(tmp, folder / "manifest.json")
+            yield True
 
     @contextmanager
     def _writing(self):
@@ -352,17 +313,7 @@ class KnowledgeBase:
 
     def validate(self, query, k=None, mode="hybrid", filters=None) -> tuple[str, int, str, dict | None]:
         """Check a search request; raise `InvalidRequest` with a stable code if it is wrong."""
-        s = self.settings
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidRequest("The query is empty: type a few words to search for.", "empty_query")
-        if len(query) > s.max_query_chars:
-            raise InvalidRequest(f"The query is {len(query)} characters long; the limit is {s.max_query_chars}.", "query_too_long")
-        k = s.default_k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= s.max_k:
-            raise InvalidRequest(f"k must be a whole number from 1 to {s.max_k}.", "invalid_k")
-        if mode not in MODES:
-            raise InvalidRequest(f"mode must be one of {', '.join(MODES)}.", "invalid_mode")
-        return query.strip(), k, mode, _validate_filters(filters)
+        return validate_search(self.settings, query, k, mode, filters)
 
     def retrieve(self, query: str, k: int, mode: str = "hybrid", filters: dict | None = None,
                  vector: np.ndarray | None = None, rerank: bool = False, diversify: bool = False) -> list[Hit]:
@@ -432,7 +383,7 @@ class KnowledgeBase:
         relevance, and answers at once.
         """
         query, k, mode, filters = self.validate(query, k, mode, filters)
-        min_score = _validate_min_score(min_score)
+        min_score = validate_min_score(min_score)
         engine = self.engine()
         if engine is None:
             return []
@@ -504,57 +455,3 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _validate_min_score(value) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise InvalidRequest("min_score must be a number from 0 to 1 (a calibrated relevance).", "invalid_min_score")
-    return float(value)
-
-
-def _validate_filters(filters) -> dict | None:
-    if filters in (None, {}):
-        return None
-    if not isinstance(filters, dict):
-        raise InvalidRequest("filters must be an object.", "invalid_filter")
-    unknown = sorted(set(filters) - set(FILTERS))
-    if unknown:
-        raise InvalidRequest(f"unknown filter {unknown[0]!r}; known: {', '.join(FILTERS)}.", "invalid_filter")
-    out: dict = {}
-    if "document" in filters:
-        ids = filters["document"]
-        ids = [ids] if isinstance(ids, str) else ids
-        if not isinstance(ids, list) or not 1 <= len(ids) <= 100 or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids):
-            raise InvalidRequest("filter document must be a document id or a list of 1 to 100 ids.", "invalid_filter")
-        out["document"] = ids
-    if "section" in filters:
-        section = filters["section"]
-        if not isinstance(section, str) or not 0 < len(section.strip()) <= 200:
-            raise InvalidRequest("filter section must be text of 1 to 200 characters.", "invalid_filter")
-        out["section"] = section.strip()
-    for name, pad in (("date_from", "-01-01"), ("date_to", "-12-31")):
-        if name in filters:
-            value = filters[name]
-            if not isinstance(value, str) or not _ISO.match(value):
-                raise InvalidRequest(f"filter {name} must be a date: YYYY, YYYY-MM or YYYY-MM-DD.", "invalid_filter")
-            out[name] = value + pad[len(value) - 4:] if len(value) < 10 else value
-    return out
-
-
-def expand_paths(paths: Iterable[str | Path], report: IngestReport) -> list[Path]:
-    """Files to ingest: given files as they are, folders searched for supported types."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED and not p.name.startswith("."))
-        elif path.is_file():
-            if path.suffix.lower() in SUPPORTED:
-                files.append(path)
-            else:
-                report.failed.append((str(path), f"unsupported file type (use {', '.join(sorted(SUPPORTED))})"))
-        else:
-            report.failed.append((str(path), "no such file or folder"))
-    return list(dict.fromkeys(files))

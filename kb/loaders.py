@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from .errors import LoadError
+from .records import IngestReport
 from .structure import Block, LoadedDocument, parse_date, parse_text, title_from_filename
 
-__all__ = ["load_document", "load_record", "SUPPORTED", "LoadedDocument"]
+__all__ = ["load_document", "load_record", "expand_paths", "SUPPORTED", "LoadedDocument"]
 
 _HEADING_TAGS = {f"h{i}": i for i in range(1, 7)}
 _BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td", "th", "dt", "dd", "figcaption", "caption"]
@@ -224,3 +225,20 @@ def load_record(title: str, text: str, date: str | None = None) -> LoadedDocumen
     if not blocks:
         raise LoadError("the record has no text")
     return LoadedDocument(head + text, tuple(blocks), title or "Untitled", date, "text")
+
+
+def expand_paths(paths: Iterable[str | Path], report: IngestReport) -> list[Path]:
+    """Files to ingest: given files as they are, folders searched for supported types."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED and not p.name.startswith("."))
+        elif path.is_file():
+            if path.suffix.lower() in SUPPORTED:
+                files.append(path)
+            else:
+                report.failed.append((str(path), f"unsupported file type (use {', '.join(sorted(SUPPORTED))})"))
+        else:
+            report.failed.append((str(path), "no such file or folder"))
+    return list(dict.fromkeys(files))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["Document", "Passage", "Occurrence", "Result", "IngestReport", "STRONG", "PARTIAL"]
+__all__ = ["Document", "Passage", "Occurrence", "Result", "IngestReport", "Record", "document_id", "passage_key", "STRONG", "PARTIAL"]
 
 STRONG, PARTIAL = 0.5, 0.2  # relevance thresholds for "strong" and "partial" match
 
@@ -116,3 +117,25 @@ class IngestReport:
             "passages_reused": self.passages_reused,
             "seconds": round(self.seconds, 3),
         }
+
+
+@dataclass(frozen=True)
+class Record:
+    """A document given as text rather than as a file; `source` identifies it across ingests."""
+
+    source: str
+    title: str
+    text: str
+    date: str | None = None
+
+
+
+
+def document_id(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+def passage_key(clean: str) -> tuple[str, int]:
+    """Public id (16 hex digits of SHA-256 of the cleaned text) and the int64 the indexes use."""
+    pid = hashlib.sha256(clean.encode()).hexdigest()[:16]
+    return pid, int(pid, 16) >> 1

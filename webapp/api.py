@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from kb.errors import InvalidRequest
-from kb.knowledge import FILTERS
+from kb.validation import FILTERS
 
 bp = Blueprint("api", __name__)
 

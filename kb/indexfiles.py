@@ -1,0 +1,52 @@
+"""The index files of a home: written beside the old ones and swapped in, stamped by a manifest.
+
+``index/manifest.json`` records the format, the store generation the files were built at, the
+model and the passage count. Files whose manifest does not match the store (a crash between
+the store commit and the index write, another format, another model) are not used: the caller
+rebuilds them from the store, which holds every vector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from index import BM25Index, FaissIndex, SearchEngine
+
+__all__ = ["INDEX_FORMAT", "load_index", "save_index"]
+
+log = logging.getLogger("kb")
+
+INDEX_FORMAT = 3  # bump when what the index files hold changes; older files are rebuilt from the store
+
+
+def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) -> SearchEngine | None:
+    """`engine` with the files in `folder` loaded, or None if they are stale or unreadable."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if (manifest.get("format"), manifest.get("generation"), manifest.get("model")) != (INDEX_FORMAT, generation, model):
+        return None
+    try:
+        engine.vectors = FaissIndex.load(folder / "vectors.faiss")
+        engine.lexical = BM25Index.load(folder / "lexical")
+    except Exception as exc:  # unreadable files are rebuilt, not fatal
+        log.warning("index files unreadable (%s); rebuilding from the store", exc)
+        return None
+    if not len(engine.vectors) == len(engine.lexical) == manifest.get("passages"):
+        return None
+    return engine
+
+
+def save_index(folder: Path, engine: SearchEngine, generation: int, model: str) -> None:
+    """Each file is written beside its target, fsynced and renamed; the manifest goes last."""
+    engine.vectors.save(folder / "vectors.faiss")
+    engine.lexical.save(folder / "lexical")
+    manifest = {"format": INDEX_FORMAT, "generation": generation, "model": model,
+                "dimension": engine.vectors.dim, "passages": len(engine.vectors)}
+    tmp = folder / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, folder / "manifest.json")

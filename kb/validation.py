@@ -1,0 +1,69 @@
+"""Search requests are checked here, once, for the library, the CLI, the page and the API.
+
+Every failure raises `InvalidRequest` with a stable code (the API's error codes).
+"""
+
+from __future__ import annotations
+
+import re
+
+from index import MODES
+
+from .errors import InvalidRequest
+from .settings import Settings
+
+__all__ = ["FILTERS", "validate_search", "validate_min_score", "validate_filters"]
+
+FILTERS = ("document", "section", "date_from", "date_to")
+_ISO = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def validate_search(s: Settings, query, k=None, mode="hybrid", filters=None) -> tuple[str, int, str, dict | None]:
+    """(query, k, mode, filters), cleaned, or `InvalidRequest`."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidRequest("The query is empty: type a few words to search for.", "empty_query")
+    if len(query) > s.max_query_chars:
+        raise InvalidRequest(f"The query is {len(query)} characters long; the limit is {s.max_query_chars}.", "query_too_long")
+    k = s.default_k if k is None else k
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= s.max_k:
+        raise InvalidRequest(f"k must be a whole number from 1 to {s.max_k}.", "invalid_k")
+    if mode not in MODES:
+        raise InvalidRequest(f"mode must be one of {', '.join(MODES)}.", "invalid_mode")
+    return query.strip(), k, mode, validate_filters(filters)
+
+
+def validate_min_score(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvalidRequest("min_score must be a number from 0 to 1 (a calibrated relevance).", "invalid_min_score")
+    return float(value)
+
+
+def validate_filters(filters) -> dict | None:
+    if filters in (None, {}):
+        return None
+    if not isinstance(filters, dict):
+        raise InvalidRequest("filters must be an object.", "invalid_filter")
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise InvalidRequest(f"unknown filter {unknown[0]!r}; known: {', '.join(FILTERS)}.", "invalid_filter")
+    out: dict = {}
+    if "document" in filters:
+        ids = filters["document"]
+        ids = [ids] if isinstance(ids, str) else ids
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100 or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids):
+            raise InvalidRequest("filter document must be a document id or a list of 1 to 100 ids.", "invalid_filter")
+        out["document"] = ids
+    if "section" in filters:
+        section = filters["section"]
+        if not isinstance(section, str) or not 0 < len(section.strip()) <= 200:
+            raise InvalidRequest("filter section must be text of 1 to 200 characters.", "invalid_filter")
+        out["section"] = section.strip()
+    for name, pad in (("date_from", "-01-01"), ("date_to", "-12-31")):
+        if name in filters:
+            value = filters[name]
+            if not isinstance(value, str) or not _ISO.match(value):
+                raise InvalidRequest(f"filter {name} must be a date: YYYY, YYYY-MM or YYYY-MM-DD.", "invalid_filter")
+            out[name] = value + pad[len(value) - 4:] if len(value) < 10 else value
+    return out
