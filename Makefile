@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SAMPLE ?= data/sample
 
-.PHONY: run test install browser bench clean
+.PHONY: run test install browser bench quality train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ test: install browser
 
 bench: install
 	$(BIN)/python bench/bench_kb.py
+
+EVAL ?= ../shared/eval/scifact
+quality: install  ## nDCG@10 and friends on a BEIR dataset, every mode, with and without reranking
+	$(BIN)/python bench/quality.py --dataset $(EVAL) --home bench/output/scifact-home
+
+train: install  ## refit fusion, reranker and calibration on the dataset's train split
+	$(BIN)/python bench/train_reranker.py --dataset $(EVAL) --home bench/output/scifact-home --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info tests/output

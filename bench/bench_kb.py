@@ -6,7 +6,8 @@
 
 Prints passages/s for `kb ingest` and for plain `model.encode` on the very same passage texts
 (the ratio is what matters: absolute times drift on shared machines), search latency p50/p99
-per mode (end to end through `KnowledgeBase.search`, highlights included, and the engine alone),
+per mode (end to end through `KnowledgeBase.search` with its defaults: second stage, relevance
+and highlights; the same without the second stage; and the first-stage engine alone),
 and peak memory. Writes the figures as JSON to bench/output/.
 """
 
@@ -95,16 +96,20 @@ def main():
     for mode in ("hybrid", "dense", "lexical"):
         for q in queries[:5]:
             kb.search(q, k=10, mode=mode)  # warm caches and code paths
-        full, bare = [], []
+        full, plain, bare = [], [], []
         for q in queries:
             t = time.perf_counter()
-            kb.search(q, k=10, mode=mode)
+            kb.search(q, k=10, mode=mode)  # the default: second stage, relevance, highlights
             full.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            kb.search(q, k=10, mode=mode, rerank=False)
+            plain.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             engine.search(q, 10, mode)
             bare.append((time.perf_counter() - t) * 1000)
         latency[mode] = {
             "search_p50_ms": round(percentile(full, 50), 2), "search_p99_ms": round(percentile(full, 99), 2),
+            "no_rerank_p50_ms": round(percentile(plain, 50), 2), "no_rerank_p99_ms": round(percentile(plain, 99), 2),
             "engine_p50_ms": round(percentile(bare, 50), 2), "engine_p99_ms": round(percentile(bare, 99), 2),
         }
 
@@ -126,9 +131,11 @@ def main():
     print(f"documents {results['documents']}, passages {results['passages']}, model load {load_s:.1f} s")
     print(f"ingest      {ingest_rate:8.1f} passages/s  ({report.seconds:.1f} s)")
     print(f"raw encode  {encode_rate:8.1f} passages/s  ({encode_s:.1f} s)   ratio {results['ingest_vs_encode']:.3f}")
-    print(f"{'mode':8} {'search p50':>11} {'p99':>8} {'engine p50':>11} {'p99':>8}   (ms, k=10, {len(queries)} queries)")
+    print(f"{'mode':8} {'search p50':>11} {'p99':>8} {'no rerank p50':>14} {'p99':>8} {'engine p50':>11} {'p99':>8}"
+          f"   (ms, k=10, {len(queries)} queries)")
     for mode, v in latency.items():
-        print(f"{mode:8} {v['search_p50_ms']:11.1f} {v['search_p99_ms']:8.1f} {v['engine_p50_ms']:11.1f} {v['engine_p99_ms']:8.1f}")
+        print(f"{mode:8} {v['search_p50_ms']:11.1f} {v['search_p99_ms']:8.1f} {v['no_rerank_p50_ms']:14.1f} {v['no_rerank_p99_ms']:8.1f}"
+              f" {v['engine_p50_ms']:11.1f} {v['engine_p99_ms']:8.1f}")
     print(f"peak RSS {results['peak_rss_mb']} MB, home on disk {results['disk_bytes'] / 1e6:.1f} MB")
     out = ROOT / "bench" / "output"
     out.mkdir(exist_ok=True)
