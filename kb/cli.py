@@ -172,17 +172,18 @@ def search(query, k, mode, documents, section, rerank, diversify, min_score, exp
 
 
 @main.command("eval")
-@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path), required=False)
 @click.option("--mode", "modes", type=click.Choice([*MODES, "all"]), multiple=True,
               help="Mode to measure (repeatable), or all [default hybrid].")
 @click.option("--split", default="test", show_default=True, help="BEIR qrels split: qrels/<split>.tsv.")
 @click.option("--rerank", "rerank", flag_value="with", help="Measure with the second stage (KB_RERANKER: builtin or a cross-encoder).")
 @click.option("--both", "rerank", flag_value="both", help="Measure each mode without and with the second stage.")
+@click.option("--feedback", is_flag=True, help="Use the votes left on the search page as the evaluation set (no DATASET).")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @_HOME
 @_MODEL
 @click.pass_context
-def evaluate(ctx, dataset, modes, split, rerank, as_json, home, model):
+def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model):
     """Measure nDCG@10, recall@10, recall@100 and MRR@10.
 
     \b
@@ -191,6 +192,8 @@ def evaluate(ctx, dataset, modes, split, rerank, as_json, home, model):
         into a temporary knowledge base, or into --home if given (kept, and reused next time);
       a questions file (.jsonl, one {"query": ..., "relevant": [ids or snippets]} per line):
         run against the knowledge base at --home / KB_HOME as it is.
+    With --feedback instead of DATASET, the queries staff marked results of as helpful or
+    not on the search page are the evaluation set.
     """
     import tempfile
 
@@ -204,8 +207,14 @@ def evaluate(ctx, dataset, modes, split, rerank, as_json, home, model):
     given = [c.params.get("home") for c in (ctx, ctx.parent)
              if c.get_parameter_source("home") in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
     bar = functools.partial(tqdm, file=sys.stderr, disable=as_json or None)
+    if (dataset is None) != feedback:
+        raise click.UsageError("give a DATASET, or --feedback (not both)")
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as scratch:
-        if dataset.is_dir():
+        if feedback:
+            settings = Settings.load(home=(given or [None])[0], model=model or ctx.parent.params.get("model"))
+            rows = evaluation.evaluate_feedback(_open(settings), modes, reranks, progress=lambda ids: bar(ids, desc="Querying", unit="query"))
+            name = "feedback"
+        elif dataset.is_dir():
             data = evaluation.BeirDataset.load(dataset, split)
             explicit = [c.params.get("home") for c in (ctx, ctx.parent) if c.get_parameter_source("home") == ParameterSource.COMMANDLINE]
             settings = Settings.load(home=(explicit or [None])[0] or scratch, model=model or ctx.parent.params.get("model"))

@@ -4,6 +4,8 @@ BEIR (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``): every corpus 
 one document (title + text, chunked like any report); passages are mapped back to the
 documents they occur in and a document scores as its best passage.
 
+Feedback: the "helpful / not helpful" votes staff leave on the search page, per query.
+
 Questions (``.jsonl``, one ``{"query": ..., "relevant": [...]}`` per line) run against an
 existing knowledge base. Each relevant item is a passage id, a document id or a text snippet;
 a result satisfies an item when its id or its document's id equals it, or its text contains
@@ -26,7 +28,7 @@ from .errors import InvalidRequest
 from .knowledge import KnowledgeBase
 from .records import Record
 
-__all__ = ["BeirDataset", "Question", "evaluate_beir", "evaluate_questions", "read_questions", "DEPTH"]
+__all__ = ["BeirDataset", "Question", "evaluate_beir", "evaluate_questions", "evaluate_feedback", "read_questions", "DEPTH"]
 
 DEPTH = 100  # documents ranked per query: enough for recall@100
 _PASSAGES = 2 * DEPTH  # passages retrieved to fill DEPTH documents (a document has several)
@@ -172,6 +174,25 @@ def evaluate_questions(kb: KnowledgeBase, questions: list[Question], modes: Iter
             found = kb.store.results_for([h.id for h in hits])
             results = [(found[h.id][0].id, found[h.id][2].id, found[h.id][0].text, h.score) for h in hits if h.id in found]
             ranked[n] = _question_ranking(questions[int(n)], results)
+        rows.append({**label, "queries": len(ranked), **evaluate(ranked, qrels), "seconds": round(seconds, 2)})
+    return rows
+
+
+def evaluate_feedback(kb: KnowledgeBase, modes: Iterable[str], reranks: Iterable[bool] = (False,),
+                      progress: Progress | None = None) -> list[dict]:
+    """Staff's votes as an evaluation set: each query with at least one "helpful" passage,
+    judged on the passages voted on (helpful 1, not helpful 0)."""
+    judged = {q: votes for q, votes in kb.feedback.judgments().items() if any(votes.values())}
+    if not judged:
+        raise InvalidRequest("No query has a result marked helpful yet: use the buttons on the search page.", "no_feedback")
+    queries = {str(n): q for n, q in enumerate(judged)}
+    qrels = {str(n): judged[q] for n, q in enumerate(judged)}
+    rows = []
+    for label, seconds, run in _runs(kb, queries, modes, reranks, DEPTH, progress):
+        ranked = {}
+        for n, hits in run.items():
+            found = kb.store.results_for([h.id for h in hits])
+            ranked[n] = [(found[h.id][0].id, h.score) for h in hits if h.id in found]
         rows.append({**label, "queries": len(ranked), **evaluate(ranked, qrels), "seconds": round(seconds, 2)})
     return rows
 

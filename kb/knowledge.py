@@ -36,7 +36,8 @@ from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, Reranker, features, load_reranker
 
 from .chunking import Chunk, chunk_document
-from .errors import IndexMismatch, LoadError, NotFound
+from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
+from .feedback import FeedbackLog
 from .highlight import SentenceVectors, best_sentences
 from .loaders import expand_paths, load_document, load_record
 from .records import Document, IngestReport, Occurrence, Passage, Record, Result, document_id, passage_key
@@ -44,7 +45,7 @@ from .indexfiles import load_index, save_index
 from .settings import Settings
 from .structure import LoadedDocument
 from .store import SQLiteStore
-from .validation import validate_min_score, validate_search
+from .validation import validate_min_score, validate_offset, validate_search
 
 __all__ = ["KnowledgeBase"]
 
@@ -84,6 +85,7 @@ class KnowledgeBase:
         self._reranker: Reranker | None = None
         self._calibrator: Calibrator | None = None
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
+        self.feedback = FeedbackLog(self.home / "kb.sqlite3")
         self._engine_generation = -1
 
     # -- components, loaded on first use ---------------------------------------------
@@ -373,27 +375,29 @@ class KnowledgeBase:
 
     def search(self, query: str, k: int | None = None, mode: str = "hybrid", filters: dict | None = None,
                explain: bool = False, rerank: bool | None = None, diversify: bool = False,
-               min_score: float | None = None) -> list[Result]:
+               min_score: float | None = None, offset: int = 0) -> list[Result]:
         """Ranked results with highlights and a calibrated relevance in [0, 1].
 
         `min_score` drops results whose relevance is below it, so a query nothing answers
         well returns nothing rather than the least bad passages; 0 keeps everything. For
         `rerank` and `min_score`, None means the setting, applied whenever the model is
         loaded: a lexical search from a cold CLI skips the model, the second stage and the
-        relevance, and answers at once.
+        relevance, and answers at once. `offset` skips that many results (for paging; the
+        deepest result reachable is the `candidates`-th).
         """
         query, k, mode, filters = self.validate(query, k, mode, filters)
         min_score = validate_min_score(min_score)
+        offset = validate_offset(offset, k, self.settings.candidates)
         engine = self.engine()
         if engine is None:
             return []
         use_model = mode != "lexical" or bool(rerank) or diversify or min_score is not None or self.embedder_loaded
         if use_model:  # defaults that need the model apply where it is loaded anyway
             rerank = self.settings.rerank if rerank is None else rerank
-            min_score = self.settings.min_score or None if min_score is None else min_score
+            min_score = (self.settings.min_score or None) if min_score is None else min_score
         rerank = bool(rerank)
         vector = self.embedder.embed(query) if use_model else None
-        hits = self.retrieve(query, k, mode, filters, vector, rerank, bool(diversify))
+        hits = self.retrieve(query, offset + k, mode, filters, vector, rerank, bool(diversify))
         rows = self.store.results_for([h.id for h in hits], filters)
         hits = [h for h in hits if h.id in rows]
         relevance: list[float | None] = [None] * len(hits)
@@ -403,6 +407,7 @@ class KnowledgeBase:
         if min_score is not None:
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]
             hits, relevance = [hits[i] for i in kept], [relevance[i] for i in kept]
+        hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
         terms = set(engine.lexical.terms(query))
         highlights = best_sentences(
             vector, terms,
@@ -411,7 +416,7 @@ class KnowledgeBase:
             embed_top=self.settings.highlight_top,
         )
         results = []
-        for rank, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance), start=1):
+        for rank, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance), start=offset + 1):
             passage, occurrence, document = rows[hit.id]
             why = None
             if explain:
@@ -421,6 +426,18 @@ class KnowledgeBase:
                        "matched_terms": sorted(terms & set(engine.lexical.analyzer(passage.clean)))}
             results.append(Result(rank, hit.score, passage, occurrence, document, marks, why, rel))
         return results
+
+    # -- feedback ----------------------------------------------------------------------
+
+    def record_feedback(self, query: str, passage_id: str, helpful: bool) -> None:
+        """Keep a staff vote on a result; `kb eval --feedback` turns the votes into an evaluation set."""
+        query, _, _, _ = self.validate(query)
+        if not isinstance(passage_id, str) or len(passage_id) != 16:
+            raise InvalidRequest("passage must be a passage id.", "invalid_passage")
+        found = self.store.passage_by_id(passage_id)
+        if found is None:
+            raise NotFound(f"no passage with id {passage_id!r}")
+        self.feedback.add(query, passage_id, found[1], bool(helpful))
 
     # -- reading -----------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address `kb serve` listens on.")
     port: int = _setting(8000, "Port `kb serve` listens on.")
     threads: int = _setting(8, "Request threads of the WSGI server (waitress).")
+    secret_key: str = _setting("", "Key signing the search page's feedback forms; empty means a random key per server start.")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

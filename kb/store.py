@@ -8,6 +8,7 @@ mid-ingest harmless. Every write bumps a generation number that index files are 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from datetime import datetime, timezone
@@ -57,6 +58,8 @@ CREATE TABLE IF NOT EXISTS occurrences (
 );
 CREATE INDEX IF NOT EXISTS occurrences_passage ON occurrences(passage);
 """
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
 
 _DOC_COLUMNS = "d.id, d.title, d.source, d.date, d.format, d.content_hash, d.pages, d.ingested_at, d.file"
 
@@ -224,6 +227,42 @@ class SQLiteStore:
         texts = ["\n".join(x for x in (title, section if section != title else None, clean) if x)
                  for _, title, section, clean in rows]
         return keys, texts
+
+    def neighbours(self, doc_id: str, ordinal: int, around: int = 1) -> list[tuple[int, str]]:
+        """(ordinal, text) of the passages within `around` places of `ordinal` in a document,
+        in reading order, the passage itself included."""
+        rows = self._conn().execute(
+            """SELECT o.ordinal, p.text FROM occurrences o JOIN passages p ON p.key = o.passage
+               WHERE o.document = ? AND o.ordinal BETWEEN ? AND ? ORDER BY o.ordinal""",
+            (doc_id, ordinal - around, ordinal + around),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def sections(self, doc_id: str | None = None) -> list[tuple[str, int]]:
+        """(section, passages) in reading order, for one document or all."""
+        where, args = ("WHERE o.document = ?", (doc_id,)) if doc_id else ("", ())
+        rows = self._conn().execute(
+            f"""SELECT o.section, COUNT(*), MIN(o.document || printf('%09d', o.ordinal)) AS first
+                FROM occurrences o {where} GROUP BY o.section HAVING o.section IS NOT NULL ORDER BY first""",
+            args,
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def passage_by_id(self, passage_id: str) -> tuple[int, str] | None:
+        """(key, document id of its first occurrence) for a public passage id."""
+        row = self._conn().execute(
+            """SELECT p.key, MIN(o.document) FROM passages p JOIN occurrences o ON o.passage = p.key
+               WHERE p.id = ? GROUP BY p.key""", (passage_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def words(self, limit: int = 200_000) -> set[str]:
+        """The distinct lower-case words of all passages (for spelling suggestions)."""
+        out: set[str] = set()
+        for (text,) in self._conn().execute("SELECT clean FROM passages"):
+            out.update(w for w in _WORD.findall(text.lower()))
+            if len(out) >= limit:
+                break
+        return out
 
     def passage_sources(self) -> dict[int, list[str]]:
         """passage key -> the sources of every document it occurs in (for evaluation)."""

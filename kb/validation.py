@@ -12,7 +12,7 @@ from index import MODES
 from .errors import InvalidRequest
 from .settings import Settings
 
-__all__ = ["FILTERS", "validate_search", "validate_min_score", "validate_filters"]
+__all__ = ["FILTERS", "validate_search", "validate_min_score", "validate_offset", "validate_filters"]
 
 FILTERS = ("document", "section", "date_from", "date_to")
 _ISO = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
@@ -38,6 +38,14 @@ def validate_min_score(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise InvalidRequest("min_score must be a number from 0 to 1 (a calibrated relevance).", "invalid_min_score")
     return float(value)
+
+
+def validate_offset(value, k: int, deepest: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequest("offset must be a whole number, 0 or more.", "invalid_offset")
+    if value + k > deepest:
+        raise InvalidRequest(f"offset + k may reach result {deepest} at most.", "invalid_offset")
+    return value
 
 
 def validate_filters(filters) -> dict | None:

@@ -1,0 +1,92 @@
+"""What the search page needs around a result: its context, the original file, per-report
+counts for a query, and a spelling suggestion when nothing matched."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import NotFound
+from .knowledge import KnowledgeBase
+from .records import Document, Result
+
+__all__ = ["Context", "context", "document_file", "facets", "suggest", "citation"]
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+@dataclass(frozen=True)
+class Context:
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+
+def context(kb: KnowledgeBase, result: Result, around: int = 1) -> Context:
+    """The passages just before and after a result in its report, in reading order."""
+    o = result.occurrence
+    rows = kb.store.neighbours(o.document_id, o.ordinal, around)
+    return Context(tuple(t for n, t in rows if n < o.ordinal), tuple(t for n, t in rows if n > o.ordinal))
+
+
+def document_file(kb: KnowledgeBase, doc_id: str) -> tuple[Document, Path]:
+    """The kept copy of an ingested file. The path comes from the store, never from a
+    request, and must resolve inside the home's files folder."""
+    doc = kb.document(doc_id)
+    folder = (kb.home / "files").resolve()
+    path = (kb.home / doc.file).resolve() if doc.file else None
+    if path is None or folder not in path.parents or not path.is_file():
+        raise NotFound(f"the original file of {doc_id!r} is not kept")
+    return doc, path
+
+
+def facets(kb: KnowledgeBase, query: str, mode: str = "hybrid", filters: dict | None = None,
+           depth: int = 100) -> list[tuple[Document, int]]:
+    """How many of the query's good passages (relevance at least the `min_score` setting,
+    among the first `depth` candidates) each report holds, most first. The document filter
+    is left out so the counts show where else to look."""
+    others = {k: v for k, v in (filters or {}).items() if k != "document"} or None
+    results = kb.search(query, k=min(depth, kb.settings.max_k), mode=mode, filters=others, rerank=False)
+    counts: dict[str, tuple[Document, int]] = {}
+    for r in results:
+        doc, n = counts.get(r.document.id, (r.document, 0))
+        counts[r.document.id] = (doc, n + 1)
+    return sorted(counts.values(), key=lambda item: (-item[1], item[0].title))
+
+
+def suggest(kb: KnowledgeBase, query: str) -> str | None:
+    """The query with unknown words replaced by the closest words of the collection, or None."""
+    vocabulary = _vocabulary(kb)
+    changed, out = False, []
+    for token in re.split(r"(\W+)", query):
+        low = token.lower()
+        if _WORD.fullmatch(token) and low not in vocabulary:
+            close = difflib.get_close_matches(low, vocabulary, n=1, cutoff=0.8)
+            if close:
+                token, changed = close[0], True
+        out.append(token)
+    return "".join(out) if changed else None
+
+
+_VOCAB: dict[tuple[str, int], list[str]] = {}
+
+
+def _vocabulary(kb: KnowledgeBase) -> list[str]:
+    key = (str(kb.home), kb.store.generation())
+    if key not in _VOCAB:
+        _VOCAB.clear()
+        _VOCAB[key] = sorted(kb.store.words())
+    return _VOCAB[key]
+
+
+def citation(result: Result, url: str) -> str:
+    """A citation people can paste: title, section, page, date, link."""
+    parts = [result.document.title]
+    if result.occurrence.section:
+        parts.append(result.occurrence.section)
+    if result.occurrence.page:
+        parts.append(f"p. {result.occurrence.page}")
+    if result.document.date:
+        parts.append(result.document.date)
+    return ", ".join(parts) + f". {url}"
