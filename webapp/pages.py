@@ -1,59 +1,185 @@
-"""The staff search page: a plain GET form, results rendered on the server (no JavaScript needed)."""
+"""The staff pages: search (with filters, facets, context, citations and feedback), the list
+of reports, one report, and its original file. Rendered on the server; works without
+JavaScript, which only adds keyboard moves, copy-to-clipboard and in-place feedback."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import time
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, send_file, url_for
 
+from kb import reading
 from kb.errors import InvalidRequest
+from kb.validation import FILTERS
 
 bp = Blueprint("pages", __name__)
 
 MODES = (("hybrid", "Meaning + keywords"), ("dense", "Meaning only"), ("lexical", "Keywords only"))
+PAGE_SIZES = (10, 20, 50)
+_INLINE = {".pdf": "application/pdf", ".txt": "text/plain; charset=utf-8", ".md": "text/plain; charset=utf-8",
+           ".html": "text/plain; charset=utf-8", ".htm": "text/plain; charset=utf-8"}  # markup shown as text
 
 
-def segments(text: str, highlights) -> list[tuple[str, bool]]:
-    """Split `text` into (piece, highlighted) runs; the template escapes every piece."""
+def _kb():
+    return current_app.extensions["kb"]
+
+
+def feedback_token() -> str:
+    """Proves a feedback form came from one of our pages (another site cannot read it)."""
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), b"feedback", hashlib.sha256).hexdigest()
+
+
+def runs(text: str, highlights, is_term) -> list[tuple[list[tuple[str, bool]], bool]]:
+    """`text` as runs (inside a highlighted sentence or not) of pieces (a query term or not).
+    The template escapes every piece."""
     marks = []
     for h in highlights:
         at = text.find(h)
         if at >= 0:
             marks.append((at, at + len(h)))
-    out, pos = [], 0
+    spans, pos = [], 0
     for start, end in sorted(marks):
         if start < pos:
             continue
         if start > pos:
-            out.append((text[pos:start], False))
-        out.append((text[start:end], True))
+            spans.append((text[pos:start], False))
+        spans.append((text[start:end], True))
         pos = end
     if pos < len(text):
-        out.append((text[pos:], False))
+        spans.append((text[pos:], False))
+    return [(_terms(span, is_term), marked) for span, marked in spans]
+
+
+def _terms(text: str, is_term) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    for piece in re.split(r"(\w+)", text):
+        if not piece:
+            continue
+        term = piece[:1].isalnum() and is_term(piece)
+        if out and out[-1][1] == term:
+            out[-1] = (out[-1][0] + piece, term)
+        else:
+            out.append((piece, term))
+    return out
+
+
+def _page_url(**changes) -> str:
+    """The current search URL with some parameters changed (None drops one)."""
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if k not in changes and k != "feedback"]
+    pairs += [(k, v) for k, v in changes.items() if v not in (None, "")]
+    return url_for("pages.search") + "?" + urlencode(pairs)
+
+
+def _filters(args) -> dict:
+    out = {}
+    for name in FILTERS:
+        values = [v for v in args.getlist(name) if v.strip()]
+        if values:
+            out[name] = values if name == "document" else values[0]
     return out
 
 
 @bp.get("/")
 def search():
-    kb = current_app.extensions["kb"]
-    query = request.args.get("q", "")
-    mode = request.args.get("mode", "hybrid")
-    k_raw = request.args.get("k", "")
-    results, error, took = None, None, None
+    kb = _kb()
+    args = request.args
+    query, mode = args.get("q", ""), args.get("mode", "hybrid")
+    filters, group = _filters(args), args.get("group") == "report"
+    view = {"results": None, "error": None, "took": None, "facets": [], "suggestion": None, "has_next": False,
+            "contexts": {}, "citations": {}, "page": 1, "k": kb.settings.default_k}
+    status = 200
     if query.strip():
         started = time.perf_counter()
         try:
-            k = int(k_raw) if k_raw else None
-        except ValueError:
-            k, error = None, "The number of results must be a whole number."
-        if error is None:
-            try:
-                results = kb.search(query, k=k, mode=mode)
-            except InvalidRequest as exc:
-                error = exc.message
-        took = (time.perf_counter() - started) * 1000
-    status = 400 if error else 200
+            view["k"] = k = _whole(args.get("k"), "k", kb.settings.default_k)
+            view["page"] = page = _whole(args.get("page"), "page", 1)
+            if page < 1:
+                raise InvalidRequest("The page number must be 1 or more.", "invalid_page")
+            offset = (page - 1) * k
+            if offset + k > kb.settings.candidates:
+                raise InvalidRequest(f"That page is past the last result a search can reach ({kb.settings.candidates}).", "invalid_page")
+            results = kb.search(query, k=k, mode=mode, filters=filters or None, explain=True, offset=offset)
+            view["results"] = results
+            view["has_next"] = len(results) == k and offset + 2 * k <= kb.settings.candidates
+            view["facets"] = reading.facets(kb, query, mode, filters or None)
+            if not results and page == 1:
+                view["suggestion"] = reading.suggest(kb, query)
+            for r in results:
+                view["contexts"][r.rank] = reading.context(kb, r)
+                view["citations"][r.rank] = reading.citation(r, _file_url(r, absolute=True))
+            engine = kb.engine()
+            if engine is not None:
+                terms, analyze = set(engine.lexical.terms(query)), engine.lexical.analyzer
+                view["is_term"] = lambda word: bool(terms.intersection(analyze(word)))
+        except InvalidRequest as exc:
+            view["error"], status = exc.message, 400
+        view["took"] = (time.perf_counter() - started) * 1000
     return render_template(
-        "search.html", query=query, mode=mode, k=k_raw, modes=MODES, results=results, error=error,
-        took=took, segments=segments, stats=None if query.strip() else kb.store.counts(),
+        "search.html", query=query, mode=mode, modes=MODES, filters=filters, group=group, page_sizes=PAGE_SIZES,
+        documents=kb.documents(), sections=[s for s, _ in kb.store.sections()[:300]], stats=kb.store.counts(),
+        page_url=_page_url, runs=runs, file_url=_file_url, token=feedback_token(),
+        thanks=args.get("feedback") == "thanks", **view,
     ), status
+
+
+def _whole(raw: str | None, name: str, default: int) -> int:
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"The {name} must be a whole number.", f"invalid_{name}") from None
+
+
+def _file_url(result, absolute: bool = False) -> str:
+    url = url_for("pages.document_file", doc_id=result.document.id, _external=absolute)
+    return url + (f"#page={result.occurrence.page}" if result.occurrence.page else "")
+
+
+@bp.post("/feedback")
+def feedback():
+    form = request.form
+    if not hmac.compare_digest(form.get("token", ""), feedback_token()):
+        raise InvalidRequest("This feedback form has expired: reload the page and try again.", "invalid_token")
+    helpful = form.get("helpful")
+    if helpful not in ("0", "1"):
+        raise InvalidRequest("Say whether the result was helpful.", "invalid_request")
+    _kb().record_feedback(form.get("q", ""), form.get("passage", ""), helpful == "1")
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify({"ok": True})
+    return redirect(url_for("pages.search", q=form.get("q", ""), feedback="thanks"), 303)
+
+
+@bp.get("/documents")
+def documents():
+    return render_template("documents.html", documents=_kb().documents())
+
+
+@bp.get("/documents/<doc_id>")
+def document(doc_id: str):
+    kb = _kb()
+    doc = kb.document(doc_id)
+    return render_template("document.html", doc=doc, sections=kb.store.sections(doc.id), has_file=_has_file(doc_id))
+
+
+def _has_file(doc_id: str) -> bool:
+    try:
+        reading.document_file(_kb(), doc_id)
+        return True
+    except Exception:
+        return False
+
+
+@bp.get("/documents/<doc_id>/file")
+def document_file(doc_id: str):
+    doc, path = reading.document_file(_kb(), doc_id)
+    suffix = path.suffix.lower()
+    name = "".join(c if c.isalnum() or c in " -_" else "_" for c in doc.title).strip()[:80] or doc.id
+    response = send_file(path, mimetype=_INLINE.get(suffix), as_attachment=suffix not in _INLINE,
+                         download_name=name + suffix, max_age=3600)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

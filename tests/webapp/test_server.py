@@ -68,4 +68,5 @@ def test_page_over_http(server):
     with urllib.request.urlopen(server + "/?q=newborn+care", timeout=30) as r:
         page = r.read().decode()
         assert r.headers["Content-Security-Policy"].startswith("default-src 'none'")
-    assert "<mark>Trained almost 748,000 health professionals in early essential newborn care.</mark>" in page
+    assert ('<mark>Trained almost 748,000 health professionals in early essential <b class="term">newborn</b> '
+            '<b class="term">care</b>.</mark>') in page
