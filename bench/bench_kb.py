@@ -113,6 +113,24 @@ def main():
             "engine_p50_ms": round(percentile(bare, 50), 2), "engine_p99_ms": round(percentile(bare, 99), 2),
         }
 
+    # The search page: the same query through Flask (search + facets + context + template)
+    # against kb.search alone, both warm; the difference is what the page costs.
+    from webapp import create_app
+
+    client = create_app({"KB_SETTINGS": settings}).test_client()
+    page_ms, alone_ms = [], []
+    for q in queries:
+        client.get("/", query_string={"q": q})  # warm: query vector and highlight caches
+        t = time.perf_counter()
+        kb.search(q, k=10, explain=True)
+        alone_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        assert client.get("/", query_string={"q": q}).status_code == 200
+        page_ms.append((time.perf_counter() - t) * 1000)
+    page = {"page_p50_ms": round(percentile(page_ms, 50), 2), "page_p99_ms": round(percentile(page_ms, 99), 2),
+            "search_alone_p50_ms": round(percentile(alone_ms, 50), 2),
+            "page_overhead_p50_ms": round(percentile([a - b for a, b in zip(page_ms, alone_ms)], 50), 2)}
+
     results = {
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}",
         "corpus": str(args.corpus or "bundled sample"),
@@ -125,6 +143,7 @@ def main():
         "ingest_vs_encode": round(ingest_rate / encode_rate, 3),
         "queries": len(queries),
         "latency": latency,
+        "page": page,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "disk_bytes": kb.stats()["disk_bytes"],
     }
@@ -136,6 +155,8 @@ def main():
     for mode, v in latency.items():
         print(f"{mode:8} {v['search_p50_ms']:11.1f} {v['search_p99_ms']:8.1f} {v['no_rerank_p50_ms']:14.1f} {v['no_rerank_p99_ms']:8.1f}"
               f" {v['engine_p50_ms']:11.1f} {v['engine_p99_ms']:8.1f}")
+    print(f"search page  p50 {page['page_p50_ms']:.1f} ms, p99 {page['page_p99_ms']:.1f} ms; kb.search alone p50 "
+          f"{page['search_alone_p50_ms']:.1f} ms; page overhead p50 {page['page_overhead_p50_ms']:.1f} ms (warm)")
     print(f"peak RSS {results['peak_rss_mb']} MB, home on disk {results['disk_bytes'] / 1e6:.1f} MB")
     out = ROOT / "bench" / "output"
     out.mkdir(exist_ok=True)

@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,7 @@ class KnowledgeBase:
         self._calibrator: Calibrator | None = None
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
         self.feedback = FeedbackLog(self.home / "kb.sqlite3")
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._engine_generation = -1
 
     # -- components, loaded on first use ---------------------------------------------
@@ -331,7 +333,7 @@ class KnowledgeBase:
         s = self.settings
         allowed = self.store.allowed_keys(filters) if filters else None
         if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
-            vector = self.embedder.embed(query)
+            vector = self.query_vector(query)
         depth = s.rerank_depth if rerank or diversify else 0
         hits = engine.search(query, max(k, depth), mode, allowed, vector, complete=vector is not None)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
@@ -344,6 +346,20 @@ class KnowledgeBase:
             vectors = engine.vectors.vectors(np.array([h.id for h in head], dtype=np.int64))
             head = [head[i] for i in mmr(np.array([h.score for h in head]), vectors, min(k, len(head)), s.diversity)]
         return (head + tail)[:k]
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding, through a small LRU cache: paging, facets and repeated
+        questions do not pay for the encoder again."""
+        with self._lock:
+            if query in self._query_vectors:
+                self._query_vectors.move_to_end(query)
+                return self._query_vectors[query]
+        vector = self.embedder.embed(query)
+        with self._lock:
+            self._query_vectors[query] = vector
+            while len(self._query_vectors) > 512:
+                self._query_vectors.popitem(last=False)
+        return vector
 
     def evidence(self, engine: SearchEngine, query: str, hits: list[Hit]) -> tuple[np.ndarray, list[str]]:
         """The reranker's feature matrix for `hits` and their cleaned texts."""
@@ -396,7 +412,7 @@ class KnowledgeBase:
             rerank = self.settings.rerank if rerank is None else rerank
             min_score = (self.settings.min_score or None) if min_score is None else min_score
         rerank = bool(rerank)
-        vector = self.embedder.embed(query) if use_model else None
+        vector = self.query_vector(query) if use_model else None
         hits = self.retrieve(query, offset + k, mode, filters, vector, rerank, bool(diversify))
         rows = self.store.results_for([h.id for h in hits], filters)
         hits = [h for h in hits if h.id in rows]
