@@ -238,6 +238,13 @@ class SQLiteStore:
         )
         return [(r[0], r[1]) for r in rows]
 
+    def document_passages(self, doc_id: str) -> list[tuple[int, str, str | None, int | None, str]]:
+        """(ordinal, passage id, section, page, text) of a document, in reading order."""
+        rows = self._conn().execute(
+            """SELECT o.ordinal, p.id, o.section, o.page, p.text FROM occurrences o JOIN passages p ON p.key = o.passage
+               WHERE o.document = ? ORDER BY o.ordinal""", (doc_id,))
+        return [tuple(r) for r in rows]
+
     def sections(self, doc_id: str | None = None) -> list[tuple[str, int]]:
         """(section, passages) in reading order, for one document or all."""
         where, args = ("WHERE o.document = ?", (doc_id,)) if doc_id else ("", ())

@@ -37,7 +37,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["kb"] = KnowledgeBase(settings)
 
     app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(api.bp, url_prefix="/api", name="api_alias")  # unversioned alias of v1
     errors.register(app)
 
     @app.after_request

@@ -1,4 +1,7 @@
-"""The JSON API: search, health, documents. Every parameter is validated; errors share one shape."""
+"""The JSON API, served at /api/v1 (and at /api, the same routes, kept as an alias).
+
+Every parameter is validated; every error has one shape (see `errors.py`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,13 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from kb.errors import InvalidRequest
+from kb.errors import InvalidRequest, NotFound
 from kb.validation import FILTERS
 
 bp = Blueprint("api", __name__)
 
-_BODY_KEYS = {"query", "k", "mode", "filters", "explain", "rerank", "diversify", "min_score"}
+_BODY_KEYS = {"query", "k", "offset", "mode", "filters", "explain", "rerank", "diversify", "min_score"}
+MAX_BATCH = 32
 NO_MATCH = "No passage matched well enough. Try other words, fewer words, or another mode."
 
 
@@ -44,13 +48,14 @@ def _bool(value, name: str) -> bool:
 def _search_args() -> dict:
     if request.method == "GET":
         args = request.args
-        unknown = sorted(set(args) - {"q", "query", "k", "mode", "explain", "rerank", "diversify", "min_score", *FILTERS})
+        unknown = sorted(set(args) - {"q", "query", "k", "offset", "mode", "explain", "rerank", "diversify", "min_score", *FILTERS})
         if unknown:
             raise InvalidRequest(f"unknown parameter {unknown[0]!r}.", "invalid_request")
         filters = {name: args.getlist(name) if name == "document" else args[name] for name in FILTERS if name in args}
         return {
             "query": args.get("q", args.get("query", "")),
             "k": _int(args["k"], "k") if "k" in args else None,
+            "offset": _int(args["offset"], "offset") if "offset" in args else 0,
             "mode": args.get("mode", "hybrid"),
             "filters": filters or None,
             "explain": _bool(args.get("explain", "false"), "explain"),
@@ -58,9 +63,17 @@ def _search_args() -> dict:
             "diversify": _bool(args.get("diversify", "false"), "diversify"),
             "min_score": _float(args["min_score"], "min_score") if "min_score" in args else None,
         }
+    return _body_args(_json_body())
+
+
+def _json_body():
     body = request.get_json(silent=True)
     if body is None:
-        raise InvalidRequest("The body must be a JSON object (Content-Type: application/json).", "invalid_json")
+        raise InvalidRequest("The body must be JSON (Content-Type: application/json).", "invalid_json")
+    return body
+
+
+def _body_args(body) -> dict:
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.", "invalid_json")
     unknown = sorted(set(body) - _BODY_KEYS)
@@ -72,6 +85,7 @@ def _search_args() -> dict:
     return {
         "query": body.get("query", ""),
         "k": body.get("k"),
+        "offset": body.get("offset", 0),
         "mode": mode,
         "filters": body.get("filters"),
         "explain": _bool(body.get("explain", False), "explain"),
@@ -81,29 +95,59 @@ def _search_args() -> dict:
     }
 
 
-@bp.route("/search", methods=["GET", "POST"])
-def search():
+def _run(args: dict) -> dict:
     started = time.perf_counter()
-    args = _search_args()
     kb = _kb()
     results = kb.search(**args)
     out = {
         "query": args["query"].strip(),
         "mode": args["mode"],
         "rerank": kb.settings.rerank if args["rerank"] is None else args["rerank"],
+        "offset": args["offset"],
         "results": [r.to_dict() for r in results],
         "took_ms": round((time.perf_counter() - started) * 1000, 1),
     }
     if not results:
         out["message"] = NO_MATCH
-    return jsonify(out)
+    return out
+
+
+@bp.route("/search", methods=["GET", "POST"])
+def search():
+    return jsonify(_run(_search_args()))
+
+
+@bp.post("/search/batch")
+def search_batch():
+    """Many searches in one call: {"queries": [search body, ...]}; all are checked first."""
+    body = _json_body()
+    if not isinstance(body, dict) or set(body) != {"queries"} or not isinstance(body["queries"], list):
+        raise InvalidRequest('The body must be {"queries": [search, ...]}.', "invalid_request")
+    if not 1 <= len(body["queries"]) <= MAX_BATCH:
+        raise InvalidRequest(f"A batch holds 1 to {MAX_BATCH} searches.", "invalid_request")
+    kb = _kb()
+    batch = [_body_args(q) for q in body["queries"]]
+    for args in batch:  # validate all before running any
+        kb.validate(args["query"], args["k"], args["mode"], args["filters"])
+    return jsonify({"results": [_run(args) for args in batch]})
 
 
 @bp.get("/health")
 def health():
+    """Liveness: the process answers and the store opens."""
     kb = _kb()
     counts = kb.store.counts()
     return jsonify({"status": "ok", "model": kb.model, "documents": counts["documents"], "passages": counts["passages"]})
+
+
+@bp.get("/ready")
+def ready():
+    """Readiness: the model is loaded and the index is open (503 until then)."""
+    kb = _kb()
+    engine_open = kb.store.counts()["passages"] == 0 or kb.engine() is not None
+    state = {"model_loaded": kb.embedder_loaded, "index_open": engine_open, "generation": kb.store.generation()}
+    ok = state["model_loaded"] and state["index_open"]
+    return jsonify({"status": "ready" if ok else "starting", **state}), 200 if ok else 503
 
 
 @bp.get("/documents")
@@ -113,4 +157,29 @@ def documents():
 
 @bp.get("/documents/<doc_id>")
 def document(doc_id: str):
-    return jsonify(_kb().document(doc_id).to_dict())
+    """A document's metadata and, in reading order, its passages."""
+    kb = _kb()
+    doc = kb.document(doc_id)
+    passages = [{"ordinal": n, "passage_id": pid, "section": section, "page": page, "text": text}
+                for n, pid, section, page, text in kb.store.document_passages(doc.id)]
+    return jsonify({**doc.to_dict(), "passage_list": passages})
+
+
+@bp.get("/passages/<passage_id>")
+def passage(passage_id: str):
+    """One passage, where it stands, and its neighbours (`around` 0-5 each side, default 1)."""
+    kb = _kb()
+    around = _int(request.args.get("around", "1"), "around")
+    if not 0 <= around <= 5:
+        raise InvalidRequest("around must be from 0 to 5.", "invalid_around")
+    found = kb.store.passage_by_id(passage_id) if len(passage_id) == 16 else None
+    if found is None:
+        raise NotFound(f"no passage with id {passage_id!r}")
+    key, doc_id = found
+    passage, occurrence, document = kb.store.results_for([key], {"document": [doc_id]})[key]
+    rows = kb.store.neighbours(doc_id, occurrence.ordinal, around)
+    return jsonify({
+        "passage_id": passage.id, "text": passage.text, "section": occurrence.section, "page": occurrence.page,
+        "ordinal": occurrence.ordinal, "document": document.summary(),
+        "before": [t for n, t in rows if n < occurrence.ordinal], "after": [t for n, t in rows if n > occurrence.ordinal],
+    })

@@ -1,0 +1,73 @@
+"""The versioned API: /api/v1 (with /api as an alias), paging, batches, passages, readiness."""
+
+import pytest
+
+ONLINE = "what was done on online child protection"
+
+
+def test_v1_and_the_alias_answer_the_same(client):
+    a = client.get("/api/v1/search", query_string={"q": ONLINE, "k": 3, "mode": "lexical"}).get_json()
+    b = client.get("/api/search", query_string={"q": ONLINE, "k": 3, "mode": "lexical"}).get_json()
+    assert a["results"] == b["results"] and len(a["results"]) == 3
+    assert client.get("/api/v1/nope").get_json()["error"]["code"] == "not_found"
+
+
+def test_offset_pages_through_results(client):
+    whole = client.post("/api/v1/search", json={"query": "children", "k": 4, "min_score": 0}).get_json()["results"]
+    first = client.post("/api/v1/search", json={"query": "children", "k": 2, "min_score": 0}).get_json()["results"]
+    second = client.post("/api/v1/search", json={"query": "children", "k": 2, "offset": 2, "min_score": 0}).get_json()
+    assert [r["passage_id"] for r in first + second["results"]] == [r["passage_id"] for r in whole]
+    assert second["offset"] == 2 and [r["rank"] for r in second["results"]] == [3, 4]
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"query": "a", "offset": -1}, "invalid_offset"),
+    ({"query": "a", "offset": "2"}, "invalid_offset"),
+    ({"query": "a", "offset": 10_000}, "invalid_offset"),
+])
+def test_bad_offsets(client, body, code):
+    r = client.post("/api/v1/search", json=body)
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == code
+
+
+def test_batch_runs_every_search_or_none(client):
+    r = client.post("/api/v1/search/batch", json={"queries": [{"query": ONLINE, "k": 1}, {"query": "newborn care", "k": 2, "mode": "dense"}]})
+    assert r.status_code == 200
+    out = r.get_json()["results"]
+    assert "Online Protection" in out[0]["results"][0]["text"] and out[1]["mode"] == "dense"
+    for bad in ({"queries": []}, {"queries": [{"query": "a"}] * 33}, {"queries": [{"query": "a"}, {"query": ""}]},
+                {"queries": "a"}, {"queries": [{"query": "a"}], "extra": 1}, ["a"]):
+        r = client.post("/api/v1/search/batch", json=bad)
+        assert r.status_code == 400 and set(r.get_json()) == {"error"}
+
+
+def test_passage_with_neighbours_and_document_with_passages(client, sample_kb):
+    doc = sample_kb.documents()[0]
+    full = client.get(f"/api/v1/documents/{doc.id}").get_json()
+    items = full["passage_list"]
+    assert full["id"] == doc.id and len(items) == full["passages"] and [p["ordinal"] for p in items] == list(range(len(items)))
+    middle = items[2]
+    one = client.get(f"/api/v1/passages/{middle['passage_id']}").get_json()
+    assert one["text"] == middle["text"] and one["document"]["id"] == doc.id
+    assert one["before"] == [items[1]["text"]] and one["after"] == [items[3]["text"]]
+    wide = client.get(f"/api/v1/passages/{middle['passage_id']}", query_string={"around": 2}).get_json()
+    assert len(wide["before"]) == 2
+    assert client.get("/api/v1/passages/0000000000000000").status_code == 404
+    assert client.get("/api/v1/passages/x").status_code == 404
+    assert client.get(f"/api/v1/passages/{middle['passage_id']}", query_string={"around": 9}).status_code == 400
+
+
+def test_health_and_ready(client, app):
+    assert client.get("/api/v1/health").get_json()["status"] == "ok"
+    app.extensions["kb"].warm()
+    ready = client.get("/api/v1/ready")
+    assert ready.status_code == 200 and ready.get_json()["model_loaded"] and ready.get_json()["index_open"]
+
+
+def test_not_ready_before_the_model_loads(tmp_path):
+    from kb import Settings
+    from webapp import create_app
+
+    client = create_app({"KB_SETTINGS": Settings.load(env={}, home=tmp_path / "h", model="hash")}).test_client()
+    r = client.get("/api/v1/ready")
+    assert r.status_code == 503 and r.get_json()["status"] == "starting"
