@@ -297,5 +297,52 @@ def stats(as_json, settings):
         click.echo(f"{key.replace('_', ' '):<{width}}  {value}")
 
 
+@main.group()
+def keys():
+    """API keys for the JSON API: writes (upload, delete) always need one."""
+
+
+def _keystore(settings: Settings):
+    from .keys import KeyStore
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return KeyStore(settings.home / "kb.sqlite3")
+
+
+@keys.command("create")
+@click.argument("name")
+@_home_option
+def keys_create(name, settings):
+    """Create a key and print it; it is stored hashed and never shown again."""
+    token = _keystore(settings).create(name)
+    click.echo(token)
+    click.echo(f"Key {name!r} created. Send it as: Authorization: Bearer <key>", err=True)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@_home_option
+def keys_list(as_json, settings):
+    """List keys by name (the keys themselves are not stored)."""
+    rows = _keystore(settings).list()
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("No keys. Create one with: kb keys create NAME")
+    for r in rows:
+        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+        click.echo(f"{r['name']:<24} created {r['created_at']}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+@_home_option
+def keys_revoke(name, settings):
+    """Revoke a key by name: it stops working at once."""
+    _keystore(settings).revoke(name)
+    click.echo(f"Key {name!r} revoked.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

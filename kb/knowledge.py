@@ -39,6 +39,7 @@ from index.rerank import FEATURES, Reranker, features, load_reranker
 from .chunking import Chunk, chunk_document
 from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
 from .feedback import FeedbackLog
+from .keys import KeyStore
 from .highlight import SentenceVectors, best_sentences
 from .loaders import expand_paths, load_document, load_record
 from .records import Document, IngestReport, Occurrence, Passage, Record, Result, document_id, passage_key
@@ -87,6 +88,7 @@ class KnowledgeBase:
         self._calibrator: Calibrator | None = None
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
         self.feedback = FeedbackLog(self.home / "kb.sqlite3")
+        self.keys = KeyStore(self.home / "kb.sqlite3")
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._engine_generation = -1
 

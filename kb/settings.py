@@ -53,6 +53,10 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address `kb serve` listens on.")
     port: int = _setting(8000, "Port `kb serve` listens on.")
     threads: int = _setting(8, "Request threads of the WSGI server (waitress).")
+    read_needs_key: bool = _setting(False, "Ask for an API key on reads (search, documents) too; writes always need one.")
+    rate_limit: int = _setting(600, "API requests per minute allowed per key, or per client address without one (429 beyond).")
+    cors_origins: str = _setting("", "Origins allowed to call the API from a browser, comma-separated (* for any); empty for none.")
+    max_upload_bytes: int = _setting(50_000_000, "Largest upload accepted by POST /api/v1/documents, all files together.")
     secret_key: str = _setting("", "Key signing the search page's feedback forms; empty means a random key per server start.")
 
     @classmethod
@@ -75,7 +79,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
-        for name in ("batch_size", "chunk_tokens", "ingest_batch", "candidates", "rrf_k", "rerank_depth", "default_k", "max_k", "max_query_chars", "max_request_bytes", "threads"):
+        for name in ("batch_size", "chunk_tokens", "ingest_batch", "candidates", "rrf_k", "rerank_depth", "default_k", "max_k", "max_query_chars", "max_request_bytes", "threads", "rate_limit", "max_upload_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"setting {name} must be at least 1")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:

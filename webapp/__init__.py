@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask
+from flask import Flask, abort, request
 
 __all__ = ["create_app"]
 
@@ -23,7 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` may hold KB_SETTINGS (a `kb.Settings`) or KB_HOME (a folder)."""
     from kb import KnowledgeBase, Settings
 
-    from . import api, errors, pages
+    from . import access, api, errors, pages
 
     app = Flask(__name__)
     app.config.from_mapping(KB_SETTINGS=None, KB_HOME=None, JSON_SORT_KEYS=False)
@@ -31,15 +31,21 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     settings = app.config["KB_SETTINGS"] or Settings.load(home=app.config["KB_HOME"])
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or settings.secret_key or secrets.token_hex(32)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_request_bytes, settings.max_upload_bytes)  # per route below
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["kb"] = KnowledgeBase(settings)
 
+    access.register(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(api.bp, url_prefix="/api", name="api_alias")  # unversioned alias of v1
     errors.register(app)
+
+    @app.before_request
+    def body_limit():
+        if not request.path.startswith("/api") and (request.content_length or 0) > settings.max_request_bytes:
+            abort(413)
 
     @app.after_request
     def security_headers(response):

@@ -5,11 +5,15 @@ Every parameter is validated; every error has one shape (see `errors.py`).
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.utils import secure_filename
 
 from kb.errors import InvalidRequest, NotFound
+from kb.loaders import SUPPORTED
 from kb.validation import FILTERS
 
 bp = Blueprint("api", __name__)
@@ -163,6 +167,45 @@ def document(doc_id: str):
     passages = [{"ordinal": n, "passage_id": pid, "section": section, "page": page, "text": text}
                 for n, pid, section, page, text in kb.store.document_passages(doc.id)]
     return jsonify({**doc.to_dict(), "passage_list": passages})
+
+
+@bp.delete("/documents/<doc_id>")
+def delete_document(doc_id: str):
+    """Remove a document from the store and every index (needs an API key)."""
+    return jsonify({"removed": _kb().remove(doc_id).summary()})
+
+
+@bp.post("/documents")
+def upload_documents():
+    """Ingest uploaded files (multipart/form-data, field `files`, needs an API key).
+
+    Names are reduced to safe file names and saved under the home's uploads folder, so
+    uploading a file of the same name again updates that document. Nothing is saved unless
+    every file has a supported type; a file that cannot be read is reported and removed.
+    """
+    kb = _kb()
+    files = request.files.getlist("files")
+    if not files:
+        raise InvalidRequest("Send one or more files as multipart/form-data, field 'files'.", "invalid_request")
+    named = []
+    for f in files:
+        name = secure_filename(f.filename or "")
+        if not name or Path(name).suffix.lower() not in SUPPORTED:
+            raise InvalidRequest(f"{f.filename!r} is not a supported document ({', '.join(sorted(SUPPORTED))}).", "unsupported_type")
+        named.append((name, f))
+    folder = kb.home / "uploads"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for name, f in named:
+        tmp = folder / f".{name}.part"
+        f.save(tmp)
+        os.replace(tmp, folder / name)
+        paths.append(folder / name)
+    report = kb.ingest(paths)
+    for path, _reason in report.failed:
+        Path(path).unlink(missing_ok=True)
+    status = 201 if report.added or report.updated else 200 if report.skipped else 422
+    return jsonify(report.to_dict()), status
 
 
 @bp.get("/passages/<passage_id>")

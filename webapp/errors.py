@@ -23,7 +23,12 @@ def error_response(status: int, code: str, message: str):
 def register(app: Flask) -> None:
     @app.errorhandler(KBError)
     def kb_error(exc: KBError):
-        return error_response(exc.status, exc.code, exc.message)
+        response = app.make_response(error_response(exc.status, exc.code, exc.message))
+        if getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="kb"'
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
