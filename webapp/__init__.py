@@ -23,7 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` may hold KB_SETTINGS (a `kb.Settings`) or KB_HOME (a folder)."""
     from kb import KnowledgeBase, Settings
 
-    from . import access, api, errors, pages
+    from . import access, api, errors, metrics, openapi, pages
 
     app = Flask(__name__)
     app.config.from_mapping(KB_SETTINGS=None, KB_HOME=None, JSON_SORT_KEYS=False)
@@ -36,10 +36,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["kb"] = KnowledgeBase(settings)
 
+    metrics.register(app)
     access.register(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(api.bp, url_prefix="/api", name="api_alias")  # unversioned alias of v1
+    app.register_blueprint(openapi.bp, url_prefix="/api/v1")
+    app.register_blueprint(openapi.bp, url_prefix="/api", name="openapi_alias")
     errors.register(app)
 
     @app.before_request

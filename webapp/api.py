@@ -103,6 +103,7 @@ def _run(args: dict) -> dict:
     started = time.perf_counter()
     kb = _kb()
     results = kb.search(**args)
+    current_app.extensions["kb_metrics"]["search"].labels(args["mode"]).observe(time.perf_counter() - started)
     out = {
         "query": args["query"].strip(),
         "mode": args["mode"],

@@ -1,0 +1,177 @@
+"""The API's OpenAPI 3.1 description, served at /api/v1/openapi.json and as a page at /api/v1/docs.
+
+Tests keep it true: every route is in it, and real responses validate against its schemas.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, render_template
+
+__all__ = ["bp", "spec"]
+
+bp = Blueprint("openapi", __name__)
+
+_ID = {"type": "string", "minLength": 1, "maxLength": 64}
+_NULLABLE_STR = {"type": ["string", "null"]}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+_NULLABLE_NUM = {"type": ["number", "null"]}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict:
+    words = {400: "Invalid request", 401: "Missing or invalid API key", 404: "Not found", 405: "Method not allowed",
+             413: "Body too large", 422: "No file could be read", 429: "Rate limited (see Retry-After)"}
+    return {str(s): _json(_ref("Error"), words[s]) for s in statuses}
+
+
+def _param(name: str, schema: dict, description: str, where: str = "query", required: bool = False) -> dict:
+    return {"name": name, "in": where, "required": required, "description": description, "schema": schema}
+
+
+SCHEMAS = {
+    "Error": {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {
+        "error": {"type": "object", "required": ["code", "message"], "additionalProperties": False,
+                  "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+    "DocumentSummary": {"type": "object", "required": ["id", "title", "source", "date"], "properties": {
+        "id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"}, "date": _NULLABLE_STR}},
+    "Document": {"allOf": [_ref("DocumentSummary"), {"type": "object", "required": ["format", "pages", "passages", "ingested_at"],
+                 "properties": {"format": {"type": "string"}, "pages": _NULLABLE_INT, "passages": {"type": "integer"},
+                                "ingested_at": _NULLABLE_STR}}]},
+    "DocumentWithPassages": {"allOf": [_ref("Document"), {"type": "object", "required": ["passage_list"], "properties": {
+        "passage_list": {"type": "array", "items": {"type": "object", "required": ["ordinal", "passage_id", "section", "page", "text"],
+                         "properties": {"ordinal": {"type": "integer"}, "passage_id": {"type": "string"}, "section": _NULLABLE_STR,
+                                        "page": _NULLABLE_INT, "text": {"type": "string"}}}}}}]},
+    "Explain": {"type": "object", "properties": {
+        "dense_score": _NULLABLE_NUM, "dense_rank": _NULLABLE_INT, "lexical_score": _NULLABLE_NUM, "lexical_rank": _NULLABLE_INT,
+        "rerank_score": _NULLABLE_NUM, "relevance": _NULLABLE_NUM, "matched_terms": {"type": "array", "items": {"type": "string"}}}},
+    "Result": {"type": "object", "required": ["rank", "score", "relevance", "match", "passage_id", "text", "highlights", "section", "page", "document"],
+               "properties": {
+                   "rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"},
+                   "relevance": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                   "match": {"enum": ["strong", "partial", "weak", None]},
+                   "passage_id": {"type": "string"}, "text": {"type": "string"},
+                   "highlights": {"type": "array", "items": {"type": "string"}},
+                   "section": _NULLABLE_STR, "page": _NULLABLE_INT, "document": _ref("DocumentSummary"), "explain": _ref("Explain")}},
+    "SearchRequest": {"type": "object", "required": ["query"], "additionalProperties": False, "properties": {
+        "query": {"type": "string", "minLength": 1, "maxLength": 1000},
+        "k": {"type": "integer", "minimum": 1, "maximum": 100}, "offset": {"type": "integer", "minimum": 0},
+        "mode": {"enum": ["hybrid", "dense", "lexical"]},
+        "filters": {"type": "object", "additionalProperties": False, "properties": {
+            "document": {"oneOf": [_ID, {"type": "array", "items": _ID, "minItems": 1, "maxItems": 100}]},
+            "section": {"type": "string", "minLength": 1, "maxLength": 200},
+            "date_from": {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"},
+            "date_to": {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}}},
+        "explain": {"type": "boolean"}, "rerank": {"type": ["boolean", "null"]}, "diversify": {"type": "boolean"},
+        "min_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1}}},
+    "SearchResponse": {"type": "object", "required": ["query", "mode", "rerank", "offset", "results", "took_ms"], "properties": {
+        "query": {"type": "string"}, "mode": {"type": "string"}, "rerank": {"type": "boolean"}, "offset": {"type": "integer"},
+        "results": {"type": "array", "items": _ref("Result")}, "took_ms": {"type": "number"},
+        "message": {"type": "string", "description": "Present when no passage matched well enough."}}},
+    "BatchRequest": {"type": "object", "required": ["queries"], "additionalProperties": False, "properties": {
+        "queries": {"type": "array", "minItems": 1, "maxItems": 32, "items": _ref("SearchRequest")}}},
+    "BatchResponse": {"type": "object", "required": ["results"], "properties": {
+        "results": {"type": "array", "items": _ref("SearchResponse")}}},
+    "PassageWithContext": {"type": "object", "required": ["passage_id", "text", "section", "page", "ordinal", "document", "before", "after"],
+                           "properties": {"passage_id": {"type": "string"}, "text": {"type": "string"}, "section": _NULLABLE_STR,
+                                          "page": _NULLABLE_INT, "ordinal": {"type": "integer"}, "document": _ref("DocumentSummary"),
+                                          "before": {"type": "array", "items": {"type": "string"}},
+                                          "after": {"type": "array", "items": {"type": "string"}}}},
+    "IngestReport": {"type": "object", "required": ["added", "updated", "skipped", "failed", "passages_embedded", "passages_reused", "seconds"],
+                     "properties": {"added": {"type": "array", "items": {"type": "string"}},
+                                    "updated": {"type": "array", "items": {"type": "string"}},
+                                    "skipped": {"type": "array", "items": {"type": "string"}},
+                                    "failed": {"type": "array", "items": {"type": "object", "required": ["path", "reason"],
+                                               "properties": {"path": {"type": "string"}, "reason": {"type": "string"}}}},
+                                    "passages_embedded": {"type": "integer"}, "passages_reused": {"type": "integer"},
+                                    "seconds": {"type": "number"}}},
+    "Health": {"type": "object", "required": ["status", "model", "documents", "passages"], "properties": {
+        "status": {"const": "ok"}, "model": {"type": "string"}, "documents": {"type": "integer"}, "passages": {"type": "integer"}}},
+    "Ready": {"type": "object", "required": ["status", "model_loaded", "index_open", "generation"], "properties": {
+        "status": {"enum": ["ready", "starting"]}, "model_loaded": {"type": "boolean"}, "index_open": {"type": "boolean"},
+        "generation": {"type": "integer"}}},
+}
+
+_SEARCH_PARAMS = [
+    _param("q", {"type": "string", "minLength": 1, "maxLength": 1000}, "The question or keywords.", required=True),
+    _param("k", {"type": "integer", "minimum": 1, "maximum": 100}, "Results to return (default 10)."),
+    _param("offset", {"type": "integer", "minimum": 0}, "Results to skip; offset + k reaches KB_CANDIDATES at most."),
+    _param("mode", {"enum": ["hybrid", "dense", "lexical"]}, "hybrid (default), dense or lexical."),
+    _param("rerank", {"type": "boolean"}, "Second stage on or off (default: KB_RERANK)."),
+    _param("diversify", {"type": "boolean"}, "Maximal marginal relevance over the candidates."),
+    _param("explain", {"type": "boolean"}, "Add the evidence behind each score."),
+    _param("min_score", {"type": "number", "minimum": 0, "maximum": 1}, "Drop results below this relevance (default KB_MIN_SCORE)."),
+    _param("document", {"type": "string", "maxLength": 64}, "Only this document (repeatable)."),
+    _param("section", {"type": "string", "minLength": 1, "maxLength": 200}, "Only sections containing this text."),
+    _param("date_from", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or after (YYYY[-MM[-DD]])."),
+    _param("date_to", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or before (YYYY[-MM[-DD]])."),
+]
+_READ = (400, 401, 429)
+_KEY = [{"bearer": []}]
+
+
+def spec() -> dict:
+    """The OpenAPI document for /api/v1 (the unversioned /api alias serves the same)."""
+    paths = {
+        "/search": {
+            "get": {"summary": "Search passages", "operationId": "searchGet", "parameters": _SEARCH_PARAMS,
+                    "responses": {"200": _json(_ref("SearchResponse"), "Ranked passages"), **_errors(*_READ)}},
+            "post": {"summary": "Search passages (JSON body)", "operationId": "searchPost",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SearchRequest")}}},
+                     "responses": {"200": _json(_ref("SearchResponse"), "Ranked passages"), **_errors(*_READ, 413)}}},
+        "/search/batch": {"post": {
+            "summary": "Many searches in one call", "operationId": "searchBatch",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BatchRequest")}}},
+            "responses": {"200": _json(_ref("BatchResponse"), "One search response per query"), **_errors(*_READ, 413)}}},
+        "/documents": {
+            "get": {"summary": "List documents", "operationId": "listDocuments",
+                    "responses": {"200": _json({"type": "object", "required": ["documents"], "properties": {
+                        "documents": {"type": "array", "items": _ref("Document")}}}, "Every ingested document"), **_errors(401, 429)}},
+            "post": {"summary": "Upload and ingest files", "operationId": "uploadDocuments", "security": _KEY,
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                         "type": "object", "required": ["files"], "properties": {
+                             "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}},
+                     "responses": {"201": _json(_ref("IngestReport"), "Ingested"), "200": _json(_ref("IngestReport"), "Unchanged"),
+                                   "422": _json(_ref("IngestReport"), "No file could be read"), **_errors(400, 401, 413, 429)}}},
+        "/documents/{doc_id}": {
+            "parameters": [_param("doc_id", _ID, "Document id", where="path", required=True)],
+            "get": {"summary": "A document and its passages", "operationId": "getDocument",
+                    "responses": {"200": _json(_ref("DocumentWithPassages"), "The document"), **_errors(401, 404, 429)}},
+            "delete": {"summary": "Remove a document", "operationId": "deleteDocument", "security": _KEY,
+                       "responses": {"200": _json({"type": "object", "required": ["removed"], "properties": {
+                           "removed": _ref("DocumentSummary")}}, "Removed"), **_errors(401, 404, 429)}}},
+        "/passages/{passage_id}": {"get": {
+            "summary": "A passage with its neighbours", "operationId": "getPassage",
+            "parameters": [_param("passage_id", _ID, "Passage id", where="path", required=True),
+                           _param("around", {"type": "integer", "minimum": 0, "maximum": 5}, "Neighbours each side (default 1).")],
+            "responses": {"200": _json(_ref("PassageWithContext"), "The passage"), **_errors(400, 401, 404, 429)}}},
+        "/health": {"get": {"summary": "Liveness", "operationId": "health",
+                            "responses": {"200": _json(_ref("Health"), "Alive")}}},
+        "/ready": {"get": {"summary": "Readiness: model loaded, index open", "operationId": "ready",
+                           "responses": {"200": _json(_ref("Ready"), "Ready"), "503": _json(_ref("Ready"), "Starting")}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "kb: search a knowledge base of reports", "version": "1.0.0",
+                 "description": "Hybrid semantic and keyword search over ingested reports. Errors share one shape: "
+                                '{"error": {"code", "message"}}. Writes need an API key (Authorization: Bearer).'},
+        "servers": [{"url": "/api/v1"}],
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(spec())
+
+
+@bp.get("/docs")
+def docs():
+    return render_template("api_docs.html", spec=spec(), base=current_app.config.get("APPLICATION_ROOT", "/").rstrip("/") + "/api/v1")
