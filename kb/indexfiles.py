@@ -15,6 +15,8 @@ from pathlib import Path
 
 from index import BM25Index, FaissIndex, SearchEngine
 
+from .faults import fault
+
 __all__ = ["INDEX_FORMAT", "load_index", "save_index"]
 
 log = logging.getLogger("kb")
@@ -44,7 +46,9 @@ def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) 
 def save_index(folder: Path, engine: SearchEngine, generation: int, model: str) -> None:
     """Each file is written beside its target, fsynced and renamed; the manifest goes last."""
     engine.vectors.save(folder / "vectors.faiss")
+    fault("index-write")
     engine.lexical.save(folder / "lexical")
+    fault("switch")
     manifest = {"format": INDEX_FORMAT, "generation": generation, "model": model,
                 "dimension": engine.vectors.dim, "passages": len(engine.vectors)}
     tmp = folder / "manifest.json.tmp"

@@ -38,6 +38,7 @@ from index.rerank import FEATURES, Reranker, features, load_reranker
 
 from .chunking import Chunk, chunk_document
 from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
+from .faults import fault
 from .feedback import FeedbackLog
 from .keys import KeyStore
 from .highlight import SentenceVectors, best_sentences
@@ -193,26 +194,35 @@ class KnowledgeBase:
         return self._ingest(list(records), IngestReport(), progress)
 
     def _ingest(self, items: list, report: IngestReport, progress: Progress | None) -> IngestReport:
+        """All or nothing: the whole ingest is one store transaction, so readers keep the last
+        complete state until it commits, and a crash or error anywhere leaves no trace of it.
+        Index files follow the commit; if they are lost, they are rebuilt from the store."""
         started = time.perf_counter()
         with self._writing():
             engine = self.engine()
             pending: list[_Prepared] = []
             try:
-                for item in (progress(items) if progress else items):
-                    prepared = self._prepare_record(item, report) if isinstance(item, Record) else self._prepare_file(item, report)
-                    if prepared is None:
-                        continue
-                    pending.append(prepared)
-                    if sum(len(p.chunks) for p in pending) >= self.settings.ingest_batch:
-                        engine = self._commit(pending, engine, report)
-                        pending = []
-                engine = self._commit(pending, engine, report)
-            finally:
-                if engine is not None and report.added + report.updated:
-                    engine.lexical.build(*self.store.all_texts())
-                    generation = self.store.generation()
-                    self._save(engine, generation)
-                    self._engine, self._engine_generation = engine, generation
+                with self.store.transaction():
+                    for item in (progress(items) if progress else items):
+                        prepared = self._prepare_record(item, report) if isinstance(item, Record) else self._prepare_file(item, report)
+                        fault("parse")
+                        if prepared is None:
+                            continue
+                        pending.append(prepared)
+                        if sum(len(p.chunks) for p in pending) >= self.settings.ingest_batch:
+                            engine = self._commit(pending, engine, report)
+                            pending = []
+                    engine = self._commit(pending, engine, report)
+                    fault("before-commit")
+            except BaseException:
+                self._engine, self._engine_generation = None, -1  # it may hold vectors that were rolled back
+                raise
+            fault("after-commit")
+            if engine is not None and report.added + report.updated:
+                engine.lexical.build(*self.store.all_texts())
+                generation = self.store.generation()
+                self._save(engine, generation)
+                self._engine, self._engine_generation = engine, generation
         report.seconds = time.perf_counter() - started
         return report
 
@@ -272,6 +282,7 @@ class KnowledgeBase:
                 if key not in known and key not in fresh:
                     fresh[key] = Passage(pid, key, c.text, c.clean, c.tokens)
         vectors = self.embedder.embed_batch([p.clean for p in fresh.values()])
+        fault("embed")
         if engine is None:
             engine = self._new_engine(self.embedder.dim)
         files = self.home / "files"

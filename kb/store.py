@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence
@@ -291,10 +292,35 @@ class SQLiteStore:
 
     # -- writes ------------------------------------------------------------------------
 
-    def _write(self):
+    @contextmanager
+    def transaction(self):
+        """One transaction around many writes (a whole ingest): readers keep seeing the last
+        committed state until it commits, and a crash or an error leaves no trace of it."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
+        self._local.in_tx = True
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._local.in_tx = False
+
+    def _write(self):
+        """Start a write: a transaction of its own, or a savepoint inside `transaction()`."""
+        conn = self._conn()
+        conn.execute("SAVEPOINT write" if getattr(self._local, "in_tx", False) else "BEGIN IMMEDIATE")
         return conn
+
+    def _done(self, conn: sqlite3.Connection, ok: bool) -> None:
+        if getattr(self._local, "in_tx", False):
+            conn.execute("RELEASE write" if ok else "ROLLBACK TO write")
+            if not ok:
+                conn.execute("RELEASE write")
+        else:
+            conn.execute("COMMIT" if ok else "ROLLBACK")
 
     def _bump(self, conn: sqlite3.Connection, meta: dict | None = None) -> None:
         values = {**(meta or {}), "generation": str(self.generation() + 1)}
@@ -339,10 +365,10 @@ class SQLiteStore:
                 )
             orphans = self._drop_orphans(conn, old)
             self._bump(conn, meta)
-            conn.execute("COMMIT")
+            self._done(conn, True)
             return orphans
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._done(conn, False)
             raise
 
     def remove_document(self, doc_id: str) -> list[int]:
@@ -352,10 +378,10 @@ class SQLiteStore:
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
             orphans = self._drop_orphans(conn, old)
             self._bump(conn)
-            conn.execute("COMMIT")
+            self._done(conn, True)
             return orphans
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._done(conn, False)
             raise
 
 

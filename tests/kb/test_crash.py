@@ -1,0 +1,83 @@
+"""Kill an ingest (SIGKILL) at each named step; the knowledge base must open, be consistent
+(store, FAISS and BM25 hold the same passages) and equal the state before or after it."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kb import KnowledgeBase, Settings
+from kb.faults import POINTS
+
+from ..conftest import ROOT, SAMPLE
+
+BEFORE_COMMIT = {"parse", "embed", "before-commit"}
+
+
+def _state(home):
+    kb = KnowledgeBase(Settings.load(env={}, home=home, model="hash"))
+    engine = kb.engine()
+    store_keys = set(kb.store.all_vectors(256)[0].tolist())
+    assert set(engine.vectors.ids().tolist()) == store_keys == set(engine.lexical.ids().tolist())
+    assert kb.search("health professionals newborn care", k=3, min_score=0)  # searchable
+    docs = sorted(d.source.rsplit("/", 1)[-1] for d in kb.documents())
+    return docs, store_keys
+
+
+@pytest.fixture
+def folders(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    (first / SAMPLE.name).write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    paragraphs = [p for p in SAMPLE.read_text(encoding="utf-8").split("\n\n") if len(p) > 200]
+    for n in range(3):  # new texts, so the second ingest has passages to embed
+        body = "\n\n".join(f"Annex {n}, part {i}. " + p for i, p in enumerate(paragraphs))
+        (second / f"annex-{n}.txt").write_text(f"Annex {n} to the report\n\nAnnex {n} details\n\n{body}\n", encoding="utf-8")
+    return first, second
+
+
+def _ingest(home, folder, fault=None):
+    env = {**os.environ, "KB_FAULT_AT": fault or ""}
+    return subprocess.run([sys.executable, "-m", "kb.cli", "--home", str(home), "--model", "hash", "ingest", str(folder)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_killed_ingest_leaves_the_state_before_or_after(tmp_path, folders, point):
+    first, second = folders
+    home = tmp_path / "home"
+    assert _ingest(home, first).returncode == 0
+    before = _state(home)
+    crashed = _ingest(home, second, fault=point)
+    assert crashed.returncode == -9, crashed.stderr  # really killed, at that point
+    after_crash = _state(home)
+    assert _ingest(home, second).returncode == 0  # the ingest completes when run again
+    after = _state(home)
+    assert after[0] == sorted([SAMPLE.name, "annex-0.txt", "annex-1.txt", "annex-2.txt"]) and after != before
+    assert after_crash == (before if point in BEFORE_COMMIT else after)
+
+
+def test_an_error_mid_ingest_rolls_everything_back(fake_kb, folders, monkeypatch):
+    first, second = folders
+    fake_kb.ingest([first])
+    before = (sorted(d.id for d in fake_kb.documents()), fake_kb.store.counts())
+    calls = {"n": 0}
+    real = fake_kb.embedder.embed_batch
+
+    def failing(texts):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise MemoryError("simulated")
+        return real(texts)
+
+    monkeypatch.setattr(fake_kb.embedder, "embed_batch", failing)
+    fake_kb.settings = fake_kb.settings.replace(ingest_batch=8)  # several commits inside the one transaction
+    with pytest.raises(MemoryError):
+        fake_kb.ingest([second])
+    assert calls["n"] == 2
+    assert (sorted(d.id for d in fake_kb.documents()), fake_kb.store.counts()) == before
+    engine = fake_kb.engine()
+    assert len(engine.vectors) == fake_kb.store.counts()["passages"] == len(engine.lexical)
+    assert np.isin(engine.vectors.ids(), fake_kb.store.all_vectors(256)[0]).all()
