@@ -24,7 +24,7 @@ def validate_search(s: Settings, query, k=None, mode="hybrid", filters=None) -> 
         raise InvalidRequest("The query is empty: type a few words to search for.", "empty_query")
     if len(query) > s.max_query_chars:
         raise InvalidRequest(f"The query is {len(query)} characters long; the limit is {s.max_query_chars}.", "query_too_long")
-    k = s.default_k if k is None else k
+    k = s.default_k if k is None else _whole(k)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= s.max_k:
         raise InvalidRequest(f"k must be a whole number from 1 to {s.max_k}.", "invalid_k")
     if mode not in MODES:
@@ -40,7 +40,13 @@ def validate_min_score(value) -> float | None:
     return float(value)
 
 
+def _whole(value):
+    """JSON has one number type: 10.0 is the whole number 10."""
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value
+
+
 def validate_offset(value, k: int, deepest: int) -> int:
+    value = _whole(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequest("offset must be a whole number, 0 or more.", "invalid_offset")
     if value + k > deepest:

@@ -61,9 +61,9 @@ SCHEMAS = {
                    "section": _NULLABLE_STR, "page": _NULLABLE_INT, "document": _ref("DocumentSummary"), "explain": _ref("Explain")}},
     "SearchRequest": {"type": "object", "required": ["query"], "additionalProperties": False, "properties": {
         "query": {"type": "string", "minLength": 1, "maxLength": 1000},
-        "k": {"type": "integer", "minimum": 1, "maximum": 100}, "offset": {"type": "integer", "minimum": 0},
+        "k": {"type": ["integer", "null"], "minimum": 1, "maximum": 100}, "offset": {"type": "integer", "minimum": 0},
         "mode": {"enum": ["hybrid", "dense", "lexical"]},
-        "filters": {"type": "object", "additionalProperties": False, "properties": {
+        "filters": {"type": ["object", "null"], "additionalProperties": False, "properties": {
             "document": {"oneOf": [_ID, {"type": "array", "items": _ID, "minItems": 1, "maxItems": 100}]},
             "section": {"type": "string", "minLength": 1, "maxLength": 200},
             "date_from": {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"},
@@ -107,7 +107,7 @@ _SEARCH_PARAMS = [
     _param("diversify", {"type": "boolean"}, "Maximal marginal relevance over the candidates."),
     _param("explain", {"type": "boolean"}, "Add the evidence behind each score."),
     _param("min_score", {"type": "number", "minimum": 0, "maximum": 1}, "Drop results below this relevance (default KB_MIN_SCORE)."),
-    _param("document", {"type": "string", "maxLength": 64}, "Only this document (repeatable)."),
+    _param("document", {"type": "string", "minLength": 1, "maxLength": 64}, "Only this document (repeatable)."),
     _param("section", {"type": "string", "minLength": 1, "maxLength": 200}, "Only sections containing this text."),
     _param("date_from", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or after (YYYY[-MM[-DD]])."),
     _param("date_to", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or before (YYYY[-MM[-DD]])."),
