@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SAMPLE ?= data/sample
 
-.PHONY: run test install browser bench quality train clean
+.PHONY: run test install browser bench quality train load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ test: install browser
 
 bench: install
 	$(BIN)/python bench/bench_kb.py
+
+load: install  ## the real server under 1, 8 and 32 concurrent clients
+	$(BIN)/python bench/load.py
 
 EVAL ?= ../shared/eval/scifact
 quality: install  ## nDCG@10 and friends on a BEIR dataset, every mode, with and without reranking

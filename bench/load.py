@@ -1,0 +1,127 @@
+"""Load benchmark: the real WSGI server (`kb serve`, waitress) under 1, 8 and 32 concurrent clients.
+
+    python bench/load.py [--home DIR] [--seconds 10] [--clients 1,8,32] [--path /api/v1/search]
+
+Starts `kb serve` on a free port (on --home, else a fresh home with the bundled sample
+ingested), then for each concurrency level runs that many client threads, each on its own
+keep-alive HTTP connection, sending search requests over a fixed list of questions for the
+given time. Prints requests/s, p50/p99 latency and errors per level; writes JSON to
+bench/output/load.json. Client and server share this machine's cores: figures are lower bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = [
+    "what was done on online child protection", "how many health professionals were trained in newborn care",
+    "positive parenting campaign", "children affected by migration", "law on barrier free environments",
+    "education for children with disabilities", "nutrition and food marketing", "climate and environment",
+    "social policy and child poverty", "cooperation with other developing countries",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def run_level(port: int, path: str, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        i = n
+        while time.perf_counter() < deadline:
+            q = QUESTIONS[i % len(QUESTIONS)]
+            i += 1
+            t = time.perf_counter()
+            try:
+                conn.request("GET", f"{path}?{urllib.parse.urlencode({'q': q, 'k': 10})}")
+                r = conn.getresponse()
+                r.read()
+                ok = r.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            with lock:
+                if ok:
+                    latencies.append((time.perf_counter() - t) * 1000)
+                else:
+                    errors[0] += 1
+        conn.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return {"clients": clients, "requests": len(latencies), "errors": errors[0],
+            "requests_per_s": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, help="knowledge base to serve (default: a fresh one with the sample)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each level")
+    parser.add_argument("--clients", default="1,8,32", help="concurrency levels, comma-separated")
+    parser.add_argument("--path", default="/api/v1/search", help="the endpoint to load (GET with q and k)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="kb-load-") as scratch:
+        home = args.home or Path(scratch) / "home"
+        env = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "100000000"}
+        if args.home is None:
+            subprocess.run([sys.executable, "-m", "kb.cli", "ingest", str(ROOT / "data" / "sample")], env=env, cwd=ROOT,
+                           check=True, capture_output=True)
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--port", str(port), "--threads", "8"],
+                                  env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(600):
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            run_level(port, args.path, 2, 2.0)  # warm the caches and code paths
+            levels = [run_level(port, args.path, int(c), args.seconds) for c in args.clients.split(",")]
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(f"GET {args.path} through kb serve (waitress, 8 threads), {args.seconds:.0f} s per level, {os.cpu_count()} cores shared")
+    print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for r in levels:
+        print(f"{r['clients']:>8} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['errors']:>7}")
+    out = ROOT / "bench" / "output"
+    out.mkdir(exist_ok=True)
+    (out / "load.json").write_text(json.dumps({"path": args.path, "seconds": args.seconds, "levels": levels}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
