@@ -1,13 +1,14 @@
 """The index files of a home: written beside the old ones and swapped in, stamped by a manifest.
 
 ``index/manifest.json`` records the format, the store generation the files were built at, the
-model and the passage count. Files whose manifest does not match the store (a crash between
+model and chunking settings, the passage count and a SHA-256 of the files. Files whose manifest does not match the store (a crash between
 the store commit and the index write, another format, another model) are not used: the caller
 rebuilds them from the store, which holds every vector.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -17,20 +18,37 @@ from index import BM25Index, FaissIndex, SearchEngine
 
 from .faults import fault
 
-__all__ = ["INDEX_FORMAT", "load_index", "save_index"]
+__all__ = ["INDEX_FORMAT", "load_index", "save_index", "checksum"]
 
 log = logging.getLogger("kb")
 
 INDEX_FORMAT = 3  # bump when what the index files hold changes; older files are rebuilt from the store
 
 
+def checksum(folder: Path) -> str:
+    """SHA-256 over the index files (names and bytes), in a fixed order."""
+    digest = hashlib.sha256()
+    files = [folder / "vectors.faiss", *sorted((folder / "lexical").rglob("*"))]
+    for f in files:
+        if f.is_file():
+            digest.update(str(f.relative_to(folder)).encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
 def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) -> SearchEngine | None:
-    """`engine` with the files in `folder` loaded, or None if they are stale or unreadable."""
+    """`engine` with the files in `folder` loaded, or None if they are stale, altered or
+    unreadable (the caller then rebuilds them from the store)."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
         return None
     if (manifest.get("format"), manifest.get("generation"), manifest.get("model")) != (INDEX_FORMAT, generation, model):
+        return None
+    if manifest.get("checksum") != checksum(folder):
+        log.warning("index files in %s do not match their manifest's checksum; rebuilding from the store", folder)
         return None
     try:
         engine.vectors = FaissIndex.load(folder / "vectors.faiss")
@@ -43,14 +61,15 @@ def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) 
     return engine
 
 
-def save_index(folder: Path, engine: SearchEngine, generation: int, model: str) -> None:
-    """Each file is written beside its target, fsynced and renamed; the manifest goes last."""
+def save_index(folder: Path, engine: SearchEngine, generation: int, model: str, chunking: str = "") -> None:
+    """Each file is written beside its target, fsynced and renamed; the manifest, with the
+    files' checksum, goes last."""
     engine.vectors.save(folder / "vectors.faiss")
     fault("index-write")
     engine.lexical.save(folder / "lexical")
     fault("switch")
-    manifest = {"format": INDEX_FORMAT, "generation": generation, "model": model,
-                "dimension": engine.vectors.dim, "passages": len(engine.vectors)}
+    manifest = {"format": INDEX_FORMAT, "generation": generation, "model": model, "chunking": chunking,
+                "dimension": engine.vectors.dim, "passages": len(engine.vectors), "checksum": checksum(folder)}
     tmp = folder / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, folder / "manifest.json")

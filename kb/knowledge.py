@@ -151,7 +151,7 @@ class KnowledgeBase:
         return engine
 
     def _save(self, engine: SearchEngine, generation: int) -> None:
-        save_index(self.home / "index", engine, generation, self.model)
+        save_index(self.home / "index", engine, generation, self.model, self._fingerprint())
 
     @contextmanager
     def _try_writing(self):

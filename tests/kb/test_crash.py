@@ -81,3 +81,34 @@ def test_an_error_mid_ingest_rolls_everything_back(fake_kb, folders, monkeypatch
     engine = fake_kb.engine()
     assert len(engine.vectors) == fake_kb.store.counts()["passages"] == len(engine.lexical)
     assert np.isin(engine.vectors.ids(), fake_kb.store.all_vectors(256)[0]).all()
+
+
+def test_altered_index_files_are_detected_and_rebuilt(fake_kb, folders):
+    first, _ = folders
+    fake_kb.ingest([first])
+    manifest = (fake_kb.home / "index" / "manifest.json").read_text()
+    assert '"checksum"' in manifest and '"chunking"' in manifest
+    vectors = fake_kb.home / "index" / "vectors.faiss"
+    data = bytearray(vectors.read_bytes())
+    data[-20] ^= 0xFF  # same size, one byte flipped: only the checksum can tell
+    vectors.write_bytes(bytes(data))
+    reopened = KnowledgeBase(fake_kb.settings)
+    engine = reopened.engine()
+    keys = set(reopened.store.all_vectors(256)[0].tolist())
+    assert set(engine.vectors.ids().tolist()) == keys
+    rebuilt = engine.vectors.vectors(np.array(sorted(keys)))
+    stored = reopened.store.all_vectors(256)[1]
+    assert np.allclose(rebuilt, stored)  # the vectors served are the store's, not the altered file's
+    assert vectors.read_bytes() != bytes(data)  # and the rebuilt files were written back
+
+
+def test_two_writers_at_once_are_serialised(tmp_path, folders):
+    first, second = folders
+    home = tmp_path / "home"
+    procs = [subprocess.Popen([sys.executable, "-m", "kb.cli", "--home", str(home), "--model", "hash", "ingest", str(f)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in (first, second)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    docs, _ = _state(home)
+    assert docs == sorted([SAMPLE.name, "annex-0.txt", "annex-1.txt", "annex-2.txt"])
