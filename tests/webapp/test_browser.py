@@ -48,8 +48,8 @@ def page(browser_context):
 def _search(page, server, query):  # noqa: F811
     page.goto(server + "/")
     page.fill("#q", query)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():  # the form submission, not the page already loaded
+        page.keyboard.press("Enter")
 
 
 def test_type_a_question_and_read_the_answer(page, server):  # noqa: F811
@@ -77,8 +77,8 @@ def test_expand_context_and_why_in_place(page, server):  # noqa: F811
 def test_apply_a_filter_and_see_the_facets(page, server):  # noqa: F811
     _search(page, server, "children")
     page.select_option("#f-section", SECTION)
-    page.click(".filters button[type=submit]")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.click(".filters button[type=submit]")
     assert "section=Protection+from+violence" in page.url
     sections = page.locator("li.result .section").all_inner_texts()
     assert sections and all(s == SECTION for s in sections)
@@ -88,11 +88,10 @@ def test_apply_a_filter_and_see_the_facets(page, server):  # noqa: F811
 
 def test_page_forward_and_back(page, server):  # noqa: F811
     page.goto(server + "/?q=children&k=2")
-    page.click("a[rel=next]")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.click("a[rel=next]")
     assert "page=2" in page.url and page.locator("li.result").first.get_attribute("id") == "r3"
-    page.go_back()
-    page.wait_for_load_state("load")
+    page.go_back(wait_until="load")
     assert page.locator("li.result").first.get_attribute("id") == "r1"
 
 
@@ -141,8 +140,8 @@ def test_no_good_match_says_so(page, server):  # noqa: F811
 
 def test_documents_view_phone_and_dark(page, server):  # noqa: F811
     page.goto(server + "/documents")
-    page.click("text=UNICEF China 2023 Annual Report")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.click("text=UNICEF China 2023 Annual Report")
     assert "Sections" in page.inner_text("main")
     page.screenshot(path=str(OUTPUT / "document.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
