@@ -170,6 +170,14 @@ def document(doc_id: str):
     return jsonify({**doc.to_dict(), "passage_list": passages})
 
 
+@bp.get("/documents/<doc_id>/file")
+def download_document(doc_id: str):
+    """The original file as ingested (kept in the home); markup is sent as plain text."""
+    from .pages import document_file
+
+    return document_file(doc_id)
+
+
 @bp.delete("/documents/<doc_id>")
 def delete_document(doc_id: str):
     """Remove a document from the store and every index (needs an API key)."""

@@ -146,6 +146,12 @@ def spec() -> dict:
             "delete": {"summary": "Remove a document", "operationId": "deleteDocument", "security": _KEY,
                        "responses": {"200": _json({"type": "object", "required": ["removed"], "properties": {
                            "removed": _ref("DocumentSummary")}}, "Removed"), **_errors(401, 404, 429)}}},
+        "/documents/{doc_id}/file": {"get": {
+            "summary": "Download the original file", "operationId": "downloadDocument",
+            "parameters": [_param("doc_id", _ID, "Document id", where="path", required=True)],
+            "responses": {"200": {"description": "The file as ingested (PDF, text; .docx as an attachment)",
+                                  "content": {"application/pdf": {}, "text/plain": {},
+                                              "application/octet-stream": {}}}, **_errors(401, 404, 429)}}},
         "/passages/{passage_id}": {"get": {
             "summary": "A passage with its neighbours", "operationId": "getPassage",
             "parameters": [_param("passage_id", _ID, "Passage id", where="path", required=True),

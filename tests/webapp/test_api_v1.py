@@ -71,3 +71,20 @@ def test_not_ready_before_the_model_loads(tmp_path):
     client = create_app({"KB_SETTINGS": Settings.load(env={}, home=tmp_path / "h", model="hash")}).test_client()
     r = client.get("/api/v1/ready")
     assert r.status_code == 503 and r.get_json()["status"] == "starting"
+
+
+def test_download_the_original_file(client, sample_kb):
+    doc = sample_kb.documents()[0]
+    r = client.get(f"/api/v1/documents/{doc.id}/file")
+    assert r.status_code == 200 and r.mimetype == "text/plain" and "748,000" in r.get_data(as_text=True)
+    missing = client.get("/api/v1/documents/nope/file")
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+
+
+def test_bytes_that_are_not_utf8_get_a_clear_400(client):
+    r = client.post("/api/v1/search", data=b'{"query": "\xff\xfe"}', content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_json"
+    r = client.get("/api/v1/search?q=%ff%fe%fd")
+    assert r.status_code in (200, 400) and r.is_json  # undecodable bytes are replaced, never a 500
+    r = client.get("/api/v1/search", query_string={"q": "x" * 100_000})
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "query_too_long"
