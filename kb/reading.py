@@ -42,16 +42,28 @@ def document_file(kb: KnowledgeBase, doc_id: str) -> tuple[Document, Path]:
 
 
 def facets(kb: KnowledgeBase, query: str, mode: str = "hybrid", filters: dict | None = None,
-           depth: int = 100) -> list[tuple[Document, int]]:
+           depth: int = 50) -> list[tuple[Document, int]]:
     """How many of the query's good passages (relevance at least the `min_score` setting,
     among the first `depth` candidates) each report holds, most first. The document filter
-    is left out so the counts show where else to look."""
+    is left out so the counts show where else to look. No highlighting or reranking: this
+    runs beside every search, so it is kept to retrieval, one SQL join and the calibration."""
+    query, _, mode, filters = kb.validate(query, None, mode, filters)
     others = {k: v for k, v in (filters or {}).items() if k != "document"} or None
-    results = kb.search(query, k=min(depth, kb.settings.max_k), mode=mode, filters=others, rerank=False)
+    engine = kb.engine()
+    if engine is None:
+        return []
+    vector = kb.query_vector(query)
+    hits = kb.retrieve(query, depth, mode, others, vector)
+    rows = kb.store.results_for([h.id for h in hits], others)
+    hits = [h for h in hits if h.id in rows]
+    if not hits:
+        return []
+    x, _ = kb.evidence(engine, query, hits)
     counts: dict[str, tuple[Document, int]] = {}
-    for r in results:
-        doc, n = counts.get(r.document.id, (r.document, 0))
-        counts[r.document.id] = (doc, n + 1)
+    for hit, relevance in zip(hits, kb.relevance(vector, x)):
+        if relevance >= kb.settings.min_score:
+            doc = rows[hit.id][2]
+            counts[doc.id] = (doc, counts.get(doc.id, (doc, 0))[1] + 1)
     return sorted(counts.values(), key=lambda item: (-item[1], item[0].title))
 
 
