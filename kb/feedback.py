@@ -7,9 +7,8 @@ not part of what is indexed, and losing or editing a passage never rewrites them
 from __future__ import annotations
 
 import sqlite3
-import threading
 from datetime import datetime, timezone
-from pathlib import Path
+from typing import Callable
 
 __all__ = ["FeedbackLog"]
 
@@ -27,26 +26,17 @@ CREATE INDEX IF NOT EXISTS feedback_query ON feedback(query);
 
 
 class FeedbackLog:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._local = threading.local()
-        with self._conn() as conn:
-            conn.executescript(_SCHEMA)
+    """Uses the store's per-thread connection: one SQLite file, one way to open it."""
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
+    def __init__(self, connect: Callable[[], sqlite3.Connection]):
+        self._conn = connect
+        self._conn().executescript(_SCHEMA)
 
     def add(self, query: str, passage_id: str, document_id: str | None, helpful: bool) -> None:
-        with self._conn() as conn:
-            conn.execute(
-                "INSERT INTO feedback (query, passage, document, helpful, at) VALUES (?, ?, ?, ?, ?)",
-                (query, passage_id, document_id, int(helpful), datetime.now(timezone.utc).isoformat(timespec="seconds")),
-            )
+        self._conn().execute(
+            "INSERT INTO feedback (query, passage, document, helpful, at) VALUES (?, ?, ?, ?, ?)",
+            (query, passage_id, document_id, int(helpful), datetime.now(timezone.utc).isoformat(timespec="seconds")),
+        )
 
     def judgments(self) -> dict[str, dict[str, int]]:
         """{query: {passage id: 1 helpful / 0 not}}; a later vote on the same pair wins.

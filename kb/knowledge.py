@@ -88,7 +88,7 @@ class KnowledgeBase:
         self._reranker: Reranker | None = None
         self._calibrator: Calibrator | None = None
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
-        self.feedback = FeedbackLog(self.home / "kb.sqlite3")
+        self.feedback = FeedbackLog(self.store.connection)
         self.keys = KeyStore(self.home / "kb.sqlite3")
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._engine_generation = -1

@@ -102,6 +102,10 @@ class SQLiteStore:
             self._local.conn = conn
         return conn
 
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit; WAL), for tables kept beside the store's."""
+        return self._conn()
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:

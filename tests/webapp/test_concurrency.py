@@ -12,7 +12,7 @@ import urllib.request
 from kb import KnowledgeBase, Settings
 
 from ..conftest import ROOT, SAMPLE
-from .test_server import _free_port
+from .test_server import running_server
 
 
 def _get(url):
@@ -33,17 +33,8 @@ def test_search_during_ingest_and_delete(tmp_path):
     kb.ingest([first])
     key = kb.keys.create("test")
     env = {**os.environ, "KB_HOME": str(home), "KB_MODEL": "hash", "KB_RATE_LIMIT": "100000"}
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        for _ in range(200):
-            try:
-                _get(base + "/health")
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running_server(KB_HOME=str(home), KB_MODEL="hash", KB_RATE_LIMIT="100000") as root:
+        base = root + "/api/v1"
         stop, seen, errors, counts = threading.Event(), [], [], []
 
         def searcher():
@@ -77,6 +68,3 @@ def test_search_during_ingest_and_delete(tmp_path):
         assert any("annex-1.txt" in s for s in seen)  # readers picked up the new snapshot
         _, last = _get(base + "/search?q=Annex+0+part+1&k=100&min_score=0")
         assert not any(r["document"]["source"].endswith("annex-0.txt") for r in last["results"])  # and the delete
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

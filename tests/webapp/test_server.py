@@ -1,6 +1,7 @@
 """The real thing: `kb serve` (waitress) in its own process, spoken to over HTTP."""
 
 import json
+from contextlib import contextmanager
 import os
 import socket
 import subprocess
@@ -21,28 +22,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(sample_settings):
+@contextmanager
+def running_server(**env_vars):
+    """`kb serve` (waitress) in its own process on a free port; yields its base URL."""
     port = _free_port()
-    env = {**os.environ, "KB_HOME": str(sample_settings.home)}
+    env = {**os.environ, **env_vars}
     proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(base + "/api/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("kb serve exited: " + proc.stdout.read())
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("kb serve did not answer within 120 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(base + "/api/health", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail("kb serve exited: " + proc.stdout.read())
+                if time.time() > deadline:
+                    pytest.fail("kb serve did not answer within 120 s")
+                time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(sample_settings):
+    with running_server(KB_HOME=str(sample_settings.home)) as base:
+        yield base
 
 
 def test_search_over_http(server):
