@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import re
 from abc import ABC, abstractmethod
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+log = logging.getLogger("index")
 
 __all__ = [
     "Embedder",
@@ -118,16 +121,40 @@ def _load_sentence_transformer(location: str, device: str):
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model (by name or path), run on CPU unless told otherwise."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32):
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
+                 query_encoder: str = "torch", cache_dir: Path | None = None):
         self.name = model_id(model)
         self.batch_size = batch_size
         self._model = _load_sentence_transformer(resolve_model(model), device)
+        self._query = None
+        if query_encoder == "onnx":
+            self._query = self._onnx(cache_dir)
         getdim = getattr(self._model, "get_embedding_dimension", None) or (
             self._model.get_sentence_embedding_dimension
         )
         self.dim = int(getdim())
         # [CLS] and [SEP] take two of the model's positions.
         self.max_tokens = int(self._model.max_seq_length) - 2
+
+    def _onnx(self, cache_dir: Path | None):
+        """The ONNX Runtime query encoder, or None (with a log line) where it cannot be had."""
+        from .onnx_query import OnnxQueryEncoder, supports_onnx
+
+        if not supports_onnx(self._model):
+            log.info("%s is not transformer + mean pooling; queries stay on torch", self.name)
+            return None
+        folder = Path(cache_dir or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / ("" if cache_dir else "kb")
+        digest = hashlib.sha256(self.name.encode()).hexdigest()[:12]
+        try:
+            return OnnxQueryEncoder(self._model, folder / f"query-encoder-{digest}.onnx")
+        except Exception as exc:  # onnxruntime missing or export failed: torch still works
+            log.warning("ONNX query encoder unavailable (%s); queries stay on torch", exc)
+            return None
+
+    def embed(self, text: str) -> np.ndarray:
+        if self._query is not None:
+            return self._query.encode(text)
+        return self.embed_batch([text])[0]
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -150,9 +177,11 @@ class SentenceTransformerEmbedder(Embedder):
         return [len(ids) for ids in encoded["input_ids"]]
 
 
-def load_embedder(model: str, device: str = "cpu", batch_size: int = 32) -> Embedder:
+def load_embedder(model: str, device: str = "cpu", batch_size: int = 32, query_encoder: str = "torch",
+                  cache_dir: Path | None = None) -> Embedder:
     """Build the embedder a model setting names: ``hash`` or ``hash:DIM`` is the test fake."""
     if model == "hash" or model.startswith("hash:"):
         dim = int(model.partition(":")[2] or 256)
         return HashEmbedder(dim)
-    return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size)
+    return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size,
+                                       query_encoder=query_encoder, cache_dir=cache_dir)

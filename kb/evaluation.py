@@ -93,14 +93,14 @@ def _document_ranking(hits, sources: dict[int, list[str]], depth: int) -> list[t
 def _runs(kb: KnowledgeBase, queries: dict[str, str], modes: Iterable[str], reranks: Iterable[bool], k: int,
           progress: Progress | None):
     """(row label, seconds, {query id: hits}) per mode and rerank choice; queries are
-    embedded once, in one batch (that time is counted in the first row that needs them)."""
+    embedded once each, the way a search embeds them (counted in the first row that needs them)."""
     ids = list(queries)
     vectors = None
     for mode in modes:
         for rerank in reranks:
             started = time.perf_counter()
-            if (mode != "lexical" or rerank) and vectors is None:
-                vectors = dict(zip(ids, kb.embedder.embed_batch([queries[q] for q in ids])))
+            if (mode != "lexical" or rerank) and vectors is None:  # one by one, as served (ONNX by default)
+                vectors = {q: kb.query_vector(queries[q]) for q in ids}
             run = {}
             for q in (progress(ids) if progress else ids):
                 run[q] = kb.retrieve(queries[q], k, mode, vector=vectors[q] if vectors is not None else None, rerank=rerank)

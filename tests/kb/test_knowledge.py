@@ -121,7 +121,7 @@ def test_stale_index_files_are_rebuilt_from_the_store_without_embedding(fresh_kb
     calls = []
     monkeypatch.setattr(type(reopened.embedder), "embed_batch", lambda self, texts, _orig=type(reopened.embedder).embed_batch: calls.append(len(texts)) or _orig(self, texts))
     assert [r.passage.id for r in reopened.search(ONLINE, k=5)] == expected
-    assert max(calls) < 40  # only the query and highlight sentences were embedded, no passages
+    assert max(calls, default=0) < 40  # at most the query and highlight sentences were embedded, no passages
 
 
 def test_a_reader_picks_up_another_writers_changes(fresh_kb, sample_copy):
