@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -95,7 +96,7 @@ class SQLiteStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.row_factory = sqlite3.Row
@@ -387,6 +388,20 @@ class SQLiteStore:
         except BaseException:
             self._done(conn, False)
             raise
+
+
+def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Switch to WAL. Switching a new file takes an exclusive lock, and SQLite answers "locked"
+    at once (the busy timeout does not apply) when two processes create a home together."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _document(r, offset: int = 0) -> Document:
