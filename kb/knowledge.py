@@ -374,9 +374,10 @@ class KnowledgeBase:
                 self._query_vectors.popitem(last=False)
         return vector
 
-    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit]) -> tuple[np.ndarray, list[str]]:
-        """The reranker's feature matrix for `hits` and their cleaned texts."""
-        rows = self.store.results_for([h.id for h in hits])
+    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit], rows: dict | None = None) -> tuple[np.ndarray, list[str]]:
+        """The reranker's feature matrix for `hits` and their cleaned texts; `rows` is what
+        `store.results_for` gave for them, when the caller already has it."""
+        rows = self.store.results_for([h.id for h in hits]) if rows is None else rows
         analyze = engine.lexical.analyzer
         texts = [rows[h.id][0].clean if h.id in rows else "" for h in hits]
         titles = [rows[h.id][2].title if h.id in rows else "" for h in hits]
@@ -431,7 +432,7 @@ class KnowledgeBase:
         hits = [h for h in hits if h.id in rows]
         relevance: list[float | None] = [None] * len(hits)
         if vector is not None and hits:
-            x, _ = self.evidence(engine, query, hits)
+            x, _ = self.evidence(engine, query, hits, rows)
             relevance = [float(r) for r in self.relevance(vector, x)]
         if min_score is not None:
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]

@@ -11,10 +11,10 @@ from pathlib import Path
 from .errors import NotFound
 from .knowledge import KnowledgeBase
 from .records import Document, Result
+from .store import WORD  # the words `store.words()` collects
 
 __all__ = ["Context", "context", "document_file", "facets", "suggest", "citation"]
 
-_WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def facets(kb: KnowledgeBase, query: str, mode: str = "hybrid", filters: dict | 
     hits = [h for h in hits if h.id in rows]
     if not hits:
         return []
-    x, _ = kb.evidence(engine, query, hits)
+    x, _ = kb.evidence(engine, query, hits, rows)
     counts: dict[str, tuple[Document, int]] = {}
     for hit, relevance in zip(hits, kb.relevance(vector, x)):
         if relevance >= kb.settings.min_score:
@@ -73,7 +73,7 @@ def suggest(kb: KnowledgeBase, query: str) -> str | None:
     changed, out = False, []
     for token in re.split(r"(\W+)", query):
         low = token.lower()
-        if _WORD.fullmatch(token) and low not in vocabulary:
+        if WORD.fullmatch(token) and low not in vocabulary:
             close = difflib.get_close_matches(low, vocabulary, n=1, cutoff=0.8)
             if close:
                 token, changed = close[0], True

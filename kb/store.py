@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS occurrences (
 CREATE INDEX IF NOT EXISTS occurrences_passage ON occurrences(passage);
 """
 
-_WORD = re.compile(r"[^\W\d_]{3,}")
+WORD = re.compile(r"[^\W\d_]{3,}")  # a word for spelling suggestions: 3+ letters
 
 _DOC_COLUMNS = "d.id, d.title, d.source, d.date, d.format, d.content_hash, d.pages, d.ingested_at, d.file"
 
@@ -272,7 +272,7 @@ class SQLiteStore:
         """The distinct lower-case words of all passages (for spelling suggestions)."""
         out: set[str] = set()
         for (text,) in self._conn().execute("SELECT clean FROM passages"):
-            out.update(w for w in _WORD.findall(text.lower()))
+            out.update(w for w in WORD.findall(text.lower()))
             if len(out) >= limit:
                 break
         return out
