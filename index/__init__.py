@@ -7,7 +7,7 @@ from .embedders import DEFAULT_MODEL, Embedder, HashEmbedder, SentenceTransforme
 from .engine import MODES, Hit, SearchEngine
 from .fusion import reciprocal_rank_fusion
 from .lexical import BM25Index, LexicalIndex
-from .vectors import FaissIndex, VectorIndex
+from .vectors import FaissIndex, VectorIndex, load_vector_index, new_vector_index
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -24,4 +24,6 @@ __all__ = [
     "LexicalIndex",
     "FaissIndex",
     "VectorIndex",
+    "new_vector_index",
+    "load_vector_index",
 ]

@@ -12,23 +12,27 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
-from index import BM25Index, FaissIndex, SearchEngine
+from index import BM25Index, SearchEngine, load_vector_index
 
 from .faults import fault
+
+VECTOR_FILES = {"flat": "vectors.faiss", "hnsw": "vectors.hnsw"}  # one file; a folder
 
 __all__ = ["INDEX_FORMAT", "load_index", "save_index", "checksum"]
 
 log = logging.getLogger("kb")
 
-INDEX_FORMAT = 3  # bump when what the index files hold changes; older files are rebuilt from the store
+INDEX_FORMAT = 4  # bump when what the index files hold changes; older files are rebuilt from the store
 
 
-def checksum(folder: Path) -> str:
-    """SHA-256 over the index files (names and bytes), in a fixed order."""
+def checksum(folder: Path, kind: str = "flat") -> str:
+    """SHA-256 over the index files (names and bytes) of a `kind` vector index, in a fixed order."""
     digest = hashlib.sha256()
-    files = [folder / "vectors.faiss", *sorted((folder / "lexical").rglob("*"))]
+    vectors = folder / VECTOR_FILES[kind]
+    files = [vectors, *sorted(vectors.rglob("*")), *sorted((folder / "lexical").rglob("*"))]
     for f in files:
         if f.is_file():
             digest.update(str(f.relative_to(folder)).encode())
@@ -47,11 +51,12 @@ def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) 
         return None
     if (manifest.get("format"), manifest.get("generation"), manifest.get("model")) != (INDEX_FORMAT, generation, model):
         return None
-    if manifest.get("checksum") != checksum(folder):
+    kind = manifest.get("vectors", "flat")
+    if kind not in VECTOR_FILES or manifest.get("checksum") != checksum(folder, kind):
         log.warning("index files in %s do not match their manifest's checksum; rebuilding from the store", folder)
         return None
     try:
-        engine.vectors = FaissIndex.load(folder / "vectors.faiss")
+        engine.vectors = load_vector_index(folder / VECTOR_FILES[kind])
         engine.lexical = BM25Index.load(folder / "lexical")
     except Exception as exc:  # unreadable files are rebuilt, not fatal
         log.warning("index files unreadable (%s); rebuilding from the store", exc)
@@ -64,12 +69,17 @@ def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) 
 def save_index(folder: Path, engine: SearchEngine, generation: int, model: str, chunking: str = "") -> None:
     """Each file is written beside its target, fsynced and renamed; the manifest, with the
     files' checksum, goes last."""
-    engine.vectors.save(folder / "vectors.faiss")
+    kind = engine.vectors.kind
+    engine.vectors.save(folder / VECTOR_FILES[kind])
     fault("index-write")
     engine.lexical.save(folder / "lexical")
     fault("switch")
     manifest = {"format": INDEX_FORMAT, "generation": generation, "model": model, "chunking": chunking,
-                "dimension": engine.vectors.dim, "passages": len(engine.vectors), "checksum": checksum(folder)}
+                "dimension": engine.vectors.dim, "vectors": kind, "passages": len(engine.vectors), "checksum": checksum(folder, kind)}
     tmp = folder / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, folder / "manifest.json")
+    for other, name in VECTOR_FILES.items():  # the other kind's files, from before a switch
+        if other != kind:
+            stale = folder / name
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)

@@ -4,7 +4,8 @@ On disk (the home)::
 
     kb.sqlite3          documents, unique passages with their vectors, occurrences, meta
     index/manifest.json generation, model, dimension and count the index files were built at
-    index/vectors.faiss the FAISS index (derived from the store)
+    index/vectors.faiss the exact FAISS index (derived from the store), or, past ann_threshold
+    index/vectors.hnsw/ HNSW graph over 8-bit codes, row ids, tombstones, full vectors (memory-mapped)
     index/lexical/      the BM25 index (derived from the store)
     files/              a copy of every ingested file, named by document id
     write.lock          held by the one process allowed to write
@@ -31,7 +32,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from index import BM25Index, Embedder, FaissIndex, Hit, SearchEngine, load_embedder, model_id
+from index import BM25Index, Embedder, Hit, SearchEngine, load_embedder, model_id, new_vector_index
+from index.vectors import convert
 from index.diversity import mmr
 from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, Reranker, features, load_reranker
@@ -119,10 +121,22 @@ class KnowledgeBase:
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
 
-    def _new_engine(self, dim: int) -> SearchEngine:
+    def _new_engine(self, dim: int, passages: int = 0) -> SearchEngine:
         s = self.settings
-        return SearchEngine(lambda: self.embedder, FaissIndex(dim), BM25Index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates,
+        vectors = new_vector_index(self._vector_kind(passages), dim)
+        return SearchEngine(lambda: self.embedder, vectors, BM25Index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates,
                             s.fusion, s.dense_weight)
+
+    def _vector_kind(self, passages: int, current: str | None = None) -> str:
+        """The vector index for a collection this size: exact while it is fast (one query at
+        `ann_threshold` passages costs ~3 ms here), HNSW beyond. Switching back needs the
+        collection to halve, so a size near the threshold does not flip at every ingest."""
+        s = self.settings
+        if s.vector_index != "auto":
+            return s.vector_index
+        if current == "hnsw" and passages >= s.ann_threshold // 2:
+            return "hnsw"
+        return "hnsw" if passages > s.ann_threshold else "flat"
 
     def engine(self) -> SearchEngine | None:
         """The engine at the store's current generation (reloaded when another process wrote)."""
@@ -141,8 +155,8 @@ class KnowledgeBase:
         engine = load_index(self.home / "index", self._new_engine(dim), generation, self.model)
         if engine is None:
             log.info("index files lag the store (generation %s); rebuilding from the store", generation)
-            engine = self._new_engine(dim)
             keys, vectors = self.store.all_vectors(dim)
+            engine = self._new_engine(dim, len(keys))
             engine.vectors.add(keys, vectors)
             engine.lexical.build(*self.store.all_texts())
             with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
@@ -151,6 +165,10 @@ class KnowledgeBase:
         return engine
 
     def _save(self, engine: SearchEngine, generation: int) -> None:
+        kind = self._vector_kind(len(engine.vectors), engine.vectors.kind)
+        if kind != engine.vectors.kind:
+            log.info("%d passages: moving vectors from a %s index to %s", len(engine.vectors), engine.vectors.kind, kind)
+            engine.vectors = convert(engine.vectors, kind)
         save_index(self.home / "index", engine, generation, self.model, self._fingerprint())
 
     @contextmanager
@@ -391,6 +409,8 @@ class KnowledgeBase:
         with self._lock:
             if self._null is None or self._null[0] != self._engine_generation:
                 ids = engine.vectors.ids() if engine is not None else np.zeros(0, np.int64)
+                if len(ids) > 100_000:  # a mean and covariance in 384 dimensions settle long before this
+                    ids = np.sort(np.random.default_rng(0).choice(ids, 100_000, replace=False))
                 chunks = (engine.vectors.vectors(ids[i:i + 50_000]) for i in range(0, len(ids), 50_000))
                 own = CosineNull.fit(chunks, self.embedder.dim)
                 self._null = (self._engine_generation, own.blend(reference_null(self.model)))

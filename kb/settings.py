@@ -36,6 +36,8 @@ class Settings:
     chunk_overlap: int = _setting(32, "Word pieces of trailing whole sentences repeated at the start of the next passage.")
     ingest_batch: int = _setting(256, "New passages embedded and committed together during ingest.")
     candidates: int = _setting(200, "Candidates each retriever contributes before hybrid fusion (also the depth `kb eval` ranks to).")
+    vector_index: str = _setting("auto", "Vector index: flat (exact), hnsw (approximate, for large collections) or auto: flat up to ann_threshold passages, hnsw beyond.")
+    ann_threshold: int = _setting(20_000, "Passages beyond which vector_index=auto switches from exact search to HNSW (back below half of it).")
     rrf_k: int = _setting(60, "The k of reciprocal rank fusion: larger flattens the rank discount.")
     fusion: str = _setting("minmax", "How hybrid mode fuses the two rankings: minmax (normalised scores) or rrf (reciprocal rank).")
     dense_weight: float = _setting(0.4, "Weight of the dense ranking in hybrid fusion (lexical gets 1 minus it).")
@@ -80,13 +82,15 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
-        for name in ("batch_size", "chunk_tokens", "ingest_batch", "candidates", "rrf_k", "rerank_depth", "default_k", "max_k", "max_query_chars", "max_request_bytes", "threads", "rate_limit", "max_upload_bytes"):
+        for name in ("batch_size", "chunk_tokens", "ingest_batch", "candidates", "ann_threshold", "rrf_k", "rerank_depth", "default_k", "max_k", "max_query_chars", "max_request_bytes", "threads", "rate_limit", "max_upload_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"setting {name} must be at least 1")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             raise ValueError("setting chunk_overlap must be >= 0 and below chunk_tokens")
         if self.query_encoder not in ("onnx", "torch"):
             raise ValueError("setting query_encoder must be onnx or torch")
+        if self.vector_index not in ("auto", "flat", "hnsw"):
+            raise ValueError("setting vector_index must be auto, flat or hnsw")
         if self.fusion not in ("rrf", "minmax"):
             raise ValueError("setting fusion must be rrf or minmax")
         if not all(0 <= getattr(self, n) <= 1 for n in ("dense_weight", "diversity", "min_score")):

@@ -3,9 +3,16 @@
 import numpy as np
 import pytest
 
-from index.vectors import FaissIndex, VectorIndex
+from index.ann import HnswIndex
+from index.vectors import FaissIndex, VectorIndex, convert, load_vector_index
 
-BACKENDS = [FaissIndex]
+
+def _graph(dim):
+    """HNSW forced through its graph even on small data (it searches small sets exactly)."""
+    return HnswIndex(dim, exact_below=0)
+
+
+BACKENDS = {"flat": FaissIndex, "hnsw": _graph, "hnsw-exact": HnswIndex}
 
 
 def _data(n=500, dim=32, seed=7):
@@ -22,9 +29,9 @@ def _oracle(ids, vectors, query, k, allowed=None):
     return [int(ids[i]) for i in order[:k]]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=list(BACKENDS))
 def backend(request):
-    return request.param
+    return BACKENDS[request.param]
 
 
 def test_search_equals_exact_search(backend):
@@ -60,9 +67,31 @@ def test_save_and_load_round_trip(backend, tmp_path):
     index = backend(32)
     index.add(ids, vectors)
     index.save(tmp_path / "v.faiss")
-    again = backend.load(tmp_path / "v.faiss")
+    again = load_vector_index(tmp_path / "v.faiss")
+    assert again.kind == index.kind
     assert len(again) == len(index)
     assert sorted(again.ids()) == sorted(ids)
     q = vectors[:5]
     assert (again.search(q, 7)[1] == index.search(q, 7)[1]).all()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_removed_id_can_come_back(backend):
+    ids, vectors = _data()
+    index = backend(32)
+    index.add(ids, vectors)
+    index.remove(ids[:1])
+    index.add(ids[:1], vectors[1:2])  # same id, another vector
+    assert len(index) == len(ids)
+    assert np.allclose(index.vectors(ids[:1])[0], vectors[1])
+    assert sorted(index.ids()) == sorted(ids)
+
+
+def test_convert_keeps_ids_and_vectors():
+    ids, vectors = _data()
+    flat = FaissIndex(32)
+    flat.add(ids, vectors)
+    hnsw = convert(flat, "hnsw")
+    assert hnsw.kind == "hnsw" and sorted(hnsw.ids()) == sorted(ids)
+    assert np.allclose(hnsw.vectors(ids[:7]), vectors[:7])
+    assert convert(hnsw, "flat").search(vectors[:3], 5)[1].tolist() == flat.search(vectors[:3], 5)[1].tolist()

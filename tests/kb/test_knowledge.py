@@ -179,3 +179,30 @@ def test_hash_embedder_home_works_end_to_end(fake_kb, sample_copy):
     fake_kb.ingest([sample_copy])
     assert fake_kb.stats()["model"] == "hash:256"
     assert fake_kb.search("748,000 health professionals newborn care", k=1, min_score=0)[0].passage.text.count("748,000") == 1
+
+
+def test_vector_index_follows_collection_size(fine_kb, tmp_path):
+    """Past `ann_threshold` passages the home moves to HNSW (same results, new files);
+    back below half of it, to exact search again."""
+    home = tmp_path / "home"
+    shutil.copytree(fine_kb.home, home)
+    n = len(fine_kb.engine().vectors)
+    kb = KnowledgeBase(fine_kb.settings.replace(home=home, ann_threshold=n - 10))
+    assert kb.engine().vectors.kind == "flat"
+    extra = tmp_path / "water.md"
+    extra.write_text("# Water\n\nSafe drinking water reached 30,000 rural schools in 2023.\n")
+    kb.ingest([extra])
+    manifest = json.loads((home / "index" / "manifest.json").read_text())
+    assert manifest["vectors"] == "hnsw" and manifest["passages"] == n + 1
+    assert (home / "index" / "vectors.hnsw").is_dir() and not (home / "index" / "vectors.faiss").exists()
+    reopened = KnowledgeBase(kb.settings)
+    assert reopened.engine().vectors.kind == "hnsw"
+    for query in QUERIES:
+        ours = [r.passage.id for r in reopened.search(query, k=5, mode="dense", min_score=0, rerank=False)]
+        theirs = [r.passage.id for r in fine_kb.search(query, k=5, mode="dense", min_score=0, rerank=False)]
+        assert ours == theirs
+    sample = next(d for d in reopened.documents() if d.title != "Water")
+    reopened.remove(sample.id)
+    assert json.loads((home / "index" / "manifest.json").read_text())["vectors"] == "flat"
+    assert not (home / "index" / "vectors.hnsw").exists()
+    assert [r.document.title for r in KnowledgeBase(kb.settings).search("drinking water in schools", mode="dense")] == ["Water"]
