@@ -5,17 +5,23 @@ The model is exported once with `torch.onnx` (transformer + mean pooling + L2 no
 graph) into a cache folder and then run with plain `onnxruntime` and the model's own
 tokenizer. Only models built as Transformer → mean Pooling (→ Normalize) are exported;
 others keep torch.
+
+Queries that arrive together (server threads) are encoded together: the first caller runs
+one padded batch for everyone waiting, and hands the lead to a waiter if more arrived
+meanwhile. One query alone pays nothing for this; under load the encoder's fixed cost per
+run is shared (mean pooling masks the padding, so each vector is what it would be alone).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["OnnxQueryEncoder", "supports_onnx"]
+__all__ = ["OnnxQueryEncoder", "Batcher", "supports_onnx"]
 
 log = logging.getLogger("index")
 
@@ -52,20 +58,75 @@ def _export(st_model, path: Path) -> None:
     os.replace(tmp, path)  # another process exporting at the same time writes the same file
 
 
+class _Slot:
+    __slots__ = ("text", "ready", "lead", "vector", "error")
+
+    def __init__(self, text: str):
+        self.text, self.ready, self.lead = text, threading.Event(), False
+        self.vector, self.error = None, None
+
+
+class Batcher:
+    """Runs `encode_batch` over whatever calls are waiting, at most `max_batch` at a time."""
+
+    def __init__(self, encode_batch, max_batch: int = 32):
+        self._encode, self._max = encode_batch, max_batch
+        self._lock = threading.Lock()
+        self._waiting: list[_Slot] = []
+        self._busy = False
+        self.runs = 0  # batches run (fewer than calls when calls overlapped)
+
+    def __call__(self, text: str) -> np.ndarray:
+        slot = _Slot(text)
+        with self._lock:
+            self._waiting.append(slot)
+            slot.lead, self._busy = not self._busy, True
+        if not slot.lead:
+            slot.ready.wait()
+        if slot.lead:  # ours from the start, or handed over by the last leader
+            self._lead()
+        if slot.error is not None:
+            raise slot.error
+        return slot.vector
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
+        try:
+            vectors = self._encode([s.text for s in batch])
+            for s, v in zip(batch, vectors):
+                s.vector = v
+        except BaseException as exc:  # every caller in the batch sees the error
+            for s in batch:
+                s.error = exc
+        self.runs += 1
+        for s in batch:
+            s.lead = False
+            s.ready.set()
+        with self._lock:
+            if self._waiting:
+                self._waiting[0].lead = True
+                self._waiting[0].ready.set()
+            else:
+                self._busy = False
+
+
 class OnnxQueryEncoder:
-    def __init__(self, st_model, path: Path, threads: int = 1):
+    def __init__(self, st_model, path: Path, threads: int | None = None):
         import onnxruntime as ort
 
         if not path.exists():
             log.info("exporting the query encoder to %s", path)
             _export(st_model, path)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)  # 2 threads: 4.5 ms vs 7.4 ms here
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._tokenizer = st_model.tokenizer
         self._max = int(st_model.max_seq_length)
 
-    def encode(self, text: str) -> np.ndarray:
-        enc = self._tokenizer([text], truncation=True, max_length=self._max, return_tensors="np")
+        self.encode = Batcher(self.encode_batch)
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        enc = self._tokenizer(texts, padding=True, truncation=True, max_length=self._max, return_tensors="np")
         feed = {n: enc[n].astype(np.int64) for n in ("input_ids", "attention_mask", "token_type_ids")}
-        return np.ascontiguousarray(self._session.run(None, feed)[0][0], dtype=np.float32)
+        return np.ascontiguousarray(self._session.run(None, feed)[0], dtype=np.float32)
