@@ -51,6 +51,10 @@ class Embedder(ABC):
     def embed(self, text: str) -> np.ndarray:
         return self.embed_batch([text])[0]
 
+    def embed_short(self, texts: Sequence[str]) -> np.ndarray:
+        """Short texts (queries, sentences); an embedder may have a faster path for them."""
+        return self.embed_batch(texts)
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens each text costs the model (no special tokens). Used to size passages."""
         return [len(_WORD.findall(t)) for t in texts]
@@ -124,30 +128,42 @@ class SentenceTransformerEmbedder(Embedder):
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
                  query_encoder: str = "torch", cache_dir: Path | None = None):
         self.name = model_id(model)
-        self.batch_size = batch_size
-        self._model = _load_sentence_transformer(resolve_model(model), device)
-        self._query = None
-        if query_encoder == "onnx":
-            self._query = self._onnx(cache_dir)
-        getdim = getattr(self._model, "get_embedding_dimension", None) or (
-            self._model.get_sentence_embedding_dimension
-        )
-        self.dim = int(getdim())
-        # [CLS] and [SEP] take two of the model's positions.
-        self.max_tokens = int(self._model.max_seq_length) - 2
+        self.batch_size, self.device = batch_size, device
+        self._location = resolve_model(model)
+        self._st = None
+        self._query = self._onnx(cache_dir) if query_encoder == "onnx" else None
+        if self._query is not None:  # torch waits until passages are embedded
+            self.dim, self.max_tokens = self._query.dim, self._query.max_length - 2
+        else:
+            getdim = getattr(self._model, "get_embedding_dimension", None) or (
+                self._model.get_sentence_embedding_dimension
+            )
+            self.dim = int(getdim())
+            # [CLS] and [SEP] take two of the model's positions.
+            self.max_tokens = int(self._model.max_seq_length) - 2
+
+    @property
+    def _model(self):
+        """The sentence-transformers model, loaded on first use (ingest, or queries on torch)."""
+        if self._st is None:
+            self._st = _load_sentence_transformer(self._location, self.device)
+        return self._st
 
     def _onnx(self, cache_dir: Path | None):
         """The ONNX Runtime query encoder, or None (with a log line) where it cannot be had."""
         from .onnx_query import OnnxQueryEncoder, supports_onnx
 
-        if not supports_onnx(self._model):
-            log.info("%s is not transformer + mean pooling; queries stay on torch", self.name)
-            return None
         folder = Path(cache_dir or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / ("" if cache_dir else "kb")
         digest = hashlib.sha256(self.name.encode()).hexdigest()[:12]
+
+        def exportable():
+            if not supports_onnx(self._model):
+                raise ValueError(f"{self.name} is not transformer + mean pooling")
+            return self._model
+
         try:
-            return OnnxQueryEncoder(self._model, folder / f"query-encoder-{digest}.onnx")
-        except Exception as exc:  # onnxruntime missing or export failed: torch still works
+            return OnnxQueryEncoder.open(exportable, folder / f"query-encoder-{digest}.onnx")
+        except Exception as exc:  # not exportable, onnxruntime missing, export failed: torch still works
             log.warning("ONNX query encoder unavailable (%s); queries stay on torch", exc)
             return None
 
@@ -155,6 +171,12 @@ class SentenceTransformerEmbedder(Embedder):
         if self._query is not None:
             return self._query.encode(text)
         return self.embed_batch([text])[0]
+
+    def embed_short(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries and sentences: on ONNX Runtime when it is there (same vectors, no torch)."""
+        if self._query is None or not texts:
+            return self.embed_batch(texts)
+        return np.concatenate([self._query.encode_batch(list(texts[i:i + 64])) for i in range(0, len(texts), 64)])
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -50,7 +50,7 @@ from .indexfiles import load_index, save_index
 from .settings import Settings
 from .structure import LoadedDocument
 from .store import SQLiteStore
-from .validation import validate_min_score, validate_offset, validate_search
+from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
 
 __all__ = ["KnowledgeBase"]
 
@@ -108,7 +108,7 @@ class KnowledgeBase:
                 if dim and int(dim) != embedder.dim:
                     raise IndexMismatch(f"the index holds {dim}-dimensional vectors; {self.model} makes {embedder.dim}")
                 self._embedder = embedder
-                self._sentence_vectors = SentenceVectors(embedder.embed_batch)
+                self._sentence_vectors = SentenceVectors(embedder.embed_short)
             return self._embedder
 
     @property
@@ -443,7 +443,7 @@ class KnowledgeBase:
 
     def search(self, query: str, k: int | None = None, mode: str = "hybrid", filters: dict | None = None,
                explain: bool = False, rerank: bool | None = None, diversify: bool = False,
-               min_score: float | None = None, offset: int = 0) -> list[Result]:
+               min_score: float | None = None, offset: int = 0, highlight: str | None = None) -> list[Result]:
         """Ranked results with highlights and a calibrated relevance in [0, 1].
 
         `min_score` drops results whose relevance is below it, so a query nothing answers
@@ -451,10 +451,13 @@ class KnowledgeBase:
         `rerank` and `min_score`, None means the setting, applied whenever the model is
         loaded: a lexical search from a cold CLI skips the model, the second stage and the
         relevance, and answers at once. `offset` skips that many results (for paging; the
-        deepest result reachable is the `candidates`-th).
+        deepest result reachable is the `candidates`-th). `highlight="terms"` picks each
+        result's sentences by query words instead of embedding them (saves most of a search's
+        time when the caller shows no highlights).
         """
         query, k, mode, filters = self.validate(query, k, mode, filters)
         min_score = validate_min_score(min_score)
+        embed_top = self.settings.highlight_top if validate_highlight(highlight) == "model" else 0
         offset = validate_offset(offset, k, self.settings.candidates)
         engine = self.engine()
         if engine is None:
@@ -481,7 +484,7 @@ class KnowledgeBase:
             vector, terms,
             [rows[h.id][0].text for h in hits],
             self._sentence_vectors if use_model else None, engine.lexical.analyzer,
-            embed_top=self.settings.highlight_top,
+            embed_top=embed_top,
         )
         results = []
         for rank, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance), start=offset + 1):

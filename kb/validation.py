@@ -40,6 +40,18 @@ def validate_min_score(value) -> float | None:
     return float(value)
 
 
+HIGHLIGHTS = ("model", "terms")
+
+
+def validate_highlight(value) -> str:
+    if value is None:
+        return "model"
+    if value not in HIGHLIGHTS:
+        raise InvalidRequest("highlight must be model (sentences chosen by the model) or terms (by query words, faster).",
+                             "invalid_highlight")
+    return value
+
+
 def _whole(value):
     """JSON has one number type: 10.0 is the whole number 10."""
     return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value

@@ -14,11 +14,11 @@ from werkzeug.utils import secure_filename
 
 from kb.errors import InvalidRequest, NotFound
 from kb.loaders import SUPPORTED
-from kb.validation import FILTERS
+from kb.validation import FILTERS, validate_highlight
 
 bp = Blueprint("api", __name__)
 
-_BODY_KEYS = {"query", "k", "offset", "mode", "filters", "explain", "rerank", "diversify", "min_score"}
+_BODY_KEYS = {"query", "k", "offset", "mode", "filters", "explain", "rerank", "diversify", "min_score", "highlight"}
 MAX_BATCH = 32
 NO_MATCH = "No passage matched well enough. Try other words, fewer words, or another mode."
 
@@ -52,7 +52,7 @@ def _bool(value, name: str) -> bool:
 def _search_args() -> dict:
     if request.method == "GET":
         args = request.args
-        unknown = sorted(set(args) - {"q", "query", "k", "offset", "mode", "explain", "rerank", "diversify", "min_score", *FILTERS})
+        unknown = sorted(set(args) - {"q", "query", "k", "offset", "mode", "explain", "rerank", "diversify", "min_score", "highlight", *FILTERS})
         if unknown:
             raise InvalidRequest(f"unknown parameter {unknown[0]!r}.", "invalid_request")
         filters = {name: args.getlist(name) if name == "document" else args[name] for name in FILTERS if name in args}
@@ -66,6 +66,7 @@ def _search_args() -> dict:
             "rerank": _bool(args["rerank"], "rerank") if "rerank" in args else None,
             "diversify": _bool(args.get("diversify", "false"), "diversify"),
             "min_score": _float(args["min_score"], "min_score") if "min_score" in args else None,
+            "highlight": args.get("highlight"),
         }
     return _body_args(_json_body())
 
@@ -96,6 +97,7 @@ def _body_args(body) -> dict:
         "rerank": _bool(body["rerank"], "rerank") if body.get("rerank") is not None else None,
         "diversify": _bool(body.get("diversify", False), "diversify"),
         "min_score": body.get("min_score"),
+        "highlight": body.get("highlight"),
     }
 
 
@@ -134,6 +136,7 @@ def search_batch():
     batch = [_body_args(q) for q in body["queries"]]
     for args in batch:  # validate all before running any
         kb.validate(args["query"], args["k"], args["mode"], args["filters"])
+        validate_highlight(args["highlight"])
     return jsonify({"results": [_run(args) for args in batch]})
 
 

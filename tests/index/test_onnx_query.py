@@ -21,6 +21,9 @@ def test_onnx_vectors_match_torch(tmp_path):
     assert cosines.min() > 0.999, cosines  # the bar: 1e-3
     again = SentenceTransformerEmbedder(query_encoder="onnx", cache_dir=tmp_path)  # reuses the exported file
     assert np.allclose(again.embed(QUERIES[0]), got[0], atol=1e-6)
+    assert again._st is None and (again.dim, again.max_tokens) == (torch_side.dim, torch_side.max_tokens)
+    short = again.embed_short(QUERIES)  # one padded batch: same vectors as one at a time
+    assert (short * got).sum(axis=1).min() > 0.99999
 
 
 def test_concurrent_queries_share_batches_and_keep_their_vectors(tmp_path):

@@ -88,3 +88,16 @@ def test_bytes_that_are_not_utf8_get_a_clear_400(client):
     assert r.status_code in (200, 400) and r.is_json  # undecodable bytes are replaced, never a 500
     r = client.get("/api/v1/search", query_string={"q": "x" * 100_000})
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "query_too_long"
+
+
+def test_highlight_by_terms_or_by_model(client):
+    q = "how many health professionals were trained in newborn care"
+    by_terms = client.get("/api/v1/search", query_string={"q": q, "k": 3, "highlight": "terms"}).get_json()["results"]
+    by_model = client.get("/api/v1/search", query_string={"q": q, "k": 3}).get_json()["results"]
+    assert [r["passage_id"] for r in by_terms] == [r["passage_id"] for r in by_model]
+    top = by_terms[0]["highlights"]
+    assert top and all(any(w in h.lower() for w in ("health", "professionals", "trained", "newborn")) for h in top)
+    bad = client.post("/api/v1/search", json={"query": q, "highlight": "colour"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_highlight"
+    batch = client.post("/api/v1/search/batch", json={"queries": [{"query": q}, {"query": q, "highlight": "x"}]})
+    assert batch.status_code == 400 and batch.get_json()["error"]["code"] == "invalid_highlight"
