@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SAMPLE ?= data/sample
 
-.PHONY: run test install browser bench quality train load clean
+.PHONY: run test install browser bench bench-ingest scale load compare quality train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +35,32 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest
 
-bench: install
-	$(BIN)/python bench/bench_kb.py
+# `make bench` runs every benchmark, then writes bench/RESULTS.md and bench/scaling.png.
+# The side-by-side one needs its own environment (txtai, Haystack): bench/.venv-compare.
+CVENV := bench/.venv-compare
+SCALE ?= real,100000,1000000
+bench: bench-ingest scale load compare
+	$(CVENV)/bin/python bench/results.py
 
-load: install  ## the real server under 1, 8 and 32 concurrent clients
+bench-ingest: install  ## ingest rate against the raw encoder, in-process latency per mode
+	$(BIN)/python bench/bench_kb.py --corpus $(EVAL)/corpus.jsonl --queries $(EVAL)/queries.test.jsonl
+
+scale: install  ## 12k (SciFact) to 1M passages: ANN, BM25, HTTP against the floor, memory, ready time
+	$(BIN)/python bench/scale.py --sizes $(SCALE) --dataset $(EVAL) --seed-home bench/output/scifact-home
+
+load: install  ## the real server under 1, 8 and 32 concurrent clients (sample home, then SciFact)
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/load.py --home bench/output/scifact-home --queries $(EVAL)/queries.jsonl --out bench/output/load-scifact.json
+
+$(CVENV)/.installed: bench/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(CVENV)
+	$(CVENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CVENV)/bin/python -m pip install --quiet $(TORCH)
+	$(CVENV)/bin/python -m pip install --quiet -r bench/requirements.txt -e .
+	touch $@
+
+compare: $(CVENV)/.installed  ## kb, txtai and Haystack side by side on SciFact
+	$(CVENV)/bin/python bench/compare.py --dataset $(EVAL)
 
 EVAL ?= ../shared/eval/scifact
 quality: install  ## nDCG@10 and friends on a BEIR dataset, every mode, with and without reranking

@@ -1,11 +1,13 @@
 """Load benchmark: the real WSGI server (`kb serve`, waitress) under 1, 8 and 32 concurrent clients.
 
     python bench/load.py [--home DIR] [--seconds 10] [--clients 1,8,32] [--path /api/v1/search]
+                         [--queries queries.jsonl] [--repeat] [--out FILE]
 
 Starts `kb serve` on a free port (on --home, else a fresh home with the bundled sample
 ingested), then for each concurrency level runs that many client threads, each on its own
-keep-alive HTTP connection, sending search requests over a fixed list of questions for the
-given time. Prints requests/s, p50/p99 latency and errors per level; writes JSON to
+keep-alive HTTP connection, sending search requests over a list of questions for the
+given time. Each request's text is new (the question plus a counter), so the server encodes
+every query and concurrent encodes can share a batch; --repeat asks the same texts again. Prints requests/s, p50/p99 latency and errors per level; writes JSON to
 bench/output/load.json. Client and server share this machine's cores: figures are lower bounds.
 """
 
@@ -44,7 +46,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def run_level(port: int, path: str, clients: int, seconds: float) -> dict:
+def run_level(port: int, path: str, clients: int, seconds: float, questions: list[str] = QUESTIONS,
+              distinct: bool = True) -> dict:
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -54,7 +57,9 @@ def run_level(port: int, path: str, clients: int, seconds: float) -> dict:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         i = n
         while time.perf_counter() < deadline:
-            q = QUESTIONS[i % len(QUESTIONS)]
+            q = questions[i % len(questions)]
+            if distinct:  # a text never asked before: the server encodes it (no query-vector cache hit)
+                q = f"{q} {n}-{i}"
             i += 1
             t = time.perf_counter()
             try:
@@ -91,7 +96,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each level")
     parser.add_argument("--clients", default="1,8,32", help="concurrency levels, comma-separated")
     parser.add_argument("--path", default="/api/v1/search", help="the endpoint to load (GET with q and k)")
+    parser.add_argument("--queries", type=Path, help="a BEIR queries.jsonl to ask (default: ten questions on the sample)")
+    parser.add_argument("--repeat", action="store_true", help="repeat the same texts (cached query vectors) instead of "
+                        "making each request's text new")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "output" / "load.json")
     args = parser.parse_args()
+    questions = QUESTIONS
+    if args.queries:
+        questions = [json.loads(line)["text"] for line in args.queries.read_text().splitlines() if line.strip()]
 
     with tempfile.TemporaryDirectory(prefix="kb-load-") as scratch:
         home = args.home or Path(scratch) / "home"
@@ -110,7 +122,7 @@ def main() -> None:
                 except OSError:
                     time.sleep(0.1)
             run_level(port, args.path, 2, 2.0)  # warm the caches and code paths
-            levels = [run_level(port, args.path, int(c), args.seconds) for c in args.clients.split(",")]
+            levels = [run_level(port, args.path, int(c), args.seconds, questions, not args.repeat) for c in args.clients.split(",")]
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -118,9 +130,9 @@ def main() -> None:
     print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for r in levels:
         print(f"{r['clients']:>8} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['errors']:>7}")
-    out = ROOT / "bench" / "output"
-    out.mkdir(exist_ok=True)
-    (out / "load.json").write_text(json.dumps({"path": args.path, "seconds": args.seconds, "levels": levels}, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"path": args.path, "seconds": args.seconds, "distinct_texts": not args.repeat,
+                                    "home": str(args.home or "sample"), "levels": levels}, indent=2))
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ class KnowledgeBase:
         with self._lock:
             if self._embedder is None:
                 s = self.settings
-                embedder = load_embedder(s.model, device=s.device, batch_size=s.batch_size, query_encoder=s.query_encoder)
+                embedder = load_embedder(s.model, device=s.device, batch_size=s.batch_size, query_encoder=s.query_encoder,
+                                          query_batch=s.query_batch)
                 dim = self.store.get_meta("dimension")
                 if dim and int(dim) != embedder.dim:
                     raise IndexMismatch(f"the index holds {dim}-dimensional vectors; {self.model} makes {embedder.dim}")

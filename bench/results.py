@@ -1,0 +1,156 @@
+"""Write bench/RESULTS.md and bench/scaling.png from the JSON the benchmarks left in bench/output/.
+
+    python bench/results.py        # `make bench` runs every benchmark first, then this
+
+Needs matplotlib (in bench/requirements.txt); without it the table is written and the plot skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "output"
+
+
+def _load(name: str):
+    path = OUT / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _table(head: list[str], rows: list[list]) -> list[str]:
+    cell = lambda v: "-" if v is None else str(v)  # noqa: E731
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(cell(v) for v in r) + " |" for r in rows)]
+
+
+def ingest_section(b) -> list[str]:
+    if not b:
+        return ["(bench/bench_kb.py has not run)"]
+    r = b["reingest_one_edited"] if "reingest_one_edited" in b else None
+    lines = [f"{b['documents']} SciFact abstracts as .txt files, {b['passages']} passages, through `kb ingest` "
+             f"(parse, clean, chunk, dedup, embed, SQLite, FAISS, BM25) against `model.encode` on the same passage texts:", "",
+             *_table(["", "passages/s", "seconds"], [["kb ingest", b["ingest_passages_per_s"], b["ingest_s"]],
+                                                    ["raw model.encode", b["raw_encode_passages_per_s"], None]]),
+             "", f"**ingest / raw encode = {b['ingest_vs_encode']}** (target ≥ 0.9)."]
+    if r:
+        lines += ["", f"Re-ingesting the folder with one document edited: {r['updated']} updated, {r['skipped']} skipped, "
+                      f"{r['passages_embedded']} passages embedded, {r['passages_reused']} reused, {r['seconds']} s."]
+    lines += ["", f"In-process search on that home (ms, k=10, {b['queries']} queries, query vector cache cleared per query):", "",
+              *_table(["mode", "default p50", "p99", "no rerank p50", "p99", "engine p50", "p99"],
+                      [[m, v["search_p50_ms"], v["search_p99_ms"], v["no_rerank_p50_ms"], v["no_rerank_p99_ms"],
+                        v["engine_p50_ms"], v["engine_p99_ms"]] for m, v in b["latency"].items()]),
+              "", f"Peak RSS of the benchmark process {b['peak_rss_mb']} MB (model, torch, indexes)."]
+    return lines
+
+
+def scale_section(s) -> list[str]:
+    if not s:
+        return ["(bench/scale.py has not run)"]
+    rows = s["rows"]
+    lines = ["Vector and lexical search inside the process (ms, one query at a time):", "",
+             *_table(["passages", "index", "build s", "ANN p50", "ANN p99", "recall@10", "exact p50", "BM25 p50", "BM25 p99",
+                      "vector RAM MB", "index on disk MB"],
+                     [[f"{r['passages']:,}", r["vector_index"], r.get("build_s"), r["ann_p50_ms"], r["ann_p99_ms"], r["recall@10"],
+                       r["flat_p50_ms"], r["lexical_p50_ms"], r["lexical_p99_ms"], r["ann_ram_mb"], r["index_disk_mb"]] for r in rows]),
+             "", "Through `kb serve` (waitress) over HTTP, one client, 300 queries each, every query text new to the server. "
+                 "Floor = one ONNX query encode + one vector search, in-process. "
+                 "dense/hybrid: `rerank=false&highlight=terms`; default: hybrid with the second stage and model-chosen highlights.", "",
+             *_table(["passages", "ready s", "floor p50", "dense p50", "p99", "× floor", "hybrid p50", "p99", "× floor",
+                      "default p50", "p99", "server RSS MB", "private MB", "file-backed MB"],
+                     [[f"{r['passages']:,}", r["ready_s"], r["floor_p50_ms"], r["dense_p50_ms"], r["dense_p99_ms"], r["dense_x_floor"],
+                       r["hybrid_p50_ms"], r["hybrid_p99_ms"], r["hybrid_x_floor"], r["hybrid_default_p50_ms"],
+                       r["hybrid_default_p99_ms"], r["rss_mb"], r["private_mb"], r["file_mb"]] for r in rows]),
+             "", "![how costs grow with the collection](scaling.png)"]
+    return lines
+
+
+def plot(s) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = s["rows"]
+    n = [r["passages"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for key, label in [("ann_p50_ms", "vector search (index in use)"), ("flat_p50_ms", "exact search (Flat)"),
+                       ("lexical_p50_ms", "BM25, depth 200"), ("floor_p50_ms", "floor: encode + vector search"),
+                       ("dense_p50_ms", "HTTP dense"), ("hybrid_p50_ms", "HTTP hybrid"), ("hybrid_default_p50_ms", "HTTP default")]:
+        left.plot(n, [r[key] for r in rows], marker="o", label=label)
+    left.set(xscale="log", yscale="log", xlabel="passages", ylabel="p50 latency, ms", title="Latency")
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=7)
+    for key, label in [("private_mb", "server private memory"), ("file_mb", "server file-backed (mmap)"), ("ann_ram_mb", "vector index in RAM")]:
+        right.plot(n, [r[key] for r in rows], marker="o", label=label)
+    right.set(xscale="log", xlabel="passages", ylabel="MB", title="Memory")
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(ROOT / "bench" / "scaling.png", dpi=110)
+    return True
+
+
+def load_section(loads) -> list[str]:
+    lines = []
+    for name, data in loads:
+        if not data:
+            continue
+        lines += [f"{name}: `GET {data['path']}` with its defaults, {data['seconds']:.0f} s per level, "
+                  f"{'each request text new' if data.get('distinct_texts') else 'repeated texts'}:", "",
+                  *_table(["clients", "req/s", "p50 ms", "p99 ms", "errors"],
+                          [[v["clients"], v["requests_per_s"], v["p50_ms"], v["p99_ms"], v["errors"]] for v in data["levels"]]), ""]
+    return lines or ["(bench/load.py has not run)"]
+
+
+def compare_section(c) -> list[str]:
+    if not c:
+        return ["(bench/compare.py has not run)"]
+    rows = c["rows"]
+    kb = next((r for r in rows if r["system"] == "kb"), None)
+    lines = [f"{c['dataset']} ({c['corpus']} documents, {rows[0]['queries']} {c['split']} queries), one process, same model "
+             "(bundled all-MiniLM-L6-v2, torch for documents), each system's recommended hybrid setup (see bench/compare.py):", "",
+             *_table(["system", "indexed", "ingest s", "query p50 ms", "query p99 ms", "nDCG@10", "recall@10", "kb faster per query (p50)"],
+                     [[r["system"], r["indexed"], r["ingest_seconds"], r["query_p50_ms"], r["query_p99_ms"], r["ndcg@10"], r["recall@10"],
+                       f"{r['query_p50_ms'] / kb['query_p50_ms']:.2f}×" if kb and r is not kb else None] for r in rows])]
+    return lines
+
+
+def main() -> None:
+    bench, scale, compare = _load("bench_kb.json"), _load("scale.json"), _load("compare.json")
+    plotted = bool(scale) and plot(scale)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = "?"
+    lines = ["# kb benchmark results", "",
+             f"Generated by `make bench` (bench/results.py) on {datetime.now(timezone.utc):%Y-%m-%d}, commit {commit}.",
+             f"Machine: {_cpu()}, {__import__('os').cpu_count()} cores, no GPU; Python {platform.python_version()}. "
+             "Absolute times drift on shared machines; compare figures within one table.", "",
+             "## Ingest", "", *ingest_section(bench), "",
+             "## Scale: 12k to 1M passages", "", *scale_section(scale), "",
+             "## Throughput", "", *load_section([("Sample home", _load("load.json")), ("SciFact home (12k passages)", _load("load-scifact.json"))]),
+             "## Side by side: kb, txtai, Haystack", "", *compare_section(compare), ""]
+    if scale and not plotted:
+        lines.append("(matplotlib missing: scaling.png not drawn)")
+    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()

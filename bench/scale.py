@@ -1,0 +1,246 @@
+"""How kb's costs grow from ~10k to 1M passages on this machine.
+
+    python bench/scale.py [--sizes real,100000,1000000] [--seed-home bench/output/scifact-home]
+                          [--dataset ../shared/eval/scifact] [--work bench/output/scale]
+
+The smallest point is the real SciFact knowledge base (12,155 passages through the real
+pipeline; `make quality` builds it, or this script does). Larger points are synthetic, grown
+from it so that they look like it to an index: each passage is a real passage's sentences,
+shuffled, plus one sentence from elsewhere; its vector is that passage's real vector plus
+Gaussian noise drawn with the collection's own covariance (cosine ~0.75 to its seed),
+renormalised. They are written straight into a home's store (no encoder: 1M passages would
+take ~10 hours to embed here), then the home builds its indexes as it does after any ingest
+(HNSW past KB_ANN_THRESHOLD, BM25). Queries are SciFact's 300 test queries, embedded by kb.
+
+Per size: build seconds; vector search p50/p99 and recall@10 against exact search (FAISS
+Flat, the oracle), and exact search's own p50; BM25 p50/p99 at hybrid's depth (200); a
+`kb serve` process: seconds until /api/v1/ready answers 200, its private and file-backed
+memory, and end-to-end HTTP latency against the floor (one query encode + one vector
+search, measured in this process with the server idle). Writes bench/output/scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.load import free_port  # noqa: E402
+from kb import KnowledgeBase  # noqa: E402
+from kb.evaluation import BeirDataset  # noqa: E402
+from kb.records import Document, Occurrence, Passage, document_id, passage_key  # noqa: E402
+
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def pct(values, q) -> float:
+    return round(float(np.percentile(values, q)), 3)
+
+
+def timed(fn, items) -> list[float]:
+    out = []
+    for item in items:
+        t = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def seed_home(path: Path, dataset: str) -> KnowledgeBase:
+    kb = KnowledgeBase(home=path)
+    if not kb.store.counts()["passages"]:
+        print(f"ingesting {dataset} into {path} (once; ~8 minutes here)", flush=True)
+        kb.ingest_records(BeirDataset.load(dataset).records())
+    return kb
+
+
+def synthesise(seed: KnowledgeBase, home: Path, n: int, rng: np.random.Generator) -> float:
+    """Write `n` synthetic passages (10 per document) into a new home's store; seconds taken."""
+    keys, vectors = seed.store.all_vectors(int(seed.store.get_meta("dimension")))
+    _, texts = seed.store.all_texts()
+    sentences = [s for t in texts for s in SENTENCE.split(t) if len(s) > 30]
+    chol = np.linalg.cholesky(np.cov(vectors.T) + 1e-6 * np.eye(vectors.shape[1])).astype(np.float32)
+    kb = KnowledgeBase(home=home)
+    fingerprint, meta = kb._fingerprint(), {"model": kb.model, "dimension": str(vectors.shape[1])}
+    started = time.perf_counter()
+    for start in range(0, n, 20_000):
+        m = min(20_000, n - start)
+        seeds = rng.integers(0, len(keys), m)
+        v = vectors[seeds] + 0.8 * (rng.standard_normal((m, vectors.shape[1]), dtype=np.float32) @ chol.T)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        passages, docs = [], []
+        for i, s in enumerate(seeds):
+            parts = SENTENCE.split(texts[s])
+            rng.shuffle(parts)
+            text = " ".join(parts + [sentences[rng.integers(len(sentences))]])
+            pid, key = passage_key(text)
+            passages.append((Passage(pid, key, text, text, len(text.split())), v[i]))
+        for d in range(0, m, 10):
+            number = (start + d) // 10
+            group = passages[d:d + 10]
+            doc = Document(document_id(f"synthetic:{number}"), f"Synthetic document {number}", f"synthetic:{number}", None,
+                           "text", str(number), None, len(group))
+            occurrences = [(p.key, Occurrence(doc.id, j, None, None, 0, len(p.text))) for j, (p, _) in enumerate(group)]
+            docs.append((doc, fingerprint, "", occurrences))
+        kb.store.commit(docs, passages, meta)
+    kb.close()
+    return time.perf_counter() - started
+
+
+def build_indexes(home: Path) -> tuple[float, str]:
+    started = time.perf_counter()
+    kb = KnowledgeBase(home=home)
+    engine = kb.engine()  # index files lag the store: built from it and saved, as after an ingest
+    kind = engine.vectors.kind
+    kb.close()
+    return time.perf_counter() - started, kind
+
+
+def measure_engine(home: Path, queries: list[str], qvectors: np.ndarray) -> dict:
+    import faiss
+
+    kb = KnowledgeBase(home=home)
+    engine = kb.engine()
+    ids = engine.vectors.ids()
+    exact = faiss.IndexFlatIP(qvectors.shape[1])
+    for i in range(0, len(ids), 200_000):
+        exact.add(engine.vectors.vectors(ids[i:i + 200_000]))
+    truth = ids[exact.search(qvectors, 10)[1]]
+    found = engine.vectors.search(qvectors, 10)[1]
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+    ann = timed(lambda v: engine.vectors.search(v[None], 10), qvectors)
+    flat = timed(lambda v: exact.search(v[None], 10), qvectors[:100])
+    lexical = timed(lambda q: engine.lexical.search(q, 200), queries)
+    files = kb.home / "index"
+    row = {"passages": len(ids), "vector_index": engine.vectors.kind, "recall@10": round(recall, 4),
+           "ann_p50_ms": pct(ann, 50), "ann_p99_ms": pct(ann, 99), "flat_p50_ms": pct(flat, 50),
+           "lexical_p50_ms": pct(lexical, 50), "lexical_p99_ms": pct(lexical, 99),
+           "index_disk_mb": round(sum(f.stat().st_size for f in files.rglob("*") if f.is_file()) / 2**20, 1)}
+    graph = files / "vectors.hnsw" / "graph.faiss"
+    row["ann_ram_mb"] = round((graph.stat().st_size if graph.exists() else len(ids) * qvectors.shape[1] * 4) / 2**20, 1)
+    kb.close()
+    return row
+
+
+def memory(pid: int) -> dict:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = {k: int(v.split()[0]) for k, v in re.findall(r"^(RssAnon|RssFile|VmRSS):\s+(.+)$", status, re.M)}
+    return {"rss_mb": round(kb["VmRSS"] / 1024), "private_mb": round(kb["RssAnon"] / 1024), "file_mb": round(kb["RssFile"] / 1024)}
+
+
+def measure_server(home: Path, queries: list[str], floor: list[float]) -> dict:
+    port = free_port()
+    env = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "1000000", "PYTHONUNBUFFERED": "1"}
+    started = time.perf_counter()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "kb"), "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/api/v1/ready")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None:
+                raise RuntimeError(f"kb serve exited: {server.stderr.read()[-2000:]}")
+            time.sleep(0.05)
+        ready = time.perf_counter() - started
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+        def get(params: dict) -> None:
+            conn.request("GET", "/api/v1/search?" + urllib.parse.urlencode(params))
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(body[:300])
+
+        shapes = {  # a distinct text per shape: no shape finds its query vector cached by another
+            "dense": ("", {"mode": "dense", "rerank": "false", "highlight": "terms"}),
+            "hybrid": ("?", {"mode": "hybrid", "rerank": "false", "highlight": "terms"}),
+            "hybrid_default": ("!", {}),
+        }
+        for q in queries[:5]:
+            get({"q": q + " warm", "mode": "hybrid"})
+        row = {"ready_s": round(ready, 2), "floor_p50_ms": pct(floor, 50), "floor_p99_ms": pct(floor, 99)}
+        for name, (suffix, params) in shapes.items():
+            lat = timed(lambda q: get({"q": q + suffix, **params}), queries)
+            row[f"{name}_p50_ms"], row[f"{name}_p99_ms"] = pct(lat, 50), pct(lat, 99)
+            row[f"{name}_x_floor"] = round(pct(lat, 50) / pct(floor, 50), 2)
+        row.update(memory(server.pid))
+        return row
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def floor_latency(home: Path, queries: list[str]) -> tuple[list[float], np.ndarray]:
+    """One query encode (as the server does it) + one vector search, per query."""
+    kb = KnowledgeBase(home=home)
+    engine, embedder = kb.engine(), kb.embedder
+    embedder.embed("warm up")
+    vectors = []
+
+    def once(q):
+        v = embedder.embed(q)
+        engine.vectors.search(v[None], 10)
+        vectors.append(v)
+
+    lat = timed(once, [q + " floor" for q in queries])
+    kb.close()
+    return lat, np.stack([embedder.embed(q) for q in queries])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="real,100000,1000000", help="'real' (the seed home itself) and passage counts")
+    parser.add_argument("--seed-home", default=str(ROOT / "bench" / "output" / "scifact-home"))
+    parser.add_argument("--dataset", default=str(ROOT.parent / "shared" / "eval" / "scifact"), help="BEIR folder (queries; corpus if the seed home is empty)")
+    parser.add_argument("--work", default=str(ROOT / "bench" / "output" / "scale"), help="where synthetic homes are built (kept for reruns)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "output" / "scale.json"))
+    args = parser.parse_args()
+    dataset = BeirDataset.load(args.dataset)
+    queries = list(dataset.queries.values())
+    seed = seed_home(Path(args.seed_home), args.dataset)
+    rows = []
+    for size in args.sizes.split(","):
+        if size == "real":
+            home, row = Path(args.seed_home), {"size": "SciFact (real)", "build_s": None}
+        else:
+            n = int(size)
+            home = Path(args.work) / f"home-{n}"
+            row = {"size": f"{n:,} (synthetic)"}
+            if not (home / "index" / "manifest.json").exists():
+                shutil.rmtree(home, ignore_errors=True)
+                row["store_s"] = round(synthesise(seed, home, n, np.random.default_rng(n)), 1)
+                row["build_s"], _ = build_indexes(home)
+                row["build_s"] = round(row["build_s"], 1)
+        print(f"== {row['size']}", flush=True)
+        floor, qvectors = floor_latency(home, queries)
+        row.update(measure_engine(home, queries, qvectors))
+        row.update(measure_server(home, queries, floor))
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    import platform
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "rows": rows}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
