@@ -65,3 +65,17 @@ def test_unknown_terms_mask_and_round_trip(tmp_path):
     empty = BM25Index()
     empty.build([], [])
     assert empty.search("child", 3) == []
+
+
+def test_scores_for_given_ids_equal_scoring_everything():
+    texts = _corpus(400, seed=5)
+    ids = np.arange(5000, 5400)
+    index = BM25Index()
+    index.build(ids, texts)
+    rng = np.random.default_rng(0)
+    for query in ["online child protection", "water policy data", "law"]:
+        everything = dict(index.search(query, 400))
+        asked = np.concatenate([rng.choice(ids, 50, replace=False), [1, 2]])  # two ids not indexed
+        got = index.scores(query, asked)
+        assert got[-2:].tolist() == [0, 0]
+        assert got[:-2] == pytest.approx([everything.get(int(i), 0.0) for i in asked[:-2]], rel=1e-5)
