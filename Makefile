@@ -39,6 +39,7 @@ test: install browser
 # The side-by-side one needs its own environment (txtai, Haystack): bench/.venv-compare.
 CVENV := bench/.venv-compare
 SCALE ?= real,100000,1000000
+LEAN  ?= mode=dense&rerank=false&highlight=terms
 bench: bench-ingest scale load compare
 	$(CVENV)/bin/python bench/results.py
 
@@ -50,7 +51,10 @@ scale: install  ## 12k (SciFact) to 1M passages: ANN, BM25, HTTP against the flo
 
 load: install  ## the real server under 1, 8 and 32 concurrent clients (sample home, then SciFact)
 	$(BIN)/python bench/load.py
-	$(BIN)/python bench/load.py --home bench/output/scifact-home --queries $(EVAL)/queries.jsonl --out bench/output/load-scifact.json
+	KB_QUERY_BATCH=8 $(BIN)/python bench/load.py --home bench/output/scifact-home --queries $(EVAL)/queries.jsonl --out bench/output/load-scifact.json
+	KB_QUERY_BATCH=1 $(BIN)/python bench/load.py --home bench/output/scifact-home --queries $(EVAL)/queries.jsonl --out bench/output/load-scifact-nobatch.json
+	KB_QUERY_BATCH=8 $(BIN)/python bench/load.py --home bench/output/scifact-home --queries $(EVAL)/queries.jsonl --params "$(LEAN)" --out bench/output/load-scifact-lean.json
+	KB_QUERY_BATCH=1 $(BIN)/python bench/load.py --home bench/output/scifact-home --queries $(EVAL)/queries.jsonl --params "$(LEAN)" --out bench/output/load-scifact-lean-nobatch.json
 
 $(CVENV)/.installed: bench/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(CVENV)

@@ -47,7 +47,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_level(port: int, path: str, clients: int, seconds: float, questions: list[str] = QUESTIONS,
-              distinct: bool = True) -> dict:
+              distinct: bool = True, params: str = "") -> dict:
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -63,7 +63,7 @@ def run_level(port: int, path: str, clients: int, seconds: float, questions: lis
             i += 1
             t = time.perf_counter()
             try:
-                conn.request("GET", f"{path}?{urllib.parse.urlencode({'q': q, 'k': 10})}")
+                conn.request("GET", f"{path}?{urllib.parse.urlencode({'q': q, 'k': 10})}{'&' + params if params else ''}")
                 r = conn.getresponse()
                 r.read()
                 ok = r.status == 200
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--queries", type=Path, help="a BEIR queries.jsonl to ask (default: ten questions on the sample)")
     parser.add_argument("--repeat", action="store_true", help="repeat the same texts (cached query vectors) instead of "
                         "making each request's text new")
+    parser.add_argument("--params", default="", help="more query parameters, e.g. 'mode=dense&highlight=terms'")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "output" / "load.json")
     args = parser.parse_args()
     questions = QUESTIONS
@@ -122,16 +123,16 @@ def main() -> None:
                 except OSError:
                     time.sleep(0.1)
             run_level(port, args.path, 2, 2.0)  # warm the caches and code paths
-            levels = [run_level(port, args.path, int(c), args.seconds, questions, not args.repeat) for c in args.clients.split(",")]
+            levels = [run_level(port, args.path, int(c), args.seconds, questions, not args.repeat, args.params) for c in args.clients.split(",")]
         finally:
             server.terminate()
             server.wait(timeout=10)
-    print(f"GET {args.path} through kb serve (waitress, 8 threads), {args.seconds:.0f} s per level, {os.cpu_count()} cores shared")
+    print(f"GET {args.path}?{args.params} through kb serve (waitress, 8 threads), {args.seconds:.0f} s per level, {os.cpu_count()} cores shared")
     print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for r in levels:
         print(f"{r['clients']:>8} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['errors']:>7}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"path": args.path, "seconds": args.seconds, "distinct_texts": not args.repeat,
+    args.out.write_text(json.dumps({"path": args.path, "seconds": args.seconds, "distinct_texts": not args.repeat, "params": args.params,
                                     "home": str(args.home or "sample"), "levels": levels}, indent=2))
 
 

@@ -126,7 +126,7 @@ class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model (by name or path), run on CPU unless told otherwise."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
-                 query_encoder: str = "torch", cache_dir: Path | None = None, query_batch: int = 8):
+                 query_encoder: str = "torch", cache_dir: Path | None = None, query_batch: int = 1):
         self.name = model_id(model)
         self.batch_size, self.device = batch_size, device
         self._location = resolve_model(model)
@@ -149,7 +149,7 @@ class SentenceTransformerEmbedder(Embedder):
             self._st = _load_sentence_transformer(self._location, self.device)
         return self._st
 
-    def _onnx(self, cache_dir: Path | None, query_batch: int = 8):
+    def _onnx(self, cache_dir: Path | None, query_batch: int = 1):
         """The ONNX Runtime query encoder, or None (with a log line) where it cannot be had."""
         from .onnx_query import OnnxQueryEncoder, supports_onnx
 
@@ -205,7 +205,7 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 def load_embedder(model: str, device: str = "cpu", batch_size: int = 32, query_encoder: str = "torch",
-                  cache_dir: Path | None = None, query_batch: int = 8) -> Embedder:
+                  cache_dir: Path | None = None, query_batch: int = 1) -> Embedder:
     """Build the embedder a model setting names: ``hash`` or ``hash:DIM`` is the test fake."""
     if model == "hash" or model.startswith("hash:"):
         dim = int(model.partition(":")[2] or 256)

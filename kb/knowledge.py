@@ -164,6 +164,10 @@ class KnowledgeBase:
             with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
                 if idle and self.store.generation() == generation:
                     self._save(engine, generation)
+        elif self._vector_kind(len(engine.vectors), engine.vectors.kind) != engine.vectors.kind:
+            with self._try_writing() as idle:  # KB_VECTOR_INDEX changed since the files were written
+                if idle and self.store.generation() == generation:
+                    self._save(engine, generation)  # converts, then persists
         return engine
 
     def _save(self, engine: SearchEngine, generation: int) -> None:

@@ -70,7 +70,7 @@ SCHEMAS = {
             "date_to": {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}}},
         "explain": {"type": "boolean"}, "rerank": {"type": ["boolean", "null"]}, "diversify": {"type": "boolean"},
         "min_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-        "highlight": {"type": "string", "enum": ["model", "terms"]}}},
+        "highlight": {"type": ["string", "null"], "enum": ["model", "terms", None]}}},
     "SearchResponse": {"type": "object", "required": ["query", "mode", "rerank", "offset", "results", "took_ms"], "properties": {
         "query": {"type": "string"}, "mode": {"type": "string"}, "rerank": {"type": "boolean"}, "offset": {"type": "integer"},
         "results": {"type": "array", "items": _ref("Result")}, "took_ms": {"type": "number"},

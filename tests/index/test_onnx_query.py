@@ -29,7 +29,7 @@ def test_onnx_vectors_match_torch(tmp_path):
 def test_concurrent_queries_share_batches_and_keep_their_vectors(tmp_path):
     import threading
 
-    encoder = SentenceTransformerEmbedder(query_encoder="onnx", cache_dir=tmp_path)._query
+    encoder = SentenceTransformerEmbedder(query_encoder="onnx", cache_dir=tmp_path, query_batch=8)._query
     queries = [f"{q} ({n})" for n in range(6) for q in QUERIES]
     alone = {q: encoder.encode_batch([q])[0] for q in queries}
     runs_before = encoder.encode.runs

@@ -38,8 +38,8 @@ def folders(tmp_path):
     return first, second
 
 
-def _ingest(home, folder, fault=None):
-    env = {**os.environ, "KB_FAULT_AT": fault or ""}
+def _ingest(home, folder, fault=None, vector_index="auto"):
+    env = {**os.environ, "KB_FAULT_AT": fault or "", "KB_VECTOR_INDEX": vector_index}
     return subprocess.run([sys.executable, "-m", "kb.cli", "--home", str(home), "--model", "hash", "ingest", str(folder)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
@@ -112,3 +112,32 @@ def test_two_writers_at_once_are_serialised(tmp_path, folders):
         assert p.returncode == 0, err
     docs, _ = _state(home)
     assert docs == sorted([SAMPLE.name, "annex-0.txt", "annex-1.txt", "annex-2.txt"])
+
+
+@pytest.mark.parametrize("point", ["after-commit", "index-write", "switch"])
+def test_a_killed_ingest_with_an_hnsw_index(tmp_path, folders, point):
+    """The same, with the approximate index (a folder of files rather than one file)."""
+    first, second = folders
+    home = tmp_path / "home"
+    assert _ingest(home, first, vector_index="hnsw").returncode == 0
+    assert (home / "index" / "vectors.hnsw" / "graph.faiss").exists()
+    crashed = _ingest(home, second, fault=point, vector_index="hnsw")
+    assert crashed.returncode == -9, crashed.stderr
+    after_crash = _state(home)
+    assert _ingest(home, second, vector_index="hnsw").returncode == 0
+    assert after_crash == _state(home)
+
+
+def test_altered_hnsw_files_are_detected_and_rebuilt(tmp_path, folders):
+    first, _ = folders
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path / "home", model="hash", vector_index="hnsw"))
+    kb.ingest([first])
+    vectors = kb.home / "index" / "vectors.hnsw" / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-20] ^= 0xFF
+    vectors.write_bytes(bytes(data))
+    reopened = KnowledgeBase(kb.settings)
+    engine = reopened.engine()
+    assert engine.vectors.kind == "hnsw"
+    keys, stored = reopened.store.all_vectors(256)
+    assert np.allclose(engine.vectors.vectors(keys), stored)

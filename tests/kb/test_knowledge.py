@@ -187,7 +187,7 @@ def test_vector_index_follows_collection_size(fine_kb, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(fine_kb.home, home)
     n = len(fine_kb.engine().vectors)
-    kb = KnowledgeBase(fine_kb.settings.replace(home=home, ann_threshold=n - 10))
+    kb = KnowledgeBase(fine_kb.settings.replace(home=home, ann_threshold=n))  # at the threshold: still exact
     assert kb.engine().vectors.kind == "flat"
     extra = tmp_path / "water.md"
     extra.write_text("# Water\n\nSafe drinking water reached 30,000 rural schools in 2023.\n")
@@ -206,3 +206,13 @@ def test_vector_index_follows_collection_size(fine_kb, tmp_path):
     assert json.loads((home / "index" / "manifest.json").read_text())["vectors"] == "flat"
     assert not (home / "index" / "vectors.hnsw").exists()
     assert [r.document.title for r in KnowledgeBase(kb.settings).search("drinking water in schools", mode="dense")] == ["Water"]
+
+
+def test_a_changed_vector_index_setting_applies_on_open(fine_kb, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(fine_kb.home, home)
+    kb = KnowledgeBase(fine_kb.settings.replace(home=home, vector_index="hnsw"))
+    assert kb.engine().vectors.kind == "hnsw"
+    assert json.loads((home / "index" / "manifest.json").read_text())["vectors"] == "hnsw"
+    back = KnowledgeBase(fine_kb.settings.replace(home=home, vector_index="flat"))
+    assert back.engine().vectors.kind == "flat" and (home / "index" / "vectors.faiss").exists()
