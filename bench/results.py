@@ -48,7 +48,7 @@ def ingest_section(b) -> list[str]:
              "", f"**ingest / raw encode = {b['ingest_vs_encode']}** (target ≥ 0.9)."]
     if r:
         lines += ["", f"Re-ingesting the bundled report ({r.get('document', 'sample')}) with one sentence added mid-way: "
-                      f"{r['passages_embedded']} passages embedded again, {r['passages_reused']} reused, {r['seconds']} s."]
+                      f"{r['passages_embedded']} passage(s) embedded again, {r['passages_reused']} reused, {r['seconds']} s."]
     lines += ["", f"In-process search on that home (ms, k=10, {b['queries']} queries, query vector cache cleared per query):", "",
               *_table(["mode", "default p50", "p99", "no rerank p50", "p99", "engine p50", "p99"],
                       [[m, v["search_p50_ms"], v["search_p99_ms"], v["no_rerank_p50_ms"], v["no_rerank_p99_ms"],
