@@ -17,11 +17,11 @@ a graph walk restricted to 1% of the collection wanders far before it finds them
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
+
+from .files import replaced_folder
 
 __all__ = ["HnswIndex"]
 
@@ -176,26 +176,15 @@ class HnswIndex:
         if len(self._alive) and self.dead / len(self._alive) > self.max_dead:
             self.compact()
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self._graph is not None:
-            faiss.write_index(self._graph, str(tmp / "graph.faiss"))
-        np.save(tmp / "keys.npy", self._keys)
-        np.save(tmp / "alive.npy", self._alive)
-        np.save(tmp / "vectors.npy", np.asarray(self._exact))
-        meta = {"kind": self.kind, "dim": self.dim, "m": self.m, "ef_construction": self.ef_construction,
-                "ef_search": self.ef_search, "shortlist": self.shortlist}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        old = path.with_name(path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
+        with replaced_folder(path) as tmp:
+            if self._graph is not None:
+                faiss.write_index(self._graph, str(tmp / "graph.faiss"))
+            np.save(tmp / "keys.npy", self._keys)
+            np.save(tmp / "alive.npy", self._alive)
+            np.save(tmp / "vectors.npy", np.asarray(self._exact))
+            meta = {"kind": self.kind, "dim": self.dim, "m": self.m, "ef_construction": self.ef_construction,
+                    "ef_search": self.ef_search, "shortlist": self.shortlist}
+            (tmp / "meta.json").write_text(json.dumps(meta))
         if len(self._exact):  # serve from the file now, not from a private copy
             self._exact = np.load(path / "vectors.npy", mmap_mode="r")
 

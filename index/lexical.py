@@ -8,14 +8,14 @@ always receives the whole collection; that costs about a second per 100k short p
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
+
+from .files import replaced_folder
 
 __all__ = ["LexicalIndex", "BM25Index", "Analyzer"]
 
@@ -158,25 +158,12 @@ class BM25Index:
 
     def save(self, path: Path) -> None:
         """Write into a fresh folder beside `path`, then swap it in with renames."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        np.save(tmp / "ids.npy", self._ids)
-        meta = {"k1": self.k1, "b": self.b, "language": self.analyzer.language}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        if self._bm25 is not None:
-            self._bm25.save(str(tmp / "bm25"))
-        for f in tmp.rglob("*"):
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-        old = path.with_name(path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
+        with replaced_folder(path) as tmp:
+            np.save(tmp / "ids.npy", self._ids)
+            meta = {"k1": self.k1, "b": self.b, "language": self.analyzer.language}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            if self._bm25 is not None:
+                self._bm25.save(str(tmp / "bm25"))
 
     @classmethod
     def load(cls, path: Path) -> "BM25Index":
