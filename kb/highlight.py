@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .chunking import split_sentences
 from .cleaning import clean_text
+from .lru import LRU
 
 __all__ = ["best_sentences", "SentenceVectors"]
 
@@ -18,23 +17,10 @@ class SentenceVectors:
     """Embeds sentences through a bounded cache: popular passages are scored for free."""
 
     def __init__(self, embed: Callable[[list[str]], np.ndarray], size: int = 20_000):
-        self._embed, self._size = embed, size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._embed, self._cache = embed, LRU(size)
 
     def __call__(self, sentences: list[str]) -> np.ndarray:
-        with self._lock:
-            known = {s: self._cache[s] for s in sentences if s in self._cache}
-        missing = [s for s in dict.fromkeys(sentences) if s not in known]
-        if missing:
-            known.update(zip(missing, self._embed(missing)))
-        with self._lock:
-            for s in dict.fromkeys(sentences):
-                self._cache[s] = known[s]
-                self._cache.move_to_end(s)
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
-        return np.stack([known[s] for s in sentences])
+        return np.stack(self._cache.get_many(sentences, self._embed))
 
 
 def best_sentences(

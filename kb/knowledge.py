@@ -24,7 +24,6 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from .faults import fault
 from .feedback import FeedbackLog
 from .keys import KeyStore
 from .highlight import SentenceVectors, best_sentences
+from .lru import LRU
 from .loaders import expand_paths, load_document, load_record
 from .records import Document, IngestReport, Occurrence, Passage, Record, Result, document_id, passage_key
 from .indexfiles import load_index, save_index
@@ -92,8 +92,8 @@ class KnowledgeBase:
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
         self.feedback = FeedbackLog(self.store.connection)
         self.keys = KeyStore(self.home / "kb.sqlite3")
-        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._terms: OrderedDict[str, list[str]] = OrderedDict()
+        self._query_vectors = LRU(512)
+        self._terms = LRU(20_000)
         self._engine_generation = -1
 
     # -- components, loaded on first use ---------------------------------------------
@@ -387,16 +387,7 @@ class KnowledgeBase:
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding, through a small LRU cache: paging, facets and repeated
         questions do not pay for the encoder again."""
-        with self._lock:
-            if query in self._query_vectors:
-                self._query_vectors.move_to_end(query)
-                return self._query_vectors[query]
-        vector = self.embedder.embed(query)
-        with self._lock:
-            self._query_vectors[query] = vector
-            while len(self._query_vectors) > 512:
-                self._query_vectors.popitem(last=False)
-        return vector
+        return self._query_vectors.get_many([query], lambda missing: [self.embedder.embed(missing[0])])[0]
 
     def evidence(self, engine: SearchEngine, query: str, hits: list[Hit], rows: dict | None = None) -> tuple[np.ndarray, list[str]]:
         """The reranker's feature matrix for `hits` and their cleaned texts; `rows` is what
@@ -411,19 +402,7 @@ class KnowledgeBase:
     def _analyzed(self, analyze, texts: list[str]) -> list[list[str]]:
         """Analysed terms of passage texts through an LRU cache: stemming fifty candidates
         was a third of a reranked query's time, and popular passages come back often."""
-        cache = self._terms
-        with self._lock:
-            out = [cache.get(t) for t in texts]
-        for i, t in enumerate(texts):
-            if out[i] is None:
-                out[i] = analyze(t)
-        with self._lock:
-            for t, terms in zip(texts, out):
-                cache[t] = terms
-                cache.move_to_end(t)
-            while len(cache) > 20_000:
-                cache.popitem(last=False)
-        return out
+        return self._terms.get_many(texts, lambda missing: [analyze(t) for t in missing])
 
     def cosine_null(self) -> CosineNull:
         """How this collection's cosines spread for any query (see `index.relevance`),
