@@ -182,8 +182,8 @@ class HnswIndex:
             np.save(tmp / "keys.npy", self._keys)
             np.save(tmp / "alive.npy", self._alive)
             np.save(tmp / "vectors.npy", np.asarray(self._exact))
-            meta = {"kind": self.kind, "dim": self.dim, "m": self.m, "ef_construction": self.ef_construction,
-                    "ef_search": self.ef_search, "shortlist": self.shortlist}
+            # how the graph was built; search breadth (ef_search, shortlist) is this code's, not the file's
+            meta = {"kind": self.kind, "dim": self.dim, "m": self.m, "ef_construction": self.ef_construction}
             (tmp / "meta.json").write_text(json.dumps(meta))
         if len(self._exact):  # serve from the file now, not from a private copy
             self._exact = np.load(path / "vectors.npy", mmap_mode="r")
