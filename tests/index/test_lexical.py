@@ -79,3 +79,24 @@ def test_scores_for_given_ids_equal_scoring_everything():
         got = index.scores(query, asked)
         assert got[-2:].tolist() == [0, 0]
         assert got[:-2] == pytest.approx([everything.get(int(i), 0.0) for i in asked[:-2]], rel=1e-5)
+
+
+def _reference_analyzer(text):
+    """The analyzer as first written: a word-boundary regex and a stem per token."""
+    import re
+
+    import Stemmer
+    from bm25s.stopwords import STOPWORDS_EN
+
+    stem = Stemmer.Stemmer("english").stemWord
+    return [stem(t) for t in re.findall(r"(?u)\b\w\w+\b", text.lower()) if t not in STOPWORDS_EN]
+
+
+def test_analyzer_matches_a_plain_reference_on_the_sample_report():
+    from tests.conftest import SAMPLE
+
+    text = SAMPLE.read_text()
+    lines = [line for line in text.splitlines() if line.strip()]
+    analyze = Analyzer()
+    assert [analyze(line) for line in lines] == [_reference_analyzer(line) for line in lines]
+    assert analyze("Ünïcode café_bar x 2023 a1 — naïve") == _reference_analyzer("Ünïcode café_bar x 2023 a1 — naïve")
