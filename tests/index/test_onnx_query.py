@@ -22,6 +22,8 @@ def test_onnx_vectors_match_torch(tmp_path):
     again = SentenceTransformerEmbedder(query_encoder="onnx", cache_dir=tmp_path)  # reuses the exported file
     assert np.allclose(again.embed(QUERIES[0]), got[0], atol=1e-6)
     assert again._st is None and (again.dim, again.max_tokens) == (torch_side.dim, torch_side.max_tokens)
+    options = again._query._session.get_session_options()  # threads stop spinning when a run ends
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
     short = again.embed_short(QUERIES)  # one padded batch: same vectors as one at a time
     assert (short * got).sum(axis=1).min() > 0.99999
 
