@@ -76,9 +76,10 @@ class SearchEngine:
         complete: bool = False,
     ) -> list[Hit]:
         """Top-k hits; `allowed` restricts the search to those passage ids; `vector` is the
-        query's embedding when the caller already has it. With `complete`, every hit also
-        carries the score the other retriever gives it (what a reranker and calibration need);
-        ranks stay None where a retriever did not rank the hit."""
+        query's embedding when the caller already has it. Given the vector, every hit carries
+        its cosine (one gather and dot product: calibration needs it). With `complete`, every
+        hit also carries its BM25 score (what the reranker needs; a postings lookup per term).
+        Ranks stay None where a retriever did not rank the hit."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         depth = max(k, self.candidates) if mode == "hybrid" else k
@@ -95,14 +96,15 @@ class SearchEngine:
             ranked = fuse(self.fusion, [dense, lexical], weights, self.rrf_k)[:k]
         d = {i: (r, s) for r, (i, s) in enumerate(dense, 1)}
         lx = {i: (r, s) for r, (i, s) in enumerate(lexical, 1)}
-        ids = np.array([i for i, _ in ranked], dtype=np.int64)
+        if complete and mode == "lexical" and vector is None and ranked:
+            vector = self.embedder.embed(query)
+        missing = np.array([i for i, _ in ranked if i not in d], dtype=np.int64)
         extra_dense = extra_lexical = {}
-        if complete and len(ids):
-            if mode == "lexical" and vector is None:
-                vector = self.embedder.embed(query)
-            if vector is not None:
-                extra_dense = dict(zip(ids.tolist(), (self.vectors.vectors(ids) @ vector).tolist()))
-            extra_lexical = dict(zip(ids.tolist(), self.lexical.scores(query, ids).tolist()))
+        if vector is not None and len(missing):
+            extra_dense = dict(zip(missing.tolist(), (self.vectors.vectors(missing) @ vector).tolist()))
+        missing = np.array([i for i, _ in ranked if i not in lx], dtype=np.int64)
+        if complete and len(missing):
+            extra_lexical = dict(zip(missing.tolist(), self.lexical.scores(query, missing).tolist()))
         hits = []
         for doc, score in ranked:
             dr, ds = d.get(doc, (None, extra_dense.get(doc)))

@@ -42,7 +42,7 @@ from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
 from .faults import fault
 from .feedback import FeedbackLog
 from .keys import KeyStore
-from .highlight import SentenceVectors, best_sentences
+from .highlight import Sentences, SentenceVectors, best_sentences
 from .lru import LRU
 from .loaders import expand_paths, load_document, load_record
 from .records import Document, IngestReport, Occurrence, Passage, Record, Result, document_id, passage_key
@@ -94,6 +94,7 @@ class KnowledgeBase:
         self.keys = KeyStore(self.home / "kb.sqlite3")
         self._query_vectors = LRU(512)
         self._terms = LRU(20_000)
+        self._sentences = Sentences()
         self._engine_generation = -1
 
     # -- components, loaded on first use ---------------------------------------------
@@ -357,22 +358,25 @@ class KnowledgeBase:
         return validate_search(self.settings, query, k, mode, filters)
 
     def retrieve(self, query: str, k: int, mode: str = "hybrid", filters: dict | None = None,
-                 vector: np.ndarray | None = None, rerank: bool = False, diversify: bool = False) -> list[Hit]:
+                 vector: np.ndarray | None = None, rerank: bool = False, diversify: bool = False,
+                 complete: bool = False) -> list[Hit]:
         """Ranked passage hits for an already validated request, with no display work.
 
         `search` builds on this; evaluation calls it directly to rank deeper than `max_k`.
         The second stage reorders the first `rerank_depth` candidates; MMR then picks `k`
-        of them that are not all alike.
+        of them that are not all alike. `complete` gives every hit its BM25 score too.
         """
         engine = self.engine()
-        if engine is None:
-            return []
+        return [] if engine is None else self._retrieve(engine, query, k, mode, filters, vector, rerank, diversify, complete)
+
+    def _retrieve(self, engine: SearchEngine, query: str, k: int, mode: str, filters: dict | None,
+                  vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool) -> list[Hit]:
         s = self.settings
         allowed = self.store.allowed_keys(filters) if filters else None
         if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
             vector = self.query_vector(query)
         depth = s.rerank_depth if rerank or diversify else 0
-        hits = engine.search(query, max(k, depth), mode, allowed, vector, complete=vector is not None)
+        hits = engine.search(query, max(k, depth), mode, allowed, vector, complete=complete or rerank)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             x, texts = self.evidence(engine, query, head)
@@ -389,14 +393,16 @@ class KnowledgeBase:
         questions do not pay for the encoder again."""
         return self._query_vectors.get_many([query], lambda missing: [self.embedder.embed(missing[0])])[0]
 
-    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit], rows: dict | None = None) -> tuple[np.ndarray, list[str]]:
+    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit], rows: dict | None = None,
+                 titles: bool = True) -> tuple[np.ndarray, list[str]]:
         """The reranker's feature matrix for `hits` and their cleaned texts; `rows` is what
-        `store.results_for` gave for them, when the caller already has it."""
+        `store.results_for` gave for them, when the caller already has it. Without `titles`
+        the title features are 0 (calibration does not use them)."""
         rows = self.store.results_for([h.id for h in hits]) if rows is None else rows
         analyze = engine.lexical.analyzer
         texts = [rows[h.id][0].clean if h.id in rows else "" for h in hits]
-        titles = [rows[h.id][2].title if h.id in rows else "" for h in hits]
-        x = features(analyze(query), hits, self._analyzed(analyze, texts), self._analyzed(analyze, titles))
+        heads = [rows[h.id][2].title if h.id in rows and titles else "" for h in hits]
+        x = features(analyze(query), hits, self._analyzed(analyze, texts), self._analyzed(analyze, heads))
         return x, texts
 
     def _analyzed(self, analyze, texts: list[str]) -> list[list[str]]:
@@ -437,11 +443,12 @@ class KnowledgeBase:
         relevance, and answers at once. `offset` skips that many results (for paging; the
         deepest result reachable is the `candidates`-th). `highlight="terms"` picks each
         result's sentences by query words instead of embedding them (saves most of a search's
-        time when the caller shows no highlights).
+        time); `highlight="none"` picks none.
         """
         query, k, mode, filters = self.validate(query, k, mode, filters)
         min_score = validate_min_score(min_score)
-        embed_top = self.settings.highlight_top if validate_highlight(highlight) == "model" else 0
+        highlight = validate_highlight(highlight)
+        embed_top = self.settings.highlight_top if highlight == "model" else 0
         offset = validate_offset(offset, k, self.settings.candidates)
         engine = self.engine()
         if engine is None:
@@ -452,24 +459,23 @@ class KnowledgeBase:
             min_score = (self.settings.min_score or None) if min_score is None else min_score
         rerank = bool(rerank)
         vector = self.query_vector(query) if use_model else None
-        hits = self.retrieve(query, offset + k, mode, filters, vector, rerank, bool(diversify))
+        hits = self._retrieve(engine, query, offset + k, mode, filters, vector, rerank, bool(diversify), explain)
         rows = self.store.results_for([h.id for h in hits], filters)
         hits = [h for h in hits if h.id in rows]
         relevance: list[float | None] = [None] * len(hits)
         if vector is not None and hits:
-            x, _ = self.evidence(engine, query, hits, rows)
+            x, _ = self.evidence(engine, query, hits, rows, titles=False)
             relevance = [float(r) for r in self.relevance(vector, x)]
         if min_score is not None:
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]
             hits, relevance = [hits[i] for i in kept], [relevance[i] for i in kept]
         hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
         terms = set(engine.lexical.terms(query))
-        highlights = best_sentences(
-            vector, terms,
-            [rows[h.id][0].text for h in hits],
-            self._sentence_vectors if use_model else None, engine.lexical.analyzer,
-            embed_top=embed_top,
-        )
+        highlights: list[tuple[str, ...]] = [()] * len(hits)
+        if highlight != "none":
+            passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
+            highlights = best_sentences(vector, terms, passages, self._sentence_vectors if use_model else None,
+                                        embed_top=embed_top)
         results = []
         for rank, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance), start=offset + 1):
             passage, occurrence, document = rows[hit.id]

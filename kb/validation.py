@@ -40,14 +40,14 @@ def validate_min_score(value) -> float | None:
     return float(value)
 
 
-HIGHLIGHTS = ("model", "terms")
+HIGHLIGHTS = ("model", "terms", "none")
 
 
 def validate_highlight(value) -> str:
     if value is None:
         return "model"
     if value not in HIGHLIGHTS:
-        raise InvalidRequest("highlight must be model (sentences chosen by the model) or terms (by query words, faster).",
+        raise InvalidRequest("highlight must be model (sentences chosen by the model), terms (by query words, faster) or none.",
                              "invalid_highlight")
     return value
 

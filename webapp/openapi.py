@@ -70,7 +70,7 @@ SCHEMAS = {
             "date_to": {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}}},
         "explain": {"type": "boolean"}, "rerank": {"type": ["boolean", "null"]}, "diversify": {"type": "boolean"},
         "min_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-        "highlight": {"type": ["string", "null"], "enum": ["model", "terms", None]}}},
+        "highlight": {"type": ["string", "null"], "enum": ["model", "terms", "none", None]}}},
     "SearchResponse": {"type": "object", "required": ["query", "mode", "rerank", "offset", "results", "took_ms"], "properties": {
         "query": {"type": "string"}, "mode": {"type": "string"}, "rerank": {"type": "boolean"}, "offset": {"type": "integer"},
         "results": {"type": "array", "items": _ref("Result")}, "took_ms": {"type": "number"},
@@ -108,7 +108,7 @@ _SEARCH_PARAMS = [
     _param("diversify", {"type": "boolean"}, "Maximal marginal relevance over the candidates."),
     _param("explain", {"type": "boolean"}, "Add the evidence behind each score."),
     _param("min_score", {"type": "number", "minimum": 0, "maximum": 1}, "Drop results below this relevance (default KB_MIN_SCORE)."),
-    _param("highlight", {"type": "string", "enum": ["model", "terms"]}, "How highlights are chosen: model (default) or terms (by query words; a faster search)."),
+    _param("highlight", {"type": "string", "enum": ["model", "terms", "none"]}, "How highlights are chosen: model (default), terms (by query words; a faster search) or none (no highlights; the fastest)."),
     _param("document", {"type": "string", "minLength": 1, "maxLength": 64}, "Only this document (repeatable)."),
     _param("section", {"type": "string", "minLength": 1, "maxLength": 200}, "Only sections containing this text."),
     _param("date_from", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or after (YYYY[-MM[-DD]])."),

@@ -97,6 +97,9 @@ def test_highlight_by_terms_or_by_model(client):
     assert [r["passage_id"] for r in by_terms] == [r["passage_id"] for r in by_model]
     top = by_terms[0]["highlights"]
     assert top and all(any(w in h.lower() for w in ("health", "professionals", "trained", "newborn")) for h in top)
+    bare = client.get("/api/v1/search", query_string={"q": q, "k": 3, "highlight": "none"}).get_json()["results"]
+    assert [r["passage_id"] for r in bare] == [r["passage_id"] for r in by_model]
+    assert all(r["highlights"] == [] and r["text"] for r in bare)
     bad = client.post("/api/v1/search", json={"query": q, "highlight": "colour"})
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_highlight"
     batch = client.post("/api/v1/search/batch", json={"queries": [{"query": q}, {"query": q, "highlight": "x"}]})

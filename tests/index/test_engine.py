@@ -1,0 +1,44 @@
+"""SearchEngine: which scores each hit carries, on a seeded collection with the hash embedder."""
+
+import numpy as np
+import pytest
+
+from index import BM25Index, SearchEngine, load_embedder, new_vector_index
+
+WORDS = "child protection online school water health newborn care teacher violence law family nutrition".split()
+
+
+@pytest.fixture(scope="module")
+def engine():
+    rng = np.random.default_rng(5)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(4, 20))) for _ in range(400)]
+    embedder = load_embedder("hash")
+    ids = np.arange(10, 410, dtype=np.int64)
+    vectors = new_vector_index("flat", embedder.dim)
+    vectors.add(ids, embedder.embed_batch(texts))
+    lexical = BM25Index()
+    lexical.build(ids, texts)
+    return SearchEngine(lambda: embedder, vectors, lexical, candidates=50)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_every_hit_has_its_cosine_and_bm25_only_when_complete(engine, mode):
+    query = "online child protection"
+    vector = engine.embedder.embed(query)
+    plain = engine.search(query, 20, mode, vector=vector)
+    full = engine.search(query, 20, mode, vector=vector, complete=True)
+    assert [h.id for h in plain] == [h.id for h in full]
+    exact = dict(zip(engine.vectors.ids().tolist(), (engine.vectors.vectors(engine.vectors.ids()) @ vector).tolist()))
+    bm25 = dict(zip([h.id for h in full], engine.lexical.scores(query, np.array([h.id for h in full])).tolist()))
+    for p, f in zip(plain, full):
+        assert p.dense_score == pytest.approx(exact[p.id], abs=1e-5)  # filled for every hit, ranked or not
+        assert f.lexical_score == pytest.approx(bm25[f.id], rel=1e-4)
+        if p.lexical_rank is None:
+            assert p.lexical_score is None  # BM25 of an unranked hit costs a postings lookup: only when asked
+    if mode == "dense":
+        assert all(h.lexical_rank is None and h.lexical_score is None for h in plain)
+
+
+def test_without_a_vector_lexical_hits_carry_no_cosine(engine):
+    hits = engine.search("water health", 10, "lexical")
+    assert hits and all(h.dense_score is None and h.lexical_score is not None for h in hits)
