@@ -39,7 +39,7 @@ test: install browser
 # The side-by-side one needs its own environment (txtai, Haystack): bench/.venv-compare.
 CVENV := bench/.venv-compare
 SCALE ?= real,100000,1000000
-LEAN  ?= mode=dense&rerank=false&highlight=terms
+LEAN  ?= mode=dense&rerank=false&highlight=none
 bench: bench-ingest scale load compare
 	$(CVENV)/bin/python bench/results.py
 

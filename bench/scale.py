@@ -170,8 +170,9 @@ def measure_server(home: Path, queries: list[str], floor: list[float]) -> dict:
                 raise RuntimeError(body[:300])
 
         shapes = {  # a distinct text per shape: no shape finds its query vector cached by another
-            "dense": ("", {"mode": "dense", "rerank": "false", "highlight": "terms"}),
-            "hybrid": ("?", {"mode": "hybrid", "rerank": "false", "highlight": "terms"}),
+            "dense": ("", {"mode": "dense", "rerank": "false", "highlight": "none"}),
+            "hybrid": ("?", {"mode": "hybrid", "rerank": "false", "highlight": "none"}),
+            "dense_terms": (" .", {"mode": "dense", "rerank": "false", "highlight": "terms"}),
             "hybrid_default": ("!", {}),
         }
         for q in queries[:5]:
@@ -181,6 +182,7 @@ def measure_server(home: Path, queries: list[str], floor: list[float]) -> dict:
             lat = timed(lambda q: get({"q": q + suffix, **params}), queries)
             row[f"{name}_p50_ms"], row[f"{name}_p99_ms"] = pct(lat, 50), pct(lat, 99)
             row[f"{name}_x_floor"] = round(pct(lat, 50) / pct(floor, 50), 2)
+            row[f"{name}_p99_x_floor"] = round(pct(lat, 99) / pct(floor, 99), 2)
         row.update(memory(server.pid))
         return row
     finally:
