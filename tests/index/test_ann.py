@@ -43,13 +43,18 @@ def test_tombstones_are_skipped_and_compacted_on_save(tmp_path):
     ids, x = _clustered(3000)
     index = HnswIndex(48, exact_below=0, max_dead=0.2)
     index.add(ids, x)
-    assert index.remove(ids[:500]) == 500 and index.dead == 500
+    assert len(index) == 3000 and index.search(x[:1], 1)[1][0][0] == ids[0]  # live count and bitmap cached...
+    assert index.remove(ids[:500]) == 500 and index.dead == 500 and len(index) == 2500  # ...and renewed on a write
     _, found = index.search(x[:50], 10)
     assert not set(found.ravel()) & set(ids[:500])
+    index.remove(ids[2990:])
+    assert len(index) == 2490 and not set(index.search(x[2990:], 10)[1].ravel()) & set(ids[2990:])
+    index.add(ids[2990:], x[2990:])
+    assert len(index) == 2500 and index.search(x[2995:2996], 1)[1][0][0] == ids[2995]
     assert found[0][0] == ids[0] or found[0][0] not in ids[:500]
-    index.save(tmp_path / "v")  # 1/6 dead: kept as tombstones
+    index.save(tmp_path / "v")  # 510 of 3010 rows dead (the re-added ids got new rows): kept as tombstones
     again = HnswIndex.load(tmp_path / "v")
-    assert again.dead == 500 and len(again) == 2500
+    assert again.dead == 510 and len(again) == 2500
     again.remove(ids[500:800])  # now 800/3000 dead: compacted on save
     again.save(tmp_path / "v")
     final = HnswIndex.load(tmp_path / "v")
