@@ -76,7 +76,8 @@ def scale_section(s) -> list[str]:
                      [[f"{r['passages']:,}", r["vector_index"], r.get("store_s"), r.get("build_s"), r["ann_p50_ms"], r["ann_p99_ms"], r["recall@10"],
                        r["flat_p50_ms"], r["lexical_p50_ms"], r["lexical_p99_ms"], r["ann_ram_mb"], r["index_disk_mb"]] for r in rows]),
              "", "Through `kb serve` (waitress) over HTTP, one client on the same 2 cores, 300 queries each, every query text new "
-                 "to the server. Floor = one ONNX query encode + one vector search (k=10), in-process, same run. "
+                 "to the server, the home's files in the OS page cache (read once first, as after a while of serving). "
+                 "Floor = one ONNX query encode + one vector search (k=10) in the benchmark's own process, measured right before each request. "
                  "dense/hybrid: `rerank=false&highlight=none` (ranked passages with text, source and relevance); "
                  "+terms: dense with `highlight=terms`; default: hybrid with the second stage and model-chosen highlights. "
                  "× floor: p50 over floor p50, p99 over floor p99 (targets: dense ≤ 1.2, hybrid ≤ 1.5).", "",
