@@ -100,3 +100,32 @@ def test_analyzer_matches_a_plain_reference_on_the_sample_report():
     analyze = Analyzer()
     assert [analyze(line) for line in lines] == [_reference_analyzer(line) for line in lines]
     assert analyze("Ünïcode café_bar x 2023 a1 — naïve") == _reference_analyzer("Ünïcode café_bar x 2023 a1 — naïve")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top_k_equals_a_full_sort_with_ties(seed):
+    from index.lexical import top_k
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 3000))
+    postings = [np.unique(rng.integers(0, n, size=int(rng.integers(1, n)))) for _ in range(int(rng.integers(1, 6)))]
+    scores = np.zeros(n, np.float32)
+    for p in postings:  # few distinct contributions: many tied totals
+        np.add.at(scores, p, rng.choice([0.5, 1.0, 2.0], size=len(p)).astype(np.float32))
+    for k in (1, 5, 10, 100, n + 5):
+        expected = sorted(np.flatnonzero(scores > 0), key=lambda i: (-scores[i], i))[:k]
+        assert top_k(scores, postings, k).tolist() == expected
+
+
+def test_search_with_a_filter_matches_the_reference_on_allowed_passages():
+    texts = _corpus()
+    ids = list(range(1000, 1000 + len(texts)))
+    index = BM25Index(k1=0.9, b=0.4)
+    index.build(ids, texts)
+    analyze = Analyzer()
+    expected = reference_bm25([analyze(t) for t in texts], analyze("water health teachers"), 0.9, 0.4)
+    allowed = np.array(ids[::3])
+    got = index.search("water health teachers", 20, allowed)
+    assert got and {i for i, _ in got} <= set(allowed.tolist())
+    best = sorted((expected[i - 1000] for i in allowed.tolist() if expected[i - 1000] > 0), reverse=True)[:20]
+    assert [s for _, s in got] == pytest.approx(best, rel=1e-4)
