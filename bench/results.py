@@ -87,6 +87,11 @@ def scale_section(s) -> list[str]:
                        r["dense_x_floor"], r.get("dense_p99_x_floor"), r["hybrid_p50_ms"], r["hybrid_p99_ms"], r["hybrid_x_floor"],
                        r.get("hybrid_p99_x_floor"), r.get("dense_terms_p50_ms"), r.get("dense_terms_x_floor"),
                        r["hybrid_default_p50_ms"], r["hybrid_default_p99_ms"]] for r in rows]),
+             "", "The dense request's search run inside the benchmark's process as well (same parameters, between the floor and "
+                 "the request): what the search itself adds to the floor, and what HTTP adds to that.", "",
+             *_table(["passages", "floor p50", "search in-process p50", "p99", "× floor", "over HTTP p50", "× floor"],
+                     [[f"{r['passages']:,}", r.get("dense_floor_p50_ms"), r.get("dense_in_process_p50_ms"), r.get("dense_in_process_p99_ms"),
+                       r.get("dense_in_process_x_floor"), r["dense_p50_ms"], r["dense_x_floor"]] for r in rows]),
              "", "The server after those requests:", "",
              *_table(["passages", "ready s", "RSS MB", "private MB", "file-backed MB"],
                      [[f"{r['passages']:,}", r["ready_s"], r["rss_mb"], r["private_mb"], r["file_mb"]] for r in rows]),
