@@ -80,7 +80,8 @@ def scale_section(s) -> list[str]:
                  "Floor = one ONNX query encode + one vector search (k=10) in the benchmark's own process, measured right before each request. "
                  "dense/hybrid: `rerank=false&highlight=none` (ranked passages with text, source and relevance); "
                  "+terms: dense with `highlight=terms`; default: hybrid with the second stage and model-chosen highlights. "
-                 "× floor: p50 over floor p50, p99 over floor p99 (targets: dense ≤ 1.2, hybrid ≤ 1.5).", "",
+                 "× floor: p50 over floor p50, p99 over floor p99, each shape against the floor measured beside its own requests "
+                 "(the floor columns are over all four shapes; targets: dense ≤ 1.2, hybrid ≤ 1.5).", "",
              *_table(["passages", "floor p50", "p99", "dense p50", "p99", "× floor p50", "× p99", "hybrid p50", "p99", "× floor p50",
                       "× p99", "+terms p50", "× floor", "default p50", "p99"],
                      [[f"{r['passages']:,}", r["floor_p50_ms"], r["floor_p99_ms"], r["dense_p50_ms"], r["dense_p99_ms"],
