@@ -19,6 +19,7 @@ from kb.validation import FILTERS, validate_highlight
 bp = Blueprint("api", __name__)
 
 _BODY_KEYS = {"query", "k", "offset", "mode", "filters", "explain", "rerank", "diversify", "min_score", "highlight"}
+_GET_KEYS = {"q", *(_BODY_KEYS - {"filters"}), *FILTERS}  # a GET gives each filter as its own parameter
 MAX_BATCH = 32
 NO_MATCH = "No passage matched well enough. Try other words, fewer words, or another mode."
 
@@ -52,7 +53,7 @@ def _bool(value, name: str) -> bool:
 def _search_args() -> dict:
     if request.method == "GET":
         args = request.args
-        unknown = sorted(set(args) - {"q", "query", "k", "offset", "mode", "explain", "rerank", "diversify", "min_score", "highlight", *FILTERS})
+        unknown = sorted(set(args) - _GET_KEYS)
         if unknown:
             raise InvalidRequest(f"unknown parameter {unknown[0]!r}.", "invalid_request")
         filters = {name: args.getlist(name) if name == "document" else args[name] for name in FILTERS if name in args}
