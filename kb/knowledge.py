@@ -401,8 +401,8 @@ class KnowledgeBase:
         rows = self.store.results_for([h.id for h in hits]) if rows is None else rows
         analyze = engine.lexical.analyzer
         texts = [rows[h.id][0].clean if h.id in rows else "" for h in hits]
-        heads = [rows[h.id][2].title if h.id in rows and titles else "" for h in hits]
-        x = features(analyze(query), hits, self._analyzed(analyze, texts), self._analyzed(analyze, heads))
+        heads = self._analyzed(analyze, [rows[h.id][2].title if h.id in rows else "" for h in hits]) if titles else [[]] * len(hits)
+        x = features(analyze(query), hits, self._analyzed(analyze, texts), heads)
         return x, texts
 
     def _analyzed(self, analyze, texts: list[str]) -> list[list[str]]:
