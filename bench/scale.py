@@ -70,7 +70,7 @@ def seed_home(path: Path, dataset: str) -> KnowledgeBase:
 def synthesise(seed: KnowledgeBase, home: Path, n: int, rng: np.random.Generator) -> float:
     """Write `n` synthetic passages (10 per document) into a new home's store; seconds taken."""
     keys, vectors = seed.store.all_vectors(int(seed.store.get_meta("dimension")))
-    _, texts = seed.store.all_texts()
+    _, texts, _ = seed.store.all_texts()
     sentences = [s for t in texts for s in SENTENCE.split(t) if len(s) > 30]
     chol = np.linalg.cholesky(np.cov(vectors.T) + 1e-6 * np.eye(vectors.shape[1])).astype(np.float32)
     kb = KnowledgeBase(home=home)

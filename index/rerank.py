@@ -20,7 +20,7 @@ import numpy as np
 
 from .engine import Hit
 
-__all__ = ["Reranker", "LearnedReranker", "CrossEncoderReranker", "features", "FEATURES", "load_reranker"]
+__all__ = ["Reranker", "LearnedReranker", "CrossEncoderReranker", "features", "term_positions", "FEATURES", "load_reranker"]
 
 MODELS = Path(__file__).with_name("models")
 RANKER_FILE = MODELS / "reranker.lgb.txt"  # LightGBM text format
@@ -55,9 +55,20 @@ def _window(positions: dict[str, list[int]]) -> int:
     return int(best)
 
 
-def features(terms: Sequence[str], hits: Sequence[Hit], texts: Sequence[Sequence[str]], titles: Sequence[Sequence[str]]) -> np.ndarray:
-    """One row of `FEATURES` per hit. `terms` are the query's analysed terms; `texts` and
-    `titles` are the analysed terms of each passage and of its document's title."""
+def term_positions(terms: Sequence[str], analysed: Sequence[str]) -> dict[str, list[int]]:
+    """Where each of `terms` occurs in an analysed text (what `LexicalIndex.positions` stores)."""
+    wanted, out = set(terms), {}
+    for p, t in enumerate(analysed):
+        if t in wanted:
+            out.setdefault(t, []).append(p)
+    return out
+
+
+def features(terms: Sequence[str], hits: Sequence[Hit], matches: Sequence[dict[str, list[int]]],
+             lengths: Sequence[int], titles: Sequence[Sequence[str]]) -> np.ndarray:
+    """One row of `FEATURES` per hit. `terms` are the query's analysed terms; `matches` says
+    where they occur in each passage's indexed text (`LexicalIndex.positions`), `lengths` how
+    many terms it has, and `titles` are the analysed terms of its document's title."""
     terms = list(dict.fromkeys(terms))
     n_terms = max(len(terms), 1)
     wanted = set(terms)
@@ -67,10 +78,7 @@ def features(terms: Sequence[str], hits: Sequence[Hit], texts: Sequence[Sequence
     best_bm25 = bm25.max() if len(bm25) else 0.0
     rows = []
     for i, hit in enumerate(hits):
-        positions: dict[str, list[int]] = {}
-        for p, t in enumerate(texts[i]):
-            if t in wanted:
-                positions.setdefault(t, []).append(p)
+        positions = matches[i]
         matched = len(positions)
         proximity = matched / _window(positions) if matched >= 2 else 0.0
         rows.append((
@@ -79,11 +87,11 @@ def features(terms: Sequence[str], hits: Sequence[Hit], texts: Sequence[Sequence
             bm25[i] / n_terms,
             bm25[i] / best_bm25 if best_bm25 > 0 else 0.0,
             matched / n_terms,
-            len(wanted & set(titles[i])) / n_terms,
+            len(wanted.intersection(titles[i])) / n_terms,
             proximity,
             60.0 / (60 + hit.dense_rank) if hit.dense_rank else 0.0,
             60.0 / (60 + hit.lexical_rank) if hit.lexical_rank else 0.0,
-            math.log1p(len(texts[i])),
+            math.log1p(lengths[i]),
         ))
     return np.array(rows, dtype=np.float64).reshape(len(hits), len(FEATURES))
 
@@ -100,6 +108,7 @@ def _ranker():
 
 class Reranker(Protocol):
     name: str
+    reads_text: bool  # False: `score` ignores `texts`, and callers need not fetch them
 
     def score(self, query: str, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """Higher is better; `x` is the `features` matrix, `texts` the passage texts."""
@@ -110,6 +119,7 @@ class LearnedReranker:
     """The built-in second stage: LambdaMART trees over `FEATURES` (a few hundred kB)."""
 
     name = "builtin"
+    reads_text = False
 
     def __init__(self, booster=None):
         self.booster = booster or _ranker()
@@ -122,6 +132,8 @@ class LearnedReranker:
 
 class CrossEncoderReranker:
     """A sentence-transformers cross-encoder, loaded on first use; scores (query, passage) pairs."""
+
+    reads_text = True
 
     def __init__(self, name_or_path: str, device: str = "cpu", batch_size: int = 32):
         self.name = name_or_path

@@ -93,7 +93,7 @@ class KnowledgeBase:
         self.feedback = FeedbackLog(self.store.connection)
         self.keys = KeyStore(self.home / "kb.sqlite3")
         self._query_vectors = LRU(512)
-        self._terms = LRU(20_000)
+        self._titles = LRU(20_000)  # analysed document titles
         self._sentences = Sentences()
         self._engine_generation = -1
 
@@ -379,7 +379,12 @@ class KnowledgeBase:
         hits = engine.search(query, max(k, depth), mode, allowed, vector, complete=complete or rerank)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
-            x, texts = self.evidence(engine, query, head)
+            keys = [h.id for h in head]
+            x = self.evidence(engine, query, head, self.store.titles_for(keys))
+            texts = [""] * len(head)
+            if self.reranker.reads_text:
+                rows = self.store.results_for(keys)
+                texts = [rows[k][0].clean if k in rows else "" for k in keys]
             scores = self.reranker.score(query, x, texts)
             order = np.argsort(-scores, kind="stable")
             head = [dataclasses.replace(head[i], score=float(scores[i]), rerank_score=float(scores[i])) for i in order]
@@ -393,22 +398,18 @@ class KnowledgeBase:
         questions do not pay for the encoder again."""
         return self._query_vectors.get_many([query], lambda missing: [self.embedder.embed(missing[0])])[0]
 
-    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit], rows: dict | None = None,
-                 titles: bool = True) -> tuple[np.ndarray, list[str]]:
-        """The reranker's feature matrix for `hits` and their cleaned texts; `rows` is what
-        `store.results_for` gave for them, when the caller already has it. Without `titles`
-        the title features are 0 (calibration does not use them)."""
-        rows = self.store.results_for([h.id for h in hits]) if rows is None else rows
-        analyze = engine.lexical.analyzer
-        texts = [rows[h.id][0].clean if h.id in rows else "" for h in hits]
-        heads = self._analyzed(analyze, [rows[h.id][2].title if h.id in rows else "" for h in hits]) if titles else [[]] * len(hits)
-        x = features(analyze(query), hits, self._analyzed(analyze, texts), heads)
-        return x, texts
-
-    def _analyzed(self, analyze, texts: list[str]) -> list[list[str]]:
-        """Analysed terms of passage texts through an LRU cache: stemming fifty candidates
-        was a third of a reranked query's time, and popular passages come back often."""
-        return self._terms.get_many(texts, lambda missing: [analyze(t) for t in missing])
+    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit], titles: dict[int, str] | None = None) -> np.ndarray:
+        """The reranker's feature matrix for `hits`. Where query terms occur comes from the
+        lexical index's stored term sequences (no passage is re-analysed); `titles` (key ->
+        document title) feeds the title feature, 0 without it (calibration does not use it)."""
+        lexical = engine.lexical
+        terms = lexical.analyzer(query)
+        matches, lengths = lexical.positions(terms, [h.id for h in hits])
+        heads = [()] * len(hits)
+        if titles:
+            heads = self._titles.get_many([titles.get(h.id, "") for h in hits],
+                                          lambda missing: [lexical.analyzer(t) for t in missing])
+        return features(terms, hits, matches, lengths, heads)
 
     def cosine_null(self) -> CosineNull:
         """How this collection's cosines spread for any query (see `index.relevance`),
@@ -464,7 +465,7 @@ class KnowledgeBase:
         hits = [h for h in hits if h.id in rows]
         relevance: list[float | None] = [None] * len(hits)
         if vector is not None and hits:
-            x, _ = self.evidence(engine, query, hits, rows, titles=False)
+            x = self.evidence(engine, query, hits)
             relevance = [float(r) for r in self.relevance(vector, x)]
         if min_score is not None:
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]
@@ -476,16 +477,16 @@ class KnowledgeBase:
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
             highlights = best_sentences(vector, terms, passages, self._sentence_vectors if use_model else None,
                                         embed_top=embed_top)
+        matched = engine.lexical.positions(sorted(terms), [h.id for h in hits])[0] if explain else []
         results = []
-        for rank, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance), start=offset + 1):
+        for i, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance)):
             passage, occurrence, document = rows[hit.id]
             why = None
-            if explain:
+            if explain:  # matched as the lexical index sees the passage: under its title and section
                 why = {"dense_score": hit.dense_score, "dense_rank": hit.dense_rank,
                        "lexical_score": hit.lexical_score, "lexical_rank": hit.lexical_rank,
-                       "rerank_score": hit.rerank_score, "relevance": rel,
-                       "matched_terms": sorted(terms & set(engine.lexical.analyzer(passage.clean)))}
-            results.append(Result(rank, hit.score, passage, occurrence, document, marks, why, rel))
+                       "rerank_score": hit.rerank_score, "relevance": rel, "matched_terms": sorted(matched[i])}
+            results.append(Result(offset + i + 1, hit.score, passage, occurrence, document, marks, why, rel))
         return results
 
     # -- feedback ----------------------------------------------------------------------

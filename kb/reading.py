@@ -58,7 +58,7 @@ def facets(kb: KnowledgeBase, query: str, mode: str = "hybrid", filters: dict | 
     hits = [h for h in hits if h.id in rows]
     if not hits:
         return []
-    x, _ = kb.evidence(engine, query, hits, rows)
+    x = kb.evidence(engine, query, hits)
     counts: dict[str, tuple[Document, int]] = {}
     for hit, relevance in zip(hits, kb.relevance(vector, x)):
         if relevance >= kb.settings.min_score:

@@ -1,6 +1,8 @@
 """BM25 checked against a reference implementation of the Lucene BM25 formula (the oracle)."""
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +131,34 @@ def test_search_with_a_filter_matches_the_reference_on_allowed_passages():
     assert got and {i for i, _ in got} <= set(allowed.tolist())
     best = sorted((expected[i - 1000] for i in allowed.tolist() if expected[i - 1000] > 0), reverse=True)[:20]
     assert [s for _, s in got] == pytest.approx(best, rel=1e-4)
+
+
+def test_positions_equal_analysing_each_passage_again(tmp_path):
+    """The stored term sequences (the reranker's evidence) against the analyser (the oracle),
+    on the sample report's sentences, before and after a save and a memory-mapped load."""
+    from index.rerank import term_positions
+
+    text = (Path(__file__).parents[2] / "data" / "sample" / "unicef-china-2023-annual-report.txt").read_text()
+    texts = [t for t in re.split(r"(?<=[.!?])\s+", text) if t.strip()] + ["", "the and of it"]
+    ids = list(range(7, 7 + 3 * len(texts), 3))  # not positions: ids are looked up
+    headings = ["Quetzal annual report\nNutrition" if i % 2 else "" for i in range(len(texts))]
+    index = BM25Index()
+    index.build(ids, texts, headings)
+    analyze = Analyzer()
+    terms = analyze("What was done on online child protection, in schools and for water?") + ["zzzunknown", "quetzal"]
+    rng = np.random.default_rng(5)
+    for loaded in (index, None):
+        if loaded is None:
+            index.save(tmp_path / "lexical")
+            loaded = BM25Index.load(tmp_path / "lexical")
+        for _ in range(20):
+            pick = rng.choice(ids + [1, 10**9], size=40).tolist()
+            matches, lengths = loaded.positions(terms, pick)
+            for key, found, length in zip(pick, matches, lengths):
+                analysed = analyze(texts[(key - 7) // 3]) if key in ids else []
+                assert found == term_positions(terms, analysed) and length == len(analysed)
+    assert sum(len(m) for m in loaded.positions(terms, ids)[0]) > 20  # the query's words do occur
+    assert loaded.positions([], ids[:3])[0] == [{}, {}, {}]
+    # heading words are searchable, but they are not the passage's own words
+    assert {i for i, _ in loaded.search("quetzal", 1000)} == set(ids[1::2])
+    assert not any("quetzal" in m for m in loaded.positions(["quetzal"], ids)[0])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from index.engine import Hit
-from index.rerank import FEATURES, CrossEncoderReranker, LearnedReranker, _window, features, load_reranker
+from index.rerank import FEATURES, CrossEncoderReranker, LearnedReranker, _window, features, load_reranker, term_positions
 
 
 def test_window_is_the_shortest_span_holding_every_term():
@@ -15,7 +15,10 @@ def test_window_is_the_shortest_span_holding_every_term():
 def test_features_by_hand():
     hits = [Hit(1, 0.0, 0.8, 1, 6.0, 2), Hit(2, 0.0, 0.6, 2, None, None)]
     texts = [["onlin", "child", "protect", "law"], ["child", "health", "x", "y", "onlin"]]
-    x = features(["onlin", "child", "protect", "onlin"], hits, texts, [["protect"], []])
+    terms = ["onlin", "child", "protect", "onlin"]
+    matches = [term_positions(terms, t) for t in texts]
+    assert matches[1] == {"child": [0], "onlin": [4]}
+    x = features(terms, hits, matches, [len(t) for t in texts], [["protect"], []])
     row = dict(zip(FEATURES, x[0]))
     assert row["cosine"] == pytest.approx(0.8) and row["cosine_gap"] == 0
     assert row["bm25_per_term"] == pytest.approx(2.0) and row["bm25_share"] == 1
@@ -26,11 +29,14 @@ def test_features_by_hand():
     assert other["cosine_gap"] == pytest.approx(-0.2)
     assert other["bm25_per_term"] == 0 and other["lexical_rrf"] == 0
     assert other["coverage"] == pytest.approx(2 / 3) and other["proximity"] == pytest.approx(2 / 5)
+    assert row["log_length"] == pytest.approx(np.log1p(4)) and other["log_length"] == pytest.approx(np.log1p(5))
 
 
 def test_shipped_ranker_prefers_the_stronger_candidate():
     hits = [Hit(1, 0, 0.75, 1, 18.0, 1), Hit(2, 0, 0.15, 90, 0.5, 90)]
-    x = features(["onlin", "child", "protect"], hits, [["onlin", "child", "protect"], ["water", "onlin"]], [["child", "protect"], []])
+    terms = ["onlin", "child", "protect"]
+    texts = [["onlin", "child", "protect"], ["water", "onlin"]]
+    x = features(terms, hits, [term_positions(terms, t) for t in texts], [3, 2], [["child", "protect"], []])
     scores = LearnedReranker().score("q", x, ["", ""])
     assert scores.shape == (2,) and scores[0] > scores[1]
 
@@ -47,3 +53,4 @@ def test_cross_encoder_reranker_scores_pairs_with_the_model(tiny_cross_encoder):
     assert len(set(np.round(got, 4))) >= 2  # the pairs really were scored, not defaulted
     assert reranker.score("q", np.zeros((0, len(FEATURES))), []).shape == (0,)
     assert isinstance(load_reranker("builtin"), LearnedReranker)
+    assert reranker.reads_text and not LearnedReranker.reads_text  # callers fetch texts only for the first

@@ -85,7 +85,7 @@ def test_remove_deletes_from_every_index(fresh_kb, sample_copy, tmp_path):
     fresh_kb.ingest([sample_copy])
     doc = next(d for d in fresh_kb.documents() if d.source.endswith(SAMPLE.name))
     fresh_kb.remove(doc.id)
-    keys, _ = fresh_kb.store.all_texts()
+    keys, _, _ = fresh_kb.store.all_texts()
     engine = fresh_kb.engine()
     assert sorted(engine.vectors.ids()) == sorted(keys) == sorted(engine.lexical.ids())
     assert len(keys) == 1
