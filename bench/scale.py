@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.load import free_port  # noqa: E402
 from kb import KnowledgeBase  # noqa: E402
 from kb.evaluation import BeirDataset  # noqa: E402
+from kb.indexfiles import INDEX_FORMAT  # noqa: E402
 from kb.records import Document, Occurrence, Passage, document_id, passage_key  # noqa: E402
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -98,6 +99,13 @@ def synthesise(seed: KnowledgeBase, home: Path, n: int, rng: np.random.Generator
         kb.store.commit(docs, passages, meta)
     kb.close()
     return time.perf_counter() - started
+
+
+def current_index(home: Path) -> bool:
+    try:
+        return json.loads((home / "index" / "manifest.json").read_text()).get("format") == INDEX_FORMAT
+    except (OSError, ValueError):
+        return False
 
 
 def build_indexes(home: Path) -> tuple[float, str]:
@@ -258,11 +266,14 @@ def main() -> None:
             home = Path(args.work) / f"home-{n}"
             row = {"size": f"{n:,} (synthetic)"}
             built = home / "bench-build.json"  # build times, kept with the home for reruns that reuse it
-            if not (home / "index" / "manifest.json").exists() or not built.exists():
+            if not built.exists():
                 shutil.rmtree(home, ignore_errors=True)
                 store_s = synthesise(seed, home, n, np.random.default_rng(n))
                 build_s, _ = build_indexes(home)
                 built.write_text(json.dumps({"store_s": round(store_s, 1), "build_s": round(build_s, 1)}))
+            elif not current_index(home):  # the store is kept; index files of an older format are rebuilt
+                build_s, _ = build_indexes(home)
+                built.write_text(json.dumps({**json.loads(built.read_text()), "build_s": round(build_s, 1)}))
             row.update(json.loads(built.read_text()))
         print(f"== {row['size']}", flush=True)
         floor = Floor(home)
