@@ -42,3 +42,22 @@ def test_every_hit_has_its_cosine_and_bm25_only_when_complete(engine, mode):
 def test_without_a_vector_lexical_hits_carry_no_cosine(engine):
     hits = engine.search("water health", 10, "lexical")
     assert hits and all(h.dense_score is None and h.lexical_score is not None for h in hits)
+
+
+def test_hybrid_with_bm25_on_another_thread_ranks_the_same(engine, monkeypatch):
+    """The overlapped first stage (BM25 in a worker while the vector search runs) is the same
+    search: same hits, same scores, with and without a filter; and it did use the worker."""
+    import threading
+
+    import index.engine as module
+
+    queries = ["online child protection", "water for schools", "newborn care and nutrition law"]
+    allowed = np.arange(10, 410, 3, dtype=np.int64)
+    serial = [engine.search(q, 15, "hybrid", a, engine.embedder.embed(q)) for q in queries for a in (None, allowed)]
+    seen = []
+    search = engine.lexical.search
+    monkeypatch.setattr(engine.lexical, "search", lambda *a: seen.append(threading.current_thread().name) or search(*a))
+    monkeypatch.setattr(module, "OVERLAP_FROM", 0)
+    overlapped = [engine.search(q, 15, "hybrid", a, engine.embedder.embed(q)) for q in queries for a in (None, allowed)]
+    assert overlapped == serial
+    assert seen and all(name.startswith("kb-lexical") for name in seen)
