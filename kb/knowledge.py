@@ -482,7 +482,7 @@ class KnowledgeBase:
         for i, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance)):
             passage, occurrence, document = rows[hit.id]
             why = None
-            if explain:  # matched as the lexical index sees the passage: under its title and section
+            if explain:  # query terms in the passage's own text (heading words count for BM25, not here)
                 why = {"dense_score": hit.dense_score, "dense_rank": hit.dense_rank,
                        "lexical_score": hit.lexical_score, "lexical_rank": hit.lexical_rank,
                        "rerank_score": hit.rerank_score, "relevance": rel, "matched_terms": sorted(matched[i])}
