@@ -124,6 +124,27 @@ def test_stale_index_files_are_rebuilt_from_the_store_without_embedding(fresh_kb
     assert max(calls, default=0) < 40  # at most the query and highlight sentences were embedded, no passages
 
 
+def test_index_files_of_an_older_format_are_rebuilt_with_the_term_sequences(fresh_kb, sample_copy):
+    """A home written before the lexical index kept term sequences (format 4) is upgraded on
+    open: its files are rebuilt from the store and written back in the current format."""
+    from kb.indexfiles import INDEX_FORMAT
+
+    fresh_kb.ingest([sample_copy])
+    expected = [(r.passage.id, r.relevance) for r in fresh_kb.search(ONLINE, k=5)]
+    manifest_path = fresh_kb.home / "index" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format"] = INDEX_FORMAT - 1
+    manifest_path.write_text(json.dumps(manifest))
+    for name in ("sequence.npy", "offsets.npy"):
+        (fresh_kb.home / "index" / "lexical" / name).unlink()
+    reopened = KnowledgeBase(fresh_kb.settings)
+    got = [(r.passage.id, r.relevance) for r in reopened.search(ONLINE, k=5)]
+    assert [g[0] for g in got] == [e[0] for e in expected]
+    assert [g[1] for g in got] == pytest.approx([e[1] for e in expected])
+    assert json.loads(manifest_path.read_text())["format"] == INDEX_FORMAT
+    assert (fresh_kb.home / "index" / "lexical" / "sequence.npy").exists()
+
+
 def test_a_reader_picks_up_another_writers_changes(fresh_kb, sample_copy):
     reader = KnowledgeBase(fresh_kb.settings)
     assert reader.search(ONLINE) == []
