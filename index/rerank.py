@@ -67,8 +67,9 @@ def term_positions(terms: Sequence[str], analysed: Sequence[str]) -> dict[str, l
 def features(terms: Sequence[str], hits: Sequence[Hit], matches: Sequence[dict[str, list[int]]],
              lengths: Sequence[int], titles: Sequence[Sequence[str]]) -> np.ndarray:
     """One row of `FEATURES` per hit. `terms` are the query's analysed terms; `matches` says
-    where they occur in each passage's indexed text (`LexicalIndex.positions`), `lengths` how
-    many terms it has, and `titles` are the analysed terms of its document's title."""
+    where they occur in each passage's own text (`LexicalIndex.positions`: headings left out),
+    `lengths` how many terms that text has, and `titles` are the analysed terms of its
+    document's title."""
     terms = list(dict.fromkeys(terms))
     n_terms = max(len(terms), 1)
     wanted = set(terms)

@@ -65,6 +65,7 @@ WORD = re.compile(r"[^\W\d_]{3,}")  # a word for spelling suggestions: 3+ letter
 
 MMAP_BYTES = 1 << 30  # address space, not memory: the OS pages the file in and out
 _DOC_COLUMNS = "d.id, d.title, d.source, d.date, d.format, d.content_hash, d.pages, d.ingested_at, d.file"
+_FIRST_PLACE = "ORDER BY d.ingested_at, o.document, o.ordinal"  # a passage's first place: its first row in this order
 
 
 class PassageStore(Protocol):
@@ -187,7 +188,7 @@ class SQLiteStore:
                 FROM passages p JOIN occurrences o ON o.passage = p.key
                 JOIN documents d ON d.id = o.document
                 WHERE p.key IN ({marks}) {where}
-                ORDER BY d.ingested_at, o.document, o.ordinal""",
+                {_FIRST_PLACE}""",
             [*keys, *args],
         )
         out: dict = {}
@@ -207,7 +208,7 @@ class SQLiteStore:
         rows = self._conn().execute(
             f"""SELECT o.passage, d.title FROM occurrences o JOIN documents d ON d.id = o.document
                 WHERE o.passage IN ({",".join("?" * len(keys))})
-                ORDER BY d.ingested_at, o.document, o.ordinal""",
+                {_FIRST_PLACE}""",
             list(keys),
         )
         out: dict[int, str] = {}

@@ -51,6 +51,24 @@ def test_repeated_section_is_stored_once_and_linked_to_both_places(sample_kb):
     assert rows and all(r[2] < r[3] for r in rows)
 
 
+def test_titles_for_names_the_document_results_for_picks(fake_kb, sample_copy):
+    """The reranker's title lookup agrees with the result rows on each passage's first place,
+    also for passages that two documents share."""
+    (sample_copy / "annex.md").write_text("# Annex on water\n\nSafe drinking water reached 30,000 rural schools.\n")
+    fake_kb.ingest([sample_copy])
+    copy = sample_copy / "second-copy.txt"  # under another title: most passages now have two places
+    copy.write_text("Second copy of the report\n\n" + next(sample_copy.glob("*.txt")).read_text())
+    fake_kb.ingest([sample_copy])
+    keys = fake_kb.store.all_texts()[0].tolist()
+    rows = fake_kb.store.results_for(keys)
+    titles = fake_kb.store.titles_for(keys)
+    assert titles == {k: rows[k][2].title for k in keys}
+    assert "Annex on water" in titles.values()
+    counts = fake_kb.store.counts()
+    assert counts["occurrences"] > counts["passages"] + 2  # shared passages: which place is first mattered
+    assert fake_kb.store.titles_for([]) == {}
+
+
 def test_offsets_point_into_the_document_text(sample_kb):
     conn = sample_kb.store._conn()
     text = conn.execute("SELECT text FROM documents").fetchone()[0]
