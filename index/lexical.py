@@ -57,6 +57,13 @@ class Analyzer:
                 words[token] = "" if token in stop else stem
         return list(filter(None, map(words.__getitem__, tokens)))
 
+    def pairs(self, text: str) -> list[tuple[str, str]]:
+        """(word, stem) for each word that is not a stop word, in order: what a stem stood
+        for in a text, so people see "protection" rather than "protect"."""
+        tokens = _TOKEN.findall(text.lower())
+        stems = self(text)  # the same words, stop words dropped, in the same order
+        return list(zip(filter(lambda t: self._words.get(t), tokens), stems))
+
 
 def top_k(scores: np.ndarray, postings: Sequence[np.ndarray], k: int) -> np.ndarray:
     """Positions of the `k` best positive `scores`, best first (ties by position).

@@ -478,6 +478,7 @@ class KnowledgeBase:
             highlights = best_sentences(vector, terms, passages, self._sentence_vectors if use_model else None,
                                         embed_top=embed_top)
         matched = engine.lexical.positions(sorted(terms), [h.id for h in hits])[0] if explain else []
+        pairs = engine.lexical.analyzer.pairs(query) if explain else []
         results = []
         for i, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance)):
             passage, occurrence, document = rows[hit.id]
@@ -485,7 +486,8 @@ class KnowledgeBase:
             if explain:  # query terms in the passage's own text (heading words count for BM25, not here)
                 why = {"dense_score": hit.dense_score, "dense_rank": hit.dense_rank,
                        "lexical_score": hit.lexical_score, "lexical_rank": hit.lexical_rank,
-                       "rerank_score": hit.rerank_score, "relevance": rel, "matched_terms": sorted(matched[i])}
+                       "rerank_score": hit.rerank_score, "relevance": rel, "matched_terms": sorted(matched[i]),
+                       "matched_words": list(dict.fromkeys(w for w, stem in pairs if stem in matched[i]))}
             results.append(Result(offset + i + 1, hit.score, passage, occurrence, document, marks, why, rel))
         return results
 

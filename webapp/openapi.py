@@ -50,7 +50,8 @@ SCHEMAS = {
                                         "page": _NULLABLE_INT, "text": {"type": "string"}}}}}}]},
     "Explain": {"type": "object", "properties": {
         "dense_score": _NULLABLE_NUM, "dense_rank": _NULLABLE_INT, "lexical_score": _NULLABLE_NUM, "lexical_rank": _NULLABLE_INT,
-        "rerank_score": _NULLABLE_NUM, "relevance": _NULLABLE_NUM, "matched_terms": {"type": "array", "items": {"type": "string"}}}},
+        "rerank_score": _NULLABLE_NUM, "relevance": _NULLABLE_NUM, "matched_terms": {"type": "array", "items": {"type": "string"}},
+        "matched_words": {"type": "array", "items": {"type": "string"}}}},
     "Result": {"type": "object", "required": ["rank", "score", "relevance", "match", "passage_id", "text", "highlights", "section", "page", "document"],
                "properties": {
                    "rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"},

@@ -162,3 +162,12 @@ def test_positions_equal_analysing_each_passage_again(tmp_path):
     # heading words are searchable, but they are not the passage's own words
     assert {i for i, _ in loaded.search("quetzal", 1000)} == set(ids[1::2])
     assert not any("quetzal" in m for m in loaded.positions(["quetzal"], ids)[0])
+
+
+def test_pairs_give_each_stem_the_word_it_came_from():
+    analyze = Analyzer()
+    text = "What was done on Online child-protection, and protecting children online?"
+    pairs = analyze.pairs(text)
+    assert [stem for _, stem in pairs] == analyze(text)
+    assert pairs[2:6] == [("online", "onlin"), ("child", "child"), ("protection", "protect"), ("protecting", "protect")]
+    assert not {"was", "on", "and"} & {word for word, _ in pairs}  # stop words, as in the index

@@ -29,6 +29,9 @@ def test_results_carry_calibrated_relevance_and_rerank_explains(client):
     first = data["results"][0]
     assert 0.5 <= first["relevance"] <= 1 and first["match"] == "strong"
     assert first["explain"]["rerank_score"] is not None and "onlin" in first["explain"]["matched_terms"]
+    # the stems stand for the query's own words: "online" and "protection", not "onlin" and "protect"
+    assert {"online", "child", "protection"} <= set(first["explain"]["matched_words"])
+    assert not set(first["explain"]["matched_words"]) & {"was", "on"}  # stop words never match
 
 
 def test_nothing_relevant_says_so_plainly(client):

@@ -70,7 +70,7 @@ def test_expand_context_and_why_in_place(page, server):  # noqa: F811
     first.locator(".context summary").click()
     assert around.is_visible() and around.inner_text().strip()
     first.locator(".why summary").click()
-    assert "Matched terms" in first.locator(".why").inner_text()
+    assert "Matched words" in first.locator(".why").inner_text()
     page.screenshot(path=str(OUTPUT / "context-open.png"), full_page=True)
 
 
