@@ -306,7 +306,7 @@ def _keystore(settings: Settings):
     from .keys import KeyStore
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    return KeyStore(settings.home / "kb.sqlite3")
+    return KeyStore(settings.home)
 
 
 @keys.command("create")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
+from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import InvalidRequest, NotFound
+from .servicedb import adopt, connect
 
 __all__ = ["KeyStore"]
 
@@ -33,15 +34,23 @@ def _now() -> str:
 
 
 class KeyStore:
-    """Keys live in the home's SQLite file; a key is shown once, when it is created."""
+    """Keys live in the home's service file (`kb.servicedb`); a key is shown once, when it is created."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        with self._conn() as conn:
-            conn.executescript(_SCHEMA)
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        adopt(self.home, "api_keys", _SCHEMA)
 
-    def _conn(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+    @contextmanager
+    def _conn(self):
+        """A connection for one call; what it writes is committed when the block ends."""
+        with closing(connect(self.home)) as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def create(self, name: str) -> str:
         if not isinstance(name, str) or not _NAME.match(name):

@@ -3,10 +3,11 @@
 On disk (the home)::
 
     kb.sqlite3          documents, unique passages with their vectors, occurrences, meta
+    service.sqlite3     staff votes and API key hashes (apart, so they never wait for an ingest)
     index/manifest.json generation, model, dimension and count the index files were built at
     index/vectors.faiss the exact FAISS index (derived from the store), or, past ann_threshold
     index/vectors.hnsw/ HNSW graph over 8-bit codes, row ids, tombstones, full vectors (memory-mapped)
-    index/lexical/      the BM25 index (derived from the store)
+    index/lexical/      the BM25 index and each passage's analysed terms (derived from the store)
     files/              a copy of every ingested file, named by document id
     write.lock          held by the one process allowed to write
 
@@ -42,6 +43,7 @@ from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
 from .faults import fault
 from .feedback import FeedbackLog
 from .keys import KeyStore
+from .servicedb import SERVICE_FILE
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .lru import LRU
 from .loaders import expand_paths, load_document, load_record
@@ -90,8 +92,8 @@ class KnowledgeBase:
         self._reranker: Reranker | None = None
         self._calibrator: Calibrator | None = None
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
-        self.feedback = FeedbackLog(self.store.connection)
-        self.keys = KeyStore(self.home / "kb.sqlite3")
+        self.feedback = FeedbackLog(self.home)
+        self.keys = KeyStore(self.home)
         self._query_vectors = LRU(512)
         self._titles = LRU(20_000)  # analysed document titles
         self._sentences = Sentences()
@@ -516,7 +518,7 @@ class KnowledgeBase:
 
     def stats(self) -> dict:
         counts = self.store.counts()
-        files = [self.home / "kb.sqlite3", *(self.home / "index").rglob("*")]
+        files = [self.home / "kb.sqlite3", self.home / SERVICE_FILE, *(self.home / "index").rglob("*")]
         return {
             "home": str(self.home),
             "model": self.model,

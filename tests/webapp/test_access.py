@@ -1,5 +1,6 @@
 """API keys, write endpoints, rate limits, CORS and body limits."""
 
+import hashlib
 import io
 
 import pytest
@@ -37,7 +38,9 @@ def test_keys_from_the_cli_are_stored_hashed_and_revocable(runner, tmp_path):
     assert token.startswith("kb_") and len(token) > 40
     store = KnowledgeBase(Settings.load(env={}, home=home, model="hash")).keys
     assert store.check(token) == "reporting"
-    assert token not in (tmp_path / "h" / "kb.sqlite3").read_bytes().decode("latin-1")  # only its hash is kept
+    for name in ("kb.sqlite3", "service.sqlite3"):  # only its hash is kept
+        assert token not in (tmp_path / "h" / name).read_bytes().decode("latin-1")
+    assert hashlib.sha256(token.encode()).hexdigest().encode() in (tmp_path / "h" / "service.sqlite3").read_bytes()
     assert "active" in runner.invoke(main, ["keys", "list", "--home", home]).stdout
     assert runner.invoke(main, ["keys", "create", "reporting", "--home", home]).exit_code == 2  # exists
     assert runner.invoke(main, ["keys", "revoke", "reporting", "--home", home]).exit_code == 0

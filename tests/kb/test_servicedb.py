@@ -1,0 +1,47 @@
+"""Staff votes and API keys live in service.sqlite3, apart from the store an ingest locks."""
+
+import hashlib
+import sqlite3
+import time
+
+from kb import KnowledgeBase, Settings
+from kb.feedback import _SCHEMA as FEEDBACK_SCHEMA
+from kb.keys import _SCHEMA as KEYS_SCHEMA
+
+
+def test_votes_and_keys_do_not_wait_for_an_ingest_that_holds_the_store(fake_kb, sample_copy):
+    fake_kb.ingest([sample_copy])
+    passage = fake_kb.search("online child protection", k=1, mode="lexical", min_score=0)[0].passage.id
+    ingest = sqlite3.connect(fake_kb.home / "kb.sqlite3", isolation_level=None)
+    ingest.execute("BEGIN IMMEDIATE")  # the write lock an ingest holds until it commits
+    ingest.execute("INSERT OR REPLACE INTO meta VALUES ('probe', 'x')")
+    try:
+        started = time.monotonic()
+        fake_kb.record_feedback("online child protection", passage, True)
+        token = fake_kb.keys.create("reporting")
+        assert time.monotonic() - started < 5  # before: the busy timeout (30 s), then "database is locked"
+        assert fake_kb.feedback.count() == 1 and fake_kb.keys.check(token) == "reporting"
+        assert fake_kb.search("online child protection", k=1, mode="lexical", min_score=0)  # and searching goes on
+    finally:
+        ingest.execute("ROLLBACK")
+        ingest.close()
+
+
+def test_an_older_homes_votes_and_keys_are_copied_over_once(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    old = sqlite3.connect(home / "kb.sqlite3")  # as homes kept them before: in the store's file
+    old.executescript(FEEDBACK_SCHEMA + KEYS_SCHEMA)
+    old.execute("INSERT INTO feedback VALUES (1, 'water in schools', 'p1', 'd1', 1, '2026-01-01T00:00:00+00:00')")
+    token = "kb_old-token-from-before"
+    old.execute("INSERT INTO api_keys VALUES ('reporting', ?, '2026-01-01T00:00:00+00:00', NULL)",
+                (hashlib.sha256(token.encode()).hexdigest(),))
+    old.commit()
+    old.close()
+    settings = Settings.load(env={}, home=home, model="hash")
+    kb = KnowledgeBase(settings)
+    assert kb.feedback.judgments() == {"water in schools": {"p1": 1}}
+    assert kb.keys.check(token) == "reporting"
+    kb.keys.revoke("reporting")
+    again = KnowledgeBase(settings)  # a second open copies nothing back
+    assert again.keys.check(token) is None and again.feedback.count() == 1
