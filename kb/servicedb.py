@@ -51,7 +51,7 @@ def _old_rows(store: Path, table: str) -> list[tuple]:
     a WAL reader); none if the file or the table is not there."""
     if not store.exists():
         return []
-    old = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
+    old = sqlite3.connect(store.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)  # as_uri escapes '?', '#', '%'
     try:
         if old.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is None:
             return []

@@ -28,7 +28,7 @@ def test_votes_and_keys_do_not_wait_for_an_ingest_that_holds_the_store(fake_kb, 
 
 
 def test_an_older_homes_votes_and_keys_are_copied_over_once(tmp_path):
-    home = tmp_path / "home"
+    home = tmp_path / "a home ?#%"  # characters a file: URI must escape
     home.mkdir()
     old = sqlite3.connect(home / "kb.sqlite3")  # as homes kept them before: in the store's file
     old.executescript(FEEDBACK_SCHEMA + KEYS_SCHEMA)
