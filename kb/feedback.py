@@ -7,11 +7,10 @@ rewrites them, and a vote does not wait for an ingest to commit.
 
 from __future__ import annotations
 
-from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .servicedb import adopt, connect
+from .servicedb import adopt, session
 
 __all__ = ["FeedbackLog"]
 
@@ -29,14 +28,14 @@ CREATE INDEX IF NOT EXISTS feedback_query ON feedback(query);
 
 
 class FeedbackLog:
-    """One short connection per call: votes are rare, and no thread shares a connection."""
+    """One short `session` per call: votes are rare, and no thread shares a connection."""
 
     def __init__(self, home: Path):
         self.home = Path(home)
         adopt(self.home, "feedback", _SCHEMA)
 
     def add(self, query: str, passage_id: str, document_id: str | None, helpful: bool) -> None:
-        with closing(connect(self.home)) as conn:
+        with session(self.home) as conn:
             conn.execute(
                 "INSERT INTO feedback (query, passage, document, helpful, at) VALUES (?, ?, ?, ?, ?)",
                 (query, passage_id, document_id, int(helpful), datetime.now(timezone.utc).isoformat(timespec="seconds")),
@@ -46,12 +45,12 @@ class FeedbackLog:
         """{query: {passage id: 1 helpful / 0 not}}; a later vote on the same pair wins.
         Queries are compared case- and space-insensitively."""
         out: dict[str, dict[str, int]] = {}
-        with closing(connect(self.home)) as conn:
+        with session(self.home) as conn:
             rows = conn.execute("SELECT query, passage, helpful FROM feedback ORDER BY id").fetchall()
         for query, passage, helpful in rows:
             out.setdefault(" ".join(query.lower().split()), {})[passage] = helpful
         return out
 
     def count(self) -> int:
-        with closing(connect(self.home)) as conn:
+        with session(self.home) as conn:
             return conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import InvalidRequest, NotFound
-from .servicedb import adopt, connect
+from .servicedb import adopt, session
 
 __all__ = ["KeyStore"]
 
@@ -40,23 +39,11 @@ class KeyStore:
         self.home = Path(home)
         adopt(self.home, "api_keys", _SCHEMA)
 
-    @contextmanager
-    def _conn(self):
-        """A connection for one call; what it writes is committed when the block ends."""
-        with closing(connect(self.home)) as conn:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
     def create(self, name: str) -> str:
         if not isinstance(name, str) or not _NAME.match(name):
             raise InvalidRequest("A key name is 1-64 letters, digits, '.', '_' or '-'.", "invalid_name")
         token = "kb_" + secrets.token_urlsafe(32)
-        with self._conn() as conn:
+        with session(self.home) as conn:
             row = conn.execute("SELECT revoked_at FROM api_keys WHERE name = ?", (name,)).fetchone()
             if row and row[0] is None:
                 raise InvalidRequest(f"A key named {name!r} exists; revoke it first.", "key_exists")
@@ -64,12 +51,12 @@ class KeyStore:
         return token
 
     def list(self) -> list[dict]:
-        with self._conn() as conn:
+        with session(self.home) as conn:
             rows = conn.execute("SELECT name, created_at, revoked_at FROM api_keys ORDER BY name").fetchall()
         return [{"name": n, "created_at": c, "revoked_at": r} for n, c, r in rows]
 
     def revoke(self, name: str) -> None:
-        with self._conn() as conn:
+        with session(self.home) as conn:
             done = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (_now(), name)).rowcount
         if not done:
             raise NotFound(f"no active key named {name!r}")
@@ -78,6 +65,6 @@ class KeyStore:
         """The name of the active key `token` is, or None."""
         if not token or len(token) > 200:
             return None
-        with self._conn() as conn:
+        with session(self.home) as conn:
             row = conn.execute("SELECT name FROM api_keys WHERE hash = ? AND revoked_at IS NULL", (_hash(token),)).fetchone()
         return row[0] if row else None

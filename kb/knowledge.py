@@ -43,12 +43,12 @@ from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
 from .faults import fault
 from .feedback import FeedbackLog
 from .keys import KeyStore
-from .servicedb import SERVICE_FILE
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .lru import LRU
 from .loaders import expand_paths, load_document, load_record
 from .records import Document, IngestReport, Occurrence, Passage, Record, Result, document_id, passage_key
 from .indexfiles import load_index, save_index
+from .servicedb import SERVICE_FILE
 from .settings import Settings
 from .structure import LoadedDocument
 from .store import SQLiteStore

@@ -9,9 +9,11 @@ kept both tables in ``kb.sqlite3``; each is copied over once, on first open.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Iterator
 
-__all__ = ["SERVICE_FILE", "connect", "adopt"]
+__all__ = ["SERVICE_FILE", "connect", "session", "adopt"]
 
 SERVICE_FILE = "service.sqlite3"
 STORE_FILE = "kb.sqlite3"
@@ -22,6 +24,20 @@ def connect(home: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(Path(home) / SERVICE_FILE, timeout=30, isolation_level=None)
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+@contextmanager
+def session(home: Path) -> Iterator[sqlite3.Connection]:
+    """A connection for one call, in one transaction: committed when the block ends, rolled
+    back if it raises, then closed (votes and key checks are short; no thread shares it)."""
+    with closing(connect(home)) as conn:
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def adopt(home: Path, table: str, schema: str) -> None:
