@@ -63,7 +63,7 @@ def test_search_during_ingest_and_delete(tmp_path):
         stop.set()
         for t in threads:
             t.join(timeout=30)
-        assert not errors, errors[:3]
+        assert not errors, (errors[:3], root.server_log()[-4000:])
         assert len(counts) >= 20
         assert any("annex-1.txt" in s for s in seen)  # readers picked up the new snapshot
         _, last = _get(base + "/search?q=Annex+0+part+1&k=100&min_score=0")

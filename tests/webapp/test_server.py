@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -24,28 +25,37 @@ def _free_port() -> int:
 
 @contextmanager
 def running_server(**env_vars):
-    """`kb serve` (waitress) in its own process on a free port; yields its base URL."""
+    """`kb serve` (waitress) in its own process on a free port; yields its base URL.
+
+    The server's output goes to a temporary file (a pipe nobody reads would fill and block it);
+    `server_log()` reads it, so a test can show the server's traceback when a request fails."""
     port = _free_port()
     env = {**os.environ, **env_vars}
-    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(base + "/api/health", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail("kb serve exited: " + proc.stdout.read())
-                if time.time() > deadline:
-                    pytest.fail("kb serve did not answer within 120 s")
-                time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        base = _Base(f"http://127.0.0.1:{port}")
+        base.server_log = lambda: (log.seek(0), log.read())[1]
+        deadline = time.time() + 120
+        try:
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/api/health", timeout=2)
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        pytest.fail("kb serve exited: " + base.server_log())
+                    if time.time() > deadline:
+                        pytest.fail("kb serve did not answer within 120 s")
+                    time.sleep(0.3)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+class _Base(str):
+    """The server's base URL, which also carries `server_log()`."""
 
 
 @pytest.fixture(scope="module")
