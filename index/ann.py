@@ -79,6 +79,17 @@ class HnswIndex:
             self._lookup = self._live = None
         return int(len(rows))
 
+    def copy(self) -> "HnswIndex":
+        """An independent copy; the exact vectors are shared, as nothing writes into them
+        (`add` and `compact` make new arrays, `save` maps the new file)."""
+        import copy
+        import faiss
+
+        other = copy.copy(self)
+        other._graph = faiss.clone_index(self._graph) if self._graph is not None else None
+        other._alive = self._alive.copy()  # `remove` clears flags in place
+        return other
+
     def compact(self) -> None:
         """Rebuild the graph from the live rows, dropping the dead ones for good."""
         keep = np.flatnonzero(self._alive)

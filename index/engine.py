@@ -66,6 +66,12 @@ class SearchEngine:
         self.fusion = fusion
         self.dense_weight = dense_weight
 
+    def copy(self) -> "SearchEngine":
+        """An engine over copies of both indexes, for a writer: searches that hold this
+        engine keep a consistent view while the copy changes, then the copy replaces it."""
+        return SearchEngine(self._embedder, self.vectors.copy(), self.lexical.copy(), self.rrf_k, self.candidates,
+                            self.fusion, self.dense_weight)
+
     @property
     def embedder(self) -> Embedder:
         return self._embedder()

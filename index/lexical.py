@@ -104,6 +104,9 @@ class LexicalIndex(Protocol):
 
     def positions(self, terms: Sequence[str], ids: Sequence[int]) -> tuple[list[dict[str, list[int]]], np.ndarray]: ...
 
+    def copy(self) -> "LexicalIndex":
+        """An independent copy: `build` on it leaves this one whole for the searches using it."""
+
     def __len__(self) -> int: ...
 
     def save(self, path: Path) -> None: ...
@@ -154,6 +157,13 @@ class BM25Index:
         np.cumsum([len(q) for q in sequences], out=self._offsets[1:])
         dtype = np.uint16 if len(vocab) <= 1 << 16 else np.int32  # half the disk for most collections
         self._sequence = np.fromiter(itertools.chain.from_iterable(sequences), dtype, count=int(self._offsets[-1]))
+
+    def copy(self) -> "BM25Index":
+        """Shares the arrays: `build` replaces them (it never writes into one), so the copy
+        and this index can no longer affect each other."""
+        import copy
+
+        return copy.copy(self)
 
     def terms(self, query: str) -> list[str]:
         """The query's analysed terms that occur in the collection."""

@@ -41,6 +41,9 @@ class VectorIndex(Protocol):
 
     def save(self, path: Path) -> None: ...
 
+    def copy(self) -> "VectorIndex":
+        """An independent copy: a writer changes it while searches keep using this one."""
+
 
 def _as_ids(ids) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
@@ -64,6 +67,9 @@ class FaissIndex:
 
         index = faiss.read_index(str(path))
         return cls(index.d, index)
+
+    def copy(self) -> "FaissIndex":
+        return FaissIndex(self.dim, self._faiss.clone_index(self._index))
 
     def add(self, ids, vectors: np.ndarray) -> None:
         ids = _as_ids(ids)

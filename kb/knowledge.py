@@ -86,7 +86,9 @@ class KnowledgeBase:
                 f"{self.home} was built with the model {recorded!r}, but the configured model is "
                 f"{self.model!r}. Set KB_MODEL (or --model) to {recorded!r}, or use a new home."
             )
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # loaded components and the engine in use; held briefly
+        self._write_lock = threading.Lock()  # one writer thread; the flock covers other processes
+        self._writer: int | None = None  # the thread writing, while one is
         self._embedder: Embedder | None = None
         self._engine: SearchEngine | None = None
         self._reranker: Reranker | None = None
@@ -144,21 +146,37 @@ class KnowledgeBase:
         return "hnsw" if passages > s.ann_threshold else "flat"
 
     def engine(self) -> SearchEngine | None:
-        """The engine at the store's current generation (reloaded when another process wrote)."""
+        """The engine at the store's current generation (reloaded when another process wrote).
+
+        Searches hold on to the engine they got; a writer changes a copy and then swaps it in
+        (`_publish`), so no search sees an index half changed. Between a writer's commit and
+        its index files, searches keep the engine they have: their hits are looked up in the
+        store, which drops passages that are gone."""
         generation = self.store.generation()
         with self._lock:
-            if self._engine is not None and self._engine_generation == generation:
+            if self._engine is not None and (self._engine_generation == generation or self._writer not in (None, threading.get_ident())):
                 return self._engine
             dim = int(self.store.get_meta("dimension") or 0)
             if not dim:
                 return None
-            self._engine = self._load_or_rebuild(dim, generation)
-            self._engine_generation = generation
+            engine = self._load_or_rebuild(dim, generation)
+            if engine is not None:
+                self._engine, self._engine_generation = engine, generation
             return self._engine
 
-    def _load_or_rebuild(self, dim: int, generation: int) -> SearchEngine:
+    def _publish(self, engine: SearchEngine, generation: int) -> None:
+        with self._lock:
+            self._engine, self._engine_generation = engine, generation
+
+    def _load_or_rebuild(self, dim: int, generation: int) -> SearchEngine | None:
+        """The index files at `generation`, else a rebuild from the store; None if the files
+        lag only because a writer is still writing them and an engine is already in use."""
         engine = load_index(self.home / "index", self._new_engine(dim), generation, self.model)
         if engine is None:
+            if self._engine is not None and self._writer != threading.get_ident():
+                with self._try_writing() as idle:
+                    if not idle:  # another process is writing; it saves the files it owes
+                        return None
             log.info("index files lag the store (generation %s); rebuilding from the store", generation)
             keys, vectors = self.store.all_vectors(dim)
             engine = self._new_engine(dim, len(keys))
@@ -192,15 +210,18 @@ class KnowledgeBase:
 
     @contextmanager
     def _writing(self):
-        """One writer per home, across processes (flock) and threads."""
-        with open(self.home / "write.lock", "w") as fh:
+        """One writer per home, across threads and processes (flock). Searches do not wait for it."""
+        with self._write_lock, open(self.home / "write.lock", "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 log.warning("another process is writing to %s; waiting for it", self.home)
                 fcntl.flock(fh, fcntl.LOCK_EX)
-            with self._lock:
+            self._writer = threading.get_ident()
+            try:
                 yield
+            finally:
+                self._writer = None
 
     # -- ingest ------------------------------------------------------------------------
 
@@ -223,33 +244,32 @@ class KnowledgeBase:
     def _ingest(self, items: list, report: IngestReport, progress: Progress | None) -> IngestReport:
         """All or nothing: the whole ingest is one store transaction, so readers keep the last
         complete state until it commits, and a crash or error anywhere leaves no trace of it.
-        Index files follow the commit; if they are lost, they are rebuilt from the store."""
+        Index files follow the commit; if they are lost, they are rebuilt from the store.
+        The writer changes its own copy of the engine (made when the first batch is embedded);
+        searches use the one before until the copy is saved and swapped in."""
         started = time.perf_counter()
         with self._writing():
-            engine = self.engine()
+            live = self.engine()
+            engine = None  # this ingest's engine; an error drops it, and the live one is untouched
             pending: list[_Prepared] = []
-            try:
-                with self.store.transaction():
-                    for item in (progress(items) if progress else items):
-                        prepared = self._prepare_record(item, report) if isinstance(item, Record) else self._prepare_file(item, report)
-                        fault("parse")
-                        if prepared is None:
-                            continue
-                        pending.append(prepared)
-                        if sum(len(p.chunks) for p in pending) >= self.settings.ingest_batch:
-                            engine = self._commit(pending, engine, report)
-                            pending = []
-                    engine = self._commit(pending, engine, report)
-                    fault("before-commit")
-            except BaseException:
-                self._engine, self._engine_generation = None, -1  # it may hold vectors that were rolled back
-                raise
+            with self.store.transaction():
+                for item in (progress(items) if progress else items):
+                    prepared = self._prepare_record(item, report) if isinstance(item, Record) else self._prepare_file(item, report)
+                    fault("parse")
+                    if prepared is None:
+                        continue
+                    pending.append(prepared)
+                    if sum(len(p.chunks) for p in pending) >= self.settings.ingest_batch:
+                        engine = self._commit(pending, engine, live, report)
+                        pending = []
+                engine = self._commit(pending, engine, live, report)
+                fault("before-commit")
             fault("after-commit")
             if engine is not None and report.added + report.updated:
                 engine.lexical.build(*self.store.all_texts())
                 generation = self.store.generation()
                 self._save(engine, generation)
-                self._engine, self._engine_generation = engine, generation
+                self._publish(engine, generation)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -296,8 +316,10 @@ class KnowledgeBase:
         doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks), file=file)
         return _Prepared(doc, loaded.text, chunks, data, suffix, replaces)
 
-    def _commit(self, pending: list[_Prepared], engine: SearchEngine | None, report: IngestReport) -> SearchEngine | None:
-        """Embed what is new in `pending`, then write it to the store and the vector index."""
+    def _commit(self, pending: list[_Prepared], engine: SearchEngine | None, live: SearchEngine | None,
+                report: IngestReport) -> SearchEngine | None:
+        """Embed what is new in `pending`, then write it to the store and to `engine`, the
+        ingest's own (a copy of `live`, the one searches use, on the first call)."""
         if not pending:
             return engine
         keyed = [[(passage_key(c.clean), c) for c in p.chunks] for p in pending]
@@ -311,7 +333,7 @@ class KnowledgeBase:
         vectors = self.embedder.embed_batch([p.clean for p in fresh.values()])
         fault("embed")
         if engine is None:
-            engine = self._new_engine(self.embedder.dim)
+            engine = live.copy() if live is not None else self._new_engine(self.embedder.dim)
         files = self.home / "files"
         files.mkdir(exist_ok=True)
         for p in pending:
@@ -341,14 +363,15 @@ class KnowledgeBase:
             doc = self.store.document(doc_id)
             if doc is None:
                 raise NotFound(f"no document with id {doc_id!r}")
-            engine = self.engine()
+            live = self.engine()
             orphans = self.store.remove_document(doc_id)
             generation = self.store.generation()
-            if engine is not None:
+            if live is not None:  # changed on a copy, as in an ingest
+                engine = live.copy()
                 engine.vectors.remove(np.asarray(orphans, dtype=np.int64))
                 engine.lexical.build(*self.store.all_texts())
                 self._save(engine, generation)
-                self._engine, self._engine_generation = engine, generation
+                self._publish(engine, generation)
             if doc.file:
                 (self.home / doc.file).unlink(missing_ok=True)
             return doc

@@ -171,3 +171,19 @@ def test_pairs_give_each_stem_the_word_it_came_from():
     assert [stem for _, stem in pairs] == analyze(text)
     assert pairs[2:6] == [("online", "onlin"), ("child", "child"), ("protection", "protect"), ("protecting", "protect")]
     assert not {"was", "on", "and"} & {word for word, _ in pairs}  # stop words, as in the index
+
+
+def test_a_rebuilt_copy_leaves_the_original_whole():
+    """A writer rebuilds a copy while searches use the original: the original answers as before."""
+    texts = _corpus()
+    index = BM25Index()
+    index.build(range(len(texts)), texts)
+    query = "online child protection"
+    before, (matches, lengths) = index.search(query, 10), index.positions(Analyzer()(query), range(20))
+    copy = index.copy()
+    copy.build(range(1000, 1010), ["water policy"] * 10)
+    again = index.positions(Analyzer()(query), range(20))
+    assert index.search(query, 10) == before and again[0] == matches and (again[1] == lengths).all()
+    assert before and any(matches)
+    assert len(index) == len(texts) and len(copy) == 10
+    assert {i for i, _ in copy.search("water", 20)} == set(range(1000, 1010))

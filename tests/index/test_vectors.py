@@ -87,6 +87,26 @@ def test_a_removed_id_can_come_back(backend):
     assert sorted(index.ids()) == sorted(ids)
 
 
+def test_a_copy_changes_alone(backend, tmp_path):
+    """What a writer does to a copy (add, remove, save) leaves the original's answers as they were."""
+    ids, vectors = _data()
+    index, twin = backend(32), backend(32)
+    index.add(ids[:400], vectors[:400])
+    twin.add(ids[:400], vectors[:400])
+    queries = vectors[:5]
+    before = twin.search(queries, 10)  # not asked of `index`: no cache of its answers before the copy
+    copy = index.copy()
+    copy.remove(ids[:50])
+    copy.add(ids[400:], vectors[400:])
+    copy.save(tmp_path / "v.faiss")
+    assert len(index) == 400 and len(copy) == 450
+    after = index.search(queries, 10)
+    assert (after[1] == before[1]).all() and np.allclose(after[0], before[0])
+    assert np.allclose(index.vectors(ids[:3]), vectors[:3]) and sorted(index.ids()) == sorted(ids[:400])
+    assert list(copy.search(vectors[400:401], 1)[1][0]) == [ids[400]]
+    assert ids[0] not in copy.search(queries, 10)[1]
+
+
 def test_convert_keeps_ids_and_vectors():
     ids, vectors = _data()
     flat = FaissIndex(32)
