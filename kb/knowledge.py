@@ -13,27 +13,25 @@ On disk (the home)::
 
 The store is committed first; index files are stamped with the store's generation. Whoever
 opens a home whose index files lag the store (a crash between the two) rebuilds them from the
-store, which keeps every vector, so nothing is re-embedded.
+store, which keeps every vector, so nothing is re-embedded. How searches and a writer share the
+engine: `kb.live`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import logging
 import os
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
-from index import BM25Index, Embedder, Hit, SearchEngine, load_embedder, model_id, new_vector_index
-from index.vectors import convert
+from index import Embedder, Hit, SearchEngine, load_embedder, model_id
 from index.diversity import mmr
 from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, Reranker, features, load_reranker
@@ -43,11 +41,11 @@ from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
 from .faults import fault
 from .feedback import FeedbackLog
 from .keys import KeyStore
+from .live import LiveIndex
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .lru import LRU
 from .loaders import expand_paths, load_document, load_record
 from .records import Document, IngestReport, Occurrence, Passage, Record, Result, document_id, passage_key
-from .indexfiles import load_index, save_index
 from .servicedb import SERVICE_FILE
 from .settings import Settings
 from .structure import LoadedDocument
@@ -86,11 +84,9 @@ class KnowledgeBase:
                 f"{self.home} was built with the model {recorded!r}, but the configured model is "
                 f"{self.model!r}. Set KB_MODEL (or --model) to {recorded!r}, or use a new home."
             )
-        self._lock = threading.RLock()  # loaded components and the engine in use; held briefly
-        self._write_lock = threading.Lock()  # one writer thread; the flock covers other processes
-        self._writer: int | None = None  # the thread writing, while one is
+        self._lock = threading.RLock()  # components loaded on first use
         self._embedder: Embedder | None = None
-        self._engine: SearchEngine | None = None
+        self.live = LiveIndex(self.home, self.settings, self.store, self.model, self._fingerprint(), lambda: self.embedder)
         self._reranker: Reranker | None = None
         self._calibrator: Calibrator | None = None
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
@@ -99,7 +95,6 @@ class KnowledgeBase:
         self._query_vectors = LRU(512)
         self._titles = LRU(20_000)  # analysed document titles
         self._sentences = Sentences()
-        self._engine_generation = -1
 
     # -- components, loaded on first use ---------------------------------------------
 
@@ -128,100 +123,9 @@ class KnowledgeBase:
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
 
-    def _new_engine(self, dim: int, passages: int = 0) -> SearchEngine:
-        s = self.settings
-        vectors = new_vector_index(self._vector_kind(passages), dim)
-        return SearchEngine(lambda: self.embedder, vectors, BM25Index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates,
-                            s.fusion, s.dense_weight)
-
-    def _vector_kind(self, passages: int, current: str | None = None) -> str:
-        """The vector index for a collection this size: exact while it is fast (one query at
-        `ann_threshold` passages costs ~3 ms here), HNSW beyond. Switching back needs the
-        collection to halve, so a size near the threshold does not flip at every ingest."""
-        s = self.settings
-        if s.vector_index != "auto":
-            return s.vector_index
-        if current == "hnsw" and passages >= s.ann_threshold // 2:
-            return "hnsw"
-        return "hnsw" if passages > s.ann_threshold else "flat"
-
     def engine(self) -> SearchEngine | None:
-        """The engine at the store's current generation (reloaded when another process wrote).
-
-        Searches hold on to the engine they got; a writer changes a copy and then swaps it in
-        (`_publish`), so no search sees an index half changed. Between a writer's commit and
-        its index files, searches keep the engine they have: their hits are looked up in the
-        store, which drops passages that are gone."""
-        generation = self.store.generation()
-        with self._lock:
-            if self._engine is not None and (self._engine_generation == generation or self._writer not in (None, threading.get_ident())):
-                return self._engine
-            dim = int(self.store.get_meta("dimension") or 0)
-            if not dim:
-                return None
-            engine = self._load_or_rebuild(dim, generation)
-            if engine is not None:
-                self._engine, self._engine_generation = engine, generation
-            return self._engine
-
-    def _publish(self, engine: SearchEngine, generation: int) -> None:
-        with self._lock:
-            self._engine, self._engine_generation = engine, generation
-
-    def _load_or_rebuild(self, dim: int, generation: int) -> SearchEngine | None:
-        """The index files at `generation`, else a rebuild from the store; None if the files
-        lag only because a writer is still writing them and an engine is already in use."""
-        engine = load_index(self.home / "index", self._new_engine(dim), generation, self.model)
-        if engine is None:
-            if self._engine is not None and self._writer != threading.get_ident():
-                with self._try_writing() as idle:
-                    if not idle:  # another process is writing; it saves the files it owes
-                        return None
-            log.info("index files lag the store (generation %s); rebuilding from the store", generation)
-            keys, vectors = self.store.all_vectors(dim)
-            engine = self._new_engine(dim, len(keys))
-            engine.vectors.add(keys, vectors)
-            engine.lexical.build(*self.store.all_texts())
-            with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
-                if idle and self.store.generation() == generation:
-                    self._save(engine, generation)
-        elif self._vector_kind(len(engine.vectors), engine.vectors.kind) != engine.vectors.kind:
-            with self._try_writing() as idle:  # KB_VECTOR_INDEX changed since the files were written
-                if idle and self.store.generation() == generation:
-                    self._save(engine, generation)  # converts, then persists
-        return engine
-
-    def _save(self, engine: SearchEngine, generation: int) -> None:
-        kind = self._vector_kind(len(engine.vectors), engine.vectors.kind)
-        if kind != engine.vectors.kind:
-            log.info("%d passages: moving vectors from a %s index to %s", len(engine.vectors), engine.vectors.kind, kind)
-            engine.vectors = convert(engine.vectors, kind)
-        save_index(self.home / "index", engine, generation, self.model, self._fingerprint())
-
-    @contextmanager
-    def _try_writing(self):
-        with open(self.home / "write.lock", "w") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-
-    @contextmanager
-    def _writing(self):
-        """One writer per home, across threads and processes (flock). Searches do not wait for it."""
-        with self._write_lock, open(self.home / "write.lock", "w") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.warning("another process is writing to %s; waiting for it", self.home)
-                fcntl.flock(fh, fcntl.LOCK_EX)
-            self._writer = threading.get_ident()
-            try:
-                yield
-            finally:
-                self._writer = None
+        """The engine searches use now (see `kb.live`: reloaded when another process wrote)."""
+        return self.live.engine()
 
     # -- ingest ------------------------------------------------------------------------
 
@@ -248,9 +152,9 @@ class KnowledgeBase:
         The writer changes its own copy of the engine (made when the first batch is embedded);
         searches use the one before until the copy is saved and swapped in."""
         started = time.perf_counter()
-        with self._writing():
-            live = self.engine()
-            engine = None  # this ingest's engine; an error drops it, and the live one is untouched
+        with self.live.writing():
+            serving = self.engine()
+            engine = None  # this ingest's engine; an error drops it, and the one searches use is untouched
             pending: list[_Prepared] = []
             with self.store.transaction():
                 for item in (progress(items) if progress else items):
@@ -260,16 +164,15 @@ class KnowledgeBase:
                         continue
                     pending.append(prepared)
                     if sum(len(p.chunks) for p in pending) >= self.settings.ingest_batch:
-                        engine = self._commit(pending, engine, live, report)
+                        engine = self._commit(pending, engine, serving, report)
                         pending = []
-                engine = self._commit(pending, engine, live, report)
+                engine = self._commit(pending, engine, serving, report)
                 fault("before-commit")
             fault("after-commit")
             if engine is not None and report.added + report.updated:
                 engine.lexical.build(*self.store.all_texts())
                 generation = self.store.generation()
-                self._save(engine, generation)
-                self._publish(engine, generation)
+                self.live.install(engine, generation)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -316,10 +219,10 @@ class KnowledgeBase:
         doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks), file=file)
         return _Prepared(doc, loaded.text, chunks, data, suffix, replaces)
 
-    def _commit(self, pending: list[_Prepared], engine: SearchEngine | None, live: SearchEngine | None,
+    def _commit(self, pending: list[_Prepared], engine: SearchEngine | None, serving: SearchEngine | None,
                 report: IngestReport) -> SearchEngine | None:
         """Embed what is new in `pending`, then write it to the store and to `engine`, the
-        ingest's own (a copy of `live`, the one searches use, on the first call)."""
+        ingest's own (a copy of `serving`, the one searches use, on the first call)."""
         if not pending:
             return engine
         keyed = [[(passage_key(c.clean), c) for c in p.chunks] for p in pending]
@@ -333,7 +236,7 @@ class KnowledgeBase:
         vectors = self.embedder.embed_batch([p.clean for p in fresh.values()])
         fault("embed")
         if engine is None:
-            engine = live.copy() if live is not None else self._new_engine(self.embedder.dim)
+            engine = serving.copy() if serving is not None else self.live.new_engine(self.embedder.dim)
         files = self.home / "files"
         files.mkdir(exist_ok=True)
         for p in pending:
@@ -359,19 +262,18 @@ class KnowledgeBase:
 
     def remove(self, doc_id: str) -> Document:
         """Delete a document: its occurrences, passages no other document uses, its file copy."""
-        with self._writing():
+        with self.live.writing():
             doc = self.store.document(doc_id)
             if doc is None:
                 raise NotFound(f"no document with id {doc_id!r}")
-            live = self.engine()
+            serving = self.engine()
             orphans = self.store.remove_document(doc_id)
             generation = self.store.generation()
-            if live is not None:  # changed on a copy, as in an ingest
-                engine = live.copy()
+            if serving is not None:  # changed on a copy, as in an ingest
+                engine = serving.copy()
                 engine.vectors.remove(np.asarray(orphans, dtype=np.int64))
                 engine.lexical.build(*self.store.all_texts())
-                self._save(engine, generation)
-                self._publish(engine, generation)
+                self.live.install(engine, generation)
             if doc.file:
                 (self.home / doc.file).unlink(missing_ok=True)
             return doc
@@ -439,15 +341,15 @@ class KnowledgeBase:
     def cosine_null(self) -> CosineNull:
         """How this collection's cosines spread for any query (see `index.relevance`),
         shrunk toward the model's shipped reference while the collection is small."""
-        engine = self.engine()
+        engine, generation = self.live.snapshot()
         with self._lock:
-            if self._null is None or self._null[0] != self._engine_generation:
+            if self._null is None or self._null[0] != generation:
                 ids = engine.vectors.ids() if engine is not None else np.zeros(0, np.int64)
                 if len(ids) > 100_000:  # a mean and covariance in 384 dimensions settle long before this
                     ids = np.sort(np.random.default_rng(0).choice(ids, 100_000, replace=False))
                 chunks = (engine.vectors.vectors(ids[i:i + 50_000]) for i in range(0, len(ids), 50_000))
                 own = CosineNull.fit(chunks, self.embedder.dim)
-                self._null = (self._engine_generation, own.blend(reference_null(self.model)))
+                self._null = (generation, own.blend(reference_null(self.model)))
             return self._null[1]
 
     def relevance(self, vector: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -111,3 +111,35 @@ def test_searches_stay_whole_while_reports_come_and_go(kb, tmp_path):
     assert not errors, errors[:3]
     assert len(done) >= 20
     assert not any("annex" in s for s in _sources(kb, "Annex1 health newborn", "lexical"))
+
+
+def test_another_writers_commit_is_not_rebuilt_by_a_reader(kb, tmp_path, monkeypatch, caplog):
+    """Another writer (here a second KnowledgeBase on the home: its own flock, like another
+    process) has committed but not yet written its index files. A reader keeps its engine
+    rather than rebuilding the index from the store, and takes the writer's files once written."""
+    (annex,) = _annexes(tmp_path / "annexes", 1)
+    other = KnowledgeBase(kb.settings)
+    _, generation = kb.live.snapshot()
+    reached, resume = threading.Event(), threading.Event()
+
+    def pause(point):
+        if point == "after-commit" and threading.current_thread() is writer:
+            reached.set()
+            assert resume.wait(60)
+
+    monkeypatch.setattr("kb.knowledge.fault", pause)
+    writer = threading.Thread(target=other.ingest, args=([annex],))
+    writer.start()
+    try:
+        assert reached.wait(60)
+        assert kb.store.generation() > generation  # committed
+        with caplog.at_level("INFO", logger="kb"):
+            assert "annex-0.txt" not in _sources(kb, "Annex0 health newborn", "lexical")
+        assert kb.live.snapshot()[1] == generation
+        assert not [r for r in caplog.records if "rebuilding" in r.getMessage()]
+    finally:
+        resume.set()
+        writer.join(60)
+    assert "annex-0.txt" in _sources(kb, "Annex0 health newborn", "lexical")
+    assert kb.live.snapshot()[1] == kb.store.generation()
+    assert not [r for r in caplog.records if "rebuilding" in r.getMessage()]

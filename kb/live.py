@@ -1,0 +1,146 @@
+"""The engine a home's searches use, and how a writer replaces it.
+
+Searches hold on to the engine they got. A writer (`writing()`, one per home across threads
+and processes) changes a copy of it (`SearchEngine.copy`), then `install`s the copy: its files
+are saved, stamped with the store's generation, and only then do new searches get it. So no
+search sees an index half changed, and a failed write leaves the engine in use as it was.
+
+Another process's write is noticed through the store's generation (a one-row read per
+search). Between a writer's commit and its index files, searches keep the engine they have:
+their hits are looked up in the store, which drops passages that are gone. Index files that lag
+the store with no writer at work (a crash between the two) are rebuilt from the store, which
+keeps every vector, so nothing is re-embedded.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from index import BM25Index, Embedder, SearchEngine, new_vector_index
+from index.vectors import convert
+
+from .indexfiles import load_index, save_index
+from .settings import Settings
+from .store import SQLiteStore
+
+__all__ = ["LiveIndex"]
+
+log = logging.getLogger("kb")
+
+
+class LiveIndex:
+    def __init__(self, home: Path, settings: Settings, store: SQLiteStore, model: str, chunking: str,
+                 embedder: Callable[[], Embedder]):
+        self.home, self.settings, self.store, self.model = Path(home), settings, store, model
+        self._chunking = chunking  # stamped on the index files
+        self._embedder = embedder  # fetched on first use: lexical work loads no model
+        self._lock = threading.RLock()  # the engine in use; held briefly (and while one is loaded)
+        self._write_lock = threading.Lock()  # one writer thread; the flock covers other processes
+        self._writer: int | None = None  # the thread writing, while one is
+        self._engine: SearchEngine | None = None
+        self._generation = -1
+
+    def engine(self) -> SearchEngine | None:
+        """The engine at the store's current generation (None before anything is indexed)."""
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple[SearchEngine | None, int]:
+        """The engine in use and the store generation it was built at."""
+        generation = self.store.generation()
+        with self._lock:
+            current = self._generation == generation or self._writer not in (None, threading.get_ident())
+            if self._engine is not None and current:
+                return self._engine, self._generation
+            dim = int(self.store.get_meta("dimension") or 0)
+            if not dim:
+                return None, self._generation
+            engine = self._load_or_rebuild(dim, generation)
+            if engine is not None:
+                self._engine, self._generation = engine, generation
+            return self._engine, self._generation
+
+    def new_engine(self, dim: int, passages: int = 0) -> SearchEngine:
+        """An empty engine, with the vector index a collection of `passages` calls for."""
+        s = self.settings
+        vectors = new_vector_index(self._vector_kind(passages), dim)
+        return SearchEngine(self._embedder, vectors, BM25Index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates,
+                            s.fusion, s.dense_weight)
+
+    def install(self, engine: SearchEngine, generation: int) -> None:
+        """Save a writer's engine as the index files at `generation`, then serve searches from it."""
+        self._save(engine, generation)
+        with self._lock:
+            self._engine, self._generation = engine, generation
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """One writer per home, across threads and processes (flock). Searches do not wait for it."""
+        with self._write_lock, open(self.home / "write.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("another process is writing to %s; waiting for it", self.home)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            self._writer = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._writer = None
+
+    # -- inside ------------------------------------------------------------------------
+
+    def _vector_kind(self, passages: int, current: str | None = None) -> str:
+        """The vector index for a collection this size: exact while it is fast (one query at
+        `ann_threshold` passages costs ~3 ms here), HNSW beyond. Switching back needs the
+        collection to halve, so a size near the threshold does not flip at every ingest."""
+        s = self.settings
+        if s.vector_index != "auto":
+            return s.vector_index
+        if current == "hnsw" and passages >= s.ann_threshold // 2:
+            return "hnsw"
+        return "hnsw" if passages > s.ann_threshold else "flat"
+
+    def _load_or_rebuild(self, dim: int, generation: int) -> SearchEngine | None:
+        """The index files at `generation`, else a rebuild from the store; None if the files
+        lag only because another process is still writing them and an engine is in use."""
+        engine = load_index(self.home / "index", self.new_engine(dim), generation, self.model)
+        if engine is None:
+            if self._engine is not None and self._writer != threading.get_ident():
+                with self._try_writing() as idle:
+                    if not idle:  # another process is writing; it saves the files it owes
+                        return None
+            log.info("index files lag the store (generation %s); rebuilding from the store", generation)
+            keys, vectors = self.store.all_vectors(dim)
+            engine = self.new_engine(dim, len(keys))
+            engine.vectors.add(keys, vectors)
+            engine.lexical.build(*self.store.all_texts())
+            with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
+                if idle and self.store.generation() == generation:
+                    self._save(engine, generation)
+        elif self._vector_kind(len(engine.vectors), engine.vectors.kind) != engine.vectors.kind:
+            with self._try_writing() as idle:  # KB_VECTOR_INDEX changed since the files were written
+                if idle and self.store.generation() == generation:
+                    self._save(engine, generation)  # converts, then persists
+        return engine
+
+    def _save(self, engine: SearchEngine, generation: int) -> None:
+        kind = self._vector_kind(len(engine.vectors), engine.vectors.kind)
+        if kind != engine.vectors.kind:
+            log.info("%d passages: moving vectors from a %s index to %s", len(engine.vectors), engine.vectors.kind, kind)
+            engine.vectors = convert(engine.vectors, kind)
+        save_index(self.home / "index", engine, generation, self.model, self._chunking)
+
+    @contextmanager
+    def _try_writing(self) -> Iterator[bool]:
+        with open(self.home / "write.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
