@@ -25,7 +25,7 @@ __all__ = ["INDEX_FORMAT", "load_index", "save_index", "checksum"]
 
 log = logging.getLogger("kb")
 
-INDEX_FORMAT = 5  # bump when what the index files hold changes; older files are rebuilt from the store
+INDEX_FORMAT = 6  # bump when what the index files hold changes; older files are rebuilt from the store
 
 
 def checksum(folder: Path, kind: str = "flat") -> str:

@@ -170,11 +170,17 @@ class KnowledgeBase:
                 fault("before-commit")
             fault("after-commit")
             if engine is not None and report.added + report.updated:
-                engine.lexical.build(*self.store.all_texts())
+                self._relex(engine)
                 generation = self.store.generation()
                 self.live.install(engine, generation)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _relex(self, engine: SearchEngine) -> None:
+        """Index the store's passages again in `engine`'s lexical index (BM25's statistics are
+        collection-wide); only passages it does not hold yet are read and analysed."""
+        keys, _, headings = self.store.all_texts(texts=False)
+        engine.lexical.rebuild(keys, headings, self.store.clean_texts)
 
     def _prepare_file(self, path: Path, report: IngestReport) -> _Prepared | None:
         try:
@@ -272,7 +278,7 @@ class KnowledgeBase:
             if serving is not None:  # changed on a copy, as in an ingest
                 engine = serving.copy()
                 engine.vectors.remove(np.asarray(orphans, dtype=np.int64))
-                engine.lexical.build(*self.store.all_texts())
+                self._relex(engine)
                 self.live.install(engine, generation)
             if doc.file:
                 (self.home / doc.file).unlink(missing_ok=True)
