@@ -95,6 +95,12 @@ def top_k(scores: np.ndarray, postings: Sequence[np.ndarray], k: int) -> np.ndar
     return found[order]
 
 
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions starts[0], ..., starts[0] + lengths[0] - 1, starts[1], ..., end to end."""
+    ends = np.cumsum(lengths)
+    return np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]) if len(ends) else 0)
+
+
 @runtime_checkable
 class LexicalIndex(Protocol):
     def build(self, ids: Sequence[int], texts: Sequence[str], headings: Sequence[str] | None = None) -> None: ...
@@ -143,7 +149,8 @@ class BM25Index:
     def build(self, ids: Sequence[int], texts: Sequence[str], headings: Sequence[str] | None = None) -> None:
         """Index each passage's heading words and text words together; `positions` reports
         on the text's words only (a heading is searchable context, not the passage)."""
-        self._index(np.asarray(ids, dtype=np.int64), list(texts), headings, {}, [], {})
+        none = np.zeros(0, np.int64)
+        self._index(np.asarray(ids, dtype=np.int64), list(texts), headings, {}, [], none, none)
 
     def rebuild(self, ids: Sequence[int], headings: Sequence[str] | None,
                 texts_of: Callable[[np.ndarray], Sequence[str]]) -> None:
@@ -159,13 +166,16 @@ class BM25Index:
         fresh = texts_of(ids[new]) if new.any() else []
         for i, text in zip(np.flatnonzero(new).tolist(), fresh):
             texts[i] = text
-        self._index(ids, texts, headings, dict(self._vocab), list(self._terms), dict(zip(where.tolist(), rows.tolist())))
+        self._index(ids, texts, headings, dict(self._vocab), list(self._terms), where, rows)
 
     def _index(self, ids: np.ndarray, texts: list[str | None], headings: Sequence[str] | None,
-               vocab: dict[str, int], terms: list[str], held: dict[int, int]) -> None:
-        """`texts[i]` is None where `held[i]` is passage i's row in this index, whose terms it keeps."""
-        headings = [""] * len(texts) if headings is None else headings
-        if not len(ids) == len(texts) == len(headings):
+               vocab: dict[str, int], terms: list[str], where: np.ndarray, rows: np.ndarray) -> None:
+        """Passage i's terms: its text analysed, or, where `texts[i]` is None, those of row
+        `rows[j]` of this index for i = `where[j]`. Whole-collection work is numpy: copies of
+        held passages' terms by runs, one sort of (term, passage) pairs for the counts."""
+        n = len(ids)
+        headings = [""] * n if headings is None else headings
+        if not n == len(texts) == len(headings):
             raise ValueError("ids, texts and headings differ in length")
 
         def numbered(words: list[str]) -> np.ndarray:
@@ -175,29 +185,49 @@ class BM25Index:
                     terms.append(w)
             return np.fromiter(map(vocab.__getitem__, words), np.int64, count=len(words))
 
-        bodies, heads, analysed = [], [], {}
-        for i, (heading, text) in enumerate(zip(headings, texts)):
-            if text is None:
-                row = held[i]
-                bodies.append(self._sequence[self._offsets[row]:self._offsets[row + 1]])
-            else:
-                bodies.append(numbered(self.analyzer(text)))
-            if heading not in analysed:  # many passages share their document's headings
-                analysed[heading] = numbered(self.analyzer(heading)) if heading else np.zeros(0, np.int64)
-            heads.append(analysed[heading])
-        n, body_len = len(ids), np.fromiter(map(len, bodies), np.int64, count=len(bodies))
-        head_len = np.fromiter(map(len, heads), np.int64, count=n)
+        fresh = {i: numbered(self.analyzer(t)) for i, t in enumerate(texts) if t is not None}
+        body_len = np.zeros(n, np.int64)
+        body_len[where] = self._offsets[rows + 1] - self._offsets[rows]
+        for i, body in fresh.items():
+            body_len[i] = len(body)
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum(body_len, out=offsets[1:])
         dtype = np.uint16 if len(terms) <= 1 << 16 else np.int32  # half the disk for most collections
-        sequence = np.concatenate(bodies).astype(dtype) if n else np.zeros(0, dtype)
-        del bodies
-        # (term, passage) pairs of heading and text words, counted; sorted by term, then passage
-        passage = np.concatenate([np.repeat(np.arange(n), body_len), np.repeat(np.arange(n), head_len)])
-        term = np.concatenate([sequence.astype(np.int64), *heads]) if n else np.zeros(0, np.int64)
-        pairs, tf = np.unique(term * max(n, 1) + passage, return_counts=True)
-        del passage, term
-        term, passage = np.divmod(pairs, max(n, 1))
+        sequence = np.empty(int(offsets[-1]), dtype)
+        old, old_offsets = np.asarray(self._sequence), self._offsets  # a plain view of a memmap slices faster
+        breaks = np.flatnonzero((np.diff(where) != 1) | (np.diff(rows) != 1)) + 1
+        for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(where)].tolist()):
+            if b > a:  # passages held in a row here and in this index: one copy
+                sequence[offsets[where[a]]:offsets[where[b - 1] + 1]] = old[old_offsets[rows[a]]:old_offsets[rows[b - 1] + 1]]
+        for i, body in fresh.items():
+            sequence[offsets[i]:offsets[i + 1]] = body
+        del fresh
+        # headings: each distinct one analysed once (a document's passages share theirs)
+        distinct: dict[str, int] = {}
+        head_of = np.fromiter((distinct.setdefault(h, len(distinct)) for h in headings), np.int64, count=n)
+        analysed = [numbered(self.analyzer(h)) if h else np.zeros(0, np.int64) for h in distinct]
+        lengths = np.fromiter(map(len, analysed), np.int64, count=len(analysed))
+        starts = np.zeros(len(analysed) + 1, np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        flat = np.concatenate(analysed) if analysed else np.zeros(0, np.int64)
+        head_len = lengths[head_of] if n else np.zeros(0, np.int64)
+        # (term, passage) pairs of text and heading words as term * n + passage, sorted and counted
+        nb, m = len(sequence), max(n, 1)
+        pairs = np.empty(nb + int(head_len.sum()), np.int64)
+        pairs[:nb] = sequence
+        pairs[nb:] = flat[_ranges(starts[head_of] if n else head_len, head_len)]
+        pairs *= m
+        pairs[:nb] += np.repeat(np.arange(n), body_len)
+        pairs[nb:] += np.repeat(np.arange(n), head_len)
+        pairs.sort()
+        first = np.ones(len(pairs), bool)
+        np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
+        at = np.flatnonzero(first)
+        tf = np.empty(len(at), np.int64)  # run lengths (np.diff + np.append would copy twice)
+        np.subtract(at[1:], at[:-1], out=tf[:-1])
+        tf[-1:] = len(pairs) - at[-1:]
+        term, passage = np.divmod(pairs[at], m)
+        del pairs, first
         df = np.bincount(term, minlength=len(terms))
         length = body_len + head_len
         mean = float(length.mean()) if n and length.any() else 1.0

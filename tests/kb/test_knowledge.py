@@ -67,6 +67,13 @@ def test_titles_for_names_the_document_results_for_picks(fake_kb, sample_copy):
     counts = fake_kb.store.counts()
     assert counts["occurrences"] > counts["passages"] + 2  # shared passages: which place is first mattered
     assert fake_kb.store.titles_for([]) == {}
+    # what a lexical rebuild reads: headings without texts, then only the texts it asks for
+    keys_only, none, headings_only = fake_kb.store.all_texts(texts=False)
+    all_keys, cleans, headings = fake_kb.store.all_texts()
+    assert none is None and keys_only.tolist() == all_keys.tolist() and headings_only == headings
+    assert any("Second copy of the report" in h for h in headings) and any("Annex on water" in h for h in headings)
+    pick = all_keys[::-3]
+    assert fake_kb.store.clean_texts(pick) == [cleans[i] for i in range(len(all_keys))[::-3]]
 
 
 def test_offsets_point_into_the_document_text(sample_kb):
