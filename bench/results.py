@@ -78,6 +78,12 @@ def scale_section(s) -> list[str]:
                       "vector RAM MB", "index on disk MB"],
                      [[f"{r['passages']:,}", r["vector_index"], r.get("store_s"), r.get("build_s"), r["ann_p50_ms"], r["ann_p99_ms"], r["recall@10"],
                        r["flat_p50_ms"], r["lexical_p50_ms"], r["lexical_p99_ms"], r["ann_ram_mb"], r["index_disk_mb"]] for r in rows]),
+             "", "A write at each size: one small report (ten SciFact abstracts) added through `ingest_records`, then removed, "
+                 "with the model loaded and the index in memory (bench/scale.py `measure_writes`). Beyond embedding its passages, "
+                 "a write indexes BM25 again over the collection (only new passages analysed), copies the vector index it "
+                 "changes (searches keep the old one meanwhile) and writes the index files.", "",
+             *_table(["passages", "new passages", "add s", "remove s"],
+                     [[f"{r['passages']:,}", r.get("write_passages"), r.get("add_report_s"), r.get("remove_report_s")] for r in rows]),
              "", "Through `kb serve` (waitress) over HTTP, one client on the same 2 cores, 300 queries each, every query text new "
                  "to the server, the home's files in the OS page cache (read once first, as after a while of serving). "
                  "Floor = one ONNX query encode + one vector search (k=10) in the benchmark's own process, measured right before each request. "

@@ -12,7 +12,7 @@ renormalised. They are written straight into a home's store (no encoder: 1M pass
 take ~10 hours to embed here), then the home builds its indexes as it does after any ingest
 (HNSW past KB_ANN_THRESHOLD, BM25). Queries are SciFact's 300 test queries, embedded by kb.
 
-Per size: build seconds; vector search p50/p99 and recall@10 against exact search (FAISS
+Per size: build seconds; the time to add a small report and to remove it again; vector search p50/p99 and recall@10 against exact search (FAISS
 Flat, the oracle), and exact search's own p50; BM25 p50/p99 at hybrid's depth (200); a
 `kb serve` process: seconds until /api/v1/ready answers 200, its private and file-backed
 memory, and end-to-end HTTP latency against the floor (one query encode + one vector
@@ -141,6 +141,30 @@ def measure_engine(home: Path, queries: list[str], qvectors: np.ndarray) -> dict
     row["ann_ram_mb"] = round((graph.stat().st_size if graph.exists() else len(ids) * qvectors.shape[1] * 4) / 2**20, 1)
     kb.close()
     return row
+
+
+def measure_writes(home: Path, dataset: BeirDataset) -> dict:
+    """Add one small report (ten SciFact abstracts under a new title, ~20 passages) to the
+    home, then remove it, timed with the model loaded and the index in memory: what a write
+    costs at this size, beyond embedding (BM25 indexed again, the vector index copied, index
+    files written). The home ends with the passages it had."""
+    from kb.records import Record
+
+    records = dataset.records()[:10]
+    text = "\n\n".join(f"Write probe {i}. {r.text}" for i, r in enumerate(records))
+    kb = KnowledgeBase(home=home)
+    kb.embedder.embed("warm up")
+    before = len(kb.engine().vectors)
+    started = time.perf_counter()
+    report = kb.ingest_records([Record("bench/write-probe", "Write probe report", text)])
+    added = time.perf_counter() - started
+    doc = next(d for d in kb.documents() if d.source == "bench/write-probe")
+    started = time.perf_counter()
+    kb.remove(doc.id)
+    removed = time.perf_counter() - started
+    assert len(kb.engine().vectors) == before
+    kb.close()
+    return {"write_passages": report.passages_new, "add_report_s": round(added, 2), "remove_report_s": round(removed, 2)}
 
 
 def memory(pid: int) -> dict:
@@ -279,6 +303,7 @@ def main() -> None:
         floor = Floor(home)
         qvectors = np.stack([floor.embedder.embed(q) for q in queries])
         row.update(measure_engine(home, queries, qvectors))
+        row.update(measure_writes(home, dataset))
         row.update(measure_server(home, queries, floor))
         floor.kb.close()
         print(json.dumps(row), flush=True)
