@@ -239,3 +239,13 @@ def test_scores_match_bm25s_on_the_sample_report():
         expected = reference.get_scores(terms)
         assert index.scores(query, range(len(texts))) == pytest.approx(expected, rel=1e-4, abs=1e-6)
         assert terms and (expected > 0).sum() >= 2  # the query does match sentences
+
+
+def test_terms_of_removed_passages_are_not_query_terms():
+    """After a rebuild drops the only passage with a word, the word is no longer a term of the
+    collection (its vocabulary id stays, with no postings)."""
+    index = BM25Index()
+    index.build([1, 2], ["quetzal water", "school water"])
+    assert index.terms("quetzal water") == ["quetzal", "water"]
+    index.rebuild([2], None, lambda ids: [])
+    assert index.terms("quetzal water") == ["water"] and index.search("quetzal", 5) == []
