@@ -170,17 +170,17 @@ class KnowledgeBase:
                 fault("before-commit")
             fault("after-commit")
             if engine is not None and report.added + report.updated:
-                self._relex(engine)
-                generation = self.store.generation()
-                self.live.install(engine, generation)
+                self._finish(engine)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _relex(self, engine: SearchEngine) -> None:
-        """Index the store's passages again in `engine`'s lexical index (BM25's statistics are
-        collection-wide); only passages it does not hold yet are read and analysed."""
+    def _finish(self, engine: SearchEngine) -> None:
+        """After a writer's commit: index the store's passages again in `engine`'s lexical index
+        (BM25's statistics are collection-wide; only passages it does not hold yet are read and
+        analysed), then save it at the store's generation and serve searches from it."""
         keys, _, headings = self.store.all_texts(texts=False)
         engine.lexical.rebuild(keys, headings, self.store.clean_texts)
+        self.live.install(engine, self.store.generation())
 
     def _prepare_file(self, path: Path, report: IngestReport) -> _Prepared | None:
         try:
@@ -274,12 +274,10 @@ class KnowledgeBase:
                 raise NotFound(f"no document with id {doc_id!r}")
             serving = self.engine()
             orphans = self.store.remove_document(doc_id)
-            generation = self.store.generation()
             if serving is not None:  # changed on a copy, as in an ingest
                 engine = serving.copy()
                 engine.vectors.remove(np.asarray(orphans, dtype=np.int64))
-                self._relex(engine)
-                self.live.install(engine, generation)
+                self._finish(engine)
             if doc.file:
                 (self.home / doc.file).unlink(missing_ok=True)
             return doc
