@@ -61,3 +61,50 @@ def test_hybrid_with_bm25_on_another_thread_ranks_the_same(engine, monkeypatch):
     overlapped = [engine.search(q, 15, "hybrid", a, engine.embedder.embed(q)) for q in queries for a in (None, allowed)]
     assert overlapped == serial
     assert seen and all(name.startswith("kb-lexical") for name in seen)
+
+
+def test_large_hybrid_search_runs_bm25_while_the_query_is_encoded(engine, monkeypatch):
+    """Given no vector, BM25 starts before the encode (the encode here waits to see it
+    running) and the hits are those of a search given the vector."""
+    import threading
+
+    import index.engine as module
+
+    monkeypatch.setattr(module, "OVERLAP_FROM", 0)
+    started = threading.Event()
+    search = engine.lexical.search
+    monkeypatch.setattr(engine.lexical, "search", lambda *a: started.set() or search(*a))
+
+    def encode(text):
+        assert started.wait(5), "BM25 did not start before the query was encoded"
+        return engine.embedder.embed(text)
+
+    query = "online child protection"
+    overlapped = engine.search(query, 15, "hybrid", encode=encode)
+    started.clear()
+    assert overlapped == engine.search(query, 15, "hybrid", vector=engine.embedder.embed(query))
+
+
+def test_an_encode_error_reaches_the_caller_after_bm25_is_done(engine, monkeypatch):
+    import threading
+
+    import index.engine as module
+
+    monkeypatch.setattr(module, "OVERLAP_FROM", 0)
+    done = threading.Event()
+    search = engine.lexical.search
+    monkeypatch.setattr(engine.lexical, "search", lambda *a: (search(*a), done.set())[0])
+
+    def encode(text):
+        raise RuntimeError("encoder failed")
+
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        engine.search("water health", 10, "hybrid", encode=encode)
+    assert done.is_set()  # waited for, not left running
+
+
+def test_lexical_search_never_encodes(engine):
+    def encode(text):
+        raise AssertionError("a lexical search encoded the query")
+
+    assert engine.search("water health", 10, "lexical", encode=encode)
