@@ -227,6 +227,23 @@ def test_hash_embedder_home_works_end_to_end(fake_kb, sample_copy):
     assert fake_kb.search("748,000 health professionals newborn care", k=1, min_score=0)[0].passage.text.count("748,000") == 1
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_a_search_encodes_its_query_once_and_a_repeated_one_not_again(fake_kb, sample_copy, monkeypatch, mode):
+    """The engine encodes (hybrid: with BM25 running meanwhile) through the knowledge base's
+    query cache, so the relevance that follows reuses that vector."""
+    import index.engine
+
+    monkeypatch.setattr(index.engine, "OVERLAP_FROM", 0)  # the overlapped path, on a small home
+    fake_kb.ingest([sample_copy])
+    texts = []
+    embed = fake_kb.embedder.embed
+    monkeypatch.setattr(fake_kb.embedder, "embed", lambda text: texts.append(text) or embed(text))
+    first = fake_kb.search(NEWBORN, mode=mode, min_score=0)
+    assert texts == [NEWBORN] and first and all(r.relevance is not None for r in first)
+    assert [r.passage.key for r in fake_kb.search(NEWBORN, mode=mode, min_score=0)] == [r.passage.key for r in first]
+    assert texts == [NEWBORN]
+
+
 def test_vector_index_follows_collection_size(fine_kb, tmp_path):
     """Past `ann_threshold` passages the home moves to HNSW (same results, new files);
     back below half of it, to exact search again."""
