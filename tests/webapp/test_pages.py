@@ -165,3 +165,19 @@ def test_an_ingested_html_report_is_served_as_text(tmp_path):
     client = create_app({"KB_SETTINGS": settings}).test_client()
     r = client.get(f"/documents/{kb.documents()[0].id}/file")
     assert r.mimetype == "text/plain" and "<script>" in r.get_data(as_text=True)
+
+
+def test_no_session_is_opened_and_no_cookie_set(app, client):
+    """kb keeps no per-user state: a session cookie sent in is never read, none is set, and
+    code that tried to store something in the session would fail loudly."""
+    import pytest
+    from flask import session
+    from flask.sessions import NullSession
+
+    client.set_cookie("session", "eyJ4IjoxfQ.forged")
+    for r in (client.get("/"), client.get("/api/v1/search", query_string={"q": "newborn care", "mode": "lexical"})):
+        assert r.status_code == 200 and "Set-Cookie" not in r.headers
+    with app.test_request_context("/", headers={"Cookie": "session=eyJ4IjoxfQ.forged"}):
+        assert isinstance(session._get_current_object(), NullSession)
+        with pytest.raises(RuntimeError):
+            session["user"] = "x"
