@@ -97,11 +97,16 @@ def scale_section(s) -> list[str]:
                        r["dense_x_floor"], r.get("dense_p99_x_floor"), r["hybrid_p50_ms"], r["hybrid_p99_ms"], r["hybrid_x_floor"],
                        r.get("hybrid_p99_x_floor"), r.get("dense_terms_p50_ms"), r.get("dense_terms_x_floor"),
                        r["hybrid_default_p50_ms"], r["hybrid_default_p99_ms"]] for r in rows]),
-             "", "The dense request's search run inside the benchmark's process as well (same parameters, between the floor and "
-                 "the request): what the search itself adds to the floor, and what HTTP adds to that.", "",
-             *_table(["passages", "floor p50", "search in-process p50", "p99", "× floor", "over HTTP p50", "× floor"],
+             "", "Where a dense request's time goes. In-process: the same search run inside the benchmark's process "
+                 "(same parameters, between the floor and the request). In the server: the search as the server times it "
+                 "(`took_ms`); around it: the request's latency minus that (Flask, waitress, the client), p50 of the "
+                 "per-request difference. Bare HTTP: the same client against waitress answering at once with a body "
+                 "of the same size (no Flask, no kb): what HTTP alone costs on this machine.", "",
+             *_table(["passages", "floor p50", "search in-process p50", "p99", "× floor", "in the server p50", "around it p50",
+                      "bare HTTP p50", "p99", "over HTTP p50", "× floor"],
                      [[f"{r['passages']:,}", r.get("dense_floor_p50_ms"), r.get("dense_in_process_p50_ms"), r.get("dense_in_process_p99_ms"),
-                       r.get("dense_in_process_x_floor"), r["dense_p50_ms"], r["dense_x_floor"]] for r in rows]),
+                       r.get("dense_in_process_x_floor"), r.get("dense_server_p50_ms"), r.get("dense_around_p50_ms"),
+                       r.get("transport_p50_ms"), r.get("transport_p99_ms"), r["dense_p50_ms"], r["dense_x_floor"]] for r in rows]),
              "", "The server after those requests:", "",
              *_table(["passages", "ready s", "RSS MB", "private MB", "file-backed MB"],
                      [[f"{r['passages']:,}", r["ready_s"], r["rss_mb"], r["private_mb"], r["file_mb"]] for r in rows]),

@@ -16,7 +16,9 @@ Per size: build seconds; the time to add a small report and to remove it again; 
 Flat, the oracle), and exact search's own p50; BM25 p50/p99 at hybrid's depth (200); a
 `kb serve` process: seconds until /api/v1/ready answers 200, its private and file-backed
 memory, and end-to-end HTTP latency against the floor (one query encode + one vector
-search, measured in this process with the server idle). Writes bench/output/scale.json.
+search, measured in this process with the server idle), split into the search as the server
+times it and what the request adds around it; and the same client against a bare waitress
+answering at once with as many bytes (HTTP's own cost here). Writes bench/output/scale.json.
 """
 
 from __future__ import annotations
@@ -209,12 +211,14 @@ def measure_server(home: Path, queries: list[str], floor) -> dict:
         ready = time.perf_counter() - started
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
-        def get(params: dict) -> None:
+        def get(params: dict) -> tuple[float, int]:
+            """The server's own `took_ms` for the search, and the response's size."""
             conn.request("GET", "/api/v1/search?" + urllib.parse.urlencode(params))
             response = conn.getresponse()
             body = response.read()
             if response.status != 200:
                 raise RuntimeError(body[:300])
+            return json.loads(body)["took_ms"], len(body)
 
         shapes = {  # a distinct text per shape: no shape finds its query vector cached by another
             "dense": ("", {"mode": "dense", "rerank": "false", "highlight": "none"}),
@@ -225,16 +229,22 @@ def measure_server(home: Path, queries: list[str], floor) -> dict:
         for q in queries[:5]:
             get({"q": q + " warm", "mode": "hybrid"})
         row, floors = {"ready_s": round(ready, 2)}, []
+        sizes = []
         for name, (suffix, params) in shapes.items():
-            lat, base, inproc = [], [], []
+            lat, base, inproc, took = [], [], [], []
             for q in queries:
                 base.append(floor(q + suffix + " floor"))
                 if name == "dense":  # the same search inside this process: what HTTP adds, apart
                     inproc.append(floor.search(q + suffix + " in-process", params))
                 t = time.perf_counter()
-                get({"q": q + suffix, **params})
+                server_ms, size = get({"q": q + suffix, **params})
                 lat.append((time.perf_counter() - t) * 1000)
+                took.append(server_ms)
+                sizes += [size] if name == "dense" else []
             floors += base
+            # the search as timed inside the server (`took_ms`), and what the request adds around it
+            row[f"{name}_server_p50_ms"] = pct(took, 50)
+            row[f"{name}_around_p50_ms"] = pct(np.subtract(lat, took), 50)
             row[f"{name}_floor_p50_ms"] = pct(base, 50)
             if inproc:
                 row[f"{name}_in_process_p50_ms"], row[f"{name}_in_process_p99_ms"] = pct(inproc, 50), pct(inproc, 99)
@@ -244,10 +254,52 @@ def measure_server(home: Path, queries: list[str], floor) -> dict:
             row[f"{name}_p99_x_floor"] = round(pct(lat, 99) / pct(base, 99), 2)
         row["floor_p50_ms"], row["floor_p99_ms"] = pct(floors, 50), pct(floors, 99)
         row.update(memory(server.pid))
-        return row
     finally:
         server.terminate()
         server.wait(30)
+    row.update(measure_transport(int(np.median(sizes)), len(queries)))
+    return row
+
+
+def measure_transport(size: int, n: int) -> dict:
+    """The same client against waitress serving a WSGI app that answers at once with `size`
+    bytes: what HTTP costs here before Flask and kb do anything."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--echo", f"{port}:{size}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/")
+                conn.getresponse().read()
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError(f"echo server exited: {server.stderr.read()[-2000:]!r}")
+                time.sleep(0.05)
+        lat = []
+        for i in range(n + 50):
+            t = time.perf_counter()
+            conn.request("GET", "/api/v1/search?" + urllib.parse.urlencode({"q": f"query {i}", "mode": "dense"}))
+            conn.getresponse().read()
+            lat.append((time.perf_counter() - t) * 1000)
+        return {"transport_p50_ms": pct(lat[50:], 50), "transport_p99_ms": pct(lat[50:], 99), "response_bytes": size}
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def echo_server(spec: str) -> None:
+    from waitress import serve
+
+    port, size = (int(v) for v in spec.split(":"))
+    body = b"x" * size
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(size))])
+        return [body]
+
+    serve(app, host="127.0.0.1", port=port, threads=8, _quiet=True)
 
 
 class Floor:
@@ -277,7 +329,10 @@ def main() -> None:
     parser.add_argument("--dataset", default=str(ROOT.parent / "shared" / "eval" / "scifact"), help="BEIR folder (queries; corpus if the seed home is empty)")
     parser.add_argument("--work", default=str(ROOT / "bench" / "output" / "scale"), help="where synthetic homes are built (kept for reruns)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "output" / "scale.json"))
+    parser.add_argument("--echo", help=argparse.SUPPRESS)  # PORT:BYTES, the transport baseline's server
     args = parser.parse_args()
+    if args.echo:
+        return echo_server(args.echo)
     dataset = BeirDataset.load(args.dataset)
     queries = list(dataset.queries.values())
     seed = seed_home(Path(args.seed_home), args.dataset)
