@@ -78,11 +78,10 @@ class SearchEngine:
     def embedder(self) -> Embedder:
         return self._embedder()
 
-    def dense(self, query: str, k: int, allowed=None, vector: np.ndarray | None = None,
-              encode: Callable[[str], np.ndarray] | None = None) -> list[tuple[int, float]]:
+    def dense(self, query: str, k: int, allowed=None, vector: np.ndarray | None = None) -> list[tuple[int, float]]:
         if not len(self.vectors):
             return []
-        vector = (encode or self.embedder.embed)(query) if vector is None else vector
+        vector = self.embedder.embed(query) if vector is None else vector
         scores, ids = self.vectors.search(vector[None, :], min(k, len(self.vectors)), allowed)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
