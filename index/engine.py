@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -22,11 +22,9 @@ OVERLAP_FROM = 10_000  # passages; below, BM25 takes microseconds and a thread h
 
 @lru_cache(maxsize=1)
 def _lexical_pool() -> ThreadPoolExecutor:
-    """Threads that run a hybrid query's BM25 while its caller encodes the query and runs the
-    vector search (all release the GIL for their heavy part). Hybrid first stage here, BM25
-    beside the vector search only: 1.4-1.7 against 1.8-1.9 ms at 12k SciFact passages,
-    1.8-2.2 against 2.5-2.8 ms at 100k, 3.1-3.5 against 4.5-4.9 ms at 1M. Started before the
-    encode as well, encode + first stage at 1M took 10.3 against 11.2 ms (p50)."""
+    """Threads that run a hybrid query's BM25 while its caller runs the vector search (both
+    release the GIL for their heavy part). Hybrid first stage here: 1.4-1.7 against 1.8-1.9 ms
+    at 12k SciFact passages, 1.8-2.2 against 2.5-2.8 ms at 100k, 3.1-3.5 against 4.5-4.9 ms at 1M."""
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-lexical")
 
 
@@ -93,29 +91,22 @@ class SearchEngine:
         allowed: np.ndarray | None = None,
         vector: np.ndarray | None = None,
         complete: bool = False,
-        encode: Callable[[str], np.ndarray] | None = None,
     ) -> list[Hit]:
         """Top-k hits; `allowed` restricts the search to those passage ids; `vector` is the
-        query's embedding when the caller already has it, else `encode` (default: the
-        embedder's `embed`) makes it; a large hybrid search runs BM25 meanwhile. Given the
-        vector, every hit carries its cosine (one gather and dot product: calibration needs
-        it). With `complete`, every hit also carries its BM25 score (what the reranker needs;
-        a postings lookup per term). Ranks stay None where a retriever did not rank the hit."""
+        query's embedding when the caller already has it. Given the vector, every hit carries
+        its cosine (one gather and dot product: calibration needs it). With `complete`, every
+        hit also carries its BM25 score (what the reranker needs; a postings lookup per term).
+        Ranks stay None where a retriever did not rank the hit."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         depth = max(k, self.candidates) if mode == "hybrid" else k
-        encode = encode or (lambda text: self.embedder.embed(text))  # the model loads only if called
-        if mode == "hybrid" and min(len(self.lexical), len(self.vectors)) >= OVERLAP_FROM:
+        if mode != "lexical" and vector is None and len(self.vectors):
+            vector = self.embedder.embed(query)
+        if mode == "hybrid" and vector is not None and min(len(self.lexical), len(self.vectors)) >= OVERLAP_FROM:
             pending = _lexical_pool().submit(self.lexical.search, query, depth, allowed)
-            try:
-                vector = encode(query) if vector is None else vector
-                dense = self.dense(query, depth, allowed, vector)
-            finally:
-                wait([pending])  # never leave BM25 running behind an error
+            dense = self.dense(query, depth, allowed, vector)
             lexical = pending.result()
         else:
-            if mode != "lexical" and vector is None and len(self.vectors):
-                vector = encode(query)
             dense = self.dense(query, depth, allowed, vector) if mode != "lexical" else []
             lexical = self.lexical.search(query, depth, allowed) if mode != "dense" else []
         if mode == "dense":
@@ -128,7 +119,7 @@ class SearchEngine:
         d = {i: (r, s) for r, (i, s) in enumerate(dense, 1)}
         lx = {i: (r, s) for r, (i, s) in enumerate(lexical, 1)}
         if complete and mode == "lexical" and vector is None and ranked:
-            vector = encode(query)
+            vector = self.embedder.embed(query)
         missing = np.array([i for i, _ in ranked if i not in d], dtype=np.int64)
         extra_dense = extra_lexical = {}
         if vector is not None and len(missing):

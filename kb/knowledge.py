@@ -304,12 +304,10 @@ class KnowledgeBase:
                   vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool) -> list[Hit]:
         s = self.settings
         allowed = self.store.allowed_keys(filters) if filters else None
-        if vector is None and mode == "lexical" and (rerank or diversify or self.embedder_loaded):
-            vector = self.query_vector(query)  # hits carry their cosines: calibration needs them
+        if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
+            vector = self.query_vector(query)
         depth = s.rerank_depth if rerank or diversify else 0
-        # dense and hybrid: the engine encodes (through the cache), BM25 running meanwhile
-        hits = engine.search(query, max(k, depth), mode, allowed, vector, complete=complete or rerank,
-                             encode=self.query_vector)
+        hits = engine.search(query, max(k, depth), mode, allowed, vector, complete=complete or rerank)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]
@@ -392,9 +390,8 @@ class KnowledgeBase:
             rerank = self.settings.rerank if rerank is None else rerank
             min_score = (self.settings.min_score or None) if min_score is None else min_score
         rerank = bool(rerank)
-        vector = self.query_vector(query) if use_model and mode == "lexical" else None
+        vector = self.query_vector(query) if use_model else None
         hits = self._retrieve(engine, query, offset + k, mode, filters, vector, rerank, bool(diversify), explain)
-        vector = self.query_vector(query) if use_model else None  # encoded by now: from the cache
         rows = self.store.results_for([h.id for h in hits], filters)
         hits = [h for h in hits if h.id in rows]
         relevance: list[float | None] = [None] * len(hits)

@@ -229,8 +229,8 @@ def test_hash_embedder_home_works_end_to_end(fake_kb, sample_copy):
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
 def test_a_search_encodes_its_query_once_and_a_repeated_one_not_again(fake_kb, sample_copy, monkeypatch, mode):
-    """The engine encodes (hybrid: with BM25 running meanwhile) through the knowledge base's
-    query cache, so the relevance that follows reuses that vector."""
+    """One encode serves the first stage (hybrid: with BM25 on another thread), the cosines
+    and the relevance; the query cache serves the repeat."""
     import index.engine
 
     monkeypatch.setattr(index.engine, "OVERLAP_FROM", 0)  # the overlapped path, on a small home
