@@ -41,6 +41,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(server: subprocess.Popen, port: int, path: str = "/api/v1/ready", timeout: float = 300) -> None:
+    """Until GET `path` answers 200 (connections refused while the server starts); raises if
+    the process exits or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            err = server.stderr.read()[-2000:] if server.stderr else ""
+            raise RuntimeError(f"the server exited ({server.returncode}): {err}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            if response.status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"no answer on port {port} within {timeout} s")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
@@ -116,12 +138,7 @@ def main() -> None:
         server = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--port", str(port), "--threads", "8"],
                                   env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            for _ in range(600):
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    time.sleep(0.1)
+            wait_until_up(server, port)
             run_level(port, args.path, 2, 2.0)  # warm the caches and code paths
             levels = [run_level(port, args.path, int(c), args.seconds, questions, not args.repeat, args.params) for c in args.clients.split(",")]
         finally:

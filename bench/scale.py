@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import free_port  # noqa: E402
+from bench.load import free_port, wait_until_up  # noqa: E402
 from kb import KnowledgeBase  # noqa: E402
 from kb.evaluation import BeirDataset  # noqa: E402
 from kb.indexfiles import INDEX_FORMAT  # noqa: E402
@@ -197,17 +197,7 @@ def measure_server(home: Path, queries: list[str], floor) -> dict:
     server = subprocess.Popen([str(Path(sys.executable).parent / "kb"), "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/api/v1/ready")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None:
-                raise RuntimeError(f"kb serve exited: {server.stderr.read()[-2000:]}")
-            time.sleep(0.05)
+        wait_until_up(server, port)
         ready = time.perf_counter() - started
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
@@ -265,18 +255,10 @@ def measure_transport(size: int, n: int) -> dict:
     """The same client against waitress serving a WSGI app that answers at once with `size`
     bytes: what HTTP costs here before Flask and kb do anything."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--echo", f"{port}:{size}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen([sys.executable, __file__, "--echo", f"{port}:{size}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/")
-                conn.getresponse().read()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError(f"echo server exited: {server.stderr.read()[-2000:]!r}")
-                time.sleep(0.05)
+        wait_until_up(server, port, "/")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         lat = []
         for i in range(n + 50):
             t = time.perf_counter()
