@@ -72,8 +72,28 @@ def test_titles_for_names_the_document_results_for_picks(fake_kb, sample_copy):
     all_keys, cleans, headings = fake_kb.store.all_texts()
     assert none is None and keys_only.tolist() == all_keys.tolist() and headings_only == headings
     assert any("Annex on water" in h for h in headings)
+    # the oracle: each passage's first place by SQL's own ordering (a window function)
+    oracle = fake_kb.store._conn().execute(
+        """WITH first AS (SELECT o.passage, o.document, o.section,
+                                 ROW_NUMBER() OVER (PARTITION BY o.passage ORDER BY o.document, o.ordinal) AS nth
+                          FROM occurrences o)
+           SELECT p.key, d.title, f.section, p.clean FROM passages p
+           JOIN first f ON f.passage = p.key AND f.nth = 1 JOIN documents d ON d.id = f.document
+           ORDER BY p.key""").fetchall()
+    assert all_keys.tolist() == [r[0] for r in oracle] and cleans == [r[3] for r in oracle]
+    assert headings == ["\n".join(x for x in (r[1], r[2] if r[2] != r[1] else None) if x) for r in oracle]
     pick = all_keys[::-3]
     assert fake_kb.store.clean_texts(pick) == [cleans[i] for i in range(len(all_keys))[::-3]]
+
+
+def test_a_passage_no_document_uses_is_not_indexed(fake_kb, sample_copy):
+    fake_kb.ingest([sample_copy])
+    keys, cleans, headings = fake_kb.store.all_texts()
+    conn = fake_kb.store._conn()
+    conn.execute("INSERT INTO passages (key, id, text, clean, tokens, vector) VALUES (?, 'orphan', 'x', 'orphan text', 1, x'00')",
+                 (int(keys.max()) + 1,))
+    again = fake_kb.store.all_texts()
+    assert again[0].tolist() == keys.tolist() and again[1] == cleans and again[2] == headings
 
 
 def test_offsets_point_into_the_document_text(sample_kb):
