@@ -81,7 +81,8 @@ class SearchEngine:
             return []
         vector = self.embedder.embed(query) if vector is None else vector
         scores, ids = self.vectors.search(vector[None, :], min(k, len(self.vectors)), allowed)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+        found = ids[0] != -1
+        return list(zip(ids[0][found].tolist(), scores[0][found].tolist()))  # plain ints and floats, in C
 
     def search(
         self,

@@ -286,7 +286,7 @@ class BM25Index:
             scores[~keep] = 0.0
             docs = [d[keep[d]] for d in docs]
         positions = top_k(scores, docs, min(int(k), n))
-        return [(int(i), float(v)) for i, v in zip(self._ids[positions], scores[positions])]
+        return list(zip(self._ids[positions].tolist(), scores[positions].tolist()))
 
     def scores(self, query: str, ids: Sequence[int]) -> np.ndarray:
         """BM25 of `query` for the given passage ids (0 for ids not indexed), looked up in
