@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Hashable, Sequence
 
 __all__ = ["reciprocal_rank_fusion", "score_fusion", "FUSIONS", "fuse"]
@@ -36,18 +37,15 @@ def score_fusion(rankings: Sequence[Ranking], weights: Sequence[float] | None = 
     """
     weights = _weights(rankings, weights)
     fused: dict[Hashable, float] = {}
+    get = fused.get
     for ranking, weight in zip(rankings, weights):
         if not ranking:
             continue
         scores = [s for _, s in ranking]
         low, span = min(scores), max(scores) - min(scores)
         for doc, s in ranking:
-            norm = (s - low) / span if span > 0 else 1.0
-            fused[doc] = fused.get(doc, 0.0) + weight * norm
-    for ranking in rankings:
-        for doc, _ in ranking:
-            fused.setdefault(doc, 0.0)
-    return sorted(fused.items(), key=lambda item: item[1], reverse=True)
+            fused[doc] = get(doc, 0.0) + weight * ((s - low) / span if span > 0 else 1.0)
+    return sorted(fused.items(), key=itemgetter(1), reverse=True)
 
 
 def fuse(method: str, rankings: Sequence[Ranking], weights: Sequence[float] | None = None, rrf_k: int = 60):
