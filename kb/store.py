@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -241,14 +241,16 @@ class SQLiteStore:
         report it drowned each passage in its neighbours' words, so it is not done.)
 
         The first occurrence is the one first by (document id, ordinal), picked in numpy from
-        one plain scan of the occurrences: at 1M passages 4 s, where SQL's window function
-        over them took 9-11 s of every write.
+        one plain scan of the occurrences: at 1M passages 5 s, where SQL's window function
+        over them took 10-11 s of every write.
         """
-        cursor = self._conn().cursor()
-        cursor.row_factory = None  # plain tuples: a million rows
-        titles = dict(cursor.execute("SELECT id, title FROM documents").fetchall())
+        with self.reading() as conn:  # three reads, one committed state
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples: a million rows
+            titles = dict(cursor.execute("SELECT id, title FROM documents").fetchall())
+            rows = cursor.execute("SELECT passage, document, ordinal, section FROM occurrences").fetchall()
+            stored = cursor.execute("SELECT key, clean FROM passages ORDER BY key").fetchall() if texts else None
         rank = {doc: i for i, doc in enumerate(sorted(titles))}  # str order is SQLite's BINARY order
-        rows = cursor.execute("SELECT passage, document, ordinal, section FROM occurrences").fetchall()
         passage = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
         document = np.fromiter((rank[r[1]] for r in rows), np.int64, count=len(rows))
         ordinal = np.fromiter((r[2] for r in rows), np.int64, count=len(rows))
@@ -264,9 +266,8 @@ class SQLiteStore:
                 title = titles[doc]
                 heading = made[doc, section] = "\n".join(x for x in (title, section if section != title else None) if x)
             headings.append(heading)
-        if not texts:
+        if stored is None:
             return keys, None, headings
-        stored = cursor.execute("SELECT key, clean FROM passages ORDER BY key").fetchall()
         if len(stored) != len(keys) or any(k != r[0] for k, r in zip(keys.tolist(), stored)):
             held = set(keys.tolist())  # a passage no document uses any more is not indexed
             stored = [r for r in stored if r[0] in held]
@@ -342,6 +343,20 @@ class SQLiteStore:
             "passages": q("SELECT COUNT(*) FROM passages").fetchone()[0],
             "occurrences": q("SELECT COUNT(*) FROM occurrences").fetchone()[0],
         }
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """Reads that see one committed state: a read transaction (WAL: writers go on, their
+        commits are not seen until it ends), or the write transaction already open."""
+        conn = self._conn()
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if own:
+                conn.execute("COMMIT")
 
     # -- writes ------------------------------------------------------------------------
 

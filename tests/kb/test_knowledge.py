@@ -299,3 +299,22 @@ def test_a_changed_vector_index_setting_applies_on_open(fine_kb, tmp_path):
     assert json.loads((home / "index" / "manifest.json").read_text())["vectors"] == "hnsw"
     back = KnowledgeBase(fine_kb.settings.replace(home=home, vector_index="flat"))
     assert back.engine().vectors.kind == "flat" and (home / "index" / "vectors.faiss").exists()
+
+
+def test_reads_in_one_snapshot_do_not_see_a_commit_made_meanwhile(fake_kb, sample_copy):
+    """`all_texts` reads documents, occurrences and passages in three statements; `reading`
+    keeps them on one committed state while another connection writes."""
+    import sqlite3
+
+    fake_kb.ingest([sample_copy])
+    other = sqlite3.connect(fake_kb.store.path, isolation_level=None)
+    count = "SELECT COUNT(*) FROM documents"
+    with fake_kb.store.reading() as conn:
+        before = conn.execute(count).fetchone()[0]
+        other.execute("INSERT INTO documents (id, source, title, format, content_hash, fingerprint, text, ingested_at) "
+                      "VALUES ('d-new', 's', 't', 'txt', 'h', 'f', '', '2026-01-01')")
+        assert conn.execute(count).fetchone()[0] == before
+    assert fake_kb.store._conn().execute(count).fetchone()[0] == before + 1
+    with fake_kb.store.transaction(), fake_kb.store.reading() as conn:  # inside a write: that transaction
+        assert conn.in_transaction
+    other.close()
