@@ -115,10 +115,12 @@ class LiveIndex:
                     if not idle:  # another process is writing; it saves the files it owes
                         return None
             log.info("index files lag the store (generation %s); rebuilding from the store", generation)
-            keys, vectors = self.store.all_vectors(dim)
+            with self.store.reading():  # vectors and texts of one committed state: a writer may be at work
+                keys, vectors = self.store.all_vectors(dim)
+                texts = self.store.all_texts()
             engine = self.new_engine(dim, len(keys))
             engine.vectors.add(keys, vectors)
-            engine.lexical.build(*self.store.all_texts())
+            engine.lexical.build(*texts)
             with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
                 if idle and self.store.generation() == generation:
                     self._save(engine, generation)
