@@ -240,17 +240,20 @@ class SQLiteStore:
         to 0.688. (Adding the neighbouring passages too reached 0.702 there, but on a short
         report it drowned each passage in its neighbours' words, so it is not done.)
 
-        The first occurrence is the one first by (document id, ordinal), picked in numpy from
-        one plain scan of the occurrences: at 1M passages 5 s, where SQL's window function
-        over them took 10-11 s of every write.
+        The first occurrence is the one `results_for` shows (`_FIRST_PLACE`: by the document's
+        ingestion time, then id, then ordinal), picked in numpy from one plain scan of the
+        occurrences: at 1M passages 5 s, where SQL's window function over them took 10-11 s
+        of every write.
         """
         with self.reading() as conn:  # three reads, one committed state
             cursor = conn.cursor()
             cursor.row_factory = None  # plain tuples: a million rows
-            titles = dict(cursor.execute("SELECT id, title FROM documents").fetchall())
+            documents = cursor.execute("SELECT id, title, ingested_at FROM documents").fetchall()
             rows = cursor.execute("SELECT passage, document, ordinal, section FROM occurrences").fetchall()
             stored = cursor.execute("SELECT key, clean FROM passages ORDER BY key").fetchall() if texts else None
-        rank = {doc: i for i, doc in enumerate(sorted(titles))}  # str order is SQLite's BINARY order
+        titles = {doc: title for doc, title, _ in documents}
+        # Python's str order is SQLite's BINARY order (UTF-8 keeps code point order)
+        rank = {doc: i for i, (_, doc) in enumerate(sorted((at, doc) for doc, _, at in documents))}
         passage = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
         document = np.fromiter((rank[r[1]] for r in rows), np.int64, count=len(rows))
         ordinal = np.fromiter((r[2] for r in rows), np.int64, count=len(rows))

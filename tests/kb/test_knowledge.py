@@ -72,11 +72,11 @@ def test_titles_for_names_the_document_results_for_picks(fake_kb, sample_copy):
     all_keys, cleans, headings = fake_kb.store.all_texts()
     assert none is None and keys_only.tolist() == all_keys.tolist() and headings_only == headings
     assert any("Annex on water" in h for h in headings)
-    # the oracle: each passage's first place by SQL's own ordering (a window function)
+    # the oracle: each passage's first place by SQL's own ordering (a window function), as results_for picks it
     oracle = fake_kb.store._conn().execute(
         """WITH first AS (SELECT o.passage, o.document, o.section,
-                                 ROW_NUMBER() OVER (PARTITION BY o.passage ORDER BY o.document, o.ordinal) AS nth
-                          FROM occurrences o)
+                                 ROW_NUMBER() OVER (PARTITION BY o.passage ORDER BY d.ingested_at, o.document, o.ordinal) AS nth
+                          FROM occurrences o JOIN documents d ON d.id = o.document)
            SELECT p.key, d.title, f.section, p.clean FROM passages p
            JOIN first f ON f.passage = p.key AND f.nth = 1 JOIN documents d ON d.id = f.document
            ORDER BY p.key""").fetchall()
@@ -84,6 +84,29 @@ def test_titles_for_names_the_document_results_for_picks(fake_kb, sample_copy):
     assert headings == ["\n".join(x for x in (r[1], r[2] if r[2] != r[1] else None) if x) for r in oracle]
     pick = all_keys[::-3]
     assert fake_kb.store.clean_texts(pick) == [cleans[i] for i in range(len(all_keys))[::-3]]
+
+
+def test_bm25_heading_comes_from_the_place_results_show(fake_kb):
+    """A passage two documents share is shown at its first place by ingestion time; the
+    heading BM25 indexes with it must come from that same document, not from the one whose
+    id happens to sort first."""
+    from kb.records import Record, document_id
+
+    text = SAMPLE.read_text()
+    (early, _), (late, _) = sorted(((f"report-{i}", document_id(f"report-{i}")) for i in range(2)),
+                                   key=lambda n: n[1], reverse=True)  # the earlier one has the larger id
+    fake_kb.ingest_records([Record(early, "Zanzibar annual review", text)])
+    fake_kb.ingest_records([Record(late, "Quokka field notes", text)])
+    conn = fake_kb.store._conn()  # a day apart (two ingests in one second would tie on the timestamp)
+    conn.execute("UPDATE documents SET ingested_at = '2026-01-01T00:00:00+00:00' WHERE id = ?", (document_id(early),))
+    conn.execute("UPDATE documents SET ingested_at = '2026-01-02T00:00:00+00:00' WHERE id = ?", (document_id(late),))
+    keys, _, headings = fake_kb.store.all_texts()
+    shared = {r[0] for r in conn.execute("SELECT passage FROM occurrences GROUP BY passage HAVING COUNT(*) = 2")}
+    assert len(shared) > 5  # all but the passages holding the title
+    shown = fake_kb.store.results_for(keys.tolist())
+    assert [shown[k][2].title for k in keys.tolist()] == [h.split("\n")[0] for h in headings]
+    assert {h.split("\n")[0] for k, h in zip(keys.tolist(), headings) if k in shared} == {"Zanzibar annual review"}
+    assert {fake_kb.store.titles_for(list(shared))[k] for k in shared} == {"Zanzibar annual review"}
 
 
 def test_a_passage_no_document_uses_is_not_indexed(fake_kb, sample_copy):
