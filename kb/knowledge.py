@@ -342,10 +342,12 @@ class KnowledgeBase:
                                           lambda missing: [lexical.analyzer(t) for t in missing])
         return features(terms, hits, matches, lengths, heads)
 
-    def cosine_null(self) -> CosineNull:
+    def cosine_null(self, snapshot: tuple[SearchEngine | None, int] | None = None) -> CosineNull:
         """How this collection's cosines spread for any query (see `index.relevance`),
-        shrunk toward the model's shipped reference while the collection is small."""
-        engine, generation = self.live.snapshot()
+        shrunk toward the model's shipped reference while the collection is small.
+        `snapshot` is the (engine, generation) a search already holds: the null then fits
+        the engine that search used, with no second look at the store's generation."""
+        engine, generation = snapshot or self.live.snapshot()
         with self._lock:
             if self._null is None or self._null[0] != generation:
                 ids = engine.vectors.ids() if engine is not None else np.zeros(0, np.int64)
@@ -356,11 +358,12 @@ class KnowledgeBase:
                 self._null = (generation, own.blend(reference_null(self.model)))
             return self._null[1]
 
-    def relevance(self, vector: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def relevance(self, vector: np.ndarray, x: np.ndarray,
+                  snapshot: tuple[SearchEngine | None, int] | None = None) -> np.ndarray:
         """Calibrated probability of relevance for each row of a `features` matrix."""
         if self._calibrator is None:
             self._calibrator = Calibrator()
-        z = self.cosine_null().z(vector, x[:, FEATURES.index("cosine")])
+        z = self.cosine_null(snapshot).z(vector, x[:, FEATURES.index("cosine")])
         return self._calibrator(z, x[:, FEATURES.index("coverage")], x[:, FEATURES.index("proximity")])
 
     def search(self, query: str, k: int | None = None, mode: str = "hybrid", filters: dict | None = None,
@@ -382,7 +385,7 @@ class KnowledgeBase:
         highlight = validate_highlight(highlight)
         embed_top = self.settings.highlight_top if highlight == "model" else 0
         offset = validate_offset(offset, k, self.settings.candidates)
-        engine = self.engine()
+        engine, generation = self.live.snapshot()
         if engine is None:
             return []
         use_model = mode != "lexical" or bool(rerank) or diversify or min_score is not None or self.embedder_loaded
@@ -397,7 +400,7 @@ class KnowledgeBase:
         relevance: list[float | None] = [None] * len(hits)
         if vector is not None and hits:
             x = self.evidence(engine, query, hits)
-            relevance = [float(r) for r in self.relevance(vector, x)]
+            relevance = [float(r) for r in self.relevance(vector, x, (engine, generation))]
         if min_score is not None:
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]
             hits, relevance = [hits[i] for i in kept], [relevance[i] for i in kept]

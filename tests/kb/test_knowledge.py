@@ -287,6 +287,18 @@ def test_a_search_encodes_its_query_once_and_a_repeated_one_not_again(fake_kb, s
     assert texts == [NEWBORN]
 
 
+def test_a_search_looks_at_the_store_generation_once(fake_kb, sample_copy):
+    """The engine and the relevance's cosine null come from one snapshot: one read of the
+    store's generation per search (a SQLite statement on every request's path)."""
+    fake_kb.ingest([sample_copy])
+    fake_kb.search(NEWBORN, mode="dense", min_score=0)  # the null fitted, the query cached
+    statements = []
+    fake_kb.store._conn().set_trace_callback(statements.append)
+    results = fake_kb.search(NEWBORN, mode="dense", min_score=0)
+    assert results and all(r.relevance is not None for r in results)
+    assert sum("key = 'generation'" in s for s in statements) == 1
+
+
 def test_vector_index_follows_collection_size(fine_kb, tmp_path):
     """Past `ann_threshold` passages the home moves to HNSW (same results, new files);
     back below half of it, to exact search again."""
