@@ -69,7 +69,7 @@ def test_loaded_vectors_are_memory_mapped(tmp_path):
     index.add(ids, x)
     index.save(tmp_path / "v")
     loaded = HnswIndex.load(tmp_path / "v")
-    assert isinstance(loaded._exact, np.memmap)
+    assert isinstance(loaded._exact.base, np.memmap) and not loaded._exact.flags.writeable  # a view of the file
     assert np.allclose(loaded.vectors(ids[:3]), x[:3])
     loaded.add(ids[:1] + 1, x[:1])  # adding after a load works on a private copy
     assert len(loaded) == 1001

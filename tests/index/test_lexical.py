@@ -146,17 +146,21 @@ def test_positions_equal_analysing_each_passage_again(tmp_path):
     index.build(ids, texts, headings)
     analyze = Analyzer()
     terms = analyze("What was done on online child protection, in schools and for water?") + ["zzzunknown", "quetzal"]
+    many = list(dict.fromkeys(analyze(" ".join(texts[:40]))))[:60]  # past the few-terms path
+    assert len(terms) <= 16 < len(many)
     rng = np.random.default_rng(5)
     for loaded in (index, None):
         if loaded is None:
             index.save(tmp_path / "lexical")
             loaded = BM25Index.load(tmp_path / "lexical")
-        for _ in range(20):
-            pick = rng.choice(ids + [1, 10**9], size=40).tolist()
-            matches, lengths = loaded.positions(terms, pick)
-            for key, found, length in zip(pick, matches, lengths):
-                analysed = analyze(texts[(key - 7) // 3]) if key in ids else []
-                assert found == term_positions(terms, analysed) and length == len(analysed)
+            assert isinstance(loaded._sequence.base, np.memmap)  # a plain view of the mapped file
+        for query_terms in (terms, many):
+            for _ in range(20):
+                pick = rng.choice(ids + [1, 10**9], size=40).tolist()
+                matches, lengths = loaded.positions(query_terms, pick)
+                for key, found, length in zip(pick, matches, lengths):
+                    analysed = analyze(texts[(key - 7) // 3]) if key in ids else []
+                    assert found == term_positions(query_terms, analysed) and length == len(analysed)
     assert sum(len(m) for m in loaded.positions(terms, ids)[0]) > 20  # the query's words do occur
     assert loaded.positions([], ids[:3])[0] == [{}, {}, {}]
     # heading words are searchable, but they are not the passage's own words
