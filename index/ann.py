@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import mapped as _mapped, replaced_folder
+from .files import mapped, replaced_folder
 
 __all__ = ["HnswIndex"]
 
@@ -207,7 +207,7 @@ class HnswIndex:
             meta = {"kind": self.kind, "dim": self.dim, "m": self.m, "ef_construction": self.ef_construction}
             (tmp / "meta.json").write_text(json.dumps(meta))
         if len(self._exact):  # serve from the file now, not from a private copy
-            self._exact = _mapped(path / "vectors.npy")
+            self._exact = mapped(path / "vectors.npy")
 
     @classmethod
     def load(cls, path: Path) -> "HnswIndex":
@@ -218,7 +218,7 @@ class HnswIndex:
         index = cls(meta["dim"], meta["m"], meta["ef_construction"])  # search breadth: this code's defaults
         index._keys = np.load(path / "keys.npy")
         index._alive = np.load(path / "alive.npy")
-        index._exact = _mapped(path / "vectors.npy")
+        index._exact = mapped(path / "vectors.npy")
         if (path / "graph.faiss").exists():
             index._graph = faiss.read_index(str(path / "graph.faiss"))
         return index

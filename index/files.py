@@ -14,9 +14,9 @@ __all__ = ["replaced_folder", "mapped"]
 
 
 def mapped(path: Path) -> np.ndarray:
-    """A saved array memory-mapped read-only, as a plain ndarray view: slicing an np.memmap
-    runs Python code per slice (~10 µs; a search takes ten), a view's slicing does not. The
-    view keeps the mapping alive."""
+    """A saved array memory-mapped read-only, as a plain ndarray view (which keeps the mapping
+    alive): slicing an np.memmap runs Python code (`__array_finalize__`) per slice, a view's
+    slicing does not. The evidence lookup slices once per result: 116 against 123 µs."""
     return np.asarray(np.load(path, mmap_mode="r"))
 
 

@@ -97,8 +97,8 @@ def top_k(scores: np.ndarray, postings: Sequence[np.ndarray], k: int) -> np.ndar
 
 
 def _member(values: np.ndarray, wanted: list[int]) -> np.ndarray:
-    """`np.isin(values, wanted)`; for a query's few terms, one comparison each (np.isin sorts:
-    70 µs of a search's 120 µs evidence lookup, against a few µs)."""
+    """`np.isin(values, wanted)`; for a query's few terms, one comparison each, where np.isin
+    sorts (the evidence lookup for ten results: 122-131 against 161-167 µs)."""
     if len(wanted) > 16:
         return np.isin(values, np.asarray(wanted, np.int64))
     hit = np.zeros(len(values), bool)
