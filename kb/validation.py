@@ -6,6 +6,7 @@ Every failure raises `InvalidRequest` with a stable code (the API's error codes)
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from index import MODES
 
@@ -89,7 +90,18 @@ def validate_filters(filters) -> dict | None:
     for name, pad in (("date_from", "-01-01"), ("date_to", "-12-31")):
         if name in filters:
             value = filters[name]
-            if not isinstance(value, str) or not _ISO.match(value):
+            if not isinstance(value, str) or not _ISO.match(value) or not _real_date(value):
                 raise InvalidRequest(f"filter {name} must be a date: YYYY, YYYY-MM or YYYY-MM-DD.", "invalid_filter")
             out[name] = value + pad[len(value) - 4:] if len(value) < 10 else value
+    if "date_from" in out and "date_to" in out and out["date_from"] > out["date_to"]:
+        raise InvalidRequest("filter date_from is after date_to: no date is in that range.", "invalid_filter")
     return out
+
+
+def _real_date(value: str) -> bool:
+    """A date of the calendar ("2024-13-45" has the shape of one; it would filter out everything)."""
+    try:
+        date.fromisoformat(value + "-01-01"[len(value) - 4:] if len(value) < 10 else value)
+    except ValueError:
+        return False
+    return True

@@ -233,6 +233,7 @@ def test_filters(sample_kb):
     assert sec and all("violence" in r.occurrence.section for r in sec)
     assert sample_kb.search(ONLINE, filters={"date_from": "2024", "date_to": "2024-04"})
     assert sample_kb.search(ONLINE, filters={"date_from": "2024-05-01"}) == []
+    assert sample_kb.search(ONLINE, filters={"date_from": "2024-02-29", "date_to": "2024-04-19"})  # a leap day; one-day bounds
 
 
 @pytest.mark.parametrize(
@@ -247,6 +248,10 @@ def test_filters(sample_kb):
         ({"query": "ok", "mode": "fuzzy"}, "invalid_mode"),
         ({"query": "ok", "filters": {"colour": "red"}}, "invalid_filter"),
         ({"query": "ok", "filters": {"date_from": "last year"}}, "invalid_filter"),
+        ({"query": "ok", "filters": {"date_from": "2024-13-45"}}, "invalid_filter"),  # the shape of a date, not a date
+        ({"query": "ok", "filters": {"date_to": "2023-02-30"}}, "invalid_filter"),
+        ({"query": "ok", "filters": {"date_from": "2024-00"}}, "invalid_filter"),
+        ({"query": "ok", "filters": {"date_from": "2024-05", "date_to": "2024-04-30"}}, "invalid_filter"),  # an empty range
         ({"query": "ok", "filters": {"document": [1, 2]}}, "invalid_filter"),
         ({"query": "ok", "filters": "doc"}, "invalid_filter"),
     ],
