@@ -21,7 +21,9 @@ _ISO = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 def validate_search(s: Settings, query, k=None, mode="hybrid", filters=None) -> tuple[str, int, str, dict | None]:
     """(query, k, mode, filters), cleaned, or `InvalidRequest`."""
-    if not isinstance(query, str) or not query.strip():
+    if not isinstance(query, str):  # the code of an empty one: there is no text to search for
+        raise InvalidRequest("The query must be text: type a few words to search for.", "empty_query")
+    if not query.strip():
         raise InvalidRequest("The query is empty: type a few words to search for.", "empty_query")
     if len(query) > s.max_query_chars:
         raise InvalidRequest(f"The query is {len(query)} characters long; the limit is {s.max_query_chars}.", "query_too_long")

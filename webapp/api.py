@@ -134,10 +134,15 @@ def search_batch():
     if not 1 <= len(body["queries"]) <= MAX_BATCH:
         raise InvalidRequest(f"A batch holds 1 to {MAX_BATCH} searches.", "invalid_request")
     kb = _kb()
-    batch = [_body_args(q) for q in body["queries"]]
-    for args in batch:  # validate all before running any
-        kb.validate(args["query"], args["k"], args["mode"], args["filters"])
-        validate_highlight(args["highlight"])
+    batch = []
+    for i, query in enumerate(body["queries"]):  # validate all before running any
+        try:
+            args = _body_args(query)
+            kb.validate(args["query"], args["k"], args["mode"], args["filters"])
+            validate_highlight(args["highlight"])
+        except InvalidRequest as exc:  # the same code, saying which search it was
+            raise InvalidRequest(f"queries[{i}]: {exc.message}", exc.code) from None
+        batch.append(args)
     return jsonify({"results": [_run(args) for args in batch]})
 
 

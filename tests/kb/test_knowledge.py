@@ -262,6 +262,12 @@ def test_bad_requests_raise_invalid_request(sample_kb, kwargs, code):
     assert info.value.code == code
 
 
+def test_a_query_that_is_not_text_says_so(sample_kb):
+    with pytest.raises(InvalidRequest) as info:
+        sample_kb.search(42)
+    assert info.value.code == "empty_query" and "must be text" in info.value.message  # the code stays stable
+
+
 def test_lexical_search_needs_no_model(sample_settings):
     kb = KnowledgeBase(sample_settings)
     results = kb.search(NEWBORN, mode="lexical")

@@ -39,6 +39,9 @@ def test_batch_runs_every_search_or_none(client):
                 {"queries": "a"}, {"queries": [{"query": "a"}], "extra": 1}, ["a"]):
         r = client.post("/api/v1/search/batch", json=bad)
         assert r.status_code == 400 and set(r.get_json()) == {"error"}
+    r = client.post("/api/v1/search/batch", json={"queries": [{"query": "a"}, {"query": "b", "k": 0}]})
+    error = r.get_json()["error"]  # which search was refused, with that search's own code
+    assert error["code"] == "invalid_k" and error["message"].startswith("queries[1]: k must be")
 
 
 def test_passage_with_neighbours_and_document_with_passages(client, sample_kb):
