@@ -103,7 +103,7 @@ def validate_filters(filters) -> dict | None:
 def _real_date(value: str) -> bool:
     """A date of the calendar ("2024-13-45" has the shape of one; it would filter out everything)."""
     try:
-        date.fromisoformat(value + "-01-01"[len(value) - 4:] if len(value) < 10 else value)
+        date.fromisoformat((value + "-01-01")[:10])  # YYYY and YYYY-MM: their first day
     except ValueError:
         return False
     return True
