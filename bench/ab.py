@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from load import wait_until_up  # noqa: E402
-from scale import Floor, free_port  # noqa: E402
+from scale import Floor, free_port, get_search, warm_page_cache  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,11 +68,11 @@ def bare_server(home: str, port: int) -> None:
     serve(app, host="127.0.0.1", port=port, threads=settings.threads, _quiet=True)
 
 
-def start(home: Path, command: list[str], env: dict) -> tuple[subprocess.Popen, int]:
+def start(home: Path, command, env: dict) -> tuple[subprocess.Popen, int]:
+    """A server from `command(port)`, up and answering."""
     port = free_port()
     full = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "1000000", **env}
-    server = subprocess.Popen([*command, "--port", str(port)] if command[-1] == "serve" else [*command, str(port)],
-                              env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(command(port), env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_until_up(server, port)
     return server, port
 
@@ -84,13 +84,8 @@ class Client:
     def __call__(self, text: str) -> tuple[float, float]:
         """Milliseconds: the request's latency, and the server's own took_ms."""
         t = time.perf_counter()
-        self.conn.request("GET", "/api/v1/search?" + urllib.parse.urlencode({"q": text, **self.params}))
-        response = self.conn.getresponse()
-        body = response.read()
-        ms = (time.perf_counter() - t) * 1000
-        if response.status != 200:
-            raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
-        return ms, json.loads(body)["took_ms"]
+        took, _ = get_search(self.conn, {"q": text, **self.params})
+        return (time.perf_counter() - t) * 1000, took
 
 
 def main() -> None:
@@ -112,12 +107,17 @@ def main() -> None:
     home = Path(args.home)
     texts = [json.loads(line)["text"] for line in open(args.queries, encoding="utf-8")][:args.n]
     params = dict(urllib.parse.parse_qsl(args.params))
-    kb_cli = [str(Path(sys.executable).parent / "kb"), "serve"]
+    def kb_cli(port: int) -> list[str]:
+        return [str(Path(sys.executable).parent / "kb"), "serve", "--port", str(port)]
+
+    def bare(port: int) -> list[str]:
+        return [sys.executable, __file__, "--bare-server", str(home), str(port)]
+
     b_env = dict(item.split("=", 1) for item in args.b_env)
     if args.b_path:
         b_env["PYTHONPATH"] = str(Path(args.b_path).resolve())
-    b_command = [sys.executable, __file__, "--bare-server", str(home)] if args.b_bare else kb_cli
-    servers = [start(home, kb_cli, {}), start(home, b_command, b_env)]
+    warm_page_cache(home)  # as bench/scale.py does: both servers read from the OS page cache
+    servers = [start(home, kb_cli, {}), start(home, bare if args.b_bare else kb_cli, b_env)]
     try:
         floor = Floor(home)
         clients = [Client(port, params) for _, port in servers]

@@ -186,6 +186,16 @@ def warm_page_cache(home: Path) -> None:
                     pass
 
 
+def get_search(conn: http.client.HTTPConnection, params: dict) -> tuple[float, int]:
+    """One GET /api/v1/search: the server's own `took_ms` for the search, and the response's size."""
+    conn.request("GET", "/api/v1/search?" + urllib.parse.urlencode(params))
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
+    return json.loads(body)["took_ms"], len(body)
+
+
 def measure_server(home: Path, queries: list[str], floor) -> dict:
     """HTTP latency per request shape, each request right after one floor measurement in this
     process (`floor(text)`), so both see the machine at the same moment: ratios taken from
@@ -202,13 +212,7 @@ def measure_server(home: Path, queries: list[str], floor) -> dict:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
         def get(params: dict) -> tuple[float, int]:
-            """The server's own `took_ms` for the search, and the response's size."""
-            conn.request("GET", "/api/v1/search?" + urllib.parse.urlencode(params))
-            response = conn.getresponse()
-            body = response.read()
-            if response.status != 200:
-                raise RuntimeError(body[:300])
-            return json.loads(body)["took_ms"], len(body)
+            return get_search(conn, params)
 
         shapes = {  # a distinct text per shape: no shape finds its query vector cached by another
             "dense": ("", {"mode": "dense", "rerank": "false", "highlight": "none"}),
