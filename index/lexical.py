@@ -7,69 +7,28 @@ query terms' postings and picks the best with `top_k`: at 1M passages p50 2.6 ms
 6.6 ms here, against 5.4 and 67 ms for bm25s's own `retrieve` (same results).
 
 Every term's contribution depends on collection-wide statistics (document frequency, mean
-length), so after a change the index is built again over the whole collection. `rebuild` keeps
-the analysed terms of the passages it already holds (a passage id names one text) and analyses
-only the new ones; the contributions are then computed in a few numpy passes. At 1M passages
-here: a build from the texts 128-151 s, mostly analysis (162 s with bm25s's indexer); a
-rebuild after a small write about 21 s (profiled).
+length), so after any change every contribution is computed again (a few numpy passes). The
+postings themselves need not be: `update` (and `rebuild`, when most passages stay) keeps the
+held passages' postings and term counts, drops the removed ones and merges in the new ones
+(`postings.merge`); only new passages are analysed (a passage id names one text). At 1M
+passages here: a build from the texts 128-151 s, mostly analysis (162 s with bm25s's
+indexer); after a small write, a rebuild that sorted every (term, passage) pair again took
+13-18 s, the merge takes 2.3-6.8 s.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from .analysis import Analyzer
 from .files import mapped, replaced_folder
+from .postings import contributions, count, fingerprints, merge
 
 __all__ = ["LexicalIndex", "BM25Index", "Analyzer", "top_k"]
-
-_TOKEN = re.compile(r"\w\w+")  # runs of two or more word characters (same as \b\w\w+\b)
-
-
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return frozenset(STOPWORDS_EN)
-
-
-class Analyzer:
-    """Lower-case word tokens, English stop words dropped, Snowball-stemmed."""
-
-    def __init__(self, language: str = "english"):
-        import Stemmer
-
-        self.language = language
-        self._stem = Stemmer.Stemmer(language).stemWords
-        self._words: dict[str, str] = {}  # word -> stem, "" for a stop word
-
-    def __call__(self, text: str) -> list[str]:
-        """Each word is stemmed once per process and then looked up: 4x faster on passages
-        (2.3 against 9.2 ms for fifty SciFact abstracts), which the reranker analyses per query.
-        The lookups run in C (`map`, `filter`): 38 against 60 us for one passage."""
-        words = self._words
-        if len(words) > 1_000_000:  # bounded: a vocabulary is far smaller, junk tokens are not
-            words.clear()
-        tokens = _TOKEN.findall(text.lower())
-        new = list(set(tokens).difference(words))
-        if new:
-            stop = _stopwords()
-            for token, stem in zip(new, self._stem(new)):
-                words[token] = "" if token in stop else stem
-        return list(filter(None, map(words.__getitem__, tokens)))
-
-    def pairs(self, text: str) -> list[tuple[str, str]]:
-        """(word, stem) for each word that is not a stop word, in order: what a stem stood
-        for in a text, so people see "protection" rather than "protect"."""
-        tokens = _TOKEN.findall(text.lower())
-        stems = self(text)  # the same words, stop words dropped, in the same order
-        return list(zip(filter(lambda t: self._words.get(t), tokens), stems))
-
 
 def top_k(scores: np.ndarray, postings: Sequence[np.ndarray], k: int) -> np.ndarray:
     """Positions of the `k` best positive `scores`, best first (ties by position).
@@ -124,6 +83,9 @@ class LexicalIndex(Protocol):
     def rebuild(self, ids: Sequence[int], headings: Sequence[str] | None,
                 texts_of: Callable[[np.ndarray], Sequence[str]]) -> None: ...
 
+    def update(self, remove: Sequence[int], upsert: Sequence[int], headings: Sequence[str],
+               texts_of: Callable[[np.ndarray], Sequence[str]]) -> bool: ...
+
     def search(
         self, query: str, k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]: ...
@@ -161,6 +123,11 @@ class BM25Index:
         # _sequence[_offsets[i]:_offsets[i + 1]]): where query terms occur, without re-analysing
         self._offsets = np.zeros(1, np.int64)
         self._sequence = np.zeros(0, np.int32)
+        # what `rebuild` needs to merge rather than build again (None in files written before
+        # them): per posting the term's count, per passage its terms and its heading's digest
+        self._tf: np.ndarray | None = np.zeros(0, np.uint16)
+        self._lengths: np.ndarray | None = np.zeros(0, np.int32)
+        self._heads: np.ndarray | None = np.zeros(0, np.uint64)
 
     def build(self, ids: Sequence[int], texts: Sequence[str], headings: Sequence[str] | None = None) -> None:
         """Index each passage's heading words and text words together; `positions` reports
@@ -175,7 +142,16 @@ class BM25Index:
         only the others' texts are fetched, `texts_of(new_ids)`, and analysed. The vocabulary
         keeps its ids (terms of removed passages stay in it, occurring nowhere)."""
         ids = np.asarray(ids, dtype=np.int64)
+        headings = [""] * len(ids) if headings is None else list(headings)
         where, rows = self._rows(ids)
+        if self._tf is not None and len(headings) == len(ids):
+            same = self._heads[rows] == fingerprints(headings)[where]
+            others = np.setdiff1d(np.arange(len(ids)), where[same])
+            if same.any() and len(others) <= int(same.sum()):  # at most as many new as held: merge
+                old_row = np.full(len(ids), -1, np.int64)
+                old_row[where] = rows
+                return self._merge(np.sort(rows[same]), ids[others], [headings[i] for i in others.tolist()],
+                                   old_row[others], texts_of)
         new = np.ones(len(ids), bool)
         new[where] = False
         texts: list[str | None] = [None] * len(ids)
@@ -184,10 +160,77 @@ class BM25Index:
             texts[i] = text
         self._index(ids, texts, headings, dict(self._vocab), list(self._terms), where, rows)
 
+    def update(self, remove: Sequence[int], upsert: Sequence[int], headings: Sequence[str],
+               texts_of: Callable[[np.ndarray], Sequence[str]]) -> bool:
+        """Drop the passages `remove`, and index `upsert` under `headings` (again, where one
+        is held under another heading): the same index `rebuild` would give, with only these
+        passages looked at. False, with nothing changed, where this index cannot merge (files
+        from before it kept term counts) or the change outweighs what it keeps: `rebuild` then."""
+        if self._tf is None:
+            return False
+        upsert = np.asarray(upsert, dtype=np.int64)
+        where, rows = self._rows(upsert)
+        same = np.zeros(len(upsert), bool)
+        same[where] = self._heads[rows] == fingerprints(headings)[where]
+        drop = np.zeros(len(self._ids), bool)
+        drop[self._rows(np.asarray(remove, dtype=np.int64))[1]] = True
+        drop[rows[~same[where]]] = True
+        kept, others = np.flatnonzero(~drop), np.flatnonzero(~same)
+        if len(others) > len(kept):
+            return False
+        old_row = np.full(len(upsert), -1, np.int64)
+        old_row[where] = rows
+        self._merge(kept, upsert[others], [headings[i] for i in others.tolist()], old_row[others], texts_of)
+        return True
+
+    def _merge(self, kept: np.ndarray, ids: np.ndarray, headings: list[str], old_rows: np.ndarray,
+               texts_of: Callable[[np.ndarray], Sequence[str]]) -> None:
+        """Keep the rows `kept` (ascending) with their postings, in their order, and append
+        `ids` under `headings`, counted as a build would count them (those held, at `old_rows`,
+        keep their analysed text; -1 marks a new one, whose text `texts_of` gives). Postings
+        are merged (`postings.merge`), not sorted again."""
+        held = len(self._ids)
+        renumber = None
+        if len(kept) < held:
+            renumber = np.full(held, -1, np.int32)
+            renumber[kept] = np.arange(len(kept), dtype=np.int32)
+        vocab, terms = dict(self._vocab), list(self._terms)
+        tail = BM25Index(self.k1, self.b)  # the appended passages, counted as a build would
+        tail.analyzer = self.analyzer
+        fetch = np.flatnonzero(old_rows < 0)
+        texts = dict(zip(fetch.tolist(), texts_of(ids[fetch]) if len(fetch) else []))
+        bodies = [texts.get(i) for i in range(len(ids))]
+        reused = np.flatnonzero(old_rows >= 0)
+        tail._index(ids, bodies, headings, vocab, terms, reused, old_rows[reused], source=self)
+        # the held passages' term sequences, in runs, then the appended ones'
+        starts, ends = self._offsets[kept], self._offsets[kept + 1]
+        body = np.concatenate([[0], ends - starts, np.diff(tail._offsets)])
+        offsets = np.cumsum(body)
+        dtype = np.uint16 if len(terms) <= 1 << 16 else np.int32
+        sequence = np.empty(int(offsets[-1]), dtype)
+        breaks = np.flatnonzero(np.diff(kept) != 1) + 1
+        at = 0
+        for a, z in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(kept)].tolist()):
+            if z > a:
+                span = self._sequence[int(starts[a]):int(ends[z - 1])]
+                sequence[at:at + len(span)] = span
+                at += len(span)
+        sequence[at:] = tail._sequence
+        indptr, indices, tf = merge(self._indptr, self._indices, self._tf, renumber, len(terms),
+                                    *tail._pairs(len(kept)))
+        self._install(np.r_[self._ids[kept], ids], terms, vocab, indptr, indices, tf,
+                      np.r_[self._lengths[kept], tail._lengths], np.r_[self._heads[kept], tail._heads], offsets, sequence)
+
+    def _pairs(self, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every posting as (term, passage numbered from `first`, count), by term then passage."""
+        term = np.repeat(np.arange(len(self._indptr) - 1, dtype=np.int32), np.diff(self._indptr))
+        return term, self._indices + np.int32(first), self._tf
+
     def _index(self, ids: np.ndarray, texts: list[str | None], headings: Sequence[str] | None,
-               vocab: dict[str, int], terms: list[str], where: np.ndarray, rows: np.ndarray) -> None:
+               vocab: dict[str, int], terms: list[str], where: np.ndarray, rows: np.ndarray,
+               source: "BM25Index | None" = None) -> None:
         """Passage i's terms: its text analysed, or, where `texts[i]` is None, those of row
-        `rows[j]` of this index for i = `where[j]`. Whole-collection work is numpy: copies of
+        `rows[j]` of this index (or of `source`) for i = `where[j]`. Whole-collection work is numpy: copies of
         held passages' terms by runs, one sort of (term, passage) pairs for the counts."""
         n = len(ids)
         headings = [""] * n if headings is None else headings
@@ -203,14 +246,15 @@ class BM25Index:
 
         fresh = {i: numbered(self.analyzer(t)) for i, t in enumerate(texts) if t is not None}
         body_len = np.zeros(n, np.int64)
-        body_len[where] = self._offsets[rows + 1] - self._offsets[rows]
+        source = source or self
+        body_len[where] = source._offsets[rows + 1] - source._offsets[rows]
         for i, body in fresh.items():
             body_len[i] = len(body)
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum(body_len, out=offsets[1:])
         dtype = np.uint16 if len(terms) <= 1 << 16 else np.int32  # half the disk for most collections
         sequence = np.empty(int(offsets[-1]), dtype)
-        old, old_offsets = self._sequence, self._offsets
+        old, old_offsets = source._sequence, source._offsets
         breaks = np.flatnonzero((np.diff(where) != 1) | (np.diff(rows) != 1)) + 1
         for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(where)].tolist()):
             if b > a:  # passages held in a row here and in this index: one copy
@@ -235,36 +279,21 @@ class BM25Index:
         pairs *= m
         pairs[:nb] += np.repeat(np.arange(n, dtype=np.int32), body_len)
         pairs[nb:] += np.repeat(np.arange(n, dtype=np.int32), head_len)
-        pairs.sort()
-        first = np.ones(len(pairs), bool)
-        np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
-        at = np.flatnonzero(first)
-        del first
-        tf = np.empty(len(at), np.float32)  # run lengths (np.diff + np.append would copy twice)
-        np.subtract(at[1:], at[:-1], out=tf[:-1])
-        tf[-1:] = len(pairs) - at[-1:]
-        unique = pairs[at]
-        del pairs, at
-        passage = (unique % m).astype(np.int32)
-        unique //= m
-        term = unique.astype(np.int32)
-        del unique
-        # Lucene BM25 in float32 (as bm25s), in place: at 1M passages each temporary is ~300 MB
-        df = np.bincount(term, minlength=len(terms))
-        length = body_len + head_len
-        mean = float(length.mean()) if n and length.any() else 1.0
-        idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
-        norm = (self.k1 * (1 - self.b + self.b * length / mean)).astype(np.float32)
-        data = norm[passage]
-        data += tf
-        np.divide(tf, data, out=data)
-        del tf
-        data *= idf[term]
+        term, passage, tf = count(pairs, n)
+        del pairs
         indptr = np.zeros(len(terms) + 1, np.int64)
-        np.cumsum(df, out=indptr[1:])
-        # swap everything in at once: a copy's searches never see a mix (see `copy`)
-        (self._ids, self._order, self._terms, self._vocab, self._indptr, self._indices, self._data,
-         self._offsets, self._sequence) = (ids, None, terms, vocab, indptr, passage, data, offsets, sequence)
+        np.cumsum(np.bincount(term, minlength=len(terms)), out=indptr[1:])
+        del term
+        lengths = (body_len + head_len).astype(np.int32)
+        self._install(ids, terms, vocab, indptr, passage, tf, lengths, fingerprints(headings), offsets, sequence)
+
+    def _install(self, ids, terms, vocab, indptr, indices, tf, lengths, heads, offsets, sequence) -> None:
+        """Swap a build's arrays in at once, contributions computed: a copy's searches never
+        see a mix (see `copy`)."""
+        data = contributions(indptr, indices, tf, lengths, self.k1, self.b)
+        (self._ids, self._order, self._terms, self._vocab, self._indptr, self._indices, self._data, self._tf,
+         self._lengths, self._heads, self._offsets, self._sequence) = (
+            ids, None, terms, vocab, indptr, indices, data, tf, lengths, heads, offsets, sequence)
 
     def copy(self) -> "BM25Index":
         """Shares the arrays: `build` replaces them (it never writes into one), so the copy
@@ -312,10 +341,10 @@ class BM25Index:
         if not terms or not len(ids):
             return out
         where, targets = self._rows(ids)
-        for docs, contributions in zip(*self._postings(terms)):  # postings are sorted by position
+        for docs, weights in zip(*self._postings(terms)):  # postings are sorted by position
             at = np.minimum(np.searchsorted(docs, targets), max(len(docs) - 1, 0))
             hit = (docs[at] == targets) if len(docs) else np.zeros(len(targets), bool)
-            out[where[hit]] += contributions[at[hit]]
+            out[where[hit]] += weights[at[hit]]
         return out
 
     def _rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -363,8 +392,9 @@ class BM25Index:
     def save(self, path: Path) -> None:
         """Write into a fresh folder beside `path`, then swap it in with renames."""
         with replaced_folder(path) as tmp:
-            for name in ("ids", "offsets", "sequence", "indptr", "indices", "data"):
-                np.save(tmp / f"{name}.npy", getattr(self, f"_{name}"))
+            for name in ("ids", "offsets", "sequence", "indptr", "indices", "data", "tf", "lengths", "heads"):
+                if getattr(self, f"_{name}") is not None:
+                    np.save(tmp / f"{name}.npy", getattr(self, f"_{name}"))
             (tmp / "terms.json").write_text(json.dumps(self._terms, ensure_ascii=False), encoding="utf-8")
             meta = {"k1": self.k1, "b": self.b, "language": self.analyzer.language}
             (tmp / "meta.json").write_text(json.dumps(meta))
@@ -380,6 +410,10 @@ class BM25Index:
         index._indptr = np.load(path / "indptr.npy")
         for name in ("sequence", "indices", "data"):
             setattr(index, f"_{name}", mapped(path / f"{name}.npy"))
+        merging = all((path / f"{name}.npy").exists() for name in ("tf", "lengths", "heads"))
+        index._tf = mapped(path / "tf.npy") if merging else None  # files from before: the next write builds
+        index._lengths = np.load(path / "lengths.npy") if merging else None
+        index._heads = np.load(path / "heads.npy") if merging else None
         index._terms = json.loads((path / "terms.json").read_text(encoding="utf-8"))
         index._vocab = {t: i for i, t in enumerate(index._terms)}
         return index
