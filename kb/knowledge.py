@@ -156,6 +156,7 @@ class KnowledgeBase:
             serving = self.engine()
             engine = None  # this ingest's engine; an error drops it, and the one searches use is untouched
             pending: list[_Prepared] = []
+            touched: set[int] = set()  # passages whose lexical entry may change
             with self.store.transaction():
                 for item in (progress(items) if progress else items):
                     prepared = self._prepare_record(item, report) if isinstance(item, Record) else self._prepare_file(item, report)
@@ -164,22 +165,28 @@ class KnowledgeBase:
                         continue
                     pending.append(prepared)
                     if sum(len(p.chunks) for p in pending) >= self.settings.ingest_batch:
-                        engine = self._commit(pending, engine, serving, report)
+                        engine = self._commit(pending, engine, serving, report, touched)
                         pending = []
-                engine = self._commit(pending, engine, serving, report)
+                engine = self._commit(pending, engine, serving, report, touched)
                 fault("before-commit")
             fault("after-commit")
             if engine is not None and report.added + report.updated:
-                self._finish(engine)
+                self._finish(engine, touched)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _finish(self, engine: SearchEngine) -> None:
-        """After a writer's commit: index the store's passages again in `engine`'s lexical index
-        (BM25's statistics are collection-wide; only passages it does not hold yet are read and
-        analysed), then save it at the store's generation and serve searches from it."""
-        keys, _, headings = self.store.all_texts(texts=False)
-        engine.lexical.rebuild(keys, headings, self.store.clean_texts)
+    def _finish(self, engine: SearchEngine, touched: set[int]) -> None:
+        """After a writer's commit: bring `engine`'s lexical index to the store, then save it at
+        the store's generation and serve searches from it. Only the passages the write touched
+        can differ there: new ones, removed ones, and those of the documents written, whose
+        heading (title and section at their first place) may have moved. So only those are
+        looked up (`BM25Index.update`: at 1M passages the headings of all took 3-5 s); an index
+        that cannot merge is indexed again from every passage's heading."""
+        headings = self.store.headings_for(sorted(touched))
+        gone = [k for k in touched if k not in headings]
+        if not engine.lexical.update(gone, list(headings), list(headings.values()), self.store.clean_texts):
+            keys, _, every = self.store.all_texts(texts=False)
+            engine.lexical.rebuild(keys, every, self.store.clean_texts)
         self.live.install(engine, self.store.generation())
 
     def _prepare_file(self, path: Path, report: IngestReport) -> _Prepared | None:
@@ -226,9 +233,10 @@ class KnowledgeBase:
         return _Prepared(doc, loaded.text, chunks, data, suffix, replaces)
 
     def _commit(self, pending: list[_Prepared], engine: SearchEngine | None, serving: SearchEngine | None,
-                report: IngestReport) -> SearchEngine | None:
+                report: IngestReport, touched: set[int]) -> SearchEngine | None:
         """Embed what is new in `pending`, then write it to the store and to `engine`, the
-        ingest's own (a copy of `serving`, the one searches use, on the first call)."""
+        ingest's own (a copy of `serving`, the one searches use, on the first call). Adds to
+        `touched` the passages of the documents written, before and after."""
         if not pending:
             return engine
         keyed = [[(passage_key(c.clean), c) for c in p.chunks] for p in pending]
@@ -257,6 +265,8 @@ class KnowledgeBase:
             for p, group in zip(pending, keyed)
         ]
         meta = {"model": self.model, "dimension": str(self.embedder.dim)}
+        touched |= self.store.passages_of([p.doc.id for p in pending])
+        touched.update(all_keys)
         orphans = self.store.commit(docs, list(zip(fresh.values(), vectors)), meta)
         engine.vectors.add(np.fromiter(fresh, dtype=np.int64, count=len(fresh)), vectors)
         engine.vectors.remove(np.asarray(orphans, dtype=np.int64))
@@ -273,11 +283,12 @@ class KnowledgeBase:
             if doc is None:
                 raise NotFound(f"no document with id {doc_id!r}")
             serving = self.engine()
+            touched = self.store.passages_of([doc_id])
             orphans = self.store.remove_document(doc_id)
             if serving is not None:  # changed on a copy, as in an ingest
                 engine = serving.copy()
                 engine.vectors.remove(np.asarray(orphans, dtype=np.int64))
-                self._finish(engine)
+                self._finish(engine, touched)
             if doc.file:
                 (self.home / doc.file).unlink(missing_ok=True)
             return doc
