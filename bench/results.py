@@ -80,7 +80,7 @@ def scale_section(s) -> list[str]:
                        r["flat_p50_ms"], r["lexical_p50_ms"], r["lexical_p99_ms"], r["ann_ram_mb"], r["index_disk_mb"]] for r in rows]),
              "", "A write at each size: one small report (ten SciFact abstracts) added through `ingest_records`, then removed, "
                  "with the model loaded and the index in memory (bench/scale.py `measure_writes`). Beyond embedding its passages, "
-                 "a write indexes BM25 again over the collection (only new passages analysed), copies the vector index it "
+                 "a write merges its passages into BM25 and computes every BM25 weight again (only new passages analysed), copies the vector index it "
                  "changes (searches keep the old one meanwhile) and writes the index files.", "",
              *_table(["passages", "new passages", "add s", "remove s"],
                      [[f"{r['passages']:,}", r.get("write_passages"), r.get("add_report_s"), r.get("remove_report_s")] for r in rows]),
