@@ -123,7 +123,7 @@ class BM25Index:
         # _sequence[_offsets[i]:_offsets[i + 1]]): where query terms occur, without re-analysing
         self._offsets = np.zeros(1, np.int64)
         self._sequence = np.zeros(0, np.int32)
-        # what `rebuild` needs to merge rather than build again (None in files written before
+        # what `update` needs to merge rather than build again (None in files written before
         # them): per posting the term's count, per passage its terms and its heading's digest
         self._tf: np.ndarray | None = np.zeros(0, np.uint16)
         self._lengths: np.ndarray | None = np.zeros(0, np.int32)
@@ -139,19 +139,14 @@ class BM25Index:
                 texts_of: Callable[[np.ndarray], Sequence[str]]) -> None:
         """Index exactly `ids` (with their `headings`) again, as `build` would. An id names one
         text (kb's are content hashes), so passages held already keep their analysed terms;
-        only the others' texts are fetched, `texts_of(new_ids)`, and analysed. The vocabulary
-        keeps its ids (terms of removed passages stay in it, occurring nowhere)."""
+        only the others' texts are fetched, `texts_of(new_ids)`, and analysed. Where most
+        passages stay, this is an `update`. The vocabulary keeps its ids (terms of removed
+        passages stay in it, occurring nowhere)."""
         ids = np.asarray(ids, dtype=np.int64)
         headings = [""] * len(ids) if headings is None else list(headings)
+        if self.update(np.setdiff1d(self._ids, ids), ids, headings, texts_of):  # most passages stay: merged
+            return
         where, rows = self._rows(ids)
-        if self._tf is not None and len(headings) == len(ids):
-            same = self._heads[rows] == fingerprints(headings)[where]
-            others = np.setdiff1d(np.arange(len(ids)), where[same])
-            if same.any() and len(others) <= int(same.sum()):  # at most as many new as held: merge
-                old_row = np.full(len(ids), -1, np.int64)
-                old_row[where] = rows
-                return self._merge(np.sort(rows[same]), ids[others], [headings[i] for i in others.tolist()],
-                                   old_row[others], texts_of)
         new = np.ones(len(ids), bool)
         new[where] = False
         texts: list[str | None] = [None] * len(ids)
@@ -176,7 +171,7 @@ class BM25Index:
         drop[self._rows(np.asarray(remove, dtype=np.int64))[1]] = True
         drop[rows[~same[where]]] = True
         kept, others = np.flatnonzero(~drop), np.flatnonzero(~same)
-        if len(others) > len(kept):
+        if not len(kept) or len(others) > len(kept):
             return False
         old_row = np.full(len(upsert), -1, np.int64)
         old_row[where] = rows
