@@ -69,7 +69,7 @@ def test_loaded_vectors_are_memory_mapped(tmp_path):
     index.add(ids, x)
     index.save(tmp_path / "v")
     loaded = HnswIndex.load(tmp_path / "v")
-    assert isinstance(loaded._exact.base, np.memmap) and not loaded._exact.flags.writeable  # a view of the file
+    assert isinstance(loaded._exact.saved.base, np.memmap) and not loaded._exact.saved.flags.writeable  # a view of the file
     assert np.allclose(loaded.vectors(ids[:3]), x[:3])
     loaded.add(ids[:1] + 1, x[:1])  # adding after a load works on a private copy
     assert len(loaded) == 1001
@@ -84,3 +84,57 @@ def test_small_filters_are_searched_exactly():
     sims = x[::100] @ x[:5].T
     for q in range(5):
         assert list(found[q]) == list(allowed[np.argsort(-sims[:, q])[:5]])
+
+
+def test_a_save_links_what_did_not_change_and_writes_only_new_rows(tmp_path):
+    """A removal saves without writing the graph or the vectors again (the files are linked
+    into the new folder); an addition writes the graph and only the added rows, until they
+    pass `Rows.spill` of the whole. What loads back answers as an index built at once."""
+    import os
+
+    ids, x = _clustered(3000)
+    index = HnswIndex(48, exact_below=0)
+    index.add(ids[:2000], x[:2000])
+    index.save(tmp_path / "v")
+    inode = {f: os.stat(tmp_path / "v" / f).st_ino for f in ("graph.faiss", "vectors.npy")}
+    index = HnswIndex.load(tmp_path / "v")
+    writer = index.copy()
+    writer.remove(ids[:10])
+    writer.save(tmp_path / "v")
+    assert {f: os.stat(tmp_path / "v" / f).st_ino for f in inode} == inode  # both linked, not written
+    writer.add(ids[2000:2050], x[2000:2050])
+    writer.save(tmp_path / "v")
+    assert os.stat(tmp_path / "v" / "vectors.npy").st_ino == inode["vectors.npy"]
+    assert os.stat(tmp_path / "v" / "graph.faiss").st_ino != inode["graph.faiss"]  # the graph changed
+    assert np.load(tmp_path / "v" / "vectors.added.npy").shape == (50, 48)
+    loaded = HnswIndex.load(tmp_path / "v")
+    live = np.r_[ids[10:2050]]
+    assert sorted(loaded.ids()) == sorted(live)
+    assert np.allclose(loaded.vectors(ids[[10, 1999, 2000, 2049]]), x[[10, 1999, 2000, 2049]])
+    exact = FaissIndex(48)
+    exact.add(live, x[10:2050])
+    found, truth = loaded.search(x[2000:2050], 1)[1], exact.search(x[2000:2050], 1)[1]
+    assert (found == truth).all() and set(found[:, 0]) == set(ids[2000:2050])  # added rows are searched and rescored
+    assert index.search(x[:5], 1)[1][:, 0].tolist() == ids[:5].tolist()  # the original is as it was
+    loaded.add(ids[2050:], x[2050:])  # past the spill: one file again
+    loaded.save(tmp_path / "v")
+    assert not (tmp_path / "v" / "vectors.added.npy").exists()
+    assert os.stat(tmp_path / "v" / "vectors.npy").st_ino != inode["vectors.npy"]
+    assert np.allclose(HnswIndex.load(tmp_path / "v").vectors(ids[2050:2060]), x[2050:2060])
+
+
+def test_a_saved_file_replaced_under_the_index_is_not_linked(tmp_path):
+    """Linking trusts the file it mapped only while it is the same file: another writer's
+    file at that path is not taken for this index's rows."""
+    import os
+
+    ids, x = _clustered(1000)
+    index = HnswIndex(48)
+    index.add(ids, x)
+    index.save(tmp_path / "v")
+    index = HnswIndex.load(tmp_path / "v")
+    other = tmp_path / "other.npy"
+    np.save(other, np.zeros_like(x))
+    os.replace(other, tmp_path / "v" / "vectors.npy")
+    index.save(tmp_path / "v")
+    assert np.allclose(np.load(tmp_path / "v" / "vectors.npy"), x)
