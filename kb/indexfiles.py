@@ -1,9 +1,14 @@
 """The index files of a home: written beside the old ones and swapped in, stamped by a manifest.
 
 ``index/manifest.json`` records the format, the store generation the files were built at, the
-model and chunking settings, the passage count and a SHA-256 of the files. Files whose manifest does not match the store (a crash between
+model and chunking settings, the passage count and a SHA-256 of each file. Files whose manifest does not match the store (a crash between
 the store commit and the index write, another format, another model) are not used: the caller
 rebuilds them from the store, which holds every vector.
+
+Index files are never written in place: a write links the ones it did not change into the
+new folder (see `index.files.Rows`). A digest this process computed holds as long as the path
+names the same file (device, inode, size, mtime), so a write hashes only what it wrote; a new
+process hashes everything it loads.
 """
 
 from __future__ import annotations
@@ -16,29 +21,56 @@ import shutil
 from pathlib import Path
 
 from index import BM25Index, SearchEngine, load_vector_index
+from index.files import identity
 
 from .faults import fault
 
 VECTOR_FILES = {"flat": "vectors.faiss", "hnsw": "vectors.hnsw"}  # one file; a folder
 
-__all__ = ["INDEX_FORMAT", "load_index", "save_index", "checksum"]
+__all__ = ["INDEX_FORMAT", "load_index", "save_index", "checksum", "digests"]
 
 log = logging.getLogger("kb")
 
 INDEX_FORMAT = 6  # bump when what the index files hold changes; older files are rebuilt from the store
 
 
-def checksum(folder: Path, kind: str = "flat") -> str:
-    """SHA-256 over the index files (names and bytes) of a `kind` vector index, in a fixed order."""
-    digest = hashlib.sha256()
+_KNOWN: dict[tuple, str] = {}  # file identity -> SHA-256, for the files this process hashed
+
+
+def _files(folder: Path, kind: str) -> list[Path]:
+    """The index files of a `kind` vector index, in a fixed order."""
     vectors = folder / VECTOR_FILES[kind]
-    files = [vectors, *sorted(vectors.rglob("*")), *sorted((folder / "lexical").rglob("*"))]
-    for f in files:
-        if f.is_file():
-            digest.update(str(f.relative_to(folder)).encode())
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
+    return [f for f in (vectors, *sorted(vectors.rglob("*")), *sorted((folder / "lexical").rglob("*"))) if f.is_file()]
+
+
+def _sha256(path: Path, digest=None):
+    digest = digest or hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
+def digests(folder: Path, kind: str = "flat") -> dict[str, str]:
+    """SHA-256 of each index file, by its path in `folder`; a file this process hashed before
+    and that is still the same file is not read again."""
+    if len(_KNOWN) > 10_000:
+        _KNOWN.clear()
+    out = {}
+    for f in _files(folder, kind):
+        key = identity(f)
+        if key not in _KNOWN:
+            _KNOWN[key] = _sha256(f).hexdigest()
+        out[str(f.relative_to(folder))] = _KNOWN[key]
+    return out
+
+
+def checksum(folder: Path, kind: str = "flat") -> str:
+    """One SHA-256 over the index files' names and bytes: what manifests held before `digests`."""
+    digest = hashlib.sha256()
+    for f in _files(folder, kind):
+        digest.update(str(f.relative_to(folder)).encode())
+        _sha256(f, digest)
     return digest.hexdigest()
 
 
@@ -52,7 +84,8 @@ def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) 
     if (manifest.get("format"), manifest.get("generation"), manifest.get("model")) != (INDEX_FORMAT, generation, model):
         return None
     kind = manifest.get("vectors", "flat")
-    if kind not in VECTOR_FILES or manifest.get("checksum") != checksum(folder, kind):
+    if kind not in VECTOR_FILES or (manifest["files"] != digests(folder, kind) if "files" in manifest
+                                    else manifest.get("checksum") != checksum(folder, kind)):
         log.warning("index files in %s do not match their manifest's checksum; rebuilding from the store", folder)
         return None
     try:
@@ -68,14 +101,14 @@ def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) 
 
 def save_index(folder: Path, engine: SearchEngine, generation: int, model: str, chunking: str = "") -> None:
     """Each file is written beside its target, fsynced and renamed; the manifest, with the
-    files' checksum, goes last."""
+    files' digests, goes last."""
     kind = engine.vectors.kind
     engine.vectors.save(folder / VECTOR_FILES[kind])
     fault("index-write")
     engine.lexical.save(folder / "lexical")
     fault("switch")
     manifest = {"format": INDEX_FORMAT, "generation": generation, "model": model, "chunking": chunking,
-                "dimension": engine.vectors.dim, "vectors": kind, "passages": len(engine.vectors), "checksum": checksum(folder, kind)}
+                "dimension": engine.vectors.dim, "vectors": kind, "passages": len(engine.vectors), "files": digests(folder, kind)}
     tmp = folder / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, folder / "manifest.json")

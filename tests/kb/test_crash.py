@@ -87,7 +87,7 @@ def test_altered_index_files_are_detected_and_rebuilt(fake_kb, folders):
     first, _ = folders
     fake_kb.ingest([first])
     manifest = (fake_kb.home / "index" / "manifest.json").read_text()
-    assert '"checksum"' in manifest and '"chunking"' in manifest
+    assert '"files"' in manifest and '"chunking"' in manifest
     vectors = fake_kb.home / "index" / "vectors.faiss"
     data = bytearray(vectors.read_bytes())
     data[-20] ^= 0xFF  # same size, one byte flipped: only the checksum can tell
