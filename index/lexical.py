@@ -13,7 +13,7 @@ held passages' postings and term counts, drops the removed ones and merges in th
 (`postings.merge`); only new passages are analysed (a passage id names one text). At 1M
 passages here: a build from the texts 128-151 s, mostly analysis (162 s with bm25s's
 indexer); after a small write, a rebuild that sorted every (term, passage) pair again took
-13-18 s, the merge takes 2.3-6.8 s.
+13-18 s, the merge takes 2.3-7.2 s.
 """
 
 from __future__ import annotations
