@@ -186,7 +186,7 @@ class SQLiteStore:
         where, args = self._filter_sql(filters)
         marks = ",".join("?" * len(keys))
         cursor = self._conn().cursor()
-        cursor.row_factory = None  # plain tuples read by position: sqlite3.Row's lookups by name took half the time
+        cursor.row_factory = None  # plain tuples, read by position: no lookups of columns by name
         rows = cursor.execute(
             f"""SELECT p.key, p.id, p.text, p.clean, p.tokens,
                        o.document, o.ordinal, o.section, o.page, o.start, o.end, {_DOC_COLUMNS}, 0
@@ -206,7 +206,7 @@ class SQLiteStore:
         return out
 
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]:
-        """Keys of the passages that occur in these documents."""
+        """Keys of the passages that occur in these documents (inside a write: as it stands)."""
         out: set[int] = set()
         for doc_id in doc_ids:
             out.update(r[0] for r in self._conn().execute("SELECT passage FROM occurrences WHERE document = ?", (doc_id,)))
@@ -451,7 +451,7 @@ class SQLiteStore:
             old: list[int] = []
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             for doc, fingerprint, text, occurrences in docs:
-                old += [r[0] for r in conn.execute("SELECT passage FROM occurrences WHERE document = ?", (doc.id,))]
+                old += self.passages_of([doc.id])
                 conn.execute("DELETE FROM occurrences WHERE document = ?", (doc.id,))
                 conn.execute(
                     "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -472,7 +472,7 @@ class SQLiteStore:
     def remove_document(self, doc_id: str) -> list[int]:
         conn = self._write()
         try:
-            old = [r[0] for r in conn.execute("SELECT passage FROM occurrences WHERE document = ?", (doc_id,))]
+            old = list(self.passages_of([doc_id]))
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
             orphans = self._drop_orphans(conn, old)
             self._bump(conn)
