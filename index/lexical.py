@@ -76,6 +76,21 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]) if len(ends) else 0)
 
 
+def _sequence_dtype(terms: int) -> type:
+    """Vocabulary ids as uint16 while they fit: half the disk for most collections."""
+    return np.uint16 if terms <= 1 << 16 else np.int32
+
+
+def _copy_runs(out: np.ndarray, offsets: np.ndarray, where: np.ndarray,
+               source: np.ndarray, source_offsets: np.ndarray, rows: np.ndarray) -> None:
+    """Passage `where[j]`'s terms in `out` (laid out by `offsets`) are those of row `rows[j]`
+    in `source`: copied in one slice per run of passages consecutive in both."""
+    breaks = np.flatnonzero((np.diff(where) != 1) | (np.diff(rows) != 1)) + 1
+    for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(where)].tolist()):
+        if b > a:
+            out[offsets[where[a]]:offsets[where[b - 1] + 1]] = source[source_offsets[rows[a]]:source_offsets[rows[b - 1] + 1]]
+
+
 @runtime_checkable
 class LexicalIndex(Protocol):
     def build(self, ids: Sequence[int], texts: Sequence[str], headings: Sequence[str] | None = None) -> None: ...
@@ -197,20 +212,12 @@ class BM25Index:
         bodies = [texts.get(i) for i in range(len(ids))]
         reused = np.flatnonzero(old_rows >= 0)
         tail._index(ids, bodies, headings, vocab, terms, reused, old_rows[reused], source=self)
-        # the held passages' term sequences, in runs, then the appended ones'
-        starts, ends = self._offsets[kept], self._offsets[kept + 1]
-        body = np.concatenate([[0], ends - starts, np.diff(tail._offsets)])
+        # the held passages' term sequences, then the appended ones'
+        body = np.concatenate([[0], self._offsets[kept + 1] - self._offsets[kept], np.diff(tail._offsets)])
         offsets = np.cumsum(body)
-        dtype = np.uint16 if len(terms) <= 1 << 16 else np.int32
-        sequence = np.empty(int(offsets[-1]), dtype)
-        breaks = np.flatnonzero(np.diff(kept) != 1) + 1
-        at = 0
-        for a, z in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(kept)].tolist()):
-            if z > a:
-                span = self._sequence[int(starts[a]):int(ends[z - 1])]
-                sequence[at:at + len(span)] = span
-                at += len(span)
-        sequence[at:] = tail._sequence
+        sequence = np.empty(int(offsets[-1]), _sequence_dtype(len(terms)))
+        _copy_runs(sequence, offsets, np.arange(len(kept)), self._sequence, self._offsets, kept)
+        sequence[offsets[len(kept)]:] = tail._sequence
         indptr, indices, tf = merge(self._indptr, self._indices, self._tf, renumber, len(terms),
                                     *tail._pairs(len(kept)))
         self._install(np.r_[self._ids[kept], ids], terms, vocab, indptr, indices, tf,
@@ -247,13 +254,8 @@ class BM25Index:
             body_len[i] = len(body)
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum(body_len, out=offsets[1:])
-        dtype = np.uint16 if len(terms) <= 1 << 16 else np.int32  # half the disk for most collections
-        sequence = np.empty(int(offsets[-1]), dtype)
-        old, old_offsets = source._sequence, source._offsets
-        breaks = np.flatnonzero((np.diff(where) != 1) | (np.diff(rows) != 1)) + 1
-        for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(where)].tolist()):
-            if b > a:  # passages held in a row here and in this index: one copy
-                sequence[offsets[where[a]]:offsets[where[b - 1] + 1]] = old[old_offsets[rows[a]]:old_offsets[rows[b - 1] + 1]]
+        sequence = np.empty(int(offsets[-1]), _sequence_dtype(len(terms)))
+        _copy_runs(sequence, offsets, where, source._sequence, source._offsets, rows)
         for i, body in fresh.items():
             sequence[offsets[i]:offsets[i + 1]] = body
         del fresh
