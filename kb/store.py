@@ -212,26 +212,10 @@ class SQLiteStore:
             out.update(r[0] for r in self._conn().execute("SELECT passage FROM occurrences WHERE document = ?", (doc_id,)))
         return out
 
-    def titles_for(self, keys: Sequence[int]) -> dict[int, str]:
-        """key -> title of the document at the passage's first place (as `results_for` picks
-        it): the reranker's title feature, without reading the passages' texts."""
-        if not keys:
-            return {}
-        rows = self._conn().execute(
-            f"""SELECT o.passage, d.title FROM occurrences o JOIN documents d ON d.id = o.document
-                WHERE o.passage IN ({",".join("?" * len(keys))})
-                {_FIRST_PLACE}""",
-            list(keys),
-        )
-        out: dict[int, str] = {}
-        for key, title in rows:
-            out.setdefault(key, title)
-        return out
-
-    def headings_for(self, keys: Sequence[int]) -> dict[int, str]:
-        """key -> heading (as `all_texts` gives it) of each of `keys` that is still stored:
-        what a write that touched only these passages gives the lexical index."""
-        out: dict[int, str] = {}
+    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        """key -> (document title, section) at the passage's first place (as `results_for`
+        picks it), for each of `keys` that is still stored; no passage text is read."""
+        out: dict[int, tuple[str, str | None]] = {}
         keys = list(keys)
         for i in range(0, len(keys), 900):
             batch = keys[i:i + 900]
@@ -241,9 +225,17 @@ class SQLiteStore:
                 batch,
             )
             for key, title, section in rows:
-                if key not in out:
-                    out[key] = _heading(title, section)
+                out.setdefault(key, (title, section))
         return out
+
+    def titles_for(self, keys: Sequence[int]) -> dict[int, str]:
+        """key -> title of the document at the passage's first place: the reranker's title feature."""
+        return {key: title for key, (title, _) in self._first_places(keys).items()}
+
+    def headings_for(self, keys: Sequence[int]) -> dict[int, str]:
+        """key -> heading (as `all_texts` gives it) of each of `keys` that is still stored:
+        what a write that touched only these passages gives the lexical index."""
+        return {key: _heading(title, section) for key, (title, section) in self._first_places(keys).items()}
 
     def allowed_keys(self, filters: Filters) -> np.ndarray:
         where, args = self._filter_sql(filters)
