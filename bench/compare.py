@@ -4,8 +4,10 @@
     bench/.venv-compare/bin/python bench/compare.py --dataset ../shared/eval/scifact [--limit N]
 
 Each system indexes the whole corpus from scratch (title + text per entry) with the bundled
-all-MiniLM-L6-v2 on torch, then answers the split's queries one at a time for the top 10
-documents. Per system: ingest seconds, query p50/p99 (ms, after 5 warm-up queries), nDCG@10.
+all-MiniLM-L6-v2 on torch, then all three answer the split's queries one at a time for the top
+10 documents, interleaved: each query goes to every system in turn, the order rotating, so
+drift in the machine's speed falls on all alike. Per system: ingest seconds, query p50/p99
+(ms, after 5 warm-up queries), nDCG@10.
 
 - kb: its defaults (passages of 200 word pieces; hybrid min-max fusion; the built-in
   second stage; ONNX query encoding). Its query time covers encoding the query, both
@@ -22,6 +24,7 @@ Writes bench/output/compare.json; `bench/results.py` turns it into bench/RESULTS
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -138,30 +141,40 @@ class HaystackSystem:
 SYSTEMS = {"kb": KbSystem, "txtai": TxtaiSystem, "haystack": HaystackSystem}
 
 
-def run(system_cls, docs, dataset: BeirDataset, folder: Path) -> dict:
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)
+def build(system_cls, docs, folder: Path):
+    """A system with the whole corpus indexed, and its setup and ingest seconds."""
     started = time.perf_counter()
     system = system_cls(folder)
     setup = time.perf_counter() - started
     started = time.perf_counter()
     what = system.ingest(docs)
     ingest = time.perf_counter() - started
+    print(f"{system.name}: indexed {what} in {ingest:.1f} s", flush=True)
+    return system, {"system": system.name, "indexed": what, "load_seconds": round(setup, 1), "ingest_seconds": round(ingest, 1)}
+
+
+def query_all(systems: list, dataset: BeirDataset) -> list[dict]:
+    """Every query to every system in turn, the order rotating per query, so a drift of the
+    machine's speed (up to 30% here within minutes) falls on all systems alike rather than on
+    whichever happened to run its queries then."""
     queries = list(dataset.queries.items())
-    for _, text in queries[:5]:
-        system.search(text + " warm")
-    ranked, latencies = {}, []
-    for qid, text in queries:
-        t = time.perf_counter()
-        ranked[qid] = system.search(text)
-        latencies.append((time.perf_counter() - t) * 1000)
-    metrics = evaluate(ranked, dataset.qrels)
-    row = {"system": system.name, "indexed": what, "load_seconds": round(setup, 1), "ingest_seconds": round(ingest, 1),
-           "query_p50_ms": round(float(np.percentile(latencies, 50)), 2), "query_p99_ms": round(float(np.percentile(latencies, 99)), 2),
-           "ndcg@10": round(metrics["ndcg@10"], 4), "recall@10": round(metrics["recall@10"], 4), "queries": len(queries)}
-    print(json.dumps(row), flush=True)
-    return row
+    for system in systems:
+        for _, text in queries[:5]:
+            system.search(text + " warm")
+    ranked = [{} for _ in systems]
+    latencies = [[] for _ in systems]
+    for n, (qid, text) in enumerate(queries):
+        for j in range(len(systems)):
+            s = (n + j) % len(systems)
+            t = time.perf_counter()
+            ranked[s][qid] = systems[s].search(text)
+            latencies[s].append((time.perf_counter() - t) * 1000)
+    rows = []
+    for system, got, lat in zip(systems, ranked, latencies):
+        metrics = evaluate(got, dataset.qrels)
+        rows.append({"query_p50_ms": round(float(np.percentile(lat, 50)), 2), "query_p99_ms": round(float(np.percentile(lat, 99)), 2),
+                     "ndcg@10": round(metrics["ndcg@10"], 4), "recall@10": round(metrics["recall@10"], 4), "queries": len(queries)})
+    return rows
 
 
 def main() -> None:
@@ -174,11 +187,20 @@ def main() -> None:
     args = parser.parse_args()
     dataset = BeirDataset.load(args.dataset, args.split)
     docs = corpus(dataset, args.limit)
-    rows = []
-    for name in args.systems.split(","):
-        with tempfile.TemporaryDirectory(prefix=f"compare-{name}-") as tmp:
-            rows.append(run(SYSTEMS[name], docs, dataset, Path(tmp)))
-        gc.collect()
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    systems, rows = [], []
+    with contextlib.ExitStack() as stack:  # every system stays loaded for the interleaved queries
+        for name in args.systems.split(","):
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"compare-{name}-"))
+            system, row = build(SYSTEMS[name], docs, Path(tmp))
+            systems.append(system)
+            rows.append(row)
+            gc.collect()
+        for row, measured in zip(rows, query_all(systems, dataset)):
+            row.update(measured)
+            print(json.dumps(row), flush=True)
     import platform
 
     out = {"dataset": Path(args.dataset).name, "split": args.split, "corpus": len(docs), "machine": platform.processor() or platform.machine(),
