@@ -159,8 +159,8 @@ def query_all(systems: list, dataset: BeirDataset, block: int = 20) -> list[dict
     single queries: a query right after another system's pays for that system's leftovers
     (evicted caches, threads still spinning). Interleaved query by query, one full run gave
     kb 21.0 and txtai 49.0 ms p50, against 12.6 and 32.4 ms in the last run one system after
-    the other.
-    Each block starts with one untimed query per system, as a server that keeps answering."""
+    the other. Each block starts with one untimed query per system, as a server that keeps
+    answering."""
     queries = list(dataset.queries.items())
     ranked = [{} for _ in systems]
     latencies = [[] for _ in systems]
