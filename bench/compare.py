@@ -152,7 +152,10 @@ def build(system_cls, docs, folder: Path):
     return system, {"system": system.name, "indexed": what, "load_seconds": round(setup, 1), "ingest_seconds": round(ingest, 1)}
 
 
-def query_all(systems: list, dataset: BeirDataset, block: int = 20) -> list[dict]:
+BLOCK = 20  # queries each system answers in a row (see `query_all`)
+
+
+def query_all(systems: list, dataset: BeirDataset, block: int = BLOCK) -> list[dict]:
     """The queries in blocks of `block`, each block asked of every system in turn (the order
     rotating), so a drift of the machine's speed (up to 30% here within minutes) falls on all
     systems alike rather than on whichever happened to run its queries then. Blocks, not
@@ -207,7 +210,7 @@ def main() -> None:
     import platform
 
     out = {"dataset": Path(args.dataset).name, "split": args.split, "corpus": len(docs), "machine": platform.processor() or platform.machine(),
-           "cpus": os.cpu_count(), "rows": rows}
+           "cpus": os.cpu_count(), "block": BLOCK, "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(f"wrote {args.out}")

@@ -162,7 +162,8 @@ def compare_section(c) -> list[str]:
     kb = next((r for r in rows if r["system"] == "kb"), None)
     lines = [f"{c['dataset']} ({c['corpus']} documents, {rows[0]['queries']} {c['split']} queries), one process, same model "
              "(bundled all-MiniLM-L6-v2, torch for documents), each system's recommended hybrid setup (see bench/compare.py). "
-             "The queries go to the three systems in blocks of 20, in turn, so the machine's drift falls on all alike:", "",
+             + (f"The queries go to the systems in blocks of {c['block']}, in turn, so the machine's drift falls on all alike:"
+                if c.get("block") else "Each system answered all its queries before the next one ran:"), "",
              *_table(["system", "indexed", "ingest s", "query p50 ms", "query p99 ms", "nDCG@10", "recall@10", "kb faster per query (p50)"],
                      [[r["system"], r["indexed"], r["ingest_seconds"], r["query_p50_ms"], r["query_p99_ms"], r["ndcg@10"], r["recall@10"],
                        f"{r['query_p50_ms'] / kb['query_p50_ms']:.2f}×" if kb and r is not kb else None] for r in rows])]
