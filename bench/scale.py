@@ -17,8 +17,10 @@ Flat, the oracle), and exact search's own p50; BM25 p50/p99 at hybrid's depth (2
 `kb serve` process: seconds until /api/v1/ready answers 200, its private and file-backed
 memory, and end-to-end HTTP latency against the floor (one query encode + one vector
 search, measured in this process with the server idle), split into the search as the server
-times it and what the request adds around it; and the same client against a bare waitress
-answering at once with as many bytes (HTTP's own cost here). Writes bench/output/scale.json.
+times it and what the request adds around it; and, measured the same way, the same client
+against a bare waitress answering at once with as many bytes (HTTP's own cost here) and
+against kb's web layer with its search answered from memory (the best any search could do
+through it). Writes bench/output/scale.json.
 """
 
 from __future__ import annotations
@@ -251,28 +253,45 @@ def measure_server(home: Path, queries: list[str], floor) -> dict:
     finally:
         server.terminate()
         server.wait(30)
-    row.update(measure_transport(int(np.median(sizes)), len(queries)))
+    row.update(measure_web_floor(home, queries, floor, int(np.median(sizes))))
     return row
 
 
-def measure_transport(size: int, n: int) -> dict:
-    """The same client against waitress serving a WSGI app that answers at once with `size`
-    bytes: what HTTP costs here before Flask and kb do anything."""
-    port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--echo", f"{port}:{size}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def measure_web_floor(home: Path, queries: list[str], floor, size: int) -> dict:
+    """What a request costs here besides the search, beside the floor as the shapes above are:
+    the same client against (1) waitress answering at once with `size` bytes (HTTP alone) and
+    (2) `kb serve`'s own app and server with its search answered from memory (HTTP, Flask,
+    hooks, JSON). floor + (2) is the best any search could do through this web layer."""
+    started = []
     try:
-        wait_until_up(server, port, "/")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        lat = []
-        for i in range(n + 50):
-            t = time.perf_counter()
-            conn.request("GET", "/api/v1/search?" + urllib.parse.urlencode({"q": f"query {i}", "mode": "dense"}))
-            conn.getresponse().read()
-            lat.append((time.perf_counter() - t) * 1000)
-        return {"transport_p50_ms": pct(lat[50:], 50), "transport_p99_ms": pct(lat[50:], 99), "response_bytes": size}
+        for flag, spec in (("--echo", f"{size}"), ("--web-only", str(home))):
+            port = free_port()
+            env = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "1000000"}
+            started.append((subprocess.Popen([sys.executable, __file__, flag, f"{port}:{spec}"], env=env,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), port))
+        for server, port in started:
+            wait_until_up(server, port, "/api/v1/health")
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _, port in started]
+        lat: list[list[float]] = [[], []]
+        floors = []
+        params = {"mode": "dense", "rerank": "false", "highlight": "none"}
+        for i, q in enumerate(queries[:20] + queries):
+            for j in ((0, 1) if i % 2 else (1, 0)):
+                base = floor(q + f" web {j}")
+                t = time.perf_counter()
+                conns[j].request("GET", "/api/v1/search?" + urllib.parse.urlencode({"q": q, **params}))
+                conns[j].getresponse().read()
+                if i >= 20:  # the first 20 warm both servers
+                    lat[j].append((time.perf_counter() - t) * 1000)
+                    floors.append(base)
+        f50 = pct(floors, 50)
+        return {"transport_p50_ms": pct(lat[0], 50), "transport_p99_ms": pct(lat[0], 99), "response_bytes": size,
+                "web_p50_ms": pct(lat[1], 50), "web_p99_ms": pct(lat[1], 99), "web_floor_p50_ms": f50,
+                "web_best_x_floor": round((f50 + pct(lat[1], 50)) / f50, 3)}
     finally:
-        server.terminate()
-        server.wait(30)
+        for server, _ in started:
+            server.terminate()
+            server.wait(30)
 
 
 def echo_server(spec: str) -> None:
@@ -286,6 +305,21 @@ def echo_server(spec: str) -> None:
         return [body]
 
     serve(app, host="127.0.0.1", port=port, threads=8, _quiet=True)
+
+
+def web_only_server(spec: str) -> None:
+    """`kb serve`'s app on its server and settings, its search answering one stored result list."""
+    from waitress import serve
+
+    from webapp import create_app
+
+    port, home = spec.split(":", 1)
+    app = create_app({"KB_HOME": home})
+    kb = app.extensions["kb"]
+    kb.warm()
+    answer = kb.search("what was measured", k=10, mode="dense", rerank=False, highlight="none")
+    kb.search = lambda *args, **kwargs: answer  # everything of a request but the search itself
+    serve(app, host="127.0.0.1", port=int(port), threads=kb.settings.threads, _quiet=True)
 
 
 class Floor:
@@ -316,9 +350,12 @@ def main() -> None:
     parser.add_argument("--work", default=str(ROOT / "bench" / "output" / "scale"), help="where synthetic homes are built (kept for reruns)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "output" / "scale.json"))
     parser.add_argument("--echo", help=argparse.SUPPRESS)  # PORT:BYTES, the transport baseline's server
+    parser.add_argument("--web-only", help=argparse.SUPPRESS)  # PORT:HOME, kb's web layer without the search
     args = parser.parse_args()
     if args.echo:
         return echo_server(args.echo)
+    if args.web_only:
+        return web_only_server(args.web_only)
     dataset = BeirDataset.load(args.dataset)
     queries = list(dataset.queries.values())
     seed = seed_home(Path(args.seed_home), args.dataset)
