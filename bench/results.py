@@ -101,15 +101,15 @@ def scale_section(s) -> list[str]:
                  "(same parameters, between the floor and the request). In the server: the search as the server times it "
                  "(`took_ms`); around it: the request's latency minus that (Flask, waitress, the client), p50 of the "
                  "per-request difference. Bare HTTP: the same client against waitress answering at once with a body "
-                 "of the same size (no Flask, no kb). Web layer: `kb serve`'s own app, hooks and server with its search "
-                 "answered from memory. Both are measured as the requests above are, each right after a floor measurement "
+                 "of the same size (the dense responses' median; no Flask, no kb). Web layer: `kb serve`'s own app, hooks and "
+                 "server with its search answered from memory (each query's own results, searched once beforehand). Both are measured as the requests above are, each right after a floor measurement "
                  "(the server idle meanwhile), and floor + web layer over floor is the best ratio any search could reach "
                  "through this web layer on this machine.", "",
              *_table(["passages", "floor p50", "search in-process p50", "p99", "× floor", "in the server p50", "around it p50",
-                      "bare HTTP p50", "p99", "web layer p50", "p99", "best × floor", "over HTTP p50", "× floor"],
+                      "response bytes", "bare HTTP p50", "p99", "web layer p50", "p99", "best × floor", "over HTTP p50", "× floor"],
                      [[f"{r['passages']:,}", r.get("dense_floor_p50_ms"), r.get("dense_in_process_p50_ms"), r.get("dense_in_process_p99_ms"),
                        r.get("dense_in_process_x_floor"), r.get("dense_server_p50_ms"), r.get("dense_around_p50_ms"),
-                       r.get("transport_p50_ms"), r.get("transport_p99_ms"), r.get("web_p50_ms"), r.get("web_p99_ms"),
+                       r.get("response_bytes"), r.get("transport_p50_ms"), r.get("transport_p99_ms"), r.get("web_p50_ms"), r.get("web_p99_ms"),
                        r.get("web_best_x_floor"), r["dense_p50_ms"], r["dense_x_floor"]] for r in rows]),
              "", "The server after those requests:", "",
              *_table(["passages", "ready s", "RSS MB", "private MB", "file-backed MB"],
