@@ -188,13 +188,19 @@ def warm_page_cache(home: Path) -> None:
                     pass
 
 
-def get_search(conn: http.client.HTTPConnection, params: dict) -> tuple[float, int]:
-    """One GET /api/v1/search: the server's own `took_ms` for the search, and the response's size."""
+def fetch(conn: http.client.HTTPConnection, params: dict) -> bytes:
+    """One GET /api/v1/search, its body; an error answer is no measure of a search, so it raises."""
     conn.request("GET", "/api/v1/search?" + urllib.parse.urlencode(params))
     response = conn.getresponse()
     body = response.read()
     if response.status != 200:
         raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
+    return body
+
+
+def get_search(conn: http.client.HTTPConnection, params: dict) -> tuple[float, int]:
+    """One GET /api/v1/search: the server's own `took_ms` for the search, and the response's size."""
+    body = fetch(conn, params)
     return json.loads(body)["took_ms"], len(body)
 
 
@@ -282,12 +288,8 @@ def measure_web_floor(home: Path, queries: list[str], floor, size: int) -> dict:
             for j in ((0, 1) if i % 2 else (1, 0)):
                 base = floor(q + f" web {j}")
                 t = time.perf_counter()
-                conns[j].request("GET", "/api/v1/search?" + urllib.parse.urlencode({"q": q, **params}))
-                response = conns[j].getresponse()
-                body = response.read()
+                body = fetch(conns[j], {"q": q, **params})
                 ms = (time.perf_counter() - t) * 1000
-                if response.status != 200:  # an error page is no measure of a search's answer
-                    raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
                 if i >= 20:  # the first 20 warm both servers
                     lat[j].append(ms)
                     floors.append(base)
