@@ -28,6 +28,9 @@ _ABBREVIATIONS = {
 # A terminator, optional closing quotes/brackets, then white space or (glued) a capitalised word.
 _BOUNDARY = re.compile(r"""([.!?]+|:)(["'’”)\]]*)(\s+|(?=[A-Z][a-z]|[A-Z]{2,}\b))""")
 _OPENERS = "\"'‘“([" 
+# Chinese and Japanese sentences end in full-width marks and need no space after them.
+_CJK_END = re.compile(r"[。！？]+[」』”’）)]*")
+MAX_PIECE_CHARS = 2_000  # a longer "sentence" (a table dump, text without stops) is cut first
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Chunk:
     section: str | None
     page: int | None
     tokens: int
+    context: str | None = None  # a table's title and column headings, which `clean` starts with
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -60,6 +64,15 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     decimals; a colon ends a sentence only when glued to a capitalised word (list items).
     """
     end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    begin = start
+    for m in _CJK_END.finditer(text, start, end):
+        spans += _split_latin(text, begin, m.end())
+        begin = m.end()
+    return spans + _split_latin(text, begin, end)
+
+
+def _split_latin(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans, begin = [], start
     for m in _BOUNDARY.finditer(text, start, end):
         term, space = m.group(1), m.group(3)
@@ -98,16 +111,52 @@ class _Piece:
     tokens: int
     page: int | None
     section: str | None
+    context: str | None = None
+
+
+def _windows(text: str, start: int, end: int, size: int) -> list[tuple[int, int]]:
+    """Cut text[start:end] into spans of at most `size` characters, at white space or
+    punctuation where there is some near the end of a window, anywhere where there is none."""
+    out = []
+    while end - start > size:
+        cut = start + size
+        for i in range(cut, start + size // 2, -1):
+            if text[i - 1].isspace() or text[i - 1] in ",;，、；：":
+                cut = i
+                break
+        out.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if start < end:
+        out.append((start, end))
+    return out
+
+
+def _fit(text: str, spans: list[tuple[int, int]], limit: int, count: TokenCounter) -> list[tuple[tuple[int, int], int]]:
+    """(span, tokens) with every span cut until it holds at most `limit` tokens. Iterative:
+    a span over the limit is cut into windows sized from its own characters per token."""
+    out, todo = [], list(spans)
+    while todo:
+        counts = count([clean_text(text[s:e]) for s, e in todo])
+        again = []
+        for (s, e), n in zip(todo, counts):
+            if n <= limit or e - s <= 1:
+                out.append(((s, e), n))
+            else:
+                size = max(1, min(e - s - 1, int((e - s) * limit / n * 0.9)))
+                again += _windows(text, s, e, size)
+        todo = again
+    return sorted(out)
 
 
 def _split_long(text: str, piece: _Piece, limit: int, count: TokenCounter) -> list[_Piece]:
-    """Cut an over-long sentence into runs of whole words of at most `limit` tokens."""
-    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[piece.start:piece.end])]
-    words = [(piece.start + s, piece.start + e) for s, e in words]
-    counts = count([clean_text(text[s:e]) for s, e in words])
+    """Cut an over-long sentence into runs of whole words of at most `limit` tokens; a word
+    longer than that on its own (text without spaces, a long run of figures) is cut inside."""
+    words = [(piece.start + m.start(), piece.start + m.end()) for m in re.finditer(r"\S+", text[piece.start:piece.end])]
+    spans = [w for s, e in words for w in _windows(text, s, e, 4 * limit)]
     out, run, total = [], [], 0
-    for (s, e), n in zip(words, counts):
-        n = min(n, limit)  # a single "word" above the limit (a URL, a table row) is cut by the model
+    for (s, e), n in _fit(text, spans, limit, count):
         if run and total + n > limit:
             out.append(run)
             run, total = [], 0
@@ -115,11 +164,8 @@ def _split_long(text: str, piece: _Piece, limit: int, count: TokenCounter) -> li
         total += n
     if run:
         out.append(run)
-    pieces = []
-    for run in out:
-        s, e = run[0][0], run[-1][1]
-        c = clean_text(text[s:e])
-        pieces.append(_Piece(s, e, c, 0, piece.page, piece.section))
+    pieces = [_Piece(run[0][0], run[-1][1], clean_text(text[run[0][0]:run[-1][1]]), 0, piece.page, piece.section, piece.context)
+              for run in out]
     for p, n in zip(pieces, count([p.clean for p in pieces])):
         p.tokens = n
     return pieces
@@ -164,26 +210,36 @@ def chunk_document(
 ) -> list[Chunk]:
     """Passages of `doc`, in reading order. `max_tokens` is the model's hard limit."""
     target = max(8, min(target, max_tokens))
+    contexts = {b.context for b in doc.blocks if b.context}
+    room = dict(zip(contexts, count_tokens(list(contexts))))  # what a table's title and columns cost
     overlap = min(overlap, target // 2)
     text = doc.text
     pieces: list[_Piece] = []
     for block, section in sections(text, doc.blocks, doc.title):
-        for s, e in split_sentences(text, block.start, block.end):
-            c = clean_text(text[s:e])
-            if c:
-                pieces.append(_Piece(s, e, c, 0, block.page, section))
+        if block.kind == "table":  # one row a piece: a row is never cut from its figures
+            spans = [(block.start + m.start(), block.start + m.end()) for m in re.finditer(r"[^\n]+", text[block.start:block.end])]
+        else:
+            spans = split_sentences(text, block.start, block.end)
+        for s, e in spans:
+            for s, e in _windows(text, s, e, MAX_PIECE_CHARS):
+                c = clean_text(text[s:e])
+                if c:
+                    pieces.append(_Piece(s, e, c, 0, block.page, section, block.context))
     for p, n in zip(pieces, count_tokens([p.clean for p in pieces])):
         p.tokens = n
     sized: list[_Piece] = []
     for p in pieces:
-        sized.extend(_split_long(text, p, target, count_tokens) if p.tokens > target else [p])
+        limit = max(8, target - room.get(p.context, 0)) if p.context else target
+        sized.extend(_split_long(text, p, limit, count_tokens) if p.tokens > limit else [p])
     chunks: list[Chunk] = []
     i = 0
-    while i < len(sized):  # pack each section on its own
+    while i < len(sized):  # pack each section (and each table) on its own
         j = i
-        while j < len(sized) and sized[j].section == sized[i].section:
+        while j < len(sized) and (sized[j].section, sized[j].context) == (sized[i].section, sized[i].context):
             j += 1
-        for run in _pack(sized[i:j], target, overlap):
+        context = sized[i].context
+        budget = max(8, target - room.get(context, 0)) if context else target
+        for run in _pack(sized[i:j], budget, 0 if context else overlap):
             chunks.append(_chunk(text, run))
         i = j
     return _enforce_limit(text, chunks, count_tokens, max_tokens)
@@ -191,18 +247,25 @@ def chunk_document(
 
 def _chunk(text: str, run: list[_Piece]) -> Chunk:
     s, e = run[0].start, run[-1].end
-    return Chunk(text[s:e], " ".join(p.clean for p in run), s, e, run[0].section, run[0].page, sum(p.tokens for p in run))
+    body = " ".join(p.clean for p in run)
+    context = run[0].context
+    clean = f"{context}\n{body}" if context else body  # a table's rows under its title and columns
+    return Chunk(text[s:e], clean, s, e, run[0].section, run[0].page, sum(p.tokens for p in run), context)
 
 
 def _enforce_limit(text: str, chunks: list[Chunk], count: TokenCounter, max_tokens: int) -> list[Chunk]:
-    """Recount whole passages (joining can merge word pieces) and re-cut any above the limit."""
-    counts = count([c.clean for c in chunks])
-    out = []
-    for chunk, n in zip(chunks, counts):
-        if n <= max_tokens:
-            out.append(Chunk(chunk.text, chunk.clean, chunk.start, chunk.end, chunk.section, chunk.page, n))
-            continue
-        piece = _Piece(chunk.start, chunk.end, chunk.clean, n, chunk.page, chunk.section)
-        halves = _split_long(text, piece, max(1, max_tokens // 2), count)
-        out.extend(_enforce_limit(text, [_chunk(text, [h]) for h in halves], count, max_tokens))
-    return out
+    """Recount whole passages (joining can merge word pieces) and re-cut any above the limit.
+    Iterative and bounded: each round cuts to a smaller share of the limit."""
+    out: list[Chunk] = []
+    todo, share = chunks, 2
+    while todo:
+        again = []
+        for chunk, n in zip(todo, count([c.clean for c in todo])):
+            if n <= max_tokens:
+                out.append(Chunk(chunk.text, chunk.clean, chunk.start, chunk.end, chunk.section, chunk.page, n, chunk.context))
+                continue
+            room = count([chunk.context])[0] if chunk.context else 0
+            piece = _Piece(chunk.start, chunk.end, chunk.clean, n, chunk.page, chunk.section, chunk.context)
+            again += [_chunk(text, [h]) for h in _split_long(text, piece, max(1, (max_tokens - room) // share), count)]
+        todo, share = again, share * 2
+    return sorted(out, key=lambda c: (c.start, c.end))

@@ -13,13 +13,14 @@ from typing import Callable, Iterable
 
 from .errors import LoadError
 from .records import IngestReport
-from .structure import Block, LoadedDocument, parse_date, parse_text, title_from_filename
+from .metadata import infer_metadata
+from .structure import Block, LoadedDocument, parse_date, parse_text
 
 __all__ = ["load_document", "load_record", "expand_paths", "SUPPORTED", "LoadedDocument"]
 
 _HEADING_TAGS = {f"h{i}": i for i in range(1, 7)}
-_BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td", "th", "dt", "dd", "figcaption", "caption"]
-_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg"]
+_BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td", "th", "dt", "dd", "figcaption", "caption", "div"]
+_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form", "svg"]
 
 
 def _decode(data: bytes, path: Path) -> str:
@@ -42,20 +43,27 @@ class _Builder:
         self.blocks: list[Block] = []
         self.length = 0
 
-    def add(self, text: str, kind: str = "text", level: int = 1, page: int | None = None):
+    def add(self, text: str, kind: str = "text", level: int = 1, page: int | None = None, context: str | None = None):
         text = text.strip()
         if not text:
             return
         if self.parts:
             self.parts.append("\n\n")
             self.length += 2
-        self.blocks.append(Block(self.length, self.length + len(text), kind, level, page))
+        self.blocks.append(Block(self.length, self.length + len(text), kind, level, page, context))
         self.parts.append(text)
         self.length += len(text)
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+
+def _loaded(path: Path, text: str, blocks, fmt: str, title: str | None = None, when: str | None = None,
+            first_heading: bool = True, **extra) -> LoadedDocument:
+    meta = infer_metadata(text, blocks, path.stem, title=title, when=when, first_heading=first_heading)
+    return LoadedDocument(text, tuple(blocks), meta.title, meta.date, fmt, extra.get("pages"),
+                          meta.organisation, meta.period, meta.kind)
 
 
 def _load_plain(path: Path, data: bytes, markdown: bool) -> LoadedDocument:
@@ -74,13 +82,50 @@ def _load_plain(path: Path, data: bytes, markdown: bool) -> LoadedDocument:
             title = text[heads[0].start:heads[0].end]
         elif not markdown and first.kind == "heading" and len(blocks) > 1 and blocks[1].kind == "heading":
             title = text[first.start:first.end]
-    return LoadedDocument(
-        text, tuple(blocks), title or title_from_filename(path.stem, text), when or found,
-        "markdown" if markdown else "text",
-    )
+    return _loaded(path, text, blocks, "markdown" if markdown else "text", title, when or found, first_heading=False)
 
 
 def _load_html(path: Path, data: bytes) -> LoadedDocument:
+    """Main content by trafilatura (article text, headings, lists and tables; navigation,
+    headers' menus, footers and boilerplate dropped), with BeautifulSoup as the fallback for
+    pages it finds no article in (a bare list of paragraphs, say)."""
+    import trafilatura
+    from lxml import etree
+
+    html = _decode(data, path) if not data.lstrip()[:5].lower().startswith(b"<?xml") else data.decode("utf-8", "replace")
+    xml = trafilatura.extract(html, output_format="xml", include_tables=True, include_formatting=True,
+                              with_metadata=True, favor_recall=True, include_comments=False)
+    if not xml:
+        return _load_html_soup(path, data)
+    root = etree.fromstring(xml.encode("utf-8"))
+    out = _Builder()
+    for el in root.iter("head", "p", "item", "table", "quote", "code"):
+        if el.tag != "table" and any(a.tag in ("table", "item") for a in el.iterancestors()):
+            continue
+        if el.tag == "table":
+            rows, heads = [], []
+            for row in el.iter("row"):
+                cells = [" ".join(" ".join(c.itertext()).split()) for c in row.iter("cell")]
+                line = " | ".join(c for c in cells if c)
+                if line:
+                    rows.append(line)
+                    if row.find("cell") is not None and row.find("cell").get("role") == "head":
+                        heads.append(line)
+            out.add("\n".join(rows), "table", context=" · ".join(heads) or None)
+            continue
+        text = " ".join(" ".join(el.itertext()).split())
+        if el.tag == "head":
+            level = int(m.group(1)) if (m := re.match(r"h(\d)", el.get("rend", ""))) else 2
+            out.add(text, "heading", level)
+        else:
+            out.add(text)
+    if len(out.blocks) < 2:  # trafilatura's fallback for a page it finds no article in: one blob
+        return _load_html_soup(path, data)
+    when = parse_date(root.get("date") or "")
+    return _loaded(path, out.text, out.blocks, "html", root.get("title"), when)
+
+
+def _load_html_soup(path: Path, data: bytes) -> LoadedDocument:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(data, "lxml")
@@ -106,74 +151,63 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
     if not out.blocks:
         text = body.get_text("\n", strip=True)
         blocks, found = parse_text(text)
-        return LoadedDocument(text, tuple(blocks), title or title_from_filename(path.stem, text), when or found, "html")
+        return _loaded(path, text, blocks, "html", title or None, when or found)
     h1 = next((b for b in out.blocks if b.kind == "heading" and b.level == 1), None)
     text = out.text
     if not title and h1:
         title = text[h1.start:h1.end]
-    return LoadedDocument(text, tuple(out.blocks), title or title_from_filename(path.stem, text), when, "html")
+    return _loaded(path, text, out.blocks, "html", title or None, when)
 
 
 def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
-    import io
+    from .pdf import read_pdf
 
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError(f"{path.name}: the PDF is encrypted")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata or {}
-    except LoadError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise LoadError(f"{path.name}: not a readable PDF ({exc})") from None
-    text, starts = "", []
-    for page_text in pages:
-        if starts:
-            text += "\n\n"
-        starts.append(len(text))
-        text += page_text
-    blocks, found = parse_text(text, page_starts=starts)
-    title = str(info.get("/Title") or "").strip()
-    if len(title) < 4 or re.search(r"\.(docx?|pdf|indd)$|^untitled|^microsoft word", title, re.I):
-        first = next((b for b in blocks if b.kind == "heading" and b.page == 1), None)
-        title = text[first.start:first.end] if first else title_from_filename(path.stem, text)
-    when = found
-    if not when and (m := re.match(r"D:(\d{4})(\d{2})(\d{2})", str(info.get("/CreationDate") or ""))):
-        when = parse_date(f"{m.group(1)}-{m.group(2)}-{m.group(3)}")
-    return LoadedDocument(text, tuple(blocks), " ".join(title.split()), when, "pdf", len(pages))
+    return read_pdf(path, data)
 
 
 def _load_docx(path: Path, data: bytes) -> LoadedDocument:
+    """Paragraphs and tables in document order: a table stays under the heading it follows,
+    one row a line, carrying the heading and its header row as context."""
     import io
     import zipfile
 
     import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
+    from .archives import check_archive
+
+    check_archive(path, data)
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise LoadError(f"{path.name}: not a readable .docx file ({exc})") from None
     out = _Builder()
     title = (document.core_properties.title or "").strip()
-    for para in document.paragraphs:
-        style = (para.style.name if para.style is not None else "") or ""
-        if style == "Title":
-            title = title or para.text.strip()
-            continue
-        m = re.match(r"Heading (\d)", style)
-        out.add(para.text, "heading" if m else "text", int(m.group(1)) if m else 1)
-    for table in document.tables:
-        for row in table.rows:
-            out.add(" | ".join(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip())))
+    section = None
+    for child in document.element.body.iterchildren():
+        if child.tag.endswith("}p"):
+            para = Paragraph(child, document)
+            style = (para.style.name if para.style is not None else "") or ""
+            if style == "Title":
+                title = title or para.text.strip()
+                continue
+            m = re.match(r"Heading (\d)", style)
+            if m and para.text.strip():
+                section = " ".join(para.text.split())
+            out.add(para.text, "heading" if m else "text", int(m.group(1)) if m else 1)
+        elif child.tag.endswith("}tbl"):
+            rows = [" | ".join(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
+                    for row in Table(child, document).rows]
+            rows = [r for r in rows if r]
+            if rows:
+                header = rows[0] if len(rows) > 1 else None
+                out.add("\n".join(rows), "table", context=" · ".join(x for x in (section, header) if x) or None)
     text = out.text
     found = next((parse_date(text[b.start:b.end]) for b in out.blocks if len(text[b.start:b.end]) < 40 and parse_date(text[b.start:b.end])), None)
     created = document.core_properties.created
     when = found or (created.date().isoformat() if isinstance(created, datetime) else None)
-    return LoadedDocument(text, tuple(out.blocks), title or title_from_filename(path.stem, text), when, "docx")
+    return _loaded(path, text, out.blocks, "docx", title or None, when)
 
 
 SUPPORTED: dict[str, Callable[[Path, bytes], LoadedDocument]] = {
@@ -206,8 +240,8 @@ def load_document(path: Path, data: bytes | None = None) -> LoadedDocument:
         raise
     except Exception as exc:  # a parser bug on hostile input must not stop a folder ingest
         raise LoadError(f"{path.name}: could not be parsed ({type(exc).__name__}: {exc})") from None
-    if not any(b.kind == "text" for b in doc.blocks):
-        raise LoadError(f"{path.name}: no text found (a scanned PDF needs OCR first)")
+    if not any(b.kind != "heading" for b in doc.blocks):
+        raise LoadError(f"{path.name}: no text found", "no_text")
     return doc
 
 

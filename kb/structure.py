@@ -33,6 +33,7 @@ class Block:
     kind: str = "text"  # "text" | "heading"
     level: int = 1
     page: int | None = None
+    context: str | None = None  # for a table: its title and column headings, carried by its passages
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class LoadedDocument:
     date: str | None
     format: str
     pages: int | None = None
+    organisation: str | None = None
+    period: str | None = None  # the period covered: "FY2022", "Q2 2023"
+    kind: str | None = None  # "annual report", "quarterly report", "press release", ...
+    warnings: tuple[str, ...] = ()  # what could not be read (pages without text), for the ingest report
 
 
 def parse_date(text: str) -> str | None:

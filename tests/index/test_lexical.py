@@ -84,13 +84,16 @@ def test_scores_for_given_ids_equal_scoring_everything():
 
 
 def _reference_analyzer(text):
-    """The analyzer as first written: a word-boundary regex and a stem per token."""
+    """The analyzer as first written: a word-boundary regex and a stem per token (Latin
+    text; accents folded as NFKD without its combining marks)."""
     import re
+    import unicodedata
 
     import Stemmer
     from bm25s.stopwords import STOPWORDS_EN
 
     stem = Stemmer.Stemmer("english").stemWord
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return [stem(t) for t in re.findall(r"(?u)\b\w\w+\b", text.lower()) if t not in STOPWORDS_EN]
 
 
@@ -253,3 +256,20 @@ def test_terms_of_removed_passages_are_not_query_terms():
     assert index.terms("quetzal water") == ["quetzal", "water"]
     index.rebuild([2], None, lambda ids: [])
     assert index.terms("quetzal water") == ["water"] and index.search("quetzal", 5) == []
+
+
+def test_chinese_and_japanese_are_indexed_as_character_bigrams():
+    analyze = Analyzer()
+    assert analyze("儿童保护") == ["儿童", "童保", "保护"]
+    assert analyze("Online 儿童保护 rules") == ["onlin", "儿童", "童保", "保护", "rule"]
+    index = BM25Index()
+    index.build([1, 2, 3], ["联合国儿童基金会支持儿童网络保护条例。", "学校的饮用水和卫生设施得到改善。", "Clean water in schools."])
+    assert [i for i, _ in index.search("网络保护", 3)] == [1]
+    assert [i for i, _ in index.search("饮用水", 3)] == [2]
+
+
+def test_accents_fold_for_lexical_search():
+    analyze = Analyzer()
+    assert analyze("Café résumé naïve") == analyze("cafe resume naive")
+    assert analyze("Ångström") == analyze("angstrom")
+    assert analyze("한국어 보고서") == ["한국", "국어", "보고", "고서"]  # syllables, not decomposed into letters

@@ -80,3 +80,45 @@ def test_sample_passages_fit_the_real_model(sample_kb):
     counts = e.count_tokens([c.clean for c in chunks])
     assert max(counts) <= 254 and counts == [c.tokens for c in chunks]
     assert all("vulnerable. To achieve" in c.clean for c in chunks if "vulnerable.To achieve" in c.text)
+
+
+CHINESE = ("联合国儿童基金会与中国政府合作，在三十一个省份开展儿童保护工作。" * 40
+           + "二〇二三年，儿童网络保护条例获得批准！这对儿童非常重要？")
+
+
+@pytest.mark.parametrize("text", [
+    CHINESE,  # no spaces; sentences end in 。！？
+    ",".join(str(n) for n in range(40_000)),  # one "word" of 228,889 characters
+    "x" * 100_000,
+])
+def test_text_without_spaces_chunks_within_the_limit(sample_kb, text):
+    """Bug: a paragraph with no spaces raised RecursionError (an over-long "word" was halved
+    into itself for ever). Every passage must fit the model, and all the text be kept."""
+    e = sample_kb.embedder
+    doc = _doc([text])
+    chunks = chunk_document(doc, e.count_tokens, e.max_tokens, target=200, overlap=32)
+    assert chunks and max(e.count_tokens([c.clean for c in chunks])) <= e.max_tokens
+    assert all(doc.text[c.start:c.end] == c.text for c in chunks)
+    covered = set()
+    for c in chunks:
+        covered.update(range(c.start, c.end))
+    assert len(covered) == len(text)
+
+
+def test_chinese_is_split_into_sentences():
+    text = "儿童网络保护条例获得批准。这对儿童非常重要！我们还能做什么？是的"
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "儿童网络保护条例获得批准。", "这对儿童非常重要！", "我们还能做什么？", "是的"]
+
+
+def test_a_table_passage_carries_its_title_and_columns():
+    rows = "\n".join(f"Line item {i} ({i},577) ({i},373) ({i},420)" for i in range(40))
+    text = "Cash flows\n\n" + rows
+    doc = LoadedDocument(text, (Block(0, 10, "heading"), Block(12, len(text), "table", context="Statement of Cash Flows · (Millions) 2022 2021 2020")),
+                         "Title", None, "pdf")
+    chunks = chunk_document(doc, words, max_tokens=60, target=50, overlap=0)
+    assert len(chunks) > 1
+    for c in chunks:
+        assert c.clean.startswith("Statement of Cash Flows · (Millions) 2022 2021 2020")
+        assert all(re.fullmatch(r"Line item \d+ \(\d+,577\) \(\d+,373\) \(\d+,420\)", row) for row in c.text.split("\n"))
+        assert c.tokens <= 60

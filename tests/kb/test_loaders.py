@@ -89,7 +89,7 @@ def test_docx_headings_and_tables(tmp_path):
     "name, content, reason",
     [
         ("broken.pdf", b"%PDF-1.4\n this is not really a pdf", "not a readable PDF"),
-        ("broken.docx", b"PK\x03\x04 not a zip", "not a readable .docx"),
+        ("broken.docx", b"PK\x03\x04 not a zip", "not a readable docx"),
         ("empty.txt", b"   \n", "empty"),
         ("photo.png", b"\x89PNG", "unsupported file type"),
         ("dates.txt", b"19 April 2024\n", "no text found"),

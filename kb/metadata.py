@@ -1,0 +1,193 @@
+"""What a document is, read from its own first pages: title, organisation, date, period, kind.
+
+File metadata is often wrong in published reports (PDF titles that are filing numbers or
+"UNITED STATES", creation dates years off), so the text decides and file metadata is used
+only where it agrees. Order of preference for the title: a filing's registrant and form
+("3M Company Form 10-K 2022"), the cover page's largest text, the first heading, then a
+readable form of the file name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from .structure import parse_date, parse_text, title_from_filename
+
+__all__ = ["Metadata", "infer_metadata", "FIELDS"]
+
+FIELDS = ("title", "organisation", "date", "period", "kind")  # what people may edit or set by sidecar
+
+_FORMS = {"10-K": "annual report", "10-K405": "annual report", "20-F": "annual report", "40-F": "annual report",
+          "10-Q": "quarterly report", "8-K": "current report", "6-K": "current report", "S-1": "registration statement",
+          "DEF 14A": "proxy statement"}
+_FORM = re.compile(r"\bFORM\s+(10-K405|10-K|10-Q|8-K|6-K|20-F|40-F|S-1|DEF 14A)\b", re.I)
+_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+_FY_END = re.compile(rf"fiscal\s+year\s+ended\s*:?\s*({_MONTH}\s+\d{{1,2}},?\s+(\d{{4}}))", re.I)
+_QUARTER_END = re.compile(rf"quarterly\s+period\s+ended\b[\s\S]{{0,60}}?({_MONTH}\s+\d{{1,2}},?\s+(\d{{4}}))", re.I)
+_EVENT = re.compile(rf"Date\s+of\s+Report[^:]*:\s*\(?\s*({_MONTH}\s+\d{{1,2}},?\s+\d{{4}})", re.I)
+_ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4}
+_QUARTER_WORDS = re.compile(r"\b(first|second|third|fourth)\s+quarter\s+(?:of\s+)?(?:fiscal\s+(?:year\s+)?)?(\d{4})\b", re.I)
+_SUFFIX = re.compile(r"\b(INC|INCORPORATED|CORPORATION|CORP|COMPANY|CO|LTD|LIMITED|PLC|LLC|N\.V|S\.A|AG|SE|GROUP|HOLDINGS|& CO)\b\.?", re.I)
+_BAD_TITLE = re.compile(r"^(?:\d{6,}|\d{10}-\d{2}-\d{6}|united states|table of contents|untitled|microsoft word\b.*|.*\.(?:docx?|pdf|indd))$", re.I)
+_KINDS = [(re.compile(p, re.I), k) for p, k in [
+    (r"\bannual report\b|\bannual review\b", "annual report"),
+    (r"\bquarterly report\b|\binterim report\b", "quarterly report"),
+    (r"\bpress release\b|\bannounces\b|\bearnings release\b", "press release"),
+    (r"\bsustainability report\b|\besg report\b", "sustainability report"),
+    (r"\bfinancial statements\b", "financial statements"),
+]]
+
+
+@dataclass(frozen=True)
+class Metadata:
+    title: str
+    date: str | None = None
+    organisation: str | None = None
+    period: str | None = None
+    kind: str | None = None
+
+
+def _iso(text: str) -> str | None:
+    return parse_date(text)
+
+
+def _tidy_name(name: str) -> str:
+    """'LOCKHEED MARTIN CORPORATION' -> 'Lockheed Martin Corporation'; mixed case is kept."""
+    name = " ".join(name.strip(" ,.;:").split())
+    if name.isupper():
+        words = []
+        for w in name.split():
+            core = w.strip(",.()")
+            keep = len(core) <= 3 and (any(c.isdigit() for c in core) or core in {"AG", "SE", "PLC", "LLC", "NV", "SA", "UK", "US", "USA"})
+            words.append(w if keep else w.capitalize())
+        name = " ".join(words)
+    return name + ("." if re.search(r"\b(?:Inc|Corp|Co|Ltd|N\.V|S\.A)$", name) else "")
+
+
+def _registrant(lines: list[str]) -> str | None:
+    """The company a filing is by: the line above "(Exact name of registrant ...)", or the
+    first capitalised line on the cover that ends like a company name."""
+    for i, line in enumerate(lines):
+        if re.search(r"exact name of registrant", line, re.I):
+            for prev in reversed(lines[max(0, i - 3):i]):
+                cleaned = re.sub(r"\(.*?\)", "", prev).strip()
+                if len(cleaned) > 2 and not re.search(r"commission file|^\W*$|\d{4,}", cleaned, re.I):
+                    return _tidy_name(cleaned)
+    for line in lines[:80]:
+        cleaned = line.strip()
+        if (3 <= len(cleaned) <= 60 and cleaned.upper() == cleaned and _SUFFIX.search(cleaned)
+                and not re.search(r"SECURITIES|EXCHANGE|COMMISSION|ACT OF|STOCK|NOTES|PAR VALUE", cleaned)):
+            return _tidy_name(cleaned)
+    return None
+
+
+def _filing(head: str) -> Metadata | None:
+    """Title, organisation, period and dates of a US SEC filing, from its cover page."""
+    cover = head[:1500]
+    if not re.search(r"SECURITIES\s+AND\s+EXCHANGE\s+COMMISSION", cover[:600], re.I) or not (form := _FORM.search(cover)):
+        return None
+    code = form.group(1).upper()
+    lines = [ln.strip() for ln in head.splitlines() if ln.strip()]
+    org = _registrant(lines)
+    period, end, year = None, None, None
+    if m := _FY_END.search(head):
+        end, year = _iso(m.group(1)), m.group(2)
+        period = f"FY{year}"
+    elif m := _QUARTER_END.search(head):
+        end, year = _iso(m.group(1)), m.group(2)
+        if end:
+            period = f"quarter ended {' '.join(m.group(1).split())}"
+    event = _EVENT.search(head)
+    when = _iso(event.group(1)) if event else end
+    year = year or (when[:4] if when else None)
+    title = " ".join(x for x in (org, f"Form {code}", period or year) if x)
+    return Metadata(title, when, org, period, _FORMS.get(code))
+
+
+def _period(text: str, when: str | None) -> str | None:
+    if m := _QUARTER_WORDS.search(text):
+        return f"Q{_ORDINAL[m.group(1).lower()]} {m.group(2)}"
+    if m := re.search(r"\b(?:fiscal(?:\s+year)?|FY)\s*'?(\d{4}|\d{2})\b", text, re.I):
+        year = m.group(1)
+        return f"FY{year if len(year) == 4 else '20' + year}"
+    if m := re.search(r"\b((?:19|20)\d{2})\s+annual\s+report\b|\bannual\s+report\s+((?:19|20)\d{2})\b", text, re.I):
+        return m.group(1) or m.group(2)
+    return None
+
+
+def _kind(text: str) -> str | None:
+    for pattern, kind in _KINDS:
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def _organisation(head: str, title: str) -> str | None:
+    if m := re.search(r"(?:©|\(c\)|copyright)\s*(?:\d{4}\s*,?\s*)?(?:by\s+)?((?:the\s+)?[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|the|de|du)){0,6})", head, re.I):
+        return _tidy_name(m.group(1))
+    if m := re.search(r"\bpublished by\s+((?:the\s+)?[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|the)){0,6})", head):
+        return _tidy_name(m.group(1))
+    company = r"((?:[A-Z][\w&.'-]*\s+){0,4}?[A-Z][\w&.'-]*,?\s+(?:Inc\.|Corporation|Company|Ltd\.|plc|Group|Foundation))"
+    if m := re.search(company, f"{title}\n{head[:3000]}"):
+        return m.group(1).strip()
+    return None
+
+
+def plausible_title(title: str | None) -> bool:
+    if not title:
+        return False
+    title = " ".join(title.split())
+    return 4 <= len(title) <= 200 and not _BAD_TITLE.match(title) and sum(c.isalpha() for c in title) >= 3
+
+
+def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_info: dict | None = None,
+                   title: str | None = None, when: str | None = None, first_heading: bool = True) -> Metadata:
+    """Metadata for a loaded text. `cover` is the cover page's largest text (PDF); `title`
+    and `when` what the format itself declares (an HTML <title>, Markdown front matter).
+    `first_heading=False` where a first heading is as likely a section's as the title
+    (plain text, whose loader spots a title line itself)."""
+    head = text[:12_000]
+    filing = _filing(head)
+    if filing is not None:
+        return filing
+    heading = next((text[b.start:b.end] for b in blocks if b.kind == "heading"), None) if first_heading else None
+    info = pdf_info or {}
+    candidates = [title, cover, heading, str(info.get("Title") or "")]
+    chosen = next((" ".join(c.split()) for c in candidates if plausible_title(c)), None) or title_from_filename(stem, text)
+    dated = when or _date_near_top(text, blocks)
+    created = _pdf_date(str(info.get("CreationDate") or ""))
+    period = _period(head, dated)
+    if not dated and created and _agrees(created, period, head):
+        dated = created
+    return Metadata(chosen, dated, _organisation(head, chosen), period, _kind(f"{chosen}\n{head[:3000]}"))
+
+
+def _date_near_top(text: str, blocks) -> str | None:
+    """A date written as a line of its own on the first page or two (a cover or dateline)."""
+    for b in list(blocks)[:30]:
+        chunk = text[b.start:b.end]
+        if len(chunk) <= 80 and (found := parse_date(chunk)):
+            return found
+    return parse_text(text[:4000])[1]
+
+
+def _pdf_date(raw: str) -> str | None:
+    if m := re.match(r"D:(\d{4})(\d{2})(\d{2})", raw):
+        try:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
+        except ValueError:
+            return None
+    return None
+
+
+def _agrees(created: str, period: str | None, head: str) -> bool:
+    """A PDF creation date is believed only if the text's own years allow it: within a year
+    and a half after the latest year the first pages name."""
+    years = [int(y) for y in re.findall(r"\b(19[5-9]\d|20\d{2})\b", (period or "") + " " + head[:6000])]
+    if not years:
+        return True
+    latest = max(y for y in years if y <= int(created[:4]) + 1) if any(y <= int(created[:4]) + 1 for y in years) else max(years)
+    return 0 <= int(created[:4]) - latest <= 1
+
