@@ -94,38 +94,87 @@ def main(ctx, home, model, verbose):
     ctx.obj.update(home=home, model=model)
 
 
+class _Bar:
+    """The ingest progress bar: pages (or documents) done with rate and ETA, and passages."""
+
+    def __init__(self, desc: str, disable: bool):
+        self.desc, self.disable, self.bar, self.passages = desc, disable, None, 0
+
+    def start(self, total: int, unit: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=self.desc, unit=unit, disable=self.disable or None, file=sys.stderr,
+                        dynamic_ncols=True)
+
+    def advance(self, done: int, passages: int) -> None:
+        if self.bar is None:
+            return
+        self.passages += passages
+        rate = self.passages / max(1e-9, self.bar.format_dict["elapsed"])
+        self.bar.set_postfix_str(f"{self.passages} passages, {rate:.1f} passages/s", refresh=False)
+        self.bar.update(done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--sync", "sync", is_flag=True,
+              help="Make the knowledge base match the given folder(s): new and changed files in, deleted files out, "
+                   "moved or renamed files recognised by content (nothing embedded again).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the knowledge base already has documents.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_home_option
-def ingest(paths, if_empty, as_json, settings):
+def ingest(paths, sync, if_empty, as_json, settings):
     """Add report files or folders; changed files replace their old passages.
 
-    Unchanged files are skipped (by content hash). A file that cannot be read is reported
-    and skipped; the others are still ingested.
+    \b
+    Each document is committed as soon as it is embedded, so a large folder is searchable
+    as it goes and an interrupted ingest resumes where it stopped: run it again, and
+    unchanged files (by content hash) are skipped. A file that cannot be read (broken,
+    encrypted with a password) is reported and skipped; the others are still ingested.
+    Titles, dates and organisations can be set in bulk with a kb-metadata.csv (or .yaml)
+    in the folder: columns file, title, organisation, date, period, kind.
     """
     kb = _open(settings)
     if if_empty and kb.store.counts()["documents"]:
         click.echo(f"{settings.home} already has documents; nothing to do.")
         return
-    from tqdm import tqdm
-
-    def progress(files):
-        return tqdm(files, desc="Ingesting", unit="file", disable=as_json or None, file=sys.stderr)
-
-    report = kb.ingest(paths, progress=progress)
+    bar = _Bar("Ingesting", disable=as_json)
+    try:
+        if sync:
+            folders = [p for p in paths if Path(p).is_dir()]
+            if len(folders) != len(paths):
+                raise click.UsageError("--sync takes folders only")
+            reports = [kb.sync(folder, progress=bar) for folder in folders]
+            report = reports[0]
+            for other in reports[1:]:
+                for name in ("added", "updated", "skipped", "failed", "moved", "removed", "warnings"):
+                    getattr(report, name).extend(getattr(other, name))
+                report.passages_new += other.passages_new
+                report.passages_reused += other.passages_reused
+                report.pages += other.pages
+                report.seconds += other.seconds
+        else:
+            report = kb.ingest(paths, progress=bar)
+    finally:
+        bar.close()
     if as_json:
         _echo_json(report.to_dict())
     else:
+        extra = "".join(f", {len(v)} {k}" for k, v in (("moved", report.moved), ("removed", report.removed)) if v)
         click.echo(
             f"{len(report.added)} added, {len(report.updated)} updated, {len(report.skipped)} unchanged, "
-            f"{len(report.failed)} failed; {report.passages_new} passages embedded, "
+            f"{len(report.failed)} failed{extra}; {report.pages} pages, {report.passages_new} passages embedded, "
             f"{report.passages_reused} reused, in {report.seconds:.1f} s."
         )
         for path, reason in report.failed:
             click.secho(f"  failed: {path}: {reason}", fg="yellow", err=True)
-    if report.failed and not (report.added or report.updated or report.skipped):
+        for path, warning in report.warnings:
+            click.secho(f"  warning: {path}: {warning}", fg="yellow", err=True)
+    if report.failed and not (report.added or report.updated or report.skipped or report.moved or report.removed):
         sys.exit(1)
 
 
@@ -219,7 +268,11 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
             explicit = [c.params.get("home") for c in (ctx, ctx.parent) if c.get_parameter_source("home") == ParameterSource.COMMANDLINE]
             settings = Settings.load(home=(explicit or [None])[0] or scratch, model=model or ctx.parent.params.get("model"))
             kb = _open(settings)
-            report = kb.ingest_records(data.records(), progress=lambda items: bar(items, desc="Ingesting corpus", unit="doc"))
+            ingest_bar = _Bar("Ingesting corpus", disable=as_json)
+            try:
+                report = kb.ingest_records(data.records(), progress=ingest_bar)
+            finally:
+                ingest_bar.close()
             if report.failed:
                 click.secho(f"{len(report.failed)} corpus entries could not be used (first: {report.failed[0][1]}).", fg="yellow", err=True)
             rows = evaluation.evaluate_beir(kb, data, modes, reranks, progress=lambda ids: bar(ids, desc="Querying", unit="query"))
@@ -259,11 +312,14 @@ def serve(host, port, threads, settings):
     waitress_serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="kb")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @_home_option
-def documents(as_json, settings):
-    """List ingested documents."""
+@click.pass_context
+def documents(ctx, as_json, settings):
+    """List ingested documents (or edit one: kb documents edit ID --title ...)."""
+    if ctx.invoked_subcommand is not None:
+        return
     docs = _open(settings).documents()
     if as_json:
         _echo_json([d.to_dict() for d in docs])
@@ -271,7 +327,32 @@ def documents(as_json, settings):
     if not docs:
         click.echo("No documents yet. Add some with: kb ingest PATH")
     for d in docs:
-        click.echo(f"{d.id}  {d.date or '----------'}  {d.passages:5d} passages  {d.title}  ({d.source})")
+        about = " · ".join(x for x in (d.organisation, d.kind, d.period) if x)
+        click.echo(f"{d.id}  {d.date or '----------'}  {d.passages:5d} passages  {d.title}"
+                   + (f"  [{about}]" if about else "") + f"  ({d.source})")
+
+
+@documents.command("edit")
+@click.argument("doc_id")
+@click.option("--title", help="The title people know the document by.")
+@click.option("--organisation", help="Who published it.")
+@click.option("--date", help="Publication date: YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--period", help='The period it covers, e.g. "FY2022" or "Q2 2023".')
+@click.option("--kind", help='What it is, e.g. "annual report", "press release".')
+@click.option("--json", "as_json", is_flag=True, help="Print the document as JSON.")
+@_home_option
+def documents_edit(doc_id, title, organisation, date, period, kind, as_json, settings):
+    """Set a document's metadata by hand. Edits survive re-ingest of the file; an empty
+    value ("") lets the file's own value back in at its next ingest."""
+    changes = {k: v for k, v in dict(title=title, organisation=organisation, date=date, period=period, kind=kind).items()
+               if v is not None}
+    if not changes:
+        raise click.UsageError("give at least one of --title, --organisation, --date, --period, --kind")
+    doc = _open(settings).edit_document(doc_id, **changes)
+    if as_json:
+        _echo_json(doc.to_dict())
+    else:
+        click.echo(f"Edited {doc.id}: {doc.title} ({doc.date or 'no date'}); edited fields: {', '.join(doc.edited)}")
 
 
 @main.command()

@@ -14,6 +14,17 @@ __all__ = ["fault", "POINTS"]
 POINTS = ("parse", "embed", "before-commit", "after-commit", "index-write", "switch")
 
 
+_passes: dict[str, int] = {}
+
+
 def fault(point: str) -> None:
-    if os.environ.get("KB_FAULT_AT") == point:
+    """``KB_FAULT_AT=after-commit`` kills at the first pass there; ``after-commit:3`` at the third."""
+    wanted = os.environ.get("KB_FAULT_AT")
+    if not wanted or not wanted.startswith(point):
+        return
+    name, _, nth = wanted.partition(":")
+    if name != point:
+        return
+    _passes[point] = _passes.get(point, 0) + 1
+    if _passes[point] >= int(nth or 1):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -20,14 +20,10 @@ engine: `kb.live`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import os
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
@@ -36,21 +32,20 @@ from index.diversity import mmr
 from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, Reranker, features, load_reranker
 
-from .chunking import Chunk, chunk_document
-from .errors import IndexMismatch, InvalidRequest, LoadError, NotFound
-from .faults import fault
+from .errors import IndexMismatch, InvalidRequest, NotFound
 from .feedback import FeedbackLog
 from .keys import KeyStore
 from .live import LiveIndex
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .lru import LRU
-from .loaders import expand_paths, load_document, load_record
-from .records import Document, IngestReport, Occurrence, Passage, Record, Result, document_id, passage_key
+from .records import Document, IngestReport, Record, Result
 from .servicedb import SERVICE_FILE
 from .settings import Settings
-from .structure import LoadedDocument
 from .store import SQLiteStore
 from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ingest import Progress
 
 __all__ = ["KnowledgeBase"]
 
@@ -58,17 +53,6 @@ log = logging.getLogger("kb")
 
 
 
-@dataclass
-class _Prepared:
-    doc: Document
-    text: str
-    chunks: list[Chunk]
-    data: bytes | None
-    suffix: str
-    replaces: bool
-
-
-Progress = Callable[[list], Iterable]
 
 
 class KnowledgeBase:
@@ -86,7 +70,7 @@ class KnowledgeBase:
             )
         self._lock = threading.RLock()  # components loaded on first use
         self._embedder: Embedder | None = None
-        self.live = LiveIndex(self.home, self.settings, self.store, self.model, self._fingerprint(), lambda: self.embedder)
+        self.live = LiveIndex(self.home, self.settings, self.store, self.model, self.chunking_id(), lambda: self.embedder)
         self._reranker: Reranker | None = None
         self._calibrator: Calibrator | None = None
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
@@ -129,51 +113,33 @@ class KnowledgeBase:
 
     # -- ingest ------------------------------------------------------------------------
 
-    def _fingerprint(self) -> str:
+    def chunking_id(self) -> str:
+        """What passages were cut with: a file is read again when this or its content changes."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|v1"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|v2"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).
 
-        Unchanged files are skipped by content hash; unreadable ones are reported and skipped.
+        Each document commits on its own; unchanged files are skipped by content hash, so a
+        killed ingest resumes where it stopped; unreadable files are reported and skipped.
         """
-        report = IngestReport()
-        return self._ingest(expand_paths(paths, report), report, progress)
+        from .ingest import Ingester
+
+        return Ingester(self).files(paths, IngestReport(), progress)
 
     def ingest_records(self, records: Iterable[Record], progress: Progress | None = None) -> IngestReport:
         """Add or update documents given as text (one BEIR corpus entry, say), keyed by source."""
-        return self._ingest(list(records), IngestReport(), progress)
+        from .ingest import Ingester
 
-    def _ingest(self, items: list, report: IngestReport, progress: Progress | None) -> IngestReport:
-        """All or nothing: the whole ingest is one store transaction, so readers keep the last
-        complete state until it commits, and a crash or error anywhere leaves no trace of it.
-        Index files follow the commit; if they are lost, they are rebuilt from the store.
-        The writer changes its own copy of the engine (made when the first batch is embedded);
-        searches use the one before until the copy is saved and swapped in."""
-        started = time.perf_counter()
-        with self.live.writing():
-            serving = self.engine()
-            engine = None  # this ingest's engine; an error drops it, and the one searches use is untouched
-            pending: list[_Prepared] = []
-            touched: set[int] = set()  # passages whose lexical entry may change
-            with self.store.transaction():
-                for item in (progress(items) if progress else items):
-                    prepared = self._prepare_record(item, report) if isinstance(item, Record) else self._prepare_file(item, report)
-                    fault("parse")
-                    if prepared is None:
-                        continue
-                    pending.append(prepared)
-                    if sum(len(p.chunks) for p in pending) >= self.settings.ingest_batch:
-                        engine = self._commit(pending, engine, serving, report, touched)
-                        pending = []
-                engine = self._commit(pending, engine, serving, report, touched)
-                fault("before-commit")
-            fault("after-commit")
-            if engine is not None and report.added + report.updated:
-                self._finish(engine, touched)
-        report.seconds = time.perf_counter() - started
-        return report
+        return Ingester(self).records(records, IngestReport(), progress)
+
+    def sync(self, folder: str | Path, progress: Progress | None = None) -> IngestReport:
+        """Make the documents from under `folder` match it: new and changed files in, deleted
+        ones out, moved or renamed ones recognised by content (not parsed or embedded again)."""
+        from .ingest import Ingester
+
+        return Ingester(self).sync(Path(folder), IngestReport(), progress)
 
     def _finish(self, engine: SearchEngine, touched: set[int]) -> None:
         """After a writer's commit: bring `engine`'s lexical index to the store, then save it at
@@ -189,109 +155,45 @@ class KnowledgeBase:
             engine.lexical.rebuild(keys, every, self.store.clean_texts)
         self.live.install(engine, self.store.generation())
 
-    def _prepare_file(self, path: Path, report: IngestReport) -> _Prepared | None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            report.failed.append((str(path), f"cannot read ({exc.strerror})"))
-            return None
-        source = str(path.resolve())
-        doc_id, digest, known = self._known(source, data)
-        if known == f"{digest}:{self._fingerprint()}":
-            report.skipped.append(str(path))
-            return None
-        try:
-            loaded = load_document(path, data)
-        except LoadError as exc:
-            report.failed.append((str(path), exc.message))
-            return None
-        suffix = path.suffix.lower()
-        return self._prepare(doc_id, source, digest, loaded, known is not None, data, suffix)
+    def edit_document(self, doc_id: str, **changes) -> Document:
+        """Set a document's title, organisation, date, period or kind by hand. The values are
+        kept as edits: a later ingest of the unchanged or changed file keeps them."""
+        from .sidecar import validate_edits
 
-    def _prepare_record(self, record: Record, report: IngestReport) -> _Prepared | None:
-        doc_id, digest, known = self._known(record.source, f"{record.title}\n{record.date}\n{record.text}".encode())
-        if known == f"{digest}:{self._fingerprint()}":
-            report.skipped.append(record.source)
-            return None
-        try:
-            loaded = load_record(record.title, record.text, record.date)
-        except LoadError as exc:
-            report.failed.append((record.source, exc.message))
-            return None
-        return self._prepare(doc_id, record.source, digest, loaded, known is not None)
-
-    def _known(self, source: str, data: bytes) -> tuple[str, str, str | None]:
-        doc_id = document_id(source)
-        return doc_id, hashlib.sha256(data).hexdigest(), self.store.fingerprint(doc_id)
-
-    def _prepare(self, doc_id: str, source: str, digest: str, loaded: LoadedDocument, replaces: bool,
-                 data: bytes | None = None, suffix: str = "") -> _Prepared:
-        e, s = self.embedder, self.settings
-        chunks = chunk_document(loaded, e.count_tokens, e.max_tokens, s.chunk_tokens, s.chunk_overlap)
-        file = f"files/{doc_id}{suffix}" if data is not None else None
-        doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks), file=file)
-        return _Prepared(doc, loaded.text, chunks, data, suffix, replaces)
-
-    def _commit(self, pending: list[_Prepared], engine: SearchEngine | None, serving: SearchEngine | None,
-                report: IngestReport, touched: set[int]) -> SearchEngine | None:
-        """Embed what is new in `pending`, then write it to the store and to `engine`, the
-        ingest's own (a copy of `serving`, the one searches use, on the first call). Adds to
-        `touched` the passages of the documents written, before and after."""
-        if not pending:
-            return engine
-        keyed = [[(passage_key(c.clean), c) for c in p.chunks] for p in pending]
-        all_keys = [key for group in keyed for (_, key), _ in group]
-        known = self.store.known_keys(all_keys)
-        fresh: dict[int, Passage] = {}
-        for group in keyed:
-            for (pid, key), c in group:
-                if key not in known and key not in fresh:
-                    fresh[key] = Passage(pid, key, c.text, c.clean, c.tokens)
-        vectors = self.embedder.embed_batch([p.clean for p in fresh.values()])
-        fault("embed")
-        if engine is None:
-            engine = serving.copy() if serving is not None else self.live.new_engine(self.embedder.dim)
-        files = self.home / "files"
-        files.mkdir(exist_ok=True)
-        for p in pending:
-            if p.data is None:
-                continue
-            tmp = files / f".{p.doc.id}.tmp"
-            tmp.write_bytes(p.data)
-            os.replace(tmp, self.home / p.doc.file)
-        docs = [
-            (p.doc, self._fingerprint(), p.text,
-             [(key, Occurrence(p.doc.id, i, c.section, c.page, c.start, c.end)) for i, ((_, key), c) in enumerate(group)])
-            for p, group in zip(pending, keyed)
-        ]
-        meta = {"model": self.model, "dimension": str(self.embedder.dim)}
-        touched |= self.store.passages_of([p.doc.id for p in pending])
-        touched.update(all_keys)
-        orphans = self.store.commit(docs, list(zip(fresh.values(), vectors)), meta)
-        engine.vectors.add(np.fromiter(fresh, dtype=np.int64, count=len(fresh)), vectors)
-        engine.vectors.remove(np.asarray(orphans, dtype=np.int64))
-        for p in pending:
-            (report.updated if p.replaces else report.added).append(p.doc.source)
-        report.passages_new += len(fresh)
-        report.passages_reused += len(all_keys) - len(fresh)
-        return engine
-
-    def remove(self, doc_id: str) -> Document:
-        """Delete a document: its occurrences, passages no other document uses, its file copy."""
+        changes = validate_edits(changes)
         with self.live.writing():
-            doc = self.store.document(doc_id)
-            if doc is None:
+            if self.store.document(doc_id) is None:
                 raise NotFound(f"no document with id {doc_id!r}")
             serving = self.engine()
             touched = self.store.passages_of([doc_id])
-            orphans = self.store.remove_document(doc_id)
+            doc = self.store.edit_document(doc_id, changes)
+            if serving is not None:  # the title is part of what BM25 indexes with each passage
+                self._finish(serving.copy(), touched)
+            assert doc is not None
+            return doc
+
+    def remove(self, doc_id: str) -> Document:
+        """Delete a document: its occurrences, passages no other document uses, its file copy."""
+        return self.remove_many([doc_id])[0]
+
+    def remove_many(self, doc_ids: list[str]) -> list[Document]:
+        """Delete documents in one write (one index update for all of them)."""
+        with self.live.writing():
+            docs = [self.store.document(d) for d in doc_ids]
+            for doc_id, doc in zip(doc_ids, docs):
+                if doc is None:
+                    raise NotFound(f"no document with id {doc_id!r}")
+            serving = self.engine()
+            touched = self.store.passages_of(doc_ids)
+            orphans = [k for d in doc_ids for k in self.store.remove_document(d)]
             if serving is not None:  # changed on a copy, as in an ingest
                 engine = serving.copy()
                 engine.vectors.remove(np.asarray(orphans, dtype=np.int64))
                 self._finish(engine, touched)
-            if doc.file:
-                (self.home / doc.file).unlink(missing_ok=True)
-            return doc
+            for doc in docs:
+                if doc is not None and doc.file:
+                    (self.home / doc.file).unlink(missing_ok=True)
+            return [d for d in docs if d is not None]
 
     # -- search ------------------------------------------------------------------------
 

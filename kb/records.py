@@ -22,9 +22,14 @@ class Document:
     passages: int = 0
     ingested_at: str | None = None
     file: str | None = None  # the copy kept in the home, relative to it
+    organisation: str | None = None
+    period: str | None = None  # the period covered: "FY2022", "Q1 2023", "quarter ended June 30, 2023"
+    kind: str | None = None  # "annual report", "quarterly report", "press release", ...
+    edited: tuple[str, ...] = ()  # fields a person set (kb documents edit, the API, a sidecar file)
 
     def summary(self) -> dict:
-        return {"id": self.id, "title": self.title, "source": self.source, "date": self.date}
+        return {"id": self.id, "title": self.title, "source": self.source, "date": self.date,
+                "organisation": self.organisation, "period": self.period, "kind": self.kind}
 
     def to_dict(self) -> dict:
         return {
@@ -33,6 +38,7 @@ class Document:
             "pages": self.pages,
             "passages": self.passages,
             "ingested_at": self.ingested_at,
+            "edited": list(self.edited),
         }
 
 
@@ -103,8 +109,12 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (from, to): recognised by content
+    removed: list[str] = field(default_factory=list)  # gone from a --sync folder
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # ingested, but not all of it read
     passages_new: int = 0
     passages_reused: int = 0
+    pages: int = 0
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -113,6 +123,10 @@ class IngestReport:
             "updated": self.updated,
             "skipped": self.skipped,
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "moved": [{"from": a, "to": b} for a, b in self.moved],
+            "removed": self.removed,
+            "warnings": [{"path": p, "warning": w} for p, w in self.warnings],
+            "pages": self.pages,
             "passages_embedded": self.passages_new,
             "passages_reused": self.passages_reused,
             "seconds": round(self.seconds, 3),

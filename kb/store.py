@@ -8,6 +8,7 @@ mid-ingest harmless. Every write bumps a generation number that index files are 
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -21,7 +22,9 @@ import numpy as np
 
 from .records import Document, Occurrence, Passage
 
-__all__ = ["PassageStore", "SQLiteStore", "Filters"]
+__all__ = ["PassageStore", "SQLiteStore", "Filters", "EDITABLE"]
+
+EDITABLE = ("title", "organisation", "date", "period", "kind")  # document fields people may set
 
 Filters = dict  # validated by KnowledgeBase: document, section, date_from, date_to
 
@@ -38,7 +41,11 @@ CREATE TABLE IF NOT EXISTS documents (
     pages INTEGER,
     file TEXT,
     text TEXT NOT NULL,
-    ingested_at TEXT NOT NULL
+    ingested_at TEXT NOT NULL,
+    organisation TEXT,
+    period TEXT,
+    kind TEXT,
+    edits TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS passages (
     key INTEGER PRIMARY KEY,
@@ -64,7 +71,9 @@ CREATE INDEX IF NOT EXISTS occurrences_passage ON occurrences(passage);
 WORD = re.compile(r"[^\W\d_]{3,}")  # a word for spelling suggestions: 3+ letters
 
 MMAP_BYTES = 1 << 30  # address space, not memory: the OS pages the file in and out
-_DOC_COLUMNS = "d.id, d.title, d.source, d.date, d.format, d.content_hash, d.pages, d.ingested_at, d.file"
+_DOC_COLUMNS = ("d.id, d.title, d.source, d.date, d.format, d.content_hash, d.pages, d.ingested_at, d.file, "
+                "d.organisation, d.period, d.kind, d.edits")
+_ADDED_COLUMNS = {"organisation": "TEXT", "period": "TEXT", "kind": "TEXT", "edits": "TEXT NOT NULL DEFAULT '{}'"}
 _FIRST_PLACE = "ORDER BY d.ingested_at, o.document, o.ordinal"  # a passage's first place: its first row in this order
 
 
@@ -76,6 +85,47 @@ class PassageStore(Protocol):
     def fingerprint(self, doc_id: str) -> str | None: ...
     def known_keys(self, keys: Iterable[int]) -> set[int]: ...
     def commit(self, docs: Sequence[tuple], new_passages: Sequence[tuple[Passage, np.ndarray]], meta: dict) -> list[int]: ...
+    def edit_document(self, doc_id: str, changes: dict[str, str | None]) -> Document | None:
+        """Set metadata fields a person chose (title, organisation, date, period, kind); they
+        are kept as edits and win over what a later ingest of the file reads. None clears an
+        edit (the field keeps its value until the file is read again)."""
+        if set(changes) - set(EDITABLE):
+            raise ValueError(f"not an editable field: {sorted(set(changes) - set(EDITABLE))}")
+        conn = self._write()
+        try:
+            row = conn.execute("SELECT edits FROM documents WHERE id = ?", (doc_id,)).fetchone()
+            if row is None:
+                self._done(conn, True)
+                return None
+            edits = {**json.loads(row[0] or "{}"), **changes}
+            edits = {k: v for k, v in edits.items() if v is not None}
+            sets = [f"{name} = ?" for name in changes if changes[name] is not None]
+            conn.execute(f"UPDATE documents SET {', '.join([*sets, 'edits = ?'])} WHERE id = ?",
+                         [*(v for v in changes.values() if v is not None), json.dumps(edits, sort_keys=True), doc_id])
+            self._bump(conn)
+            self._done(conn, True)
+            return self.document(doc_id)
+        except BaseException:
+            self._done(conn, False)
+            raise
+
+    def move_document(self, doc_id: str, new_id: str, source: str, file: str | None) -> None:
+        """Give a document the id and source of the path it moved to (same content): its
+        passages, vectors and edits stay, nothing is embedded again."""
+        conn = self._write()
+        try:
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            conn.execute("UPDATE documents SET id = ?, source = ?, file = ? WHERE id = ?", (new_id, source, file, doc_id))
+            conn.execute("UPDATE occurrences SET document = ? WHERE document = ?", (new_id, doc_id))
+            self._bump(conn)
+            self._done(conn, True)
+        except BaseException:
+            self._done(conn, False)
+            raise
+
+    def documents_by_hash(self, content_hash: str) -> list[Document]:
+        return self._documents("WHERE d.content_hash = ?", (content_hash,))
+
     def remove_document(self, doc_id: str) -> list[int]: ...
     def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict: ...
     def titles_for(self, keys: Sequence[int]) -> dict[int, str]: ...
@@ -97,6 +147,10 @@ class SQLiteStore:
         self._local = threading.local()
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
+            have = {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
+            for name, kind in _ADDED_COLUMNS.items():  # a home from before these columns
+                if name not in have:
+                    conn.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -445,9 +499,15 @@ class SQLiteStore:
             for doc, fingerprint, text, occurrences in docs:
                 old += self.passages_of([doc.id])
                 conn.execute("DELETE FROM occurrences WHERE document = ?", (doc.id,))
+                row = conn.execute("SELECT edits FROM documents WHERE id = ?", (doc.id,)).fetchone()
+                edits = json.loads(row[0]) if row else {}
+                doc = _with(doc, edits)  # what a person set survives a new version of the file
                 conn.execute(
-                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (doc.id, doc.source, doc.title, doc.date, doc.format, doc.content_hash, fingerprint, doc.pages, doc.file, text, now),
+                    """INSERT OR REPLACE INTO documents (id, source, title, date, format, content_hash, fingerprint,
+                       pages, file, text, ingested_at, organisation, period, kind, edits)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (doc.id, doc.source, doc.title, doc.date, doc.format, doc.content_hash, fingerprint, doc.pages,
+                     doc.file, text, now, doc.organisation, doc.period, doc.kind, json.dumps(edits, sort_keys=True)),
                 )
                 conn.executemany(
                     "INSERT INTO occurrences VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -460,6 +520,47 @@ class SQLiteStore:
         except BaseException:
             self._done(conn, False)
             raise
+
+    def edit_document(self, doc_id: str, changes: dict[str, str | None]) -> Document | None:
+        """Set metadata fields a person chose (title, organisation, date, period, kind); they
+        are kept as edits and win over what a later ingest of the file reads. None clears an
+        edit (the field keeps its value until the file is read again)."""
+        if set(changes) - set(EDITABLE):
+            raise ValueError(f"not an editable field: {sorted(set(changes) - set(EDITABLE))}")
+        conn = self._write()
+        try:
+            row = conn.execute("SELECT edits FROM documents WHERE id = ?", (doc_id,)).fetchone()
+            if row is None:
+                self._done(conn, True)
+                return None
+            edits = {**json.loads(row[0] or "{}"), **changes}
+            edits = {k: v for k, v in edits.items() if v is not None}
+            sets = [f"{name} = ?" for name in changes if changes[name] is not None]
+            conn.execute(f"UPDATE documents SET {', '.join([*sets, 'edits = ?'])} WHERE id = ?",
+                         [*(v for v in changes.values() if v is not None), json.dumps(edits, sort_keys=True), doc_id])
+            self._bump(conn)
+            self._done(conn, True)
+            return self.document(doc_id)
+        except BaseException:
+            self._done(conn, False)
+            raise
+
+    def move_document(self, doc_id: str, new_id: str, source: str, file: str | None) -> None:
+        """Give a document the id and source of the path it moved to (same content): its
+        passages, vectors and edits stay, nothing is embedded again."""
+        conn = self._write()
+        try:
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            conn.execute("UPDATE documents SET id = ?, source = ?, file = ? WHERE id = ?", (new_id, source, file, doc_id))
+            conn.execute("UPDATE occurrences SET document = ? WHERE document = ?", (new_id, doc_id))
+            self._bump(conn)
+            self._done(conn, True)
+        except BaseException:
+            self._done(conn, False)
+            raise
+
+    def documents_by_hash(self, content_hash: str) -> list[Document]:
+        return self._documents("WHERE d.content_hash = ?", (content_hash,))
 
     def remove_document(self, doc_id: str) -> list[int]:
         conn = self._write()
@@ -494,10 +595,17 @@ def _heading(title: str, section: str | None) -> str:
     return "\n".join(x for x in (title, section if section != title else None) if x)
 
 
+def _with(doc: Document, edits: dict) -> Document:
+    from dataclasses import replace
+
+    return replace(doc, **{k: v for k, v in edits.items() if k in EDITABLE})
+
+
 def _document(r, offset: int = 0) -> Document:
     v = tuple(r)[offset:]
     return Document(
         id=v[0], title=v[1], source=v[2], date=v[3], format=v[4], content_hash=v[5],
-        pages=v[6], ingested_at=v[7], file=v[8], passages=v[9],
+        pages=v[6], ingested_at=v[7], file=v[8], organisation=v[9], period=v[10], kind=v[11],
+        edited=tuple(sorted(json.loads(v[12] or "{}"))), passages=v[13],
     )
 

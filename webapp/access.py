@@ -122,7 +122,7 @@ def _preflight(origins: set[str]) -> Response:
     if origin and ("*" in origins or origin in origins):
         response.headers.update({
             "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": "GET, POST, DELETE",
+            "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE",
             "Access-Control-Allow-Headers": "Authorization, Content-Type",
             "Access-Control-Max-Age": "600",
             "Vary": "Origin",

@@ -187,6 +187,18 @@ def download_document(doc_id: str):
     return document_file(doc_id)
 
 
+@bp.patch("/documents/<doc_id>")
+def edit_document(doc_id: str):
+    """Set a document's title, organisation, date, period or kind (needs an API key). The
+    values are kept as edits and survive re-ingest of the file; null or "" clears one."""
+    body = _json_body()
+    if not isinstance(body, dict) or not body:
+        raise InvalidRequest("The body must be a JSON object with one or more of: title, organisation, date, period, kind.",
+                             "invalid_json")
+    doc = _kb().edit_document(doc_id, **body)
+    return jsonify(doc.to_dict())
+
+
 @bp.delete("/documents/<doc_id>")
 def delete_document(doc_id: str):
     """Remove a document from the store and every index (needs an API key)."""

@@ -39,11 +39,19 @@ SCHEMAS = {
     "Error": {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {
         "error": {"type": "object", "required": ["code", "message"], "additionalProperties": False,
                   "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-    "DocumentSummary": {"type": "object", "required": ["id", "title", "source", "date"], "properties": {
-        "id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"}, "date": _NULLABLE_STR}},
-    "Document": {"allOf": [_ref("DocumentSummary"), {"type": "object", "required": ["format", "pages", "passages", "ingested_at"],
+    "DocumentSummary": {"type": "object", "required": ["id", "title", "source", "date", "organisation", "period", "kind"], "properties": {
+        "id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"}, "date": _NULLABLE_STR,
+        "organisation": _NULLABLE_STR, "period": _NULLABLE_STR, "kind": _NULLABLE_STR}},
+    "Document": {"allOf": [_ref("DocumentSummary"), {"type": "object", "required": ["format", "pages", "passages", "ingested_at", "edited"],
                  "properties": {"format": {"type": "string"}, "pages": _NULLABLE_INT, "passages": {"type": "integer"},
-                                "ingested_at": _NULLABLE_STR}}]},
+                                "ingested_at": _NULLABLE_STR,
+                                "edited": {"type": "array", "items": {"enum": ["title", "organisation", "date", "period", "kind"]}}}}]},
+    "DocumentEdit": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 300},
+        "organisation": {"type": ["string", "null"], "maxLength": 200},
+        "date": {"type": ["string", "null"], "pattern": "^$|^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$",
+                 "description": "YYYY, YYYY-MM or YYYY-MM-DD, a real date (400 otherwise)."},
+        "period": {"type": ["string", "null"], "maxLength": 60}, "kind": {"type": ["string", "null"], "maxLength": 60}}},
     "DocumentWithPassages": {"allOf": [_ref("Document"), {"type": "object", "required": ["passage_list"], "properties": {
         "passage_list": {"type": "array", "items": {"type": "object", "required": ["ordinal", "passage_id", "section", "page", "text"],
                          "properties": {"ordinal": {"type": "integer"}, "passage_id": {"type": "string"}, "section": _NULLABLE_STR,
@@ -85,8 +93,15 @@ SCHEMAS = {
                                           "page": _NULLABLE_INT, "ordinal": {"type": "integer"}, "document": _ref("DocumentSummary"),
                                           "before": {"type": "array", "items": {"type": "string"}},
                                           "after": {"type": "array", "items": {"type": "string"}}}},
-    "IngestReport": {"type": "object", "required": ["added", "updated", "skipped", "failed", "passages_embedded", "passages_reused", "seconds"],
+    "IngestReport": {"type": "object", "required": ["added", "updated", "skipped", "failed", "moved", "removed", "warnings", "pages",
+                                                    "passages_embedded", "passages_reused", "seconds"],
                      "properties": {"added": {"type": "array", "items": {"type": "string"}},
+                                    "moved": {"type": "array", "items": {"type": "object", "required": ["from", "to"], "properties": {
+                                        "from": {"type": "string"}, "to": {"type": "string"}}}},
+                                    "removed": {"type": "array", "items": {"type": "string"}},
+                                    "warnings": {"type": "array", "items": {"type": "object", "required": ["path", "warning"], "properties": {
+                                        "path": {"type": "string"}, "warning": {"type": "string"}}}},
+                                    "pages": {"type": "integer"},
                                     "updated": {"type": "array", "items": {"type": "string"}},
                                     "skipped": {"type": "array", "items": {"type": "string"}},
                                     "failed": {"type": "array", "items": {"type": "object", "required": ["path", "reason"],
@@ -146,6 +161,9 @@ def spec() -> dict:
             "parameters": [_param("doc_id", _ID, "Document id", where="path", required=True)],
             "get": {"summary": "A document and its passages", "operationId": "getDocument",
                     "responses": {"200": _json(_ref("DocumentWithPassages"), "The document"), **_errors(401, 404, 429)}},
+            "patch": {"summary": "Edit a document's metadata", "operationId": "editDocument", "security": _KEY,
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("DocumentEdit")}}},
+                      "responses": {"200": _json(_ref("Document"), "The document as edited"), **_errors(400, 401, 404, 429)}},
             "delete": {"summary": "Remove a document", "operationId": "deleteDocument", "security": _KEY,
                        "responses": {"200": _json({"type": "object", "required": ["removed"], "properties": {
                            "removed": _ref("DocumentSummary")}}, "Removed"), **_errors(401, 404, 429)}}},

@@ -17,7 +17,7 @@ def test_search_json_has_the_contract_shape(runner, sample_settings):
     r = data["results"][0]
     assert set(r) == {"rank", "score", "relevance", "match", "passage_id", "text", "highlights", "section", "page", "document"}
     assert 0 <= r["relevance"] <= 1 and r["match"] in ("strong", "partial", "weak")
-    assert set(r["document"]) == {"id", "title", "source", "date"}
+    assert set(r["document"]) == {"id", "title", "source", "date", "organisation", "period", "kind"}
     assert r["rank"] == 1 and isinstance(r["score"], float) and "Online Protection" in r["text"]
     assert len(data["results"]) == 3
 

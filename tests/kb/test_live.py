@@ -52,7 +52,7 @@ def test_searches_answer_from_the_last_state_while_an_ingest_is_paused(kb, tmp_p
             assert resume.wait(60)
             resume.clear()
 
-    monkeypatch.setattr("kb.knowledge.fault", pause)
+    monkeypatch.setattr("kb.ingest.fault", pause)
     writer = threading.Thread(target=kb.ingest, args=([annex],))
     writer.start()
     try:
@@ -127,7 +127,7 @@ def test_another_writers_commit_is_not_rebuilt_by_a_reader(kb, tmp_path, monkeyp
             reached.set()
             assert resume.wait(60)
 
-    monkeypatch.setattr("kb.knowledge.fault", pause)
+    monkeypatch.setattr("kb.ingest.fault", pause)
     writer = threading.Thread(target=other.ingest, args=([annex],))
     writer.start()
     try:

@@ -1,0 +1,431 @@
+"""Ingest: files and folders (or text records) into a knowledge base, document by document.
+
+Each document commits on its own, in one store transaction with its passages and vectors: a
+document is all or nothing, and what is committed stays. A killed ingest therefore resumes
+by running it again, which skips every file whose content is unchanged (by hash). Text
+records (a BEIR corpus: thousands of one-passage documents) commit in groups of whole
+documents of about `ingest_batch` passages, so the encoder still gets full batches.
+
+Files are parsed in worker processes (`parse_workers`) while this process embeds, so parse
+time hides behind the encoder; a parser that crashes or hangs on a hostile file fails that
+file only. What has been committed becomes searchable every `publish_seconds` during a long
+ingest (index files saved and swapped in, `KnowledgeBase._finish`), and at the end.
+
+`sync` makes the knowledge base match a folder: new and changed files in, files gone from
+it out, and a file moved or renamed inside it recognised by its content (its document takes
+the new path; nothing is parsed or embedded again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections import deque
+from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator, Protocol
+
+import numpy as np
+
+from .chunking import Chunk, chunk_document
+from .errors import LoadError
+from .faults import fault
+from .loaders import expand_paths, load_document, load_record
+from .records import Document, IngestReport, Occurrence, Passage, Record, document_id, passage_key
+from .sidecar import read_sidecars
+from .structure import LoadedDocument
+
+if TYPE_CHECKING:  # pragma: no cover
+    from index import SearchEngine
+
+    from .knowledge import KnowledgeBase
+
+__all__ = ["Ingester", "Progress"]
+
+log = logging.getLogger("kb")
+
+PARSE_SECONDS = 600  # one file's parse; a hostile file that takes longer fails alone
+
+
+class Progress(Protocol):
+    """What a long ingest reports as it goes (the CLI draws a bar of it)."""
+
+    def start(self, total: int, unit: str) -> None: ...
+    def advance(self, done: int, passages: int) -> None: ...
+
+
+@dataclass
+class _Prepared:
+    doc: Document
+    text: str
+    chunks: list[Chunk]
+    data: bytes | None
+    suffix: str
+    replaces: bool
+    edits: dict = field(default_factory=dict)  # from a sidecar file
+
+
+@dataclass
+class _Job:
+    path: Path
+    data: bytes
+    doc_id: str
+    digest: str
+    replaces: bool
+    pages: int
+    future: object = None
+
+
+@dataclass
+class _Write:
+    """A write in progress: the engine it changes (a copy of the one searches use, made on
+    its first commit) and the passages whose lexical entry may change."""
+
+    serving: SearchEngine | None
+    engine: SearchEngine | None = None
+    touched: set[int] = field(default_factory=set)
+    published: float = field(default_factory=time.monotonic)
+    dirty: bool = False  # metadata changed without passages
+
+
+def _parse(path: str, data: bytes) -> LoadedDocument:
+    """In a worker process: the document, or `LoadError` (pickled back to the caller)."""
+    return load_document(Path(path), data)
+
+
+def count_pages(path: Path) -> int:
+    """Pages of a PDF (for the progress bar's total), 1 for other files."""
+    if path.suffix.lower() != ".pdf":
+        return 1
+    try:
+        import pypdfium2 as pdfium
+
+        with pdfium.PdfDocument(str(path)) as pdf:
+            return len(pdf)
+    except Exception:  # encrypted with a password, broken: reported when parsed
+        return 1
+
+
+class Ingester:
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+        self.settings = kb.settings
+
+    # -- entry points ----------------------------------------------------------------
+
+    def files(self, paths: Iterable[str | Path], report: IngestReport, progress: Progress | None = None) -> IngestReport:
+        paths = [Path(p).expanduser() for p in paths]
+        files = expand_paths(paths, report)
+        sidecars = read_sidecars([p.resolve() for p in paths if p.is_dir()] + [p.resolve().parent for p in paths if p.is_file()])
+        pages = {f: count_pages(f) for f in files}
+        if progress:
+            progress.start(sum(pages.values()), "page")
+        started = time.perf_counter()
+        with self.kb.live.writing():
+            write = _Write(self.kb.engine())
+            with self._publishing_on_error(write):
+                self._files(files, pages, report, progress, sidecars, write)
+            self._end(write)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _files(self, files: list[Path], pages: dict[Path, int], report: IngestReport, progress: Progress | None,
+               sidecars: dict, write: _Write) -> None:
+        for job, loaded in self._parsed(files, pages, report, progress, sidecars, write):
+            edits = sidecars.get(str(job.path.resolve())) or sidecars.get(f"name:{job.path.name}") or {}
+            prepared = self._prepare(job.doc_id, str(job.path.resolve()), job.digest, loaded, job.replaces,
+                                     job.data, job.path.suffix.lower(), edits)
+            report.warnings += [(str(job.path), warning) for warning in loaded.warnings]
+            self._commit([prepared], write, report)
+            report.pages += job.pages
+            if progress:
+                progress.advance(job.pages, len(prepared.chunks))
+            self._publish_if_due(write)
+
+    @contextmanager
+    def _publishing_on_error(self, write: _Write) -> Iterator[None]:
+        """An error or Ctrl-C part way: what was committed is made searchable before the
+        error goes on (if that fails too, the index is rebuilt from the store on next open)."""
+        try:
+            yield
+        except (Exception, KeyboardInterrupt):
+            try:
+                self._end(write)
+            except Exception as exc:  # the first error is the one to report
+                log.warning("could not save the index after an error (%s); it is rebuilt from the store on next open", exc)
+            raise
+
+    def records(self, records: Iterable[Record], report: IngestReport, progress: Progress | None = None) -> IngestReport:
+        records = list(records)
+        if progress:
+            progress.start(len(records), "doc")
+        started = time.perf_counter()
+        with self.kb.live.writing():
+            write = _Write(self.kb.engine())
+            with self._publishing_on_error(write):
+                self._records(records, report, progress, write)
+            self._end(write)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _records(self, records: list[Record], report: IngestReport, progress: Progress | None, write: _Write) -> None:
+        """Commit in groups of whole documents of about `ingest_batch` passages."""
+        group: list[_Prepared] = []
+        seen = passages = 0
+        for i, record in enumerate(records, start=1):
+            prepared = self._prepare_record(record, report)
+            fault("parse")
+            if prepared is not None:
+                group.append(prepared)
+                passages += len(prepared.chunks)
+            if passages >= self.settings.ingest_batch or i == len(records):
+                self._commit(group, write, report)
+                if progress:
+                    progress.advance(i - seen, passages)
+                group, seen, passages = [], i, 0
+                self._publish_if_due(write)
+
+    def sync(self, folder: Path, report: IngestReport, progress: Progress | None = None) -> IngestReport:
+        """Make the documents ingested from under `folder` match it: moves first (by content),
+        then the ingest of what is new or changed, then the removal of what is gone."""
+        folder = Path(folder).expanduser().resolve()
+        if not folder.is_dir():
+            report.failed.append((str(folder), "no such folder"))
+            return report
+        started = time.perf_counter()
+        files = expand_paths([folder], IngestReport())
+        present = {str(f.resolve()) for f in files}
+        stored = self.kb.store.documents()
+        known = {d.source for d in stored}
+        prefix = str(folder) + os.sep
+        missing = [d for d in stored if d.source.startswith(prefix) and d.source not in present]
+        by_hash: dict[str, list[Document]] = {}
+        for d in missing:
+            by_hash.setdefault(d.content_hash, []).append(d)
+        moved_ids: set[str] = set()
+        if by_hash:
+            with self.kb.live.writing():
+                write = _Write(self.kb.engine())
+                for f in files:
+                    source = str(f.resolve())
+                    if source in known:
+                        continue
+                    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+                    if by_hash.get(digest):
+                        old = by_hash[digest].pop(0)
+                        self._move(old, source, f.suffix.lower())
+                        moved_ids.add(old.id)
+                        report.moved.append((old.source, source))
+                        write.dirty = True
+                self._end(write)
+        self.files([folder], report, progress)
+        gone = [d for d in missing if d.id not in moved_ids]
+        if gone:
+            self.kb.remove_many([d.id for d in gone])
+            report.removed += [d.source for d in gone]
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- parsing, in worker processes ---------------------------------------------------
+
+    def _open(self, path: Path, pages: int, report: IngestReport, sidecars: dict, write: _Write) -> _Job | None:
+        """The file as a job to parse, or None when it is unreadable or unchanged (an
+        unchanged file still takes the sidecar's fields, if they differ)."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            report.failed.append((str(path), f"cannot read ({exc.strerror})"))
+            return None
+        source = str(path.resolve())
+        doc_id, digest = document_id(source), hashlib.sha256(data).hexdigest()
+        known = self.kb.store.fingerprint(doc_id)
+        if known == f"{digest}:{self.kb.chunking_id()}":
+            report.skipped.append(str(path))
+            edits = sidecars.get(source) or sidecars.get(f"name:{path.name}")
+            doc = self.kb.store.document(doc_id)
+            if edits and doc is not None and any(getattr(doc, k) != v for k, v in edits.items()):
+                self.kb.store.edit_document(doc_id, edits)
+                write.touched |= self.kb.store.passages_of([doc_id])
+                write.dirty = True
+            return None
+        return _Job(path, data, doc_id, digest, known is not None, pages)
+
+    def _parsed(self, files: list[Path], pages: dict[Path, int], report: IngestReport, progress: Progress | None,
+                sidecars: dict, write: _Write) -> Iterator[tuple[_Job, LoadedDocument]]:
+        """(job, loaded document) in file order; failures are reported and skipped. Up to
+        `parse_workers` files are parsed ahead, in other processes, while the caller embeds."""
+        workers = self.settings.parse_workers if len(files) > 1 else 0
+        pool = _pool(workers) if workers else None
+        queue: deque[_Job] = deque()
+        todo = iter(files)
+        try:
+            while True:
+                while len(queue) < max(1, 2 * workers):
+                    path = next(todo, None)
+                    if path is None:
+                        break
+                    job = self._open(path, pages[path], report, sidecars, write)
+                    if job is None:
+                        if progress:
+                            progress.advance(pages[path], 0)
+                        continue
+                    if pool is not None:
+                        job.future = pool.submit(_parse, str(job.path), job.data)
+                    queue.append(job)
+                if not queue:
+                    return
+                job = queue.popleft()
+                try:
+                    if job.future is None:
+                        loaded = load_document(job.path, job.data)
+                    else:
+                        loaded = job.future.result(timeout=PARSE_SECONDS)  # type: ignore[attr-defined]
+                except LoadError as exc:
+                    report.failed.append((str(job.path), exc.message))
+                    if progress:
+                        progress.advance(job.pages, 0)
+                    continue
+                except (BrokenProcessPool, FutureTimeout) as exc:
+                    why = "the parser crashed on it" if isinstance(exc, BrokenProcessPool) else f"parsing took over {PARSE_SECONDS} s"
+                    report.failed.append((str(job.path), why))
+                    log.warning("%s: %s; restarting the parse workers", job.path, why)
+                    _stop(pool)
+                    pool = _pool(workers)
+                    for other in queue:  # their futures died with the pool
+                        other.future = pool.submit(_parse, str(other.path), other.data)
+                    if progress:
+                        progress.advance(job.pages, 0)
+                    continue
+                fault("parse")
+                yield job, loaded
+        finally:
+            if pool is not None:
+                _stop(pool)
+
+    # -- preparing and committing ----------------------------------------------------------
+
+    def _prepare_record(self, record: Record, report: IngestReport) -> _Prepared | None:
+        doc_id = document_id(record.source)
+        digest = hashlib.sha256(f"{record.title}\n{record.date}\n{record.text}".encode()).hexdigest()
+        known = self.kb.store.fingerprint(doc_id)
+        if known == f"{digest}:{self.kb.chunking_id()}":
+            report.skipped.append(record.source)
+            return None
+        try:
+            loaded = load_record(record.title, record.text, record.date)
+        except LoadError as exc:
+            report.failed.append((record.source, exc.message))
+            return None
+        return self._prepare(doc_id, record.source, digest, loaded, known is not None)
+
+    def _prepare(self, doc_id: str, source: str, digest: str, loaded: LoadedDocument, replaces: bool,
+                 data: bytes | None = None, suffix: str = "", edits: dict | None = None) -> _Prepared:
+        e, s = self.kb.embedder, self.settings
+        chunks = chunk_document(loaded, e.count_tokens, e.max_tokens, s.chunk_tokens, s.chunk_overlap)
+        file = f"files/{doc_id}{suffix}" if data is not None else None
+        doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks),
+                       file=file, organisation=loaded.organisation, period=loaded.period, kind=loaded.kind)
+        return _Prepared(doc, loaded.text, chunks, data, suffix, replaces, dict(edits or {}))
+
+    def _commit(self, pending: list[_Prepared], write: _Write, report: IngestReport) -> None:
+        """Embed what is new in `pending`, then write it to the store (one transaction) and to
+        the write's engine. Adds the passages of the documents written, before and after, to
+        `write.touched`."""
+        if not pending:
+            return
+        kb = self.kb
+        keyed = [[(passage_key(c.clean), c) for c in p.chunks] for p in pending]
+        all_keys = [key for group in keyed for (_, key), _ in group]
+        known = kb.store.known_keys(all_keys)
+        fresh: dict[int, Passage] = {}
+        for group in keyed:
+            for (pid, key), c in group:
+                if key not in known and key not in fresh:
+                    fresh[key] = Passage(pid, key, c.text, c.clean, c.tokens)
+        vectors = kb.embedder.embed_batch([p.clean for p in fresh.values()])
+        fault("embed")
+        if write.engine is None:
+            write.engine = write.serving.copy() if write.serving is not None else kb.live.new_engine(kb.embedder.dim)
+        files = kb.home / "files"
+        files.mkdir(exist_ok=True)
+        for p in pending:
+            if p.data is None:
+                continue
+            tmp = files / f".{p.doc.id}.{os.getpid()}.tmp"
+            tmp.write_bytes(p.data)
+            os.replace(tmp, kb.home / p.doc.file)
+        docs = [
+            (p.doc, kb.chunking_id(), p.text,
+             [(key, Occurrence(p.doc.id, i, c.section, c.page, c.start, c.end)) for i, ((_, key), c) in enumerate(group)])
+            for p, group in zip(pending, keyed)
+        ]
+        meta = {"model": kb.model, "dimension": str(kb.embedder.dim)}
+        write.touched |= kb.store.passages_of([p.doc.id for p in pending])
+        write.touched.update(all_keys)
+        fault("before-commit")
+        orphans = kb.store.commit(docs, list(zip(fresh.values(), vectors)), meta)
+        fault("after-commit")
+        for p in pending:
+            if p.edits:
+                kb.store.edit_document(p.doc.id, p.edits)
+        write.engine.vectors.add(np.fromiter(fresh, dtype=np.int64, count=len(fresh)), vectors)
+        write.engine.vectors.remove(np.asarray(orphans, dtype=np.int64))
+        for p in pending:
+            (report.updated if p.replaces else report.added).append(p.doc.source)
+        report.passages_new += len(fresh)
+        report.passages_reused += len(all_keys) - len(fresh)
+
+    def _move(self, old: Document, source: str, suffix: str) -> None:
+        new_id = document_id(source)
+        file = f"files/{new_id}{suffix}" if old.file else None
+        if old.file and (self.kb.home / old.file).exists():
+            os.replace(self.kb.home / old.file, self.kb.home / file)
+        self.kb.store.move_document(old.id, new_id, source, file)
+
+    def _publish_if_due(self, write: _Write) -> None:
+        """Make what is committed searchable when `publish_seconds` have passed since last."""
+        if write.engine is not None and time.monotonic() - write.published >= self.settings.publish_seconds:
+            self._end(write)
+            write.serving, write.engine, write.touched = self.kb.engine(), None, set()
+            write.published = time.monotonic()
+
+    def _end(self, write: _Write) -> None:
+        if write.engine is None and write.dirty:
+            write.engine = write.serving.copy() if write.serving is not None else None
+        if write.engine is not None:
+            self.kb._finish(write.engine, write.touched)
+        write.dirty = False
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # spawn, not fork: this process runs torch and ONNX Runtime threads, which fork does not copy safely
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In a parse worker: end when the ingesting process ends, even by SIGKILL (Linux), so
+    no orphan keeps parsing or holds the terminal's pipes."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the line above
+            os._exit(0)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    for process in list(getattr(pool, "_processes", {}).values()):  # a hung parser must not outlive us
+        if process.is_alive():
+            process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
