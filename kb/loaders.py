@@ -267,7 +267,14 @@ def expand_paths(paths: Iterable[str | Path], report: IngestReport) -> list[Path
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED and not p.name.startswith("."))
+            root = path.resolve()
+            for p in sorted(path.rglob("*")):
+                if not p.is_file() or p.suffix.lower() not in SUPPORTED or p.name.startswith("."):
+                    continue
+                if not p.resolve().is_relative_to(root):  # a link out of the folder is not followed
+                    report.failed.append((str(p), "a link to a file outside the folder; not followed"))
+                    continue
+                files.append(p)
         elif path.is_file():
             if path.suffix.lower() in SUPPORTED:
                 files.append(path)

@@ -42,6 +42,7 @@ log = logging.getLogger("kb")
 _NUMBER = re.compile(r"^[(\[]?[$€£¥]?\s?[-–]?\d[\d,]*(?:\.\d+)?\s?%?[)\]]?%?$|^[—–-]{1,2}$|^n/?m$", re.I)
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6}|[a-z]-\d{1,3})(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
 _SENTENCE_END = ".!?:;"
+_SOFT_BREAK = re.compile(r"(?<=[^\W\d_])\ufffe\s*(?=[^\W\d_])")
 _YEARS = re.compile(r"\b(?:19|20)\d{2}\b")
 OCR_DPI = 300
 OCR_SECONDS = 120  # per page: a hostile image must not hold an ingest forever
@@ -120,7 +121,9 @@ def _page_lines(page, number: int) -> list[_Line]:
             pos += len(piece)
             if piece in ("\r\n", "\n", "\r"):
                 continue
-            body = " ".join(piece.split())
+            # PDFium marks a hyphen that breaks a word at a line end as U+FFFE and joins the
+            # lines: "protec\ufffetion". The word is whole again without it.
+            body = " ".join(_SOFT_BREAK.sub("", piece).replace("\ufffe", "-").split())
             if not body:
                 continue
             lead = start + len(piece) - len(piece.lstrip())

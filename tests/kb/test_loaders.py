@@ -100,3 +100,63 @@ def test_bad_files_raise_a_clear_load_error(tmp_path, name, content, reason):
     path.write_bytes(content)
     with pytest.raises(LoadError, match=reason):
         load_document(path)
+
+
+def test_html_main_text_in_divs_and_header_is_kept(tmp_path):
+    """Bug: text directly inside <div>s, and the <header> with the page's <h1> and <time>,
+    were dropped."""
+    path = tmp_path / "story.html"
+    path.write_text(
+        "<html><head><title>Site | News</title></head><body><nav><a href='/'>Home</a> <a href='/about'>About us</a></nav>"
+        "<header><h1>Clean water for every school</h1><time datetime='2023-05-04'>4 May 2023</time></header>"
+        "<div class='content'><div>In 2023 the programme brought clean water to 1,200 schools across three provinces, "
+        "reaching 400,000 children in rural areas.</div><h2>Sanitation</h2><div>Handwashing stations were installed in "
+        "800 schools, and teachers were trained in hygiene education for pupils.</div>"
+        "<table><tr><th>Province</th><th>Schools</th></tr><tr><td>Yunnan</td><td>500</td></tr></table></div>"
+        "<footer>Copyright 2023 Water Org. Privacy policy.</footer></body></html>", encoding="utf-8")
+    doc = load_document(path)
+    assert (doc.title, doc.date) == ("Clean water for every school", "2023-05-04")
+    assert "1,200 schools across three provinces" in doc.text and "Handwashing stations" in doc.text
+    assert "About us" not in doc.text and "Privacy policy" not in doc.text
+    sections = _sections(doc)
+    assert ("Sanitation", "Province | Schools\nYunnan | 500") in [(s, t) for s, t in sections]
+
+
+def test_docx_tables_stay_in_place_under_their_section(tmp_path):
+    """Bug: every table went to the end of the document, under the last section."""
+    d = docx.Document()
+    d.add_heading("Country Report", level=0)
+    d.add_heading("Health", level=1)
+    table = d.add_table(rows=2, cols=2)
+    for r, row in enumerate([("Indicator", "2023"), ("Nurses trained", "748,000")]):
+        for c, value in enumerate(row):
+            table.rows[r].cells[c].text = value
+    d.add_heading("Education", level=1)
+    d.add_paragraph("Teachers were trained.")
+    d.save(tmp_path / "r.docx")
+    doc = load_document(tmp_path / "r.docx")
+    assert _sections(doc) == [("Health", "Indicator | 2023\nNurses trained | 748,000"), ("Education", "Teachers were trained.")]
+    table_block = next(b for b in doc.blocks if b.kind == "table")
+    assert table_block.context == "Health · Indicator | 2023"
+
+
+def test_an_office_file_that_unpacks_huge_is_refused_before_parsing(tmp_path):
+    """A zip bomb: 1 MB on disk, hundreds of MB unpacked. Refused from the archive's
+    directory, before python-docx reads a byte of it."""
+    import io
+    import tracemalloc
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", b"<w:document>" + b" " * 300_000_000 + b"</w:document>")
+    path = tmp_path / "bomb.docx"
+    path.write_bytes(buffer.getvalue())
+    assert path.stat().st_size < 2_000_000
+    tracemalloc.start()
+    with pytest.raises(LoadError, match="unpacks to 286 MB"):
+        load_document(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20_000_000

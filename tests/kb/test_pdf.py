@@ -1,0 +1,159 @@
+"""PDF text on real filings (bundled excerpts, see tests/data/filings/SOURCE.md) and generated
+files: metadata, tables, running headers, encryption, scanned pages, layout."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+
+from kb import pdf as pdf_module
+from kb.chunking import chunk_document
+from kb.errors import LoadError
+from kb.loaders import load_document
+
+FILINGS = Path(__file__).resolve().parent.parent / "data" / "filings"
+
+
+def _words(texts):
+    return [len(t.split()) for t in texts]
+
+
+@pytest.mark.parametrize("name, title, year, kind, organisation", [
+    ("costco-8-k-2023-08-16.pdf", "Costco Wholesale Corporation Form 8-K 2023", "2023", "current report", "Costco Wholesale Corporation"),
+    ("nike-10-k-2021.pdf", "NIKE, Inc. Form 10-K FY2021", "2021", "annual report", "NIKE, Inc."),
+    ("3m-10-k-2022-excerpt.pdf", "3M Company Form 10-K FY2022", "2022", "annual report", "3M Company"),
+    ("ultabeauty-earnings-release-2023-q1.pdf", "Ulta Beauty Announces First Quarter Fiscal 2023 Results", "2023", "press release",
+     "Ulta Beauty, Inc."),
+])
+def test_real_filings_get_titles_people_recognise(name, title, year, kind, organisation):
+    """PDF metadata titles these files as "0000909832-23-000036", "Nike 2023 Proxy" or a
+    filing number, and one creation date is years off: the text decides."""
+    doc = load_document(FILINGS / name)
+    assert (doc.title, doc.date[:4], doc.kind, doc.organisation) == (title, year, kind, organisation)
+
+
+def test_pdfs_encrypted_with_an_empty_password_open():
+    from pypdf import PdfReader
+
+    for name in ("costco-8-k-2023-08-16.pdf", "nike-10-k-2021.pdf"):
+        assert PdfReader(FILINGS / name).is_encrypted  # the fixture really is encrypted
+        doc = load_document(FILINGS / name)
+        assert len(doc.text) > 4_000 and doc.pages == {"costco-8-k-2023-08-16.pdf": 3, "nike-10-k-2021.pdf": 109}[name]
+
+
+def test_a_password_protected_pdf_fails_clearly(tmp_path):
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(FILINGS / "ultabeauty-earnings-release-2023-q1.pdf"))
+    writer.encrypt("secret", algorithm="RC4-128")  # AES would need pypdf[crypto]
+    path = tmp_path / "locked.pdf"
+    with open(path, "wb") as fh:
+        writer.write(fh)
+    with pytest.raises(LoadError, match="encrypted: needs a password"):
+        load_document(path)
+
+
+def test_a_statement_row_stays_one_line_under_its_title_and_columns():
+    doc = load_document(FILINGS / "3m-10-k-2022-excerpt.pdf")
+    chunks = chunk_document(doc, _words, max_tokens=254, target=200, overlap=32)
+    row = "Purchases of property, plant and equipment (PP&E) (1,749) (1,603) (1,501)"
+    holding = [c for c in chunks if row in c.text.split("\n")]
+    assert len(holding) == 1
+    table = holding[0]
+    assert table.context and "Consolidated Statement of Cash Flows" in table.context and "2022 2021 2020" in table.context
+    assert table.clean.startswith(table.context)
+    assert table.page == 6  # the statement's page in the excerpt
+
+
+def test_running_headers_and_page_numbers_stay_out_of_passages():
+    doc = load_document(FILINGS / "3m-10-k-2022-excerpt.pdf")
+    assert "Table of Contents" not in doc.text  # atop every page of the filing
+    lines = [ln.strip() for ln in doc.text.splitlines()]
+    assert not [ln for ln in lines if re.fullmatch(r"\d{1,3}", ln)]  # no page number stands alone
+
+
+def test_a_word_hyphenated_across_lines_is_joined(tmp_path):
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    for line in ["Report on child welfare", "", "The programme strengthened the protec-", "tion of children online and offline."]:
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "h.pdf"))
+    text = load_document(tmp_path / "h.pdf").text
+    assert "protection of children" in text and "protec-" not in text
+
+
+def test_two_columns_are_read_left_then_right(tmp_path):
+    """The right column is drawn first; reading order is still the left column, then the right."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=10)
+    left = [f"Left column line {i} about water and sanitation." for i in range(12)]
+    right = [f"Right column line {i} about schools and teachers." for i in range(12)]
+    for x, lines in ((110, right), (10, left)):
+        for i, line in enumerate(lines):
+            pdf.set_xy(x, 20 + i * 6)
+            pdf.cell(90, 6, line)
+    pdf.output(str(tmp_path / "cols.pdf"))
+    text = load_document(tmp_path / "cols.pdf").text
+    order = [int(m.group(2)) + (100 if m.group(1) == "Right" else 0) for m in re.finditer(r"(Left|Right) column line (\d+)", text)]
+    assert order == sorted(order) and len(order) == 24
+
+
+def test_headings_come_from_the_outline(tmp_path):
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    for title, body in (("Child Health", "Nurses were trained in newborn care."), ("Education", "Teachers were trained.")):
+        pdf.add_page()
+        if title == "Child Health":
+            pdf.set_font("helvetica", size=24)
+            pdf.cell(0, 12, "Annual Programme Report", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("helvetica", size=11)
+        pdf.start_section(title)
+        pdf.cell(0, 6, title, new_x="LMARGIN", new_y="NEXT")
+        for _ in range(3):
+            pdf.multi_cell(0, 6, body * 3, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "outline.pdf"))
+    doc = load_document(tmp_path / "outline.pdf")
+    assert doc.title == "Annual Programme Report"  # the cover's largest text
+    chunks = chunk_document(doc, _words, max_tokens=254, target=200, overlap=0)
+    assert {(c.section, c.page) for c in chunks} == {("Child Health", 1), ("Education", 2)}
+
+
+def _scanned_pdf(path: Path, text_page: bool = False) -> Path:
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (1700, 700), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=56)
+    for i, line in enumerate(["Annual Water Report", "Wells were dug in four provinces.", "Pumps were repaired."]):
+        draw.text((80, 80 + i * 150), line, fill=0, font=font)
+    image.save(path.with_suffix(".png"))
+    pdf = FPDF()
+    if text_page:
+        pdf.add_page()
+        pdf.set_font("helvetica", size=11)
+        pdf.multi_cell(0, 6, "This page has a text layer about sanitation in schools.")
+    pdf.add_page()
+    pdf.image(str(path.with_suffix(".png")), x=10, y=10, w=190)
+    pdf.output(str(path))
+    return path
+
+
+def test_a_scanned_page_is_read_by_ocr(tmp_path):
+    assert pdf_module.ocr_available(), "tesseract-ocr is installed by the Makefile"
+    doc = load_document(_scanned_pdf(tmp_path / "scan.pdf"))
+    assert "Wells were dug in four provinces" in " ".join(doc.text.split())
+    assert doc.warnings == ("read by OCR: page 1",)
+
+
+def test_without_ocr_scanned_pages_are_reported_never_silently_empty(tmp_path, monkeypatch):
+    monkeypatch.setattr(pdf_module, "ocr_available", lambda: False)
+    with pytest.raises(LoadError, match=r"no text layer on page 1 \(install tesseract-ocr"):
+        load_document(_scanned_pdf(tmp_path / "scan.pdf"))
+    doc = load_document(_scanned_pdf(tmp_path / "mixed.pdf", text_page=True))
+    assert "sanitation in schools" in doc.text
+    assert doc.warnings == ("no text layer on page 2 (install tesseract-ocr to read scanned pages)",)
