@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SAMPLE ?= data/sample
 
-.PHONY: run test install browser bench bench-ingest scale load compare quality train clean
+.PHONY: run test install browser ocr bench-pdf bench bench-ingest scale load compare quality train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,15 +24,20 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-run: install
+run: install ocr
 	$(BIN)/kb ingest --if-empty $(SAMPLE)
 	$(BIN)/kb serve --host $(HOST) --port $(PORT)
 
-# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here), and
+# Tesseract for reading scanned PDF pages (without it they are reported, not read).
+APT_INSTALL = apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 browser:
-	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+	@command -v chromium >/dev/null || { $(APT_INSTALL) chromium chromium-driver; }
 
-test: install browser
+ocr:
+	@command -v tesseract >/dev/null || { $(APT_INSTALL) tesseract-ocr || echo "tesseract-ocr could not be installed: scanned pages will be reported, not read"; }
+
+test: install browser ocr
 	$(BIN)/python -m pytest
 
 # `make bench` runs every benchmark, then writes bench/RESULTS.md and bench/scaling.png.
@@ -40,8 +45,12 @@ test: install browser
 CVENV := bench/.venv-compare
 SCALE ?= real,100000,1000000
 LEAN  ?= mode=dense&rerank=false&highlight=none
-bench: bench-ingest scale load compare
+bench: bench-pdf bench-ingest scale load compare
 	$(CVENV)/bin/python bench/results.py
+
+FILINGS ?= ../shared/corpus/filings
+bench-pdf: install  ## real report PDFs: parse rate old vs new, folder ingest against the raw encoder, resume after a kill
+	$(BIN)/python bench/ingest_folder.py --folder $(FILINGS)
 
 bench-ingest: install  ## ingest rate against the raw encoder, in-process latency per mode
 	$(BIN)/python bench/bench_kb.py --corpus $(EVAL)/corpus.jsonl --queries $(EVAL)/queries.test.jsonl

@@ -1,4 +1,4 @@
-"""Read report files (.txt, .md, .html, .pdf, .docx) into a `LoadedDocument`.
+"""Read report files (.txt, .md, .html, .pdf, .docx, .pptx, .xlsx) into a `LoadedDocument`.
 
 Every failure (corrupt, encrypted, empty, undecodable) is raised as `LoadError` with a reason a
 person can act on; the caller decides to skip the file and go on.
@@ -7,7 +7,6 @@ person can act on; the caller decides to skip the file and go on.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -42,6 +41,7 @@ class _Builder:
         self.parts: list[str] = []
         self.blocks: list[Block] = []
         self.length = 0
+        self.pages = 0  # slides or sheets, where a format has them
 
     def add(self, text: str, kind: str = "text", level: int = 1, page: int | None = None, context: str | None = None):
         text = text.strip()
@@ -159,55 +159,19 @@ def _load_html_soup(path: Path, data: bytes) -> LoadedDocument:
     return _loaded(path, text, out.blocks, "html", title or None, when)
 
 
+def _office(kind: str, path: Path, data: bytes) -> LoadedDocument:
+    from . import office
+
+    builder = _Builder()
+    text_title_when = getattr(office, f"read_{kind}")(path, data, builder)
+    title, when = text_title_when
+    return _loaded(path, builder.text, builder.blocks, kind, title, when, pages=builder.pages or None)
+
+
 def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
     from .pdf import read_pdf
 
     return read_pdf(path, data)
-
-
-def _load_docx(path: Path, data: bytes) -> LoadedDocument:
-    """Paragraphs and tables in document order: a table stays under the heading it follows,
-    one row a line, carrying the heading and its header row as context."""
-    import io
-    import zipfile
-
-    import docx
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
-
-    from .archives import check_archive
-
-    check_archive(path, data)
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoadError(f"{path.name}: not a readable .docx file ({exc})") from None
-    out = _Builder()
-    title = (document.core_properties.title or "").strip()
-    section = None
-    for child in document.element.body.iterchildren():
-        if child.tag.endswith("}p"):
-            para = Paragraph(child, document)
-            style = (para.style.name if para.style is not None else "") or ""
-            if style == "Title":
-                title = title or para.text.strip()
-                continue
-            m = re.match(r"Heading (\d)", style)
-            if m and para.text.strip():
-                section = " ".join(para.text.split())
-            out.add(para.text, "heading" if m else "text", int(m.group(1)) if m else 1)
-        elif child.tag.endswith("}tbl"):
-            rows = [" | ".join(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
-                    for row in Table(child, document).rows]
-            rows = [r for r in rows if r]
-            if rows:
-                header = rows[0] if len(rows) > 1 else None
-                out.add("\n".join(rows), "table", context=" · ".join(x for x in (section, header) if x) or None)
-    text = out.text
-    found = next((parse_date(text[b.start:b.end]) for b in out.blocks if len(text[b.start:b.end]) < 40 and parse_date(text[b.start:b.end])), None)
-    created = document.core_properties.created
-    when = found or (created.date().isoformat() if isinstance(created, datetime) else None)
-    return _loaded(path, text, out.blocks, "docx", title or None, when)
 
 
 SUPPORTED: dict[str, Callable[[Path, bytes], LoadedDocument]] = {
@@ -217,7 +181,9 @@ SUPPORTED: dict[str, Callable[[Path, bytes], LoadedDocument]] = {
     ".html": _load_html,
     ".htm": _load_html,
     ".pdf": _load_pdf,
-    ".docx": _load_docx,
+    ".docx": lambda p, d: _office("docx", p, d),
+    ".pptx": lambda p, d: _office("pptx", p, d),
+    ".xlsx": lambda p, d: _office("xlsx", p, d),
 }
 
 

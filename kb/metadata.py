@@ -40,6 +40,10 @@ _KINDS = [(re.compile(p, re.I), k) for p, k in [
 ]]
 
 
+_GENERIC = {"annual", "report", "review", "quarterly", "interim", "financial", "statements", "results", "summary",
+            "the", "our", "fiscal", "year", "first", "second", "third", "fourth", "quarter", "half", "q1", "q2", "q3", "q4", "fy"}
+
+
 @dataclass(frozen=True)
 class Metadata:
     title: str
@@ -132,6 +136,11 @@ def _organisation(head: str, title: str) -> str | None:
     company = r"((?:[A-Z][\w&.'-]*\s+){0,4}?[A-Z][\w&.'-]*,?\s+(?:Inc\.|Corporation|Company|Ltd\.|plc|Group|Foundation))"
     if m := re.search(company, f"{title}\n{head[:3000]}"):
         return m.group(1).strip()
+    # "UNICEF China 2023 Annual Report": the name before the year, when it is not generic words
+    if m := re.match(r"([A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,4})\s+(?:19|20)\d{2}\b", title):
+        words = {w.lower() for w in m.group(1).split()}
+        if not words & _GENERIC and re.search(rf"\b{re.escape(m.group(1).split()[0])}\b", head):
+            return m.group(1)
     return None
 
 
@@ -158,7 +167,7 @@ def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_i
     chosen = next((" ".join(c.split()) for c in candidates if plausible_title(c)), None) or title_from_filename(stem, text)
     dated = when or _date_near_top(text, blocks)
     created = _pdf_date(str(info.get("CreationDate") or ""))
-    period = _period(head, dated)
+    period = _period(f"{chosen}\n{head}", dated)
     if not dated and created and _agrees(created, period, head):
         dated = created
     return Metadata(chosen, dated, _organisation(head, chosen), period, _kind(f"{chosen}\n{head[:3000]}"))

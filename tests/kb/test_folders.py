@@ -127,3 +127,19 @@ def test_a_symlink_out_of_the_folder_is_not_followed(fake_kb, tmp_path):
     assert [p.rsplit("/", 1)[-1] for p in report.added] == ["inside.txt"]
     assert [(p.rsplit("/", 1)[-1], "outside the folder" in why) for p, why in report.failed] == [("link.txt", True)]
     assert not fake_kb.search("password hunter2", mode="lexical", min_score=0)
+
+
+def test_cli_sync_and_its_report(fake_kb, tmp_path, runner):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for n in range(2):
+        (folder / f"annex-{n}.txt").write_text(ANNEX.format(n=n), encoding="utf-8")
+    home = ["--home", str(fake_kb.home), "--model", "hash"]
+    first = runner.invoke(main, ["ingest", "--json", str(folder), *home])
+    assert first.exit_code == 0 and len(json.loads(first.output)["added"]) == 2
+    (folder / "annex-0.txt").unlink()
+    out = runner.invoke(main, ["ingest", "--sync", str(folder), *home])
+    assert out.exit_code == 0, out.output
+    assert "0 added, 0 updated, 1 unchanged, 0 failed, 1 removed" in out.output
+    refused = runner.invoke(main, ["ingest", "--sync", str(folder / "annex-1.txt"), *home])
+    assert refused.exit_code == 2 and "--sync takes folders only" in refused.output

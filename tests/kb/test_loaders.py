@@ -160,3 +160,44 @@ def test_an_office_file_that_unpacks_huge_is_refused_before_parsing(tmp_path):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 20_000_000
+
+
+def test_pptx_slides_are_pages_with_title_text_tables_and_notes(tmp_path):
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    for n, (title, body, notes) in enumerate([("Water in schools", "Wells were dug in four provinces.", "Say: 1,200 schools."),
+                                               ("Budget", None, "The budget grew.")], start=1):
+        slide = deck.slides.add_slide(deck.slide_layouts[1] if body else deck.slide_layouts[5])
+        slide.shapes.title.text = title
+        if body:
+            slide.placeholders[1].text = body
+        else:
+            table = slide.shapes.add_table(2, 2, Inches(1), Inches(2), Inches(6), Inches(1)).table
+            for r, row in enumerate([("Item", "2023"), ("Pumps", "1,577")]):
+                for c, value in enumerate(row):
+                    table.cell(r, c).text = value
+        slide.notes_slide.notes_text_frame.text = notes
+    deck.save(tmp_path / "deck.pptx")
+    doc = load_document(tmp_path / "deck.pptx")
+    assert (doc.format, doc.pages, doc.title) == ("pptx", 2, "Water in schools")
+    placed = [(doc.text[b.start:b.end], b.kind, b.page) for b in doc.blocks]
+    assert ("Wells were dug in four provinces.", "text", 1) in placed and ("Say: 1,200 schools.", "text", 1) in placed
+    assert ("Item | 2023\nPumps | 1,577", "table", 2) in placed and ("The budget grew.", "text", 2) in placed
+
+
+def test_xlsx_sheets_are_pages_of_table_rows(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Cash flows"
+    for row in [("Line item", 2022, 2021), ("Purchases of property, plant and equipment", -1577, -1373), ("Share", 0.125, None)]:
+        sheet.append(row)
+    book.create_sheet("Empty")
+    book.save(tmp_path / "book.xlsx")
+    doc = load_document(tmp_path / "book.xlsx")
+    table = next(b for b in doc.blocks if b.kind == "table")
+    assert doc.text[table.start:table.end] == "Line item | 2,022 | 2,021\nPurchases of property, plant and equipment | -1,577 | -1,373\nShare | 0.125"
+    assert (table.page, table.context, doc.pages) == (1, "Cash flows · Line item | 2,022 | 2,021", 2)

@@ -1,0 +1,143 @@
+"""Office files: Word (.docx), PowerPoint (.pptx) and Excel (.xlsx).
+
+Each reader adds blocks to the loader's builder in reading order and returns the title and
+date the file declares (None where it declares none). Every archive is checked for its
+unpacked size before a parser opens it (`kb.archives`).
+
+- Word: paragraphs and tables in document order, a table under the heading it follows,
+  one row a line, carrying the heading and its header row as context.
+- PowerPoint: a slide is a page: its title as a heading, then its text, its tables, and the
+  speaker notes.
+- Excel: a sheet is a page: its name as a heading, then its rows as a table (cells joined
+  by " | "), the first row as the column headings. Formulas count by their cached values.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+from .archives import check_archive
+from .errors import LoadError
+from .structure import parse_date
+
+__all__ = ["read_docx", "read_pptx", "read_xlsx"]
+
+MAX_SHEET_ROWS = 100_000  # rows read per sheet; beyond it a sheet is a database, not a report
+MAX_SHEET_CELLS = 2_000_000  # cells read per workbook
+
+
+def _when(created) -> str | None:
+    return created.date().isoformat() if isinstance(created, datetime) else None
+
+
+def read_docx(path: Path, data: bytes, out) -> tuple[str | None, str | None]:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    check_archive(path, data)
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise LoadError(f"{path.name}: not a readable .docx file ({exc})") from None
+    title = (document.core_properties.title or "").strip()
+    section = None
+    for child in document.element.body.iterchildren():
+        if child.tag.endswith("}p"):
+            para = Paragraph(child, document)
+            style = (para.style.name if para.style is not None else "") or ""
+            if style == "Title":
+                title = title or para.text.strip()
+                continue
+            m = re.match(r"Heading (\d)", style)
+            if m and para.text.strip():
+                section = " ".join(para.text.split())
+            out.add(para.text, "heading" if m else "text", int(m.group(1)) if m else 1)
+        elif child.tag.endswith("}tbl"):
+            rows = [" | ".join(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
+                    for row in Table(child, document).rows]
+            _table(out, [r for r in rows if r], section)
+    text = out.text
+    found = next((parse_date(text[b.start:b.end]) for b in out.blocks
+                  if len(text[b.start:b.end]) < 40 and parse_date(text[b.start:b.end])), None)
+    return title or None, found or _when(document.core_properties.created)
+
+
+def read_pptx(path: Path, data: bytes, out) -> tuple[str | None, str | None]:
+    from pptx import Presentation
+
+    check_archive(path, data)
+    try:
+        deck = Presentation(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise LoadError(f"{path.name}: not a readable .pptx file ({exc})") from None
+    first_title = None
+    for number, slide in enumerate(deck.slides, start=1):
+        out.pages = number
+        heading = slide.shapes.title.text_frame.text.strip() if slide.shapes.title is not None and slide.shapes.title.has_text_frame else ""
+        if heading:
+            first_title = first_title or " ".join(heading.split())
+            out.add(" ".join(heading.split()), "heading", 1, number)
+        for shape in slide.shapes:
+            if shape == slide.shapes.title:
+                continue
+            if shape.has_text_frame:
+                for para in shape.text_frame.paragraphs:
+                    out.add("".join(run.text for run in para.runs), "text", 1, number)
+            if getattr(shape, "has_table", False) and shape.has_table:
+                rows = [" | ".join(c.text.strip() for c in row.cells if c.text.strip()) for row in shape.table.rows]
+                _table(out, [r for r in rows if r], heading or None, number)
+        if slide.has_notes_slide:
+            notes = slide.notes_slide.notes_text_frame.text if slide.notes_slide.notes_text_frame else ""
+            out.add(notes, "text", 1, number)
+    title = (deck.core_properties.title or "").strip() or first_title
+    return title or None, _when(deck.core_properties.created)
+
+
+def read_xlsx(path: Path, data: bytes, out) -> tuple[str | None, str | None]:
+    import openpyxl
+
+    check_archive(path, data)
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise LoadError(f"{path.name}: not a readable .xlsx file ({exc})") from None
+    cells = 0
+    try:
+        for number, sheet in enumerate(book.worksheets, start=1):
+            out.pages = number
+            rows = []
+            for values in sheet.iter_rows(values_only=True, max_row=MAX_SHEET_ROWS):
+                cells += len(values)
+                if cells > MAX_SHEET_CELLS:
+                    raise LoadError(f"{path.name}: more than {MAX_SHEET_CELLS:,} cells", "too_large")
+                line = " | ".join(_cell(v) for v in values if v is not None and _cell(v))
+                if line:
+                    rows.append(line)
+            if rows:
+                out.add(sheet.title, "heading", 1, number)
+                _table(out, rows, sheet.title, number)
+        title = (book.properties.title or "").strip()
+        return title or None, _when(book.properties.created)
+    finally:
+        book.close()
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{int(value):,}" if value.is_integer() else format(round(value, 6), ",")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return " ".join(str(value).split())
+
+
+def _table(out, rows: list[str], section: str | None, page: int | None = None) -> None:
+    if rows:
+        header = rows[0] if len(rows) > 1 else None
+        out.add("\n".join(rows), "table", 1, page, " · ".join(x for x in (section, header) if x) or None)
