@@ -174,6 +174,34 @@ def compare_section(c) -> list[str]:
     return lines
 
 
+def folder_section(f) -> list[str]:
+    if not f:
+        return ["(bench/ingest_folder.py has not run)"]
+    p, i = f["parse"], f["ingest"]
+    lines = [f"{f['files']} real PDF filings, {f['pages']} pages ({f['folder']}).", "",
+             "Parse rate, pypdf (the old extractor) against PDFium (kb.pdf), file by file in alternation; "
+             "\"only here\": per 10,000 words of each, the words whose form the other never has (split or glued words):", "",
+             *_table(["file", "pages", "old pages/s", "new pages/s", "old only here /10k", "new only here /10k"],
+                     [[r["file"], r["pages"], r["old"].get("pages_per_s", "failed"), r["new"].get("pages_per_s", "failed"),
+                       r["old"].get("only_here_per_10k"), r["new"].get("only_here_per_10k")] for r in p["files"]]),
+             "", f"All pages: old {p['old_pages_per_s']} pages/s, new {p['new_pages_per_s']} pages/s "
+                 f"(**{p['speedup_on_files_both_read']}x** on the files both read).", "",
+             "End-to-end `kb ingest` of the folder (bundled model) against raw `model.encode` of the same passages:", "",
+             *_table(["", "seconds", "pages/s", "passages/s", "/ raw encode"],
+                     [["ingest, 1 parse worker (default)", i["with_workers"]["seconds"], i["with_workers"]["pages_per_s"],
+                       i["with_workers"]["passages_per_s"], i["ratio_with_workers"]],
+                      ["raw model.encode", i["raw_encode"]["seconds"], None, i["raw_encode"]["passages_per_s"], 1.0],
+                      ["ingest, parsing in-process", i["in_process"]["seconds"], i["in_process"]["pages_per_s"],
+                       i["in_process"]["passages_per_s"], i["ratio_in_process"]]]),
+             "", f"Peak RSS: ingesting process {i['peak_rss_mb']} MB, parse workers {i['peak_rss_workers_mb']} MB."]
+    if r := f.get("resume"):
+        lines += ["", f"Resume: `kb ingest` killed (SIGKILL) with {r['killed_at_pages']} of {r['total_pages']} pages committed "
+                      f"({r['documents_committed_at_kill']} documents); the re-run skipped {r['rerun_skipped']}, added {r['rerun_added']} "
+                      f"and embedded {r['rerun_passages_embedded']} passages, **{r['reembedded_of_committed_documents']}** of them "
+                      "from documents committed before the kill."]
+    return lines
+
+
 def main() -> None:
     bench, scale, compare = _load("bench_kb.json"), _load("scale.json"), _load("compare.json")
     plotted = bool(scale) and plot(scale)
@@ -186,6 +214,7 @@ def main() -> None:
              f"Machine: {_cpu()}, {__import__('os').cpu_count()} cores, no GPU; Python {platform.python_version()}. "
              "Absolute times drift on shared machines; compare figures within one table.", "",
              "## Ingest", "", _when("bench_kb.json"), "", *ingest_section(bench), "",
+             "## A folder of real report PDFs", "", _when("ingest-folder.json"), "", *folder_section(_load("ingest-folder.json")), "",
              "## Scale: 12k to 1M passages", "", _when("scale.json"), "", *scale_section(scale), "",
              "## Throughput", "", _when("load.json", "load-scifact.json", "load-scifact-nobatch.json", "load-scifact-lean.json",
                                         "load-scifact-lean-nobatch.json"), "", *load_section([("Sample home", _load("load.json")),

@@ -139,16 +139,29 @@ class Ingester:
 
     def _files(self, files: list[Path], pages: dict[Path, int], report: IngestReport, progress: Progress | None,
                sidecars: dict, write: _Write) -> None:
+        """Documents are embedded in groups of about `ingest_batch` passages (the encoder sorts
+        a batch by length, so larger batches run faster), then committed one by one."""
+        group: list[tuple[_Prepared, int]] = []
         for job, loaded in self._parsed(files, pages, report, progress, sidecars, write):
             edits = sidecars.get(str(job.path.resolve())) or sidecars.get(f"name:{job.path.name}") or {}
             prepared = self._prepare(job.doc_id, str(job.path.resolve()), job.digest, loaded, job.replaces,
                                      job.data, job.path.suffix.lower(), edits)
             report.warnings += [(str(job.path), warning) for warning in loaded.warnings]
-            self._commit([prepared], write, report)
-            report.pages += job.pages
+            group.append((prepared, job.pages))
+            if sum(len(p.chunks) for p, _ in group) >= self.settings.ingest_batch:
+                self._commit_each(group, write, report, progress)
+                group = []
+        self._commit_each(group, write, report, progress)
+
+    def _commit_each(self, group: list[tuple[_Prepared, int]], write: _Write, report: IngestReport,
+                     progress: Progress | None) -> None:
+        vectors = self._embed([p for p, _ in group])
+        for prepared, pages in group:
+            self._commit([prepared], write, report, vectors)
+            report.pages += pages
             if progress:
-                progress.advance(job.pages, len(prepared.chunks))
-            self._publish_if_due(write)
+                progress.advance(pages, len(prepared.chunks))
+        self._publish_if_due(write)
 
     @contextmanager
     def _publishing_on_error(self, write: _Write) -> Iterator[None]:
@@ -335,10 +348,26 @@ class Ingester:
                        file=file, organisation=loaded.organisation, period=loaded.period, kind=loaded.kind)
         return _Prepared(doc, loaded.text, chunks, data, suffix, replaces, dict(edits or {}))
 
-    def _commit(self, pending: list[_Prepared], write: _Write, report: IngestReport) -> None:
-        """Embed what is new in `pending`, then write it to the store (one transaction) and to
-        the write's engine. Adds the passages of the documents written, before and after, to
-        `write.touched`."""
+    def _embed(self, pending: list[_Prepared]) -> dict[int, np.ndarray]:
+        """Vectors of the passages of `pending` not yet in the store, in one encoder call."""
+        keys, texts = [], []
+        known = self.kb.store.known_keys(passage_key(c.clean)[1] for p in pending for c in p.chunks)
+        for p in pending:
+            for c in p.chunks:
+                key = passage_key(c.clean)[1]
+                if key not in known:
+                    known.add(key)
+                    keys.append(key)
+                    texts.append(c.clean)
+        vectors = self.kb.embedder.embed_batch(texts) if texts else np.zeros((0, self.kb.embedder.dim), np.float32)
+        fault("embed")
+        return dict(zip(keys, vectors))
+
+    def _commit(self, pending: list[_Prepared], write: _Write, report: IngestReport,
+                embedded: dict[int, np.ndarray] | None = None) -> None:
+        """Write `pending` to the store (one transaction) and to the write's engine, embedding
+        what is new unless `embedded` has it. Adds the passages of the documents written,
+        before and after, to `write.touched`."""
         if not pending:
             return
         kb = self.kb
@@ -350,8 +379,9 @@ class Ingester:
             for (pid, key), c in group:
                 if key not in known and key not in fresh:
                     fresh[key] = Passage(pid, key, c.text, c.clean, c.tokens)
-        vectors = kb.embedder.embed_batch([p.clean for p in fresh.values()])
-        fault("embed")
+        if embedded is None or any(k not in embedded for k in fresh):
+            embedded = {**(embedded or {}), **self._embed(pending)}
+        vectors = np.asarray([embedded[k] for k in fresh], np.float32).reshape(len(fresh), kb.embedder.dim)
         if write.engine is None:
             write.engine = write.serving.copy() if write.serving is not None else kb.live.new_engine(kb.embedder.dim)
         files = kb.home / "files"
@@ -413,7 +443,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 def _die_with_parent() -> None:
     """In a parse worker: end when the ingesting process ends, even by SIGKILL (Linux), so
-    no orphan keeps parsing or holds the terminal's pipes."""
+    no orphan keeps parsing or holds the terminal's pipes. The worker also yields the CPU to
+    the encoder (nice 10): it parses in the gaps the encoder leaves, ahead of need."""
+    if hasattr(os, "nice"):
+        os.nice(10)
     if sys.platform.startswith("linux"):
         import ctypes
         import signal

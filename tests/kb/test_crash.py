@@ -105,6 +105,7 @@ def test_an_error_mid_ingest_keeps_the_documents_before_it(fake_kb, folders, mon
         return real(texts)
 
     monkeypatch.setattr(fake_kb.embedder, "embed_batch", failing)
+    fake_kb.settings = fake_kb.settings.replace(ingest_batch=1)  # each document embedded on its own
     with pytest.raises(MemoryError):
         fake_kb.ingest([second])
     assert calls["n"] == 2

@@ -136,3 +136,26 @@ def test_page_posts_are_held_to_the_small_body_limit(tmp_path):
     settings = Settings.load(env={}, home=tmp_path / "home", model="hash", max_request_bytes=1000)
     client = create_app({"KB_SETTINGS": settings}).test_client()
     assert client.post("/feedback", data={"q": "x" * 5000}).status_code == 413
+
+
+def test_edit_a_documents_metadata_over_the_api(api):
+    """PATCH sets title, organisation, date, period or kind (a key needed); the edit shows in
+    results and survives the same file uploaded again."""
+    client, auth, kb = api
+    client.post("/api/v1/documents", headers=auth, data={"files": [(io.BytesIO(REPORT), "water.txt")]})
+    doc_id = kb.documents()[0].id
+    _error(client.patch(f"/api/v1/documents/{doc_id}", json={"title": "Water 2024"}), 401, "unauthorized")
+    r = client.patch(f"/api/v1/documents/{doc_id}", headers=auth,
+                     json={"title": "Water 2024", "organisation": "Water Org", "date": "2025-03", "kind": "annual report"})
+    assert r.status_code == 200, r.get_json()
+    assert {k: r.get_json()[k] for k in ("title", "organisation", "date", "kind", "edited")} == {
+        "title": "Water 2024", "organisation": "Water Org", "date": "2025-03", "kind": "annual report",
+        "edited": ["date", "kind", "organisation", "title"]}
+    _error(client.patch(f"/api/v1/documents/{doc_id}", headers=auth, json={"date": "March 2025"}), 400, "invalid_date")
+    _error(client.patch(f"/api/v1/documents/{doc_id}", headers=auth, json={"owner": "x"}), 400, "invalid_field")
+    _error(client.patch(f"/api/v1/documents/{doc_id}", headers=auth, json={}), 400, "invalid_json")
+    _error(client.patch(f"/api/v1/documents/{doc_id}", headers=auth, json=["title"]), 400, "invalid_json")
+    _error(client.patch("/api/v1/documents/000000000000", headers=auth, json={"title": "x"}), 404, "not_found")
+    client.post("/api/v1/documents", headers=auth, data={"files": [(io.BytesIO(REPORT + b"\nMore.\n"), "water.txt")]})
+    hit = client.get("/api/v1/search", query_string={"q": "boreholes"}).get_json()["results"][0]
+    assert hit["document"]["title"] == "Water 2024" and hit["document"]["organisation"] == "Water Org"
