@@ -54,9 +54,24 @@ def runs(text: str, highlights, is_term) -> list[tuple[list[tuple[str, bool]], b
     return [(_terms(span, is_term), marked) for span, marked in spans]
 
 
+class TermMarker:
+    """Tells which words of a passage are query terms, cutting the text as the lexical index
+    does (so "2,053" and "10-K" are one piece each, as they are one term each)."""
+
+    def __init__(self, terms: set[str], analyzer):
+        self.terms, self.analyzer = terms, analyzer
+
+    def __call__(self, word: str) -> bool:
+        return bool(self.terms.intersection(self.analyzer(word)))
+
+    def pieces(self, text: str) -> list[str]:
+        return self.analyzer.pieces(text)
+
+
 def _terms(text: str, is_term) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
-    for piece in re.split(r"(\w+)", text):
+    pieces = is_term.pieces(text) if isinstance(is_term, TermMarker) else re.split(r"(\w+)", text)
+    for piece in pieces:
         if not piece:
             continue
         term = piece[:1].isalnum() and is_term(piece)
@@ -113,8 +128,7 @@ def search():
                 view["citations"][r.rank] = reading.citation(r, _file_url(r, absolute=True))
             engine = kb.engine()
             if engine is not None:
-                terms, analyze = set(engine.lexical.terms(query)), engine.lexical.analyzer
-                view["is_term"] = lambda word: bool(terms.intersection(analyze(word)))
+                view["is_term"] = TermMarker(set(engine.lexical.terms(query)), engine.lexical.analyzer)
         except InvalidRequest as exc:
             view["error"], status = exc.message, 400
         view["took"] = (time.perf_counter() - started) * 1000

@@ -84,8 +84,9 @@ def test_scores_for_given_ids_equal_scoring_everything():
 
 
 def _reference_analyzer(text):
-    """The analyzer as first written: a word-boundary regex and a stem per token (Latin
-    text; accents folded as NFKD without its combining marks)."""
+    """The analyzer spelled out plainly: accents folded (NFKD without combining marks),
+    figures with separators or decimals as one term, hyphenated codes whole and in parts,
+    else a word-boundary regex and a stem per token."""
     import re
     import unicodedata
 
@@ -94,7 +95,16 @@ def _reference_analyzer(text):
 
     stem = Stemmer.Stemmer("english").stemWord
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return [stem(t) for t in re.findall(r"(?u)\b\w\w+\b", text.lower()) if t not in STOPWORDS_EN]
+    out = []
+    for t in re.findall(r"(?u)\d[\d,.]*\d|\w+(?:-\w+)+|\b\w\w+\b", text.lower()):
+        if t[0].isdigit() and ("," in t or "." in t):
+            t = t.replace(",", "")
+            out.append(t.rstrip("0").rstrip(".") if t.count(".") == 1 else t)
+        elif "-" in t:
+            out += list(dict.fromkeys(stem(w) for w in [t, *t.split("-")] if len(w) >= 2 and w not in STOPWORDS_EN))
+        elif t not in STOPWORDS_EN:
+            out.append(stem(t))
+    return out
 
 
 def test_analyzer_matches_a_plain_reference_on_the_sample_report():
@@ -176,7 +186,8 @@ def test_pairs_give_each_stem_the_word_it_came_from():
     text = "What was done on Online child-protection, and protecting children online?"
     pairs = analyze.pairs(text)
     assert [stem for _, stem in pairs] == analyze(text)
-    assert pairs[2:6] == [("online", "onlin"), ("child", "child"), ("protection", "protect"), ("protecting", "protect")]
+    assert pairs[2:7] == [("online", "onlin"), ("child-protection", "child-protect"), ("child-protection", "child"),
+                          ("child-protection", "protect"), ("protecting", "protect")]
     assert not {"was", "on", "and"} & {word for word, _ in pairs}  # stop words, as in the index
 
 
@@ -273,3 +284,31 @@ def test_accents_fold_for_lexical_search():
     assert analyze("Café résumé naïve") == analyze("cafe resume naive")
     assert analyze("Ångström") == analyze("angstrom")
     assert analyze("한국어 보고서") == ["한국", "국어", "보고", "고서"]  # syllables, not decomposed into letters
+
+
+@pytest.mark.parametrize("text, terms", [
+    ("2,053 centres", ["2053", "centr"]),
+    ("$1,577 million", ["1577", "million"]),
+    ("grew 12.5% to 1.10", ["grew", "12.5", "1.1"]),
+    ("FY2022 and Q4 2022", ["fy2022", "q4", "2022"]),
+    ("Form 10-K", ["form", "10-k", "10"]),
+    ("South-South cooperation", ["south-south", "south", "cooper"]),
+    ("748,000 teachers", ["748000", "teacher"]),
+])
+def test_figures_and_codes_are_whole_terms(text, terms):
+    assert Analyzer()(text) == terms
+
+
+def test_a_bare_figure_finds_the_passage_that_holds_it():
+    index = BM25Index()
+    index.build([1, 2, 3], ["They trained 74,000 teachers.", "It will standardize the 2,053 one-stop service centres.",
+                            "Over 2 million children and 53 counties."])
+    assert [i for i, _ in index.search("2,053", 3)] == [2]
+    assert [i for i, _ in index.search("2053", 3)] == [2]
+    assert [i for i, _ in index.search("748,000", 3)] == []
+
+
+def test_chinese_after_a_comma_or_figure_is_still_bigrams():
+    """Bug: "二〇二三年,儿童网络保护条例" was one token joined at the comma, never bigrams."""
+    terms = Analyzer()("二〇二三年,儿童网络保护条例获得批准!2023年")
+    assert "条例" in terms and "网络" in terms and "2023" in terms
