@@ -76,8 +76,12 @@ compare: $(CVENV)/.installed  ## kb, txtai and Haystack side by side on SciFact
 	$(CVENV)/bin/python bench/compare.py --dataset $(EVAL)
 
 EVAL ?= ../shared/eval/scifact
-quality: install  ## nDCG@10 and friends on a BEIR dataset, every mode, with and without reranking
+REPORTS_HOME ?= bench/output/reports-home
+quality: install  ## nDCG@10 and friends on a BEIR dataset, every mode, with and without reranking; our questions on real reports
 	$(BIN)/python bench/quality.py --dataset $(EVAL) --home bench/output/scifact-home
+	$(BIN)/python bench/lexical_quality.py --eval $(dir $(EVAL))
+	$(BIN)/kb --home $(REPORTS_HOME) ingest $(SAMPLE) $(FILINGS)
+	$(BIN)/kb --home $(REPORTS_HOME) eval data/eval/questions.jsonl --mode all --both
 
 train: install  ## refit fusion, reranker and calibration on the dataset's train split
 	$(BIN)/python bench/train_reranker.py --dataset $(EVAL) --home bench/output/scifact-home --write

@@ -188,10 +188,10 @@ def folder_section(f) -> list[str]:
                  f"(**{p['speedup_on_files_both_read']}x** on the files both read).", "",
              "End-to-end `kb ingest` of the folder (bundled model) against raw `model.encode` of the same passages:", "",
              *_table(["", "seconds", "pages/s", "passages/s", "/ raw encode"],
-                     [["ingest, 1 parse worker (default)", i["with_workers"]["seconds"], i["with_workers"]["pages_per_s"],
+                     [["ingest, 1 parse worker", i["with_workers"]["seconds"], i["with_workers"]["pages_per_s"],
                        i["with_workers"]["passages_per_s"], i["ratio_with_workers"]],
                       ["raw model.encode", i["raw_encode"]["seconds"], None, i["raw_encode"]["passages_per_s"], 1.0],
-                      ["ingest, parsing in-process", i["in_process"]["seconds"], i["in_process"]["pages_per_s"],
+                      ["ingest, parsing in-process (the default on 2 cores)", i["in_process"]["seconds"], i["in_process"]["pages_per_s"],
                        i["in_process"]["passages_per_s"], i["ratio_in_process"]]]),
              "", f"Peak RSS: ingesting process {i['peak_rss_mb']} MB, parse workers {i['peak_rss_workers_mb']} MB."]
     if r := f.get("resume"):

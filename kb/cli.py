@@ -256,6 +256,7 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
     given = [c.params.get("home") for c in (ctx, ctx.parent)
              if c.get_parameter_source("home") in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
     bar = functools.partial(tqdm, file=sys.stderr, disable=as_json or None)
+    served = None
     if (dataset is None) != feedback:
         raise click.UsageError("give a DATASET, or --feedback (not both)")
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as scratch:
@@ -280,16 +281,23 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
         else:
             settings = Settings.load(home=(given or [None])[0], model=model or ctx.parent.params.get("model"))
             questions = evaluation.read_questions(dataset)
-            rows = evaluation.evaluate_questions(_open(settings), questions, modes, reranks, progress=lambda ids: bar(ids, desc="Querying", unit="query"))
+            kb = _open(settings)
+            rows = evaluation.evaluate_questions(kb, questions, modes, reranks, progress=lambda ids: bar(ids, desc="Querying", unit="query"))
+            served = evaluation.evaluate_served(kb, questions, progress=lambda qs: bar(qs, desc="As served", unit="query"))
             name = dataset.name
     if as_json:
-        _echo_json(rows)
+        _echo_json({"rows": rows, "served": served} if served else rows)
         return
     click.echo(f"{name}: {rows[0]['queries']} queries")
     click.echo(f"{'mode':<10}{'rerank':<10}" + "".join(f"{m:>12}" for m in evaluation.METRICS) + f"{'seconds':>10}")
     for row in rows:
         click.echo(f"{row['mode']:<10}{row['rerank'] or '-':<10}" + "".join(f"{row[m]:>12.4f}" for m in evaluation.METRICS)
                    + f"{row['seconds']:>10.1f}")
+    if served:
+        click.echo(f"As served (every default): hit@1 {served['hit@1']:.3f}, hit@5 {served['hit@5']:.3f}, hit@10 {served['hit@10']:.3f} "
+                   f"over {served['questions']} questions; answers ranked first but hidden by the default cut: {served['hidden_by_cut']}"
+                   + (f"; off-topic questions given the empty state: {served['off_topic_empty']} of {served['off_topic']}"
+                      if served["off_topic"] else ""))
 
 
 @main.command()

@@ -123,6 +123,7 @@ def evaluate_beir(kb: KnowledgeBase, dataset: BeirDataset, modes: Iterable[str],
 class Question:
     query: str
     relevant: tuple[str, ...]
+    off_topic: bool = False  # nothing in the collection answers it: the empty state is right
 
 
 def read_questions(path: str | Path) -> list[Question]:
@@ -132,10 +133,12 @@ def read_questions(path: str | Path) -> list[Question]:
     out = []
     for n, row in enumerate(_jsonl(path), 1):
         query, relevant = row.get("query") if isinstance(row, dict) else None, row.get("relevant") if isinstance(row, dict) else None
-        if not isinstance(query, str) or not query.strip() or not isinstance(relevant, list) or not relevant \
-                or not all(isinstance(r, str) and r.strip() for r in relevant):
-            raise InvalidRequest(f"{path.name} question {n}: need {{\"query\": text, \"relevant\": [ids or snippets]}}.", "invalid_dataset")
-        out.append(Question(query.strip(), tuple(r.strip() for r in relevant)))
+        off_topic = isinstance(row, dict) and row.get("off_topic") is True
+        if not isinstance(query, str) or not query.strip() or not isinstance(relevant, list) or (not relevant and not off_topic) \
+                or (relevant and off_topic) or not all(isinstance(r, str) and r.strip() for r in relevant):
+            raise InvalidRequest(f"{path.name} question {n}: need {{\"query\": text, \"relevant\": [ids or snippets]}}, "
+                                 "or {\"query\": text, \"relevant\": [], \"off_topic\": true}.", "invalid_dataset")
+        out.append(Question(query.strip(), tuple(r.strip() for r in relevant), off_topic))
     if not out:
         raise InvalidRequest(f"{path.name} holds no questions.", "invalid_dataset")
     return out
@@ -164,7 +167,9 @@ def _question_ranking(question: Question, results) -> list[tuple[str, float]]:
 
 def evaluate_questions(kb: KnowledgeBase, questions: list[Question], modes: Iterable[str], reranks: Iterable[bool] = (False,),
                        progress: Progress | None = None) -> list[dict]:
-    """One row of metrics per mode over the questions, against what `kb` holds now."""
+    """One row of metrics per mode over the questions, against what `kb` holds now
+    (off-topic questions have nothing to rank: `evaluate_served` counts them)."""
+    questions = [q for q in questions if not q.off_topic]
     queries = {str(n): q.query for n, q in enumerate(questions)}
     qrels = {str(n): {str(i): 1 for i in range(len(q.relevant))} for n, q in enumerate(questions)}
     rows = []
@@ -176,6 +181,38 @@ def evaluate_questions(kb: KnowledgeBase, questions: list[Question], modes: Iter
             ranked[n] = _question_ranking(questions[int(n)], results)
         rows.append({**label, "queries": len(ranked), **evaluate(ranked, qrels), "seconds": round(seconds, 2)})
     return rows
+
+
+def evaluate_served(kb: KnowledgeBase, questions: list[Question], progress: Progress | None = None) -> dict:
+    """The questions asked as a person asks them: `kb.search` with every default (second
+    stage, relevance cut, k). Hits at 1/5/10 among what is shown; answers the default cut hid
+    (the evidence ranks first with no cut, yet nothing of it is shown); and off-topic questions
+    that got the empty state."""
+    answered = [q for q in questions if not q.off_topic]
+    hits = {1: 0, 5: 0, 10: 0}
+    hidden, empty, shown_off = [], 0, []
+    for q in (progress(questions) if progress else questions):
+        shown = kb.search(q.query)
+        if q.off_topic:
+            empty += not shown
+            if shown:
+                shown_off.append(q.query)
+            continue
+        ranks = _ranks(q, shown)
+        for k in hits:
+            hits[k] += bool(ranks) and ranks[0] <= k
+        if not ranks and _ranks(q, kb.search(q.query, min_score=0)[:1]):
+            hidden.append(q.query)
+    n = max(1, len(answered))
+    return {"questions": len(answered), **{f"hit@{k}": round(v / n, 4) for k, v in hits.items()},
+            "hidden_by_cut": len(hidden), "hidden": hidden, "off_topic": len(questions) - len(answered),
+            "off_topic_empty": empty, "off_topic_shown": shown_off}
+
+
+def _ranks(question: Question, results) -> list[int]:
+    """1-based ranks of the results that hold one of the question's evidence items."""
+    ranking = _question_ranking(question, [(r.passage.id, r.document.id, r.passage.text, r.score) for r in results])
+    return [i + 1 for i, (item, _) in enumerate(ranking) if not item.startswith("miss:")]
 
 
 def evaluate_feedback(kb: KnowledgeBase, modes: Iterable[str], reranks: Iterable[bool] = (False,),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["fault", "POINTS"]
+__all__ = ["fault", "fault_file", "POINTS"]
 
 POINTS = ("parse", "embed", "before-commit", "after-commit", "index-write", "switch")
 
@@ -27,4 +27,11 @@ def fault(point: str) -> None:
         return
     _passes[point] = _passes.get(point, 0) + 1
     if _passes[point] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fault_file(name: str) -> None:
+    """``KB_FAULT_FILE=<file name>`` kills the process parsing that file (a parse worker, in
+    the tests: a parser that crashes on one hostile file)."""
+    if os.environ.get("KB_FAULT_FILE") == name:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -37,7 +37,7 @@ import numpy as np
 
 from .chunking import Chunk, chunk_document
 from .errors import LoadError
-from .faults import fault
+from .faults import fault, fault_file
 from .loaders import expand_paths, load_document, load_record
 from .records import Document, IngestReport, Occurrence, Passage, Record, document_id, passage_key
 from .sidecar import read_sidecars
@@ -98,6 +98,7 @@ class _Write:
 
 def _parse(path: str, data: bytes) -> LoadedDocument:
     """In a worker process: the document, or `LoadError` (pickled back to the caller)."""
+    fault_file(Path(path).name)
     return load_document(Path(path), data)
 
 

@@ -19,6 +19,10 @@ def default_home() -> Path:
     return Path(base) / "kb"
 
 
+def _parse_workers() -> int:
+    return max(0, min(2, (os.cpu_count() or 1) - 2))
+
+
 def _setting(default: Any, help: str, factory=None):
     if factory is not None:
         return field(default_factory=factory, metadata={"help": help})
@@ -36,7 +40,7 @@ class Settings:
     chunk_tokens: int = _setting(200, "Target passage size in the model's word pieces; capped at what the model reads (254 for MiniLM).")
     chunk_overlap: int = _setting(32, "Word pieces of trailing whole sentences repeated at the start of the next passage.")
     ingest_batch: int = _setting(1024, "Passages of text records (a BEIR corpus) embedded and committed together; files commit one document at a time.")
-    parse_workers: int = _setting(1, "Processes parsing files ahead while the encoder embeds (0 parses in the ingesting process). More than one rarely helps: parsing is a few percent of the encoder's time.")
+    parse_workers: int = _setting(None, "Processes parsing files ahead while the encoder embeds; 0 parses in the ingesting process. Default: the cores beyond two, at most two (so 0 on a 2-core machine, where a worker measured slower than none: bench/RESULTS.md).", _parse_workers)
     publish_seconds: float = _setting(30.0, "During a long ingest, what is committed becomes searchable at least this often (seconds); each time saves the index files.")
     candidates: int = _setting(200, "Candidates each retriever contributes before hybrid fusion (also the depth `kb eval` ranks to).")
     vector_index: str = _setting("auto", "Vector index: flat (exact), hnsw (approximate, for large collections) or auto: flat up to ann_threshold passages, hnsw beyond.")

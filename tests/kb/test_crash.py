@@ -45,8 +45,8 @@ def folders(tmp_path):
     return first, second
 
 
-def _ingest(home, folder, fault=None, vector_index="auto"):
-    env = {**os.environ, "KB_FAULT_AT": fault or "", "KB_VECTOR_INDEX": vector_index}
+def _ingest(home, folder, fault=None, vector_index="auto", parse_workers=0):
+    env = {**os.environ, "KB_FAULT_AT": fault or "", "KB_VECTOR_INDEX": vector_index, "KB_PARSE_WORKERS": str(parse_workers)}
     return subprocess.run([sys.executable, "-m", "kb.cli", "--home", str(home), "--model", "hash", "ingest", str(folder)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
@@ -75,12 +75,12 @@ def test_a_killed_folder_ingest_resumes_without_embedding_again(tmp_path, folder
     embeds only the third."""
     _, second = folders
     home = tmp_path / "home"
-    crashed = _ingest(home, second, fault="after-commit:2")
+    crashed = _ingest(home, second, fault="after-commit:2", parse_workers=1)  # a parse worker dies with it
     assert crashed.returncode == -9, crashed.stderr
     kept = _state(home)
     assert sorted(kept) == ["annex-0.txt", "annex-1.txt"]
     again = subprocess.run([sys.executable, "-m", "kb.cli", "--home", str(home), "--model", "hash", "ingest", "--json", str(second)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+                           cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "KB_PARSE_WORKERS": "1"})
     report = json.loads(again.stdout)
     assert [p.rsplit("/", 1)[-1] for p in report["skipped"]] == ["annex-0.txt", "annex-1.txt"]
     assert [p.rsplit("/", 1)[-1] for p in report["added"]] == ["annex-2.txt"]
@@ -173,3 +173,18 @@ def test_altered_hnsw_files_are_detected_and_rebuilt(tmp_path, folders):
     assert engine.vectors.kind == "hnsw"
     keys, stored = reopened.store.all_vectors(256)
     assert np.allclose(engine.vectors.vectors(keys), stored)
+
+
+def test_a_parser_crash_fails_that_file_only(tmp_path, folders):
+    """A parse worker killed on one file (as a parser crashing on a hostile PDF would be):
+    that file is reported, the pool restarts, the other files are ingested."""
+    _, second = folders
+    home = tmp_path / "home"
+    env = {**os.environ, "KB_PARSE_WORKERS": "1", "KB_FAULT_FILE": "annex-1.txt"}
+    done = subprocess.run([sys.executable, "-m", "kb.cli", "--home", str(home), "--model", "hash", "ingest", "--json", str(second)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [p.rsplit("/", 1)[-1] for p in report["added"]] == ["annex-0.txt", "annex-2.txt"]
+    assert [(f["path"].rsplit("/", 1)[-1], f["reason"]) for f in report["failed"]] == [("annex-1.txt", "the parser crashed on it")]
+    assert sorted(_state(home)) == ["annex-0.txt", "annex-2.txt"]

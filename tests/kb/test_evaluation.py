@@ -103,16 +103,25 @@ def test_kb_eval_questions_against_an_existing_home(runner, sample_kb, tmp_path)
         {"query": "what was done on online child protection", "relevant": [online.passage.id]},
         {"query": "how many health professionals were trained in newborn care", "relevant": ["748,000 health professionals"]},
         {"query": "positive parenting", "relevant": [online.document.id]},
+        {"query": "recipe for chocolate chip cookies", "relevant": [], "off_topic": True},
     ]))
     out = runner.invoke(main, ["eval", str(questions), "--json", "--home", str(sample_kb.home), "--mode", "hybrid", "--mode", "lexical"])
     assert out.exit_code == 0, out.output
-    rows = json.loads(out.stdout)
+    report = json.loads(out.stdout)
+    rows, served = report["rows"], report["served"]
     assert [r["mode"] for r in rows] == ["hybrid", "lexical"]
     assert rows[0]["queries"] == 3 and rows[0]["ndcg@10"] == 1.0 and rows[0]["recall@10"] == 1.0
+    # as served, with every default: the cut shows nothing for the cookie recipe
+    assert served["questions"] == 3 and served["off_topic"] == 1 and served["off_topic_empty"] == 1
+    assert served["hit@10"] == 1.0 and served["hidden_by_cut"] == 0
+    text = runner.invoke(main, ["eval", str(questions), "--home", str(sample_kb.home)])
+    assert "off-topic questions given the empty state: 1 of 1" in text.output
 
 
 def test_bad_questions_file_is_a_friendly_error(runner, sample_kb, tmp_path):
     bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "x", "relevant": ["y"], "off_topic": true}\n')
+    assert runner.invoke(main, ["eval", str(bad), "--home", str(sample_kb.home)]).exit_code == 2
     bad.write_text('{"query": "x"}\n')
     out = runner.invoke(main, ["eval", str(bad), "--home", str(sample_kb.home)])
     assert out.exit_code == 2 and "question 1" in out.output
