@@ -284,10 +284,13 @@ class KnowledgeBase:
                min_score: float | None = None, offset: int = 0, highlight: str | None = None) -> list[Result]:
         """Ranked results with highlights and a calibrated relevance in [0, 1].
 
-        `min_score` drops results whose relevance is below it, so a query nothing answers
-        well returns nothing rather than the least bad passages; 0 keeps everything. For
-        `rerank` and `min_score`, None means the setting, applied whenever the model is
-        loaded: a lexical search from a cold CLI skips the model, the second stage and the
+        Relevance as returned never rises down the list (`_in_order`), so labels agree with
+        the order. `min_score` drops results whose relevance is below it; 0 keeps everything.
+        When it is not given, the setting `min_score` gates the whole list instead: a query
+        whose best result is below it returns nothing (the honest "no good match"), and
+        otherwise every result is shown, weak ones labelled weak, so a right answer ranked
+        first is never cut for a low relevance further down. For `rerank` and the default cut,
+        None means the setting, applied whenever the model is loaded: a lexical search from a cold CLI skips the model, the second stage and the
         relevance, and answers at once. `offset` skips that many results (for paging; the
         deepest result reachable is the `candidates`-th). `highlight="terms"` picks each
         result's sentences by query words instead of embedding them (saves most of a search's
@@ -302,9 +305,11 @@ class KnowledgeBase:
         if engine is None:
             return []
         use_model = mode != "lexical" or bool(rerank) or diversify or min_score is not None or self.embedder_loaded
+        gate = None  # the default cut: nothing shown when even the best result is below it
         if use_model:  # defaults that need the model apply where it is loaded anyway
             rerank = self.settings.rerank if rerank is None else rerank
-            min_score = (self.settings.min_score or None) if min_score is None else min_score
+            if min_score is None:
+                gate = self.settings.min_score or None
         rerank = bool(rerank)
         vector = self.query_vector(query) if use_model else None
         hits = self._retrieve(engine, query, offset + k, mode, filters, vector, rerank, bool(diversify), explain)
@@ -314,7 +319,10 @@ class KnowledgeBase:
         if vector is not None and hits:
             x = self.evidence(engine, query, hits)
             relevance = [float(r) for r in self.relevance(vector, x, (engine, generation))]
-        if min_score is not None:
+        relevance = _in_order(relevance)
+        if gate is not None and (not relevance or relevance[0] is None or relevance[0] < gate):
+            hits, relevance = [], []  # the honest empty state: no result is a fair match
+        if min_score is not None:  # relevance falls with rank, so the cut keeps a head of the list
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]
             hits, relevance = [hits[i] for i in kept], [relevance[i] for i in kept]
         hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
@@ -383,3 +391,19 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _in_order(relevance: list[float | None]) -> list[float | None]:
+    """Relevance as shown: never above that of a result ranked higher. The ranking (second
+    stage or fusion) orders by more evidence than the calibrated relevance reads, so a result
+    it ranks lower cannot read as the better match: labels agree with the order, and a cut
+    on relevance keeps the head of the list."""
+    out: list[float | None] = []
+    ceiling = float("inf")
+    for r in relevance:
+        if r is None:
+            out.append(None)
+            continue
+        ceiling = min(ceiling, r)
+        out.append(ceiling)
+    return out
