@@ -60,9 +60,12 @@ def best_sentences(
     The first `embed_top` passages are scored by the embedder: cosine similarity of each
     sentence to the query (all in one batch), keeping sentences close to the passage's best.
     The rest, or all when there is no embedder, by how many distinct query terms a sentence
-    holds. Embedding sentences is the costly part of a search, hence the split.
+    holds. Embedding sentences is the costly part of a search, hence the split. When the query
+    names figures or codes ("748,000", "10-K") and a passage holds them, only the sentences
+    holding the most of them are candidates: "748,000" is not answered by "74,000 teachers".
     """
     use_model = embed is not None and query_vector is not None
+    exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
     top = [s for group, _ in passages[:embed_top] for s in group] if use_model else []
     dense = iter(embed([clean_text(s) for s in top]) @ query_vector if top else [])
     out = []
@@ -76,6 +79,10 @@ def best_sentences(
         else:
             own = np.array([len(query_terms & t) for t in terms], dtype=np.float32)
             gap, floor = 0.0, 1.0
+        held = np.array([len(exact & t) for t in terms], dtype=np.float32) if exact else None
+        if held is not None and held.max() > 0:  # a figure or code the query names: the sentence holding it answers
+            own = np.where(held == held.max(), own - own.min() + 1.0, -np.inf)
+            gap, floor = np.inf, 1.0
         best = float(own.max())
         keep = [j for j in np.argsort(-own, kind="stable")[:most] if own[j] >= max(best - gap, floor)]
         out.append(tuple(group[j] for j in sorted(keep)))

@@ -39,3 +39,10 @@ def test_terms_pick_the_sentences_holding_most_query_words():
         assert max(len(terms & sentence_terms[group.index(m)]) for m in marks) == max(counts)
         assert list(marks) == sorted(marks, key=group.index)  # in reading order
     assert any(marks for marks in picked)
+
+
+def test_a_figure_in_the_query_highlights_the_sentence_that_holds_it(sample_kb):
+    """Bug: for "748,000" the highlighted sentence was the one with "74,000 teachers"."""
+    for query, figure in (("748,000", "748,000"), ("74,000", "74,000 teachers"), ("2,053", "2,053")):
+        top = sample_kb.search(query, k=1, min_score=0)[0]
+        assert top.highlights and all(figure in h for h in top.highlights), (query, top.highlights)
