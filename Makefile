@@ -77,11 +77,11 @@ compare: $(CVENV)/.installed  ## kb, txtai and Haystack side by side on SciFact
 
 EVAL ?= ../shared/eval/scifact
 REPORTS_HOME ?= bench/output/reports-home
-quality: install  ## nDCG@10 and friends on a BEIR dataset, every mode, with and without reranking; our questions on real reports
-	$(BIN)/python bench/quality.py --dataset $(EVAL) --home bench/output/scifact-home
-	$(BIN)/python bench/lexical_quality.py --eval $(dir $(EVAL))
+EVALS ?= $(dir $(EVAL))
+quality: install  ## every judged collection and our questions on real reports: every mode, with and without the second stage
 	$(BIN)/kb --home $(REPORTS_HOME) ingest $(SAMPLE) $(FILINGS)
-	$(BIN)/kb --home $(REPORTS_HOME) eval data/eval/questions.jsonl --mode all --both
+	$(BIN)/python bench/quality.py --eval $(EVALS) --questions data/eval/questions.jsonl --reports-home $(REPORTS_HOME)
+	$(BIN)/python bench/lexical_quality.py --eval $(EVALS)
 
 train: install  ## refit fusion, reranker and calibration on the dataset's train split
 	$(BIN)/python bench/train_reranker.py --dataset $(EVAL) --home bench/output/scifact-home --write
