@@ -96,6 +96,21 @@ class _Write:
     dirty: bool = False  # metadata changed without passages
 
 
+def embedding_text(doc: Document, chunk: Chunk) -> str:
+    """What the encoder reads for a passage: where it stands (document title, organisation and
+    period where the title lacks them, section), then its text, so a question naming a
+    company, a report or a year finds that document's passages. At most 160 characters of
+    context: the passage (at most `chunk_tokens`) still fits the model's window."""
+    parts = [doc.title]
+    for extra in (doc.organisation, doc.period):
+        if extra and extra.lower() not in doc.title.lower():
+            parts.append(extra)
+    if chunk.section and chunk.section.lower() != doc.title.lower():
+        parts.append(chunk.section.rsplit(" > ", 1)[-1])
+    context = " · ".join(parts)[:160]
+    return f"{context}\n{chunk.clean}" if context and not chunk.clean.startswith(context) else chunk.clean
+
+
 def _parse(path: str, data: bytes) -> LoadedDocument:
     """In a worker process: the document, or `LoadError` (pickled back to the caller)."""
     fault_file(Path(path).name)
@@ -359,7 +374,7 @@ class Ingester:
                 if key not in known:
                     known.add(key)
                     keys.append(key)
-                    texts.append(c.clean)
+                    texts.append(embedding_text(p.doc, c) if self.settings.embed_context else c.clean)
         vectors = self.kb.embedder.embed_batch(texts) if texts else np.zeros((0, self.kb.embedder.dim), np.float32)
         fault("embed")
         return dict(zip(keys, vectors))

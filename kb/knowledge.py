@@ -116,7 +116,7 @@ class KnowledgeBase:
     def chunking_id(self) -> str:
         """What passages were cut with: a file is read again when this or its content changes."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|v2"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v2"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).

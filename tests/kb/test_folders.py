@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from kb import KnowledgeBase
@@ -144,3 +145,25 @@ def test_cli_sync_and_its_report(fake_kb, tmp_path, runner):
     assert "0 added, 0 updated, 1 unchanged, 0 failed, 1 removed" in out.output
     refused = runner.invoke(main, ["ingest", "--sync", str(folder / "annex-1.txt"), *home])
     assert refused.exit_code == 2 and "--sync takes folders only" in refused.output
+
+
+def test_embed_context_puts_where_a_passage_stands_before_its_text(tmp_path):
+    from kb import Settings
+    from kb.ingest import embedding_text
+
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path / "home", model="hash", embed_context=True))
+    (tmp_path / "a.txt").write_text(ANNEX.format(n=0), encoding="utf-8")
+    kb.ingest([tmp_path / "a.txt"])
+    doc = kb.documents()[0]
+    chunk_rows = kb.store.document_passages(doc.id)
+    assert chunk_rows
+    keys, vectors = kb.store.all_vectors(kb.embedder.dim)
+    stored = dict(zip(keys.tolist(), vectors))
+    from kb.chunking import chunk_document
+    from kb.loaders import load_document
+    from kb.records import passage_key
+
+    for chunk in chunk_document(load_document(tmp_path / "a.txt"), kb.embedder.count_tokens, kb.embedder.max_tokens, 200, 32):
+        text = embedding_text(doc, chunk)
+        assert text.startswith("Annex 0 to the report") or chunk.clean.startswith("Annex 0 to the report")
+        assert np.allclose(stored[passage_key(chunk.clean)[1]], kb.embedder.embed_batch([text])[0])
