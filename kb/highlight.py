@@ -58,22 +58,27 @@ def best_sentences(
     stand in the text.
 
     The first `embed_top` passages are scored by the embedder: cosine similarity of each
-    sentence to the query (all in one batch), keeping sentences close to the passage's best.
-    The rest, or all when there is no embedder, by how many distinct query terms a sentence
-    holds. Embedding sentences is the costly part of a search, hence the split. When the query
+    sentence to the query (all in one batch), keeping sentences close to the passage's best,
+    unless one of their sentences holds at least half the query's terms. The rest, or all when
+    there is no embedder, by how many distinct query terms a sentence holds. Embedding sentences is the costly part of a search, hence the split. When the query
     names figures or codes ("748,000", "10-K") and a passage holds them, only the sentences
     holding the most of them are candidates: "748,000" is not answered by "74,000 teachers".
     """
     use_model = embed is not None and query_vector is not None
     exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
-    top = [s for group, _ in passages[:embed_top] for s in group] if use_model else []
+    enough = max(1, (len(query_terms) + 1) // 2)
+    # a passage one of whose sentences holds half the query's terms or more is highlighted by
+    # terms: that sentence answers in the query's own words, and embedding it costs most of a search
+    by_model = {n for n, (group, terms) in enumerate(passages[:embed_top])
+                if use_model and group and max((len(query_terms & t) for t in terms), default=0) < enough}
+    top = [s for n, (group, _) in enumerate(passages) if n in by_model for s in group]
     dense = iter(embed([clean_text(s) for s in top]) @ query_vector if top else [])
     out = []
     for n, (group, terms) in enumerate(passages):
         if not group:
             out.append(())
             continue
-        if use_model and n < embed_top:
+        if n in by_model:
             own = np.array([next(dense) for _ in group], dtype=np.float32)
             gap, floor = 0.08, 0.2
         else:
