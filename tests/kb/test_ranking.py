@@ -92,3 +92,23 @@ def test_a_configured_cross_encoder_is_the_second_stage(sample_settings, tiny_cr
     assert scores == sorted(scores, reverse=True)
     direct = CrossEncoder(str(tiny_cross_encoder), device="cpu").predict([(ONLINE, r.passage.clean) for r in results])
     assert np.allclose(scores, direct, atol=1e-6)
+
+
+def test_a_question_naming_one_of_two_editions_ranks_that_edition_first(fresh_kb, tmp_path):
+    """Two yearly editions of a report, alike but for their figures: a question naming the
+    year or the report finds that edition's passage first (BM25 indexes each passage under its
+    document's title, "... Annual Report 2023", so a passage that never says its year still
+    knows it)."""
+    body = ("Clean Water Trust Annual Report {year}\n\nRural water\n\nIn {year} the Trust dug {wells} new wells in rural "
+            "districts and repaired {pumps} hand pumps. Village water committees were trained to maintain them.\n\n"
+            "School sanitation\n\nHandwashing stations were installed in {schools} schools, and teachers were trained "
+            "in hygiene education.\n")
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for year, wells, pumps, schools in ((2022, 410, 1200, 300), (2023, 530, 1450, 380)):
+        (folder / f"water-{year}.txt").write_text(body.format(year=year, wells=wells, pumps=pumps, schools=schools))
+    fresh_kb.ingest([folder])
+    for query, year in (("How many wells did the Trust dig in 2023?", "2023"), ("wells dug according to the 2022 annual report", "2022"),
+                        ("handwashing stations in schools 2023", "2023"), ("Clean Water Trust Annual Report 2022 hand pumps repaired", "2022")):
+        top = fresh_kb.search(query, k=1, min_score=0)[0]
+        assert top.document.title == f"Clean Water Trust Annual Report {year}", query
