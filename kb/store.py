@@ -85,47 +85,8 @@ class PassageStore(Protocol):
     def fingerprint(self, doc_id: str) -> str | None: ...
     def known_keys(self, keys: Iterable[int]) -> set[int]: ...
     def commit(self, docs: Sequence[tuple], new_passages: Sequence[tuple[Passage, np.ndarray]], meta: dict) -> list[int]: ...
-    def edit_document(self, doc_id: str, changes: dict[str, str | None]) -> Document | None:
-        """Set metadata fields a person chose (title, organisation, date, period, kind); they
-        are kept as edits and win over what a later ingest of the file reads. None clears an
-        edit (the field keeps its value until the file is read again)."""
-        if set(changes) - set(EDITABLE):
-            raise ValueError(f"not an editable field: {sorted(set(changes) - set(EDITABLE))}")
-        conn = self._write()
-        try:
-            row = conn.execute("SELECT edits FROM documents WHERE id = ?", (doc_id,)).fetchone()
-            if row is None:
-                self._done(conn, True)
-                return None
-            edits = {**json.loads(row[0] or "{}"), **changes}
-            edits = {k: v for k, v in edits.items() if v is not None}
-            sets = [f"{name} = ?" for name in changes if changes[name] is not None]
-            conn.execute(f"UPDATE documents SET {', '.join([*sets, 'edits = ?'])} WHERE id = ?",
-                         [*(v for v in changes.values() if v is not None), json.dumps(edits, sort_keys=True), doc_id])
-            self._bump(conn)
-            self._done(conn, True)
-            return self.document(doc_id)
-        except BaseException:
-            self._done(conn, False)
-            raise
-
-    def move_document(self, doc_id: str, new_id: str, source: str, file: str | None) -> None:
-        """Give a document the id and source of the path it moved to (same content): its
-        passages, vectors and edits stay, nothing is embedded again."""
-        conn = self._write()
-        try:
-            conn.execute("PRAGMA defer_foreign_keys = ON")
-            conn.execute("UPDATE documents SET id = ?, source = ?, file = ? WHERE id = ?", (new_id, source, file, doc_id))
-            conn.execute("UPDATE occurrences SET document = ? WHERE document = ?", (new_id, doc_id))
-            self._bump(conn)
-            self._done(conn, True)
-        except BaseException:
-            self._done(conn, False)
-            raise
-
-    def documents_by_hash(self, content_hash: str) -> list[Document]:
-        return self._documents("WHERE d.content_hash = ?", (content_hash,))
-
+    def edit_document(self, doc_id: str, changes: dict[str, str | None]) -> Document | None: ...
+    def move_document(self, doc_id: str, new_id: str, source: str, file: str | None) -> None: ...
     def remove_document(self, doc_id: str) -> list[int]: ...
     def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict: ...
     def titles_for(self, keys: Sequence[int]) -> dict[int, str]: ...
@@ -558,9 +519,6 @@ class SQLiteStore:
         except BaseException:
             self._done(conn, False)
             raise
-
-    def documents_by_hash(self, content_hash: str) -> list[Document]:
-        return self._documents("WHERE d.content_hash = ?", (content_hash,))
 
     def remove_document(self, doc_id: str) -> list[int]:
         conn = self._write()
