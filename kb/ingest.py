@@ -52,7 +52,8 @@ __all__ = ["Ingester", "Progress"]
 
 log = logging.getLogger("kb")
 
-PARSE_SECONDS = 600  # one file's parse; a hostile file that takes longer fails alone
+PARSE_SECONDS = 600  # one file's parse, plus PAGE_SECONDS a page; a hostile file that takes longer fails alone
+PAGE_SECONDS = 30  # room for OCR of a scanned page (Tesseract at 300 dpi)
 
 
 class Progress(Protocol):
@@ -316,14 +317,14 @@ class Ingester:
                     if job.future is None:
                         loaded = load_document(job.path, job.data)
                     else:
-                        loaded = job.future.result(timeout=PARSE_SECONDS)  # type: ignore[attr-defined]
+                        loaded = job.future.result(timeout=PARSE_SECONDS + PAGE_SECONDS * job.pages)  # type: ignore[attr-defined]
                 except LoadError as exc:
                     report.failed.append((str(job.path), exc.message))
                     if progress:
                         progress.advance(job.pages, 0)
                     continue
                 except (BrokenProcessPool, FutureTimeout) as exc:
-                    why = "the parser crashed on it" if isinstance(exc, BrokenProcessPool) else f"parsing took over {PARSE_SECONDS} s"
+                    why = "the parser crashed on it" if isinstance(exc, BrokenProcessPool) else f"parsing took over {PARSE_SECONDS + PAGE_SECONDS * job.pages} s"
                     report.failed.append((str(job.path), why))
                     log.warning("%s: %s; restarting the parse workers", job.path, why)
                     _stop(pool)
