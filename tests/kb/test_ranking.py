@@ -112,3 +112,4 @@ def test_a_question_naming_one_of_two_editions_ranks_that_edition_first(fresh_kb
                         ("handwashing stations in schools 2023", "2023"), ("Clean Water Trust Annual Report 2022 hand pumps repaired", "2022")):
         top = fresh_kb.search(query, k=1, min_score=0)[0]
         assert top.document.title == f"Clean Water Trust Annual Report {year}", query
+
