@@ -134,7 +134,7 @@ def _organisation(head: str, title: str) -> str | None:
     if m := re.search(r"\bpublished by\s+((?:the\s+)?[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|the)){0,6})", head):
         return _tidy_name(m.group(1))
     company = r"((?:[A-Z][\w&.'-]*\s+){0,4}?[A-Z][\w&.'-]*,?\s+(?:Inc\.|Corporation|Company|Ltd\.|plc|Group|Foundation))"
-    if m := re.search(company, f"{title}\n{head[:3000]}"):
+    if m := re.search(company, f"{title}\n{head[:1000]}"):  # the cover's first lines, not any company named later
         return m.group(1).strip()
     # "UNICEF China 2023 Annual Report": the name before the year, when it is not generic words
     if m := re.match(r"([A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,4})\s+(?:19|20)\d{2}\b", title):
@@ -170,7 +170,7 @@ def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_i
     period = _period(f"{chosen}\n{head}", dated)
     if not dated and created and _agrees(created, period, head):
         dated = created
-    return Metadata(chosen, dated, _organisation(head, chosen), period, _kind(f"{chosen}\n{head[:3000]}"))
+    return Metadata(chosen, dated, _organisation(head, chosen), period, _kind(chosen) or _kind(head[:1000]))
 
 
 def _date_near_top(text: str, blocks) -> str | None:
