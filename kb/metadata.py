@@ -173,12 +173,19 @@ def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_i
     return Metadata(chosen, dated, _organisation(head, chosen), period, _kind(chosen) or _kind(head[:1000]))
 
 
+_MONTH_YEAR = re.compile(rf"^(?:(?:published|issued|date[d]?)\s*:?\s*(?:in|on)?\s*)?({_MONTH})\s+((?:19|20)\d{{2}})\.?$", re.I)
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
+
+
 def _date_near_top(text: str, blocks) -> str | None:
-    """A date written as a line of its own on the first page or two (a cover or dateline)."""
+    """A date written as a line of its own on the first page or two (a cover or dateline):
+    a full date, or a month and year alone ("June 2024", "Published: June 2024") as YYYY-MM."""
     for b in list(blocks)[:30]:
         chunk = text[b.start:b.end]
         if len(chunk) <= 80 and (found := parse_date(chunk)):
             return found
+        if len(chunk) <= 40 and (m := _MONTH_YEAR.match(" ".join(chunk.split()))):
+            return f"{m.group(2)}-{_MONTHS.index(m.group(1).lower()) + 1:02d}"
     return parse_text(text[:4000])[1]
 
 

@@ -201,3 +201,10 @@ def test_xlsx_sheets_are_pages_of_table_rows(tmp_path):
     table = next(b for b in doc.blocks if b.kind == "table")
     assert doc.text[table.start:table.end] == "Line item | 2,022 | 2,021\nPurchases of property, plant and equipment | -1,577 | -1,373\nShare | 0.125"
     assert (table.page, table.context, doc.pages) == (1, "Cash flows · Line item | 2,022 | 2,021", 2)
+
+
+@pytest.mark.parametrize("line, date", [("June 2024", "2024-06"), ("Published: March 2021", "2021-03"), ("19 April 2024", "2024-04-19")])
+def test_a_cover_date_of_month_and_year_is_the_publication_date(tmp_path, line, date):
+    path = tmp_path / "report.txt"
+    path.write_text(f"Water Trust\n\nAnnual Report 2023\n\n{line}\n\nThe Trust dug 530 wells in rural districts in 2023.\n")
+    assert load_document(path).date == date
