@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 from .errors import LoadError
 from .records import IngestReport
 from .metadata import infer_metadata
-from .structure import Block, LoadedDocument, parse_date, parse_text
+from .structure import Block, LoadedDocument, TextBuilder, parse_date, parse_text
 
 __all__ = ["load_document", "load_record", "expand_paths", "SUPPORTED", "LoadedDocument"]
 
@@ -32,31 +32,6 @@ def _decode(data: bytes, path: Path) -> str:
         return data.decode("cp1252")
     except UnicodeDecodeError:
         raise LoadError(f"{path.name}: not UTF-8 or Windows-1252 text") from None
-
-
-class _Builder:
-    """Joins extracted pieces into one text ("\\n\\n" between them), recording block spans."""
-
-    def __init__(self):
-        self.parts: list[str] = []
-        self.blocks: list[Block] = []
-        self.length = 0
-        self.pages = 0  # slides or sheets, where a format has them
-
-    def add(self, text: str, kind: str = "text", level: int = 1, page: int | None = None, context: str | None = None):
-        text = text.strip()
-        if not text:
-            return
-        if self.parts:
-            self.parts.append("\n\n")
-            self.length += 2
-        self.blocks.append(Block(self.length, self.length + len(text), kind, level, page, context))
-        self.parts.append(text)
-        self.length += len(text)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 def _loaded(path: Path, text: str, blocks, fmt: str, title: str | None = None, when: str | None = None,
@@ -98,7 +73,7 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
     if not xml:
         return _load_html_soup(path, data)
     root = etree.fromstring(xml.encode("utf-8"))
-    out = _Builder()
+    out = TextBuilder()
     for el in root.iter("head", "p", "item", "table", "quote", "code"):
         if el.tag != "table" and any(a.tag in ("table", "item") for a in el.iterancestors()):
             continue
@@ -140,7 +115,7 @@ def _load_html_soup(path: Path, data: bytes) -> LoadedDocument:
             break
     if not when and (t := soup.find("time")):
         when = parse_date(t.get("datetime", "")[:10]) or parse_date(t.get_text(" "))
-    out = _Builder()
+    out = TextBuilder()
     body = soup.body or soup
     for el in body.find_all(_BLOCK_TAGS):
         if el.find(_BLOCK_TAGS):
@@ -162,9 +137,8 @@ def _load_html_soup(path: Path, data: bytes) -> LoadedDocument:
 def _office(kind: str, path: Path, data: bytes) -> LoadedDocument:
     from . import office
 
-    builder = _Builder()
-    text_title_when = getattr(office, f"read_{kind}")(path, data, builder)
-    title, when = text_title_when
+    builder = TextBuilder()
+    title, when = getattr(office, f"read_{kind}")(path, data, builder)
     return _loaded(path, builder.text, builder.blocks, kind, title, when, pages=builder.pages or None)
 
 

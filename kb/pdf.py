@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .errors import LoadError
 from .metadata import infer_metadata
-from .structure import Block, LoadedDocument, is_heading
+from .structure import Block, LoadedDocument, TextBuilder, is_heading
 
 __all__ = ["read_pdf", "ocr_available"]
 
@@ -316,7 +316,8 @@ def _figures(text: str) -> int:
 
 
 def _is_row(line: _Line) -> bool:
-    return _figures(line.text) >= 2 or (_figures(line.text) == 1 and len(line.text.split()) <= 8 and line.text[-1:] not in ".")
+    figures = _figures(line.text)
+    return figures >= 2 or (figures == 1 and len(line.text.split()) <= 8 and line.text[-1:] not in ".")
 
 
 def _tables(lines: list[_Line]) -> list[tuple[int, int, int]]:
@@ -354,21 +355,8 @@ def _tables(lines: list[_Line]) -> list[tuple[int, int, int]]:
 def _assemble(lines: list[_Line]) -> tuple[str, list[Block]]:
     """One text with paragraph, heading and table blocks. Lines of a paragraph are joined by
     line breaks (a word hyphenated across one is joined again); blocks by a blank line."""
-    parts: list[str] = []
-    blocks: list[Block] = []
-    length = 0
-
-    def add(text: str, kind: str, level: int, page: int, context: str | None = None):
-        nonlocal length
-        if parts:
-            parts.append("\n\n")
-            length += 2
-        blocks.append(Block(length, length + len(text), kind, level, page, context))
-        parts.append(text)
-        length += len(text)
-
-    tables = {first: (head, end) for first, head, end in _tables(lines)}
-    starts = {head: (first, end) for first, (head, end) in tables.items()}
+    out = TextBuilder()
+    starts = {head: (first, end) for first, head, end in _tables(lines)}
     section = None
     page_heading: dict[int, list[str]] = {}  # a page's first two headings: a statement's title, usually
     columns = (-100, "")  # the last line of column headings ("(Millions) 2022 2021 2020"), by line number
@@ -376,7 +364,7 @@ def _assemble(lines: list[_Line]) -> tuple[str, list[Block]]:
 
     def flush():
         if para:
-            add(_join(para), "text", 1, para[0].page)
+            out.add(_join(para), "text", 1, para[0].page)
             para.clear()
 
     i = 0
@@ -391,14 +379,14 @@ def _assemble(lines: list[_Line]) -> tuple[str, list[Block]]:
             rows = [x.text for x in lines[i:end]]
             names = (*page_heading.get(ln.page, ()), section, header)
             context = " · ".join(dict.fromkeys(x for x in names if x)) or None
-            add("\n".join(rows), "table", 1, ln.page, context)
+            out.add("\n".join(rows), "table", 1, ln.page, context)
             i = end
             continue
         if len(_YEARS.findall(ln.text)) >= 2 and len(ln.text.split()) <= 14:
             columns = (i, ln.text)
         if ln.heading:
             flush()
-            add(ln.text, "heading", ln.heading, ln.page)
+            out.add(ln.text, "heading", ln.heading, ln.page)
             section = ln.text
             if len(page_heading.setdefault(ln.page, [])) < 2:
                 page_heading[ln.page].append(ln.text)
@@ -408,7 +396,7 @@ def _assemble(lines: list[_Line]) -> tuple[str, list[Block]]:
             para.append(ln)
         i += 1
     flush()
-    return "".join(parts), blocks
+    return out.text, out.blocks
 
 
 def _breaks(prev: _Line, line: _Line) -> bool:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["Block", "LoadedDocument", "parse_text", "parse_date", "title_from_filename", "is_heading"]
+__all__ = ["Block", "LoadedDocument", "TextBuilder", "parse_text", "parse_date", "title_from_filename", "is_heading"]
 
 _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
 _MONTH = r"(January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
@@ -50,6 +50,33 @@ class LoadedDocument:
     period: str | None = None  # the period covered: "FY2022", "Q2 2023"
     kind: str | None = None  # "annual report", "quarterly report", "press release", ...
     warnings: tuple[str, ...] = ()  # what could not be read (pages without text), for the ingest report
+
+
+class TextBuilder:
+    """Joins extracted pieces into one text ("\\n\\n" between them), recording block spans:
+    how every loader that reads pieces (HTML elements, Office paragraphs, PDF lines) builds a
+    `LoadedDocument`."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.blocks: list[Block] = []
+        self.length = 0
+        self.pages = 0  # slides or sheets, where a format has them
+
+    def add(self, text: str, kind: str = "text", level: int = 1, page: int | None = None, context: str | None = None):
+        text = text.strip()
+        if not text:
+            return
+        if self.parts:
+            self.parts.append("\n\n")
+            self.length += 2
+        self.blocks.append(Block(self.length, self.length + len(text), kind, level, page, context))
+        self.parts.append(text)
+        self.length += len(text)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 def parse_date(text: str) -> str | None:
