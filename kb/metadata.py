@@ -13,11 +13,9 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from .structure import parse_date, parse_text, title_from_filename
+from .structure import month_number, parse_date, parse_text, title_from_filename
 
-__all__ = ["Metadata", "infer_metadata", "FIELDS"]
-
-FIELDS = ("title", "organisation", "date", "period", "kind")  # what people may edit or set by sidecar
+__all__ = ["Metadata", "infer_metadata"]
 
 _FORMS = {"10-K": "annual report", "10-K405": "annual report", "20-F": "annual report", "40-F": "annual report",
           "10-Q": "quarterly report", "8-K": "current report", "6-K": "current report", "S-1": "registration statement",
@@ -51,10 +49,6 @@ class Metadata:
     organisation: str | None = None
     period: str | None = None
     kind: str | None = None
-
-
-def _iso(text: str) -> str | None:
-    return parse_date(text)
 
 
 def _tidy_name(name: str) -> str:
@@ -97,20 +91,20 @@ def _filing(head: str) -> Metadata | None:
     org = _registrant(lines)
     period, end, year = None, None, None
     if m := _FY_END.search(head):
-        end, year = _iso(m.group(1)), m.group(2)
+        end, year = parse_date(m.group(1)), m.group(2)
         period = f"FY{year}"
     elif m := _QUARTER_END.search(head):
-        end, year = _iso(m.group(1)), m.group(2)
+        end, year = parse_date(m.group(1)), m.group(2)
         if end:
             period = f"quarter ended {' '.join(m.group(1).split())}"
     event = _EVENT.search(head)
-    when = _iso(event.group(1)) if event else end
+    when = parse_date(event.group(1)) if event else end
     year = year or (when[:4] if when else None)
     title = " ".join(x for x in (org, f"Form {code}", period or year) if x)
     return Metadata(title, when, org, period, _FORMS.get(code))
 
 
-def _period(text: str, when: str | None) -> str | None:
+def _period(text: str) -> str | None:
     if m := _QUARTER_WORDS.search(text):
         return f"Q{_ORDINAL[m.group(1).lower()]} {m.group(2)}"
     if m := re.search(r"\b(?:fiscal(?:\s+year)?|FY)\s*'?(\d{4}|\d{2})\b", text, re.I):
@@ -167,15 +161,13 @@ def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_i
     chosen = next((" ".join(c.split()) for c in candidates if plausible_title(c)), None) or title_from_filename(stem, text)
     dated = when or _date_near_top(text, blocks)
     created = _pdf_date(str(info.get("CreationDate") or ""))
-    period = _period(f"{chosen}\n{head}", dated)
+    period = _period(f"{chosen}\n{head}")
     if not dated and created and _agrees(created, period, head):
         dated = created
     return Metadata(chosen, dated, _organisation(head, chosen), period, _kind(chosen) or _kind(head[:1000]))
 
 
 _MONTH_YEAR = re.compile(rf"^(?:(?:published|issued|date[d]?)\s*:?\s*(?:in|on)?\s*)?({_MONTH})\s+((?:19|20)\d{{2}})\.?$", re.I)
-_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
-
 
 def _date_near_top(text: str, blocks) -> str | None:
     """A date written as a line of its own on the first page or two (a cover or dateline):
@@ -185,7 +177,7 @@ def _date_near_top(text: str, blocks) -> str | None:
         if len(chunk) <= 80 and (found := parse_date(chunk)):
             return found
         if len(chunk) <= 40 and (m := _MONTH_YEAR.match(" ".join(chunk.split()))):
-            return f"{m.group(2)}-{_MONTHS.index(m.group(1).lower()) + 1:02d}"
+            return f"{m.group(2)}-{month_number(m.group(1)):02d}"
     return parse_text(text[:4000])[1]
 
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["Block", "LoadedDocument", "TextBuilder", "parse_text", "parse_date", "title_from_filename", "is_heading"]
+__all__ = ["Block", "LoadedDocument", "TextBuilder", "parse_text", "parse_date", "title_from_filename", "is_heading", "month_number"]
 
 _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
 _MONTH = r"(January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
@@ -87,16 +87,17 @@ def parse_date(text: str) -> str | None:
             continue
         parts = dict(zip(order, m.groups()))
         try:
-            month = int(parts["mm"]) if "mm" in parts else _MONTHS.index(_month_name(parts["m"])) + 1
+            month = int(parts["mm"]) if "mm" in parts else month_number(parts["m"])
             return date(int(parts["y"]), month, int(parts["d"])).isoformat()
         except (ValueError, KeyError):
             continue
     return None
 
 
-def _month_name(abbrev: str) -> str:
-    abbrev = abbrev.lower().rstrip(".")
-    return next(m for m in _MONTHS if m.startswith(abbrev[:3]))
+def month_number(name: str) -> int:
+    """1-12 for a month's name or abbreviation ("Sept.", "june")."""
+    abbrev = name.lower().rstrip(".")
+    return next(i for i, m in enumerate(_MONTHS, start=1) if m.startswith(abbrev[:3]))
 
 
 def _is_date_line(line: str) -> str | None:
