@@ -68,8 +68,8 @@ class _Prepared:
     doc: Document
     text: str
     chunks: list[Chunk]
+    keys: list[tuple[str, int]]  # each chunk's passage id and index key (`passage_key`), hashed once
     data: bytes | None
-    suffix: str
     replaces: bool
     edits: dict = field(default_factory=dict)  # from a sidecar file
 
@@ -159,15 +159,17 @@ class Ingester:
         """Documents are embedded in groups of about `ingest_batch` passages (the encoder sorts
         a batch by length, so larger batches run faster), then committed one by one."""
         group: list[tuple[_Prepared, int]] = []
+        passages = 0
         for job, loaded in self._parsed(files, pages, report, progress, sidecars, write):
             edits = sidecars.get(str(job.path.resolve())) or sidecars.get(f"name:{job.path.name}") or {}
             prepared = self._prepare(job.doc_id, str(job.path.resolve()), job.digest, loaded, job.replaces,
                                      job.data, job.path.suffix.lower(), edits)
             report.warnings += [(str(job.path), warning) for warning in loaded.warnings]
             group.append((prepared, job.pages))
-            if sum(len(p.chunks) for p, _ in group) >= self.settings.ingest_batch:
+            passages += len(prepared.chunks)
+            if passages >= self.settings.ingest_batch:
                 self._commit_each(group, write, report, progress)
-                group = []
+                group, passages = [], 0
         self._commit_each(group, write, report, progress)
 
     def _commit_each(self, group: list[tuple[_Prepared, int]], write: _Write, report: IngestReport,
@@ -363,15 +365,14 @@ class Ingester:
         file = f"files/{doc_id}{suffix}" if data is not None else None
         doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks),
                        file=file, organisation=loaded.organisation, period=loaded.period, kind=loaded.kind)
-        return _Prepared(doc, loaded.text, chunks, data, suffix, replaces, dict(edits or {}))
+        return _Prepared(doc, loaded.text, chunks, [passage_key(c.clean) for c in chunks], data, replaces, dict(edits or {}))
 
     def _embed(self, pending: list[_Prepared]) -> dict[int, np.ndarray]:
         """Vectors of the passages of `pending` not yet in the store, in one encoder call."""
         keys, texts = [], []
-        known = self.kb.store.known_keys(passage_key(c.clean)[1] for p in pending for c in p.chunks)
+        known = self.kb.store.known_keys(key for p in pending for _, key in p.keys)
         for p in pending:
-            for c in p.chunks:
-                key = passage_key(c.clean)[1]
+            for (_, key), c in zip(p.keys, p.chunks):
                 if key not in known:
                     known.add(key)
                     keys.append(key)
@@ -388,7 +389,7 @@ class Ingester:
         if not pending:
             return
         kb = self.kb
-        keyed = [[(passage_key(c.clean), c) for c in p.chunks] for p in pending]
+        keyed = [list(zip(p.keys, p.chunks)) for p in pending]
         all_keys = [key for group in keyed for (_, key), _ in group]
         known = kb.store.known_keys(all_keys)
         fresh: dict[int, Passage] = {}
