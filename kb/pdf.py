@@ -174,7 +174,7 @@ def _ocr(page, number: int) -> list[_Line]:
     lines, y = [], 1000.0
     for raw_line in done.stdout.decode("utf-8", "replace").splitlines():
         body = " ".join(raw_line.split())
-        y -= 12 if body else 12
+        y -= 12  # a blank line moves down too: the gap it leaves starts a new paragraph (`_breaks`)
         if body:
             lines.append(_Line(body, number, 0, 500, y, y - 10, 10, False))
     return lines

@@ -157,3 +157,11 @@ def test_without_ocr_scanned_pages_are_reported_never_silently_empty(tmp_path, m
     doc = load_document(_scanned_pdf(tmp_path / "mixed.pdf", text_page=True))
     assert "sanitation in schools" in doc.text
     assert doc.warnings == ("no text layer on page 2 (install tesseract-ocr to read scanned pages)",)
+
+
+def test_ocr_keeps_paragraph_breaks(tmp_path):
+    """A blank line in Tesseract's output (a paragraph break) leaves a gap between the lines
+    around it, so a scanned page keeps its paragraphs."""
+    doc = load_document(_scanned_pdf(tmp_path / "scan.pdf"))
+    paragraphs = [" ".join(doc.text[b.start:b.end].split()) for b in doc.blocks]
+    assert any("Wells were dug" in p for p in paragraphs) and not any("Wells were dug" in p and "Pumps" in p for p in paragraphs)
