@@ -59,7 +59,7 @@ def collect(kb, data, vectors, depth):
     pools = {}
     for q, text in data.queries.items():
         hits = engine.search(text, DEPTH_PASSAGES, "hybrid", None, vectors[q], complete=True)
-        x = kb.evidence(engine, text, hits[:depth], kb.store.titles_for([h.id for h in hits[:depth]]))
+        x = kb.evidence(engine, text, hits[:depth])
         relevant = {d for d, g in data.qrels[q].items() if g > 0}
         labels = np.array([any(s[5:] in relevant for s in sources.get(h.id, ())) for h in hits[:depth]], dtype=int)
         pools[q] = (hits, x, labels)

@@ -34,6 +34,7 @@ _PIECES = re.compile(f"([{_CJK_CHARS}]+|{_LATIN})")
 _FIGURE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)+")
 _HYPHENATED = re.compile(rf"\w+(?:[-{_DASHES}]\w+)+")
 _PARTS = re.compile(rf"[-{_DASHES},.]")
+_PERIOD = re.compile(r"(?:fy|cy|q[1-4]|h[12])(\d{2}|\d{4})")  # fiscal year, quarter, half: fy2022, q4_22
 
 
 def _fold(text: str) -> str:
@@ -99,7 +100,7 @@ class Analyzer:
         if not new:
             return words
         stop = _stopwords()
-        plain = [t for t in new if t.isalnum() or "_" in t and t.replace("_", "").isalnum()]
+        plain = [t for t in new if (t.isalnum() or "_" in t and t.replace("_", "").isalnum()) and not _PERIOD.fullmatch(t)]
         for token, stem in zip(plain, self._stem(plain)):
             words[token] = () if len(token) < 2 or token in stop else (stem,)
         for token in set(new).difference(plain):
@@ -107,8 +108,12 @@ class Analyzer:
         return words
 
     def _terms(self, token: str, stop: frozenset[str]) -> list[str]:
-        """A figure as one normalised term; a hyphenated code as itself and its parts; words
-        glued by a comma or point as those words."""
+        """A figure as one normalised term; a period code as itself and its year ("fy2022",
+        "2022": a question saying "fiscal 2022" finds the report titled FY2022); a hyphenated
+        code as itself and its parts; words glued by a comma or point as those words."""
+        period = _PERIOD.fullmatch(token)
+        if period:
+            return [token, period.group(1)]
         if _FIGURE.fullmatch(token):
             figure = token.replace(",", "")
             if figure.count(".") == 1:

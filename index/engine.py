@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
+import re
+
 import numpy as np
 
 from .embedders import Embedder
@@ -17,6 +19,7 @@ from .vectors import VectorIndex
 __all__ = ["Hit", "SearchEngine", "MODES"]
 
 MODES = ("hybrid", "dense", "lexical")
+_NUMBER = re.compile(r"[\d.]+")  # an analysed figure: "2053", "12.5", "90"
 OVERLAP_FROM = 10_000  # passages; below, BM25 takes microseconds and a thread hop is not worth it
 
 
@@ -84,6 +87,18 @@ class SearchEngine:
         found = ids[0] != -1
         return list(zip(ids[0][found].tolist(), scores[0][found].tolist()))  # plain ints and floats, in C
 
+    def query_dense_weight(self, query: str) -> float:
+        """The fusion's dense weight for this query: `dense_weight`, less the share of the
+        query's IDF mass carried by figures. An embedding does not read numbers ("2,053" and
+        "2,035" embed alike), so a query that is a bare figure ranks by BM25 alone, and one
+        naming a rare figure leans on it."""
+        terms = self.lexical.terms(query)
+        if not terms:
+            return self.dense_weight
+        idf = self.lexical.idf(terms)
+        figures = np.array([bool(_NUMBER.fullmatch(t)) for t in terms])
+        return float(self.dense_weight * (1.0 - idf[figures].sum() / max(idf.sum(), 1e-9)))
+
     def search(
         self,
         query: str,
@@ -115,7 +130,8 @@ class SearchEngine:
         elif mode == "lexical":
             ranked = lexical[:k]
         else:
-            weights = (self.dense_weight, 1.0 - self.dense_weight)
+            dense_weight = self.query_dense_weight(query)
+            weights = (dense_weight, 1.0 - dense_weight)
             ranked = fuse(self.fusion, [dense, lexical], weights, self.rrf_k)[:k]
         d = {i: (r, s) for r, (i, s) in enumerate(dense, 1)}
         lx = {i: (r, s) for r, (i, s) in enumerate(lexical, 1)}

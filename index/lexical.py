@@ -109,6 +109,8 @@ class LexicalIndex(Protocol):
 
     def terms(self, query: str) -> list[str]: ...
 
+    def idf(self, terms: Sequence[str]) -> np.ndarray: ...
+
     def scores(self, query: str, ids: Sequence[int]) -> np.ndarray: ...
 
     def positions(self, terms: Sequence[str], ids: Sequence[int]) -> tuple[list[dict[str, list[int]]], np.ndarray]: ...
@@ -306,6 +308,13 @@ class BM25Index:
         terms of removed passages, with empty postings)."""
         vocab, indptr = self._vocab, self._indptr
         return [t for t in dict.fromkeys(self.analyzer(query)) if (i := vocab.get(t)) is not None and indptr[i + 1] > indptr[i]]
+
+    def idf(self, terms: Sequence[str]) -> np.ndarray:
+        """BM25's inverse document frequency of each term; a term the collection lacks gets
+        the largest (as if it were in no passage), so it weighs most in what a passage misses."""
+        n, vocab, indptr = len(self._ids), self._vocab, self._indptr
+        df = np.array([int(indptr[i + 1] - indptr[i]) if (i := vocab.get(t)) is not None else 0 for t in terms], np.float64)
+        return np.log1p((n - df + 0.5) / (df + 0.5))
 
     def _postings(self, terms: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per term, the positions of the passages holding it and their BM25 contributions."""

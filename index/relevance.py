@@ -3,9 +3,11 @@
 Raw scores do not compare across queries: a question's cosine to its answer is lower than a
 claim's to its evidence, and BM25 grows with the collection. So the calibration looks at how
 far a passage's cosine stands out from what the same query scores against typical text in
-this collection (a z-score under a `CosineNull`), plus how many query terms the passage holds
-and how close together. A logistic model over those three (scikit-learn, fitted on SciFact's
-train split by ``bench/train_reranker.py``, shipped as JSON) maps them to a probability.
+this collection (a z-score under a `CosineNull`), plus how much of the query's IDF mass the
+passage holds (its rare words count most) and how close together. A logistic model over
+those three maps them to a probability. It is fitted across every judged collection by
+``bench/calibrate_loo.py`` (checked leave-one-collection-out) and shipped as JSON with the
+default cut (`gate`): the best result's relevance below which a search shows the empty state.
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["CosineNull", "Calibrator", "LinearModel", "CALIBRATION_FEATURES", "reference_null"]
+__all__ = ["CosineNull", "Calibrator", "LinearModel", "CALIBRATION_FEATURES", "reference_null", "fit_calibration",
+           "gate_for", "reliability_table", "shipped_gate"]
 
 MODELS = Path(__file__).with_name("models")
 CALIBRATION_FILE = MODELS / "calibration.json"
+CALIBRATION_TRAIN = MODELS / "calibration-train.npz"  # the features it was fitted on: refitting must find it
 REFERENCE_NULLS = {"sentence-transformers/all-MiniLM-L6-v2": MODELS / "null-all-MiniLM-L6-v2.npz"}
 PRIOR_WEIGHT = 2000  # a collection of n passages counts n / (n + 2000) against the reference
 
-CALIBRATION_FEATURES = ("cosine_z", "coverage", "proximity")
+CALIBRATION_FEATURES = ("cosine_z", "weighted_coverage", "proximity")
+RELIABILITY_BINS = ((0, .05), (.05, .1), (.1, .2), (.2, .35), (.35, .5), (.5, .7), (.7, 1.01))
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,46 @@ class LinearModel:
 
     def to_dict(self) -> dict:
         return {"features": list(self.names), "weights": list(self.weights), "bias": self.bias}
+
+
+def fit_calibration(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> LinearModel:
+    """Logistic regression (scikit-learn, on standardised columns folded back into the
+    weights): deterministic for the same rows, so the shipped model can be refitted."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    fitted = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y)
+    w = fitted.coef_[0] / scaler.scale_
+    b = float(fitted.intercept_[0] - np.sum(fitted.coef_[0] * scaler.mean_ / scaler.scale_))
+    return LinearModel(CALIBRATION_FEATURES, tuple(float(v) for v in w), b)
+
+
+def gate_for(model: LinearModel, queries: list[tuple[np.ndarray, np.ndarray]], hide_at_most: float) -> float:
+    """The highest cut on the best result's relevance that hides at most `hide_at_most` of
+    the queries whose first result is right (`queries`: per query its rows of features in
+    served order and their labels)."""
+    right = np.sort([model.predict(x[:1])[0] for x, y in queries if len(y) and y[0]])
+    if not len(right):
+        return 0.0
+    return float(right[int(np.floor(hide_at_most * len(right)))])
+
+
+def reliability_table(p: np.ndarray, y: np.ndarray) -> tuple[list[dict], float]:
+    """Predicted against observed relevance per bin, and their mean gap weighted by size."""
+    rows, total = [], 0.0
+    for low, high in RELIABILITY_BINS:
+        sel = (p >= low) & (p < high)
+        if sel.any():
+            rows.append({"predicted": [low, min(high, 1)], "passages": int(sel.sum()),
+                         "mean_predicted": round(float(p[sel].mean()), 3), "observed": round(float(y[sel].mean()), 3)})
+            total += sel.sum() * abs(p[sel].mean() - y[sel].mean())
+    return rows, round(float(total / max(1, len(p))), 4)
+
+
+def shipped_gate() -> float:
+    """The default cut fitted with the shipped calibration (0 when the file has none)."""
+    return float(json.loads(CALIBRATION_FILE.read_text()).get("gate", 0.0))
 
 
 @lru_cache(maxsize=1)

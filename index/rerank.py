@@ -36,6 +36,7 @@ FEATURES = (
     "dense_rrf",        # 60 / (60 + dense rank), 0 when unranked
     "lexical_rrf",      # 60 / (60 + lexical rank), 0 when unranked
     "log_length",       # log(1 + passage terms)
+    "weighted_coverage",  # share of the query's IDF mass in the passage or its title (rare terms weigh most)
 )
 
 
@@ -65,13 +66,18 @@ def term_positions(terms: Sequence[str], analysed: Sequence[str]) -> dict[str, l
 
 
 def features(terms: Sequence[str], hits: Sequence[Hit], matches: Sequence[dict[str, list[int]]],
-             lengths: Sequence[int], titles: Sequence[Sequence[str]]) -> np.ndarray:
-    """One row of `FEATURES` per hit. `terms` are the query's analysed terms; `matches` says
-    where they occur in each passage's own text (`LexicalIndex.positions`: headings left out),
-    `lengths` how many terms that text has, and `titles` are the analysed terms of its
-    document's title."""
+             lengths: Sequence[int], titles: Sequence[Sequence[str]], idf: Sequence[float] | None = None) -> np.ndarray:
+    """One row of `FEATURES` per hit. `terms` are the query's distinct analysed terms and
+    `idf` their weights (`LexicalIndex.idf`; equal without it); `matches` says where they
+    occur in each passage's own text (`LexicalIndex.positions`: headings left out), `lengths`
+    how many terms that text has, and `titles` are the analysed terms of its document's title.
+    Weighted coverage is what tells a passage holding the query's rare words ("Roman",
+    "2053") from one holding only its common ones ("history", "year"); it counts the title's
+    words too, as a table row never says whose report it is from."""
     terms = list(dict.fromkeys(terms))
     n_terms = max(len(terms), 1)
+    weight = dict(zip(terms, idf if idf is not None else [1.0] * len(terms)))
+    mass = sum(weight.values()) or 1.0
     wanted = set(terms)
     cos = np.array([h.dense_score if h.dense_score is not None else 0.0 for h in hits], np.float64)
     bm25 = np.array([h.lexical_score if h.lexical_score is not None else 0.0 for h in hits], np.float64)
@@ -80,6 +86,7 @@ def features(terms: Sequence[str], hits: Sequence[Hit], matches: Sequence[dict[s
     rows = []
     for i, hit in enumerate(hits):
         positions = matches[i]
+        held = set(titles[i])
         matched = len(positions)
         proximity = matched / _window(positions) if matched >= 2 else 0.0
         rows.append((
@@ -93,6 +100,7 @@ def features(terms: Sequence[str], hits: Sequence[Hit], matches: Sequence[dict[s
             60.0 / (60 + hit.dense_rank) if hit.dense_rank else 0.0,
             60.0 / (60 + hit.lexical_rank) if hit.lexical_rank else 0.0,
             math.log1p(lengths[i]),
+            sum(weight[t] for t in held.union(positions) if t in weight) / mass,
         ))
     return np.array(rows, dtype=np.float64).reshape(len(hits), len(FEATURES))
 
@@ -102,7 +110,7 @@ def _ranker():
     import lightgbm
 
     booster = lightgbm.Booster(model_file=str(RANKER_FILE))
-    if tuple(booster.feature_name()) != FEATURES:
+    if not set(booster.feature_name()) <= set(FEATURES):
         raise ValueError(f"{RANKER_FILE.name} was trained on other features: {booster.feature_name()}")
     return booster
 
@@ -128,6 +136,7 @@ class LearnedReranker:
     def score(self, query: str, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         if not len(x):
             return np.zeros(0)
+        x = x[:, [FEATURES.index(name) for name in self.booster.feature_name()]]
         return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
 
 

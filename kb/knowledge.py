@@ -220,11 +220,15 @@ class KnowledgeBase:
         if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
             vector = self.query_vector(query)
         depth = s.rerank_depth if rerank or diversify else 0
-        hits = engine.search(query, max(k, depth), mode, allowed, vector, complete=complete or rerank)
+        titled = mode == "hybrid" and s.title_weight > 0
+        hits = engine.search(query, max(k, depth, s.candidates if titled else 0), mode, allowed, vector,
+                             complete=complete or rerank)
+        if titled and hits:
+            hits = self._by_title(engine, query, hits)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]
-            x = self.evidence(engine, query, head, self.store.titles_for(keys))
+            x = self.evidence(engine, query, head)
             texts = [""] * len(head)
             if self.reranker.reads_text:
                 rows = self.store.results_for(keys)
@@ -237,23 +241,39 @@ class KnowledgeBase:
             head = [head[i] for i in mmr(np.array([h.score for h in head]), vectors, min(k, len(head)), s.diversity)]
         return (head + tail)[:k]
 
+    def _by_title(self, engine: SearchEngine, query: str, hits: list[Hit]) -> list[Hit]:
+        """Fused scores plus `title_weight` times the share of the query's IDF mass that the
+        passage's document title holds, reordered. A passage of a financial statement never
+        says whose statement it is; its document's title ("Lockheed Martin Corporation Form
+        10-K FY2021") does, so a question naming the company and year finds that report."""
+        lexical = engine.lexical
+        terms = list(dict.fromkeys(lexical.analyzer(query)))
+        idf = dict(zip(terms, lexical.idf(terms).tolist()))
+        mass = sum(idf.values()) or 1.0
+        titles = self.store.titles_for([h.id for h in hits])
+        heads = self._titles.get_many([titles.get(h.id, "") for h in hits],
+                                      lambda missing: [lexical.analyzer(t) for t in missing])
+        weight = self.settings.title_weight
+        scored = [dataclasses.replace(h, score=h.score + weight * sum(idf.get(t, 0.0) for t in set(head)) / mass)
+                  for h, head in zip(hits, heads)]
+        return sorted(scored, key=lambda h: -h.score)
+
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding, through a small LRU cache: paging, facets and repeated
         questions do not pay for the encoder again."""
         return self._query_vectors.get_many([query], lambda missing: [self.embedder.embed(missing[0])])[0]
 
-    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit], titles: dict[int, str] | None = None) -> np.ndarray:
+    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit]) -> np.ndarray:
         """The reranker's feature matrix for `hits`. Where query terms occur comes from the
-        lexical index's stored term sequences (no passage is re-analysed); `titles` (key ->
-        document title) feeds the title feature, 0 without it (calibration does not use it)."""
+        lexical index's stored term sequences (no passage is re-analysed); each passage's
+        document title (analysed once, cached) feeds the title features."""
         lexical = engine.lexical
-        terms = lexical.analyzer(query)
+        terms = list(dict.fromkeys(lexical.analyzer(query)))
         matches, lengths = lexical.positions(terms, [h.id for h in hits])
-        heads = [()] * len(hits)
-        if titles:
-            heads = self._titles.get_many([titles.get(h.id, "") for h in hits],
-                                          lambda missing: [lexical.analyzer(t) for t in missing])
-        return features(terms, hits, matches, lengths, heads)
+        titles = self.store.titles_for([h.id for h in hits])
+        heads = self._titles.get_many([titles.get(h.id, "") for h in hits],
+                                      lambda missing: [lexical.analyzer(t) for t in missing])
+        return features(terms, hits, matches, lengths, heads, lexical.idf(terms))
 
     def cosine_null(self, snapshot: tuple[SearchEngine | None, int] | None = None) -> CosineNull:
         """How this collection's cosines spread for any query (see `index.relevance`),
@@ -287,7 +307,9 @@ class KnowledgeBase:
         Relevance as returned never rises down the list (`_in_order`), so labels agree with
         the order. `min_score` drops results whose relevance is below it; 0 keeps everything.
         When it is not given, the setting `min_score` gates the whole list instead: a query
-        whose best result is below it returns nothing (the honest "no good match"), and
+        whose first result is below it, and does not hold every query term (a bare figure
+        embeds as noise, yet a passage holding it answers), returns nothing (the honest
+        "no good match"), and
         otherwise every result is shown, weak ones labelled weak, so a right answer ranked
         first is never cut for a low relevance further down. For `rerank` and the default cut,
         None means the setting, applied whenever the model is loaded: a lexical search from a cold CLI skips the model, the second stage and the
@@ -316,11 +338,13 @@ class KnowledgeBase:
         rows = self.store.results_for([h.id for h in hits], filters)
         hits = [h for h in hits if h.id in rows]
         relevance: list[float | None] = [None] * len(hits)
+        whole = False  # the first result holds every query term
         if vector is not None and hits:
             x = self.evidence(engine, query, hits)
             relevance = [float(r) for r in self.relevance(vector, x, (engine, generation))]
+            whole = bool(x[0, FEATURES.index("weighted_coverage")] >= 1.0 - 1e-9)
         relevance = _in_order(relevance)
-        if gate is not None and (not relevance or relevance[0] is None or relevance[0] < gate):
+        if gate is not None and not whole and (not relevance or relevance[0] is None or relevance[0] < gate):
             hits, relevance = [], []  # the honest empty state: no result is a fair match
         if min_score is not None:  # relevance falls with rank, so the cut keeps a head of the list
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]

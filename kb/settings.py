@@ -42,17 +42,18 @@ class Settings:
     ingest_batch: int = _setting(1024, "Passages of text records (a BEIR corpus) embedded and committed together; files commit one document at a time.")
     parse_workers: int = _setting(None, "Processes parsing files ahead while the encoder embeds; 0 parses in the ingesting process. Default: the cores beyond two, at most two (so 0 on a 2-core machine, where a worker measured slower than none: bench/RESULTS.md).", _parse_workers)
     publish_seconds: float = _setting(30.0, "During a long ingest, what is committed becomes searchable at least this often (seconds); each time saves the index files.")
-    embed_context: bool = _setting(False, "Embed each passage under its document's title, organisation, period and section (BM25 indexes it under title and section either way). Off: on our questions over real reports it raised dense nDCG@10 (0.516 to 0.581) but lowered the default hybrid (0.743 to 0.734) and right-report-first (0.871 to 0.855).")
+    embed_context: bool = _setting(False, "Embed each passage under its document's title, organisation, period and section (BM25 indexes it under title and section either way). Off: it raised dense but lowered the default hybrid and right-report-first on our questions over real reports (bench/QUALITY.md).")
     candidates: int = _setting(200, "Candidates each retriever contributes before hybrid fusion (also the depth `kb eval` ranks to).")
     vector_index: str = _setting("auto", "Vector index: flat (exact), hnsw (approximate, for large collections) or auto: flat up to ann_threshold passages, hnsw beyond.")
     ann_threshold: int = _setting(20_000, "Passages beyond which vector_index=auto switches from exact search to HNSW (back below half of it).")
     rrf_k: int = _setting(60, "The k of reciprocal rank fusion: larger flattens the rank discount.")
     fusion: str = _setting("minmax", "How hybrid mode fuses the two rankings: minmax (normalised scores) or rrf (reciprocal rank).")
-    dense_weight: float = _setting(0.4, "Weight of the dense ranking in hybrid fusion (lexical gets 1 minus it).")
+    dense_weight: float = _setting(0.4, "Weight of the dense ranking in hybrid fusion (lexical gets 1 minus it), less the share of the query's weight carried by figures (an embedding does not read numbers).")
+    title_weight: float = _setting(0.1, "Hybrid mode: added to a passage's fused score times the share of the query's weight (IDF) its document's title holds, so a question naming a company, report or year ranks that report's passages first. 0 turns it off (bench/QUALITY.md).")
     reranker: str = _setting("builtin", "Second stage for rerank=true: builtin (learned, no extra weights) or a cross-encoder name or path.")
-    rerank: bool = _setting(False, "Use the second stage when a request does not say (rerank=true turns it on per request). Off: the built-in one, fitted on SciFact, lowered nDCG@10 on questions over real reports (0.743 to 0.680, data/eval) and, as reported, on argument retrieval and filings.")
+    rerank: bool = _setting(False, "Use the second stage when a request does not say (rerank=true turns it on per request). Off: fitted leave-one-collection-out, the built-in one lowers nDCG@10 on some held-out collections (bench/QUALITY.md, bench/rerank_loo.py).")
     rerank_depth: int = _setting(50, "First-stage candidates the second stage reorders.")
-    min_score: float = _setting(0.1, "The default cut: when a request gives no min_score, a query whose best result's calibrated relevance (0-1) is below this gets no results (the empty state); otherwise all are shown. 0 turns it off. A request's own min_score drops each result below it.")
+    min_score: float = _setting(0.1, "The default cut: when a request gives no min_score, a query whose first result's calibrated relevance (0-1) is below this gets no results (the empty state); otherwise all are shown. 0 turns it off. A request's own min_score drops each result below it. The default is the cut bench/calibrate_loo.py fits across collections (index/models/calibration.json: gate).")
     diversity: float = _setting(0.7, "MMR trade-off for diversify=true: 1 is pure relevance, lower favours passages unlike those above.")
     bm25_k1: float = _setting(0.9, "BM25 term-frequency saturation.")
     bm25_b: float = _setting(0.4, "BM25 length normalisation.")
@@ -103,8 +104,8 @@ class Settings:
             raise ValueError("setting vector_index must be auto, flat or hnsw")
         if self.fusion not in ("rrf", "minmax"):
             raise ValueError("setting fusion must be rrf or minmax")
-        if not all(0 <= getattr(self, n) <= 1 for n in ("dense_weight", "diversity", "min_score")):
-            raise ValueError("settings dense_weight, diversity and min_score must be between 0 and 1")
+        if not all(0 <= getattr(self, n) <= 1 for n in ("dense_weight", "title_weight", "diversity", "min_score")):
+            raise ValueError("settings dense_weight, title_weight, diversity and min_score must be between 0 and 1")
         if self.default_k > self.max_k:
             raise ValueError("setting default_k must not exceed max_k")
 

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from index.relevance import CALIBRATION_FEATURES, Calibrator, CosineNull, reference_null
+from index.relevance import (CALIBRATION_FEATURES, CALIBRATION_TRAIN, Calibrator, CosineNull, fit_calibration, gate_for,
+                             reference_null, shipped_gate)
+from kb.settings import Settings
 
 
 def _unit(rng, n, d):
@@ -42,7 +44,7 @@ def test_calibration_is_monotone_in_every_feature_and_within_0_1():
     assert 0 < base < 1
     assert calibrate(np.array([6.0]), np.array([0.5]), np.array([0.2]))[0] > base
     assert calibrate(np.array([3.0]), np.array([1.0]), np.array([0.2]))[0] > base
-    assert calibrate(np.array([0.0]), np.array([0.0]), np.array([0.0]))[0] < 0.01  # nothing in common: near 0
+    assert calibrate(np.array([0.0]), np.array([0.0]), np.array([0.0]))[0] < shipped_gate() / 2  # nothing in common: cut
     assert calibrate(np.array([]), np.array([]), np.array([])).shape == (0,)
 
 
@@ -50,3 +52,22 @@ def test_the_bundled_model_has_a_reference_null():
     null = reference_null("sentence-transformers/all-MiniLM-L6-v2")
     assert null is not None and null.mean.shape == (384,) and null.count > 10_000
     assert reference_null("some/other-model") is None
+
+
+def test_refitting_the_recorded_features_gives_the_shipped_calibration_and_cut():
+    """bench/calibrate_loo.py --write records the features it fitted on: fitting them again
+    must give the shipped weights and default cut, and the settings' default is that cut."""
+    data = np.load(CALIBRATION_TRAIN)
+    x, y, firsts = data["x"], data["y"], data["firsts"]
+    model = fit_calibration(x, y)
+    shipped = Calibrator().model
+    assert np.allclose(model.weights, shipped.weights, rtol=1e-3, atol=1e-4)
+    assert abs(model.bias - shipped.bias) < 1e-3
+    bounds = list(firsts) + [len(x)]
+    queries = [(x[a:b], y[a:b]) for a, b in zip(bounds, bounds[1:])]
+    assert abs(gate_for(model, queries, 0.01) - shipped_gate()) < 1e-3
+    assert abs(Settings.load().min_score - shipped_gate()) < 0.01
+    # the cut hides at most 1% of the recorded queries whose first result is right
+    right = [q for q in queries if q[1][0]]
+    hidden = sum(model.predict(q[0][:1])[0] < shipped_gate() for q in right)
+    assert 0 < len(right) and hidden <= 0.01 * len(right)

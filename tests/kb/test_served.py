@@ -1,0 +1,60 @@
+"""What a person gets with every default: plain-word paraphrases and bare figures are shown,
+a question naming one of two similar reports finds that report, off-topic gets nothing."""
+
+from pathlib import Path
+
+import pytest
+
+from kb import KnowledgeBase
+from kb.settings import Settings
+
+from ..conftest import SAMPLE_DIR
+
+SIMILAR = Path(__file__).resolve().parents[1] / "data" / "similar"
+
+
+@pytest.mark.parametrize("query, evidence", [
+    ("teaching mums and dads to raise youngsters without hitting", "positive parenting"),
+    ("2,053", "2,053"),
+    ("13 per cent", "13 per cent"),
+    ("pilots to policy to scale approach", "pilots to policy to scale"),
+])
+def test_paraphrases_and_bare_figures_are_shown_with_defaults(sample_kb, query, evidence):
+    shown = sample_kb.search(query)
+    assert shown, f"{query!r} got the empty state"
+    assert any(evidence.lower() in r.passage.text.lower() for r in shown[:5])
+
+
+def test_a_bare_figure_ranks_its_passage_first_in_every_mode(sample_kb):
+    for mode in ("hybrid", "lexical"):
+        first = sample_kb.search("2,053", mode=mode, min_score=0)[0]
+        assert "2,053" in first.passage.text, mode
+
+
+def test_the_figure_share_of_a_query_takes_weight_from_the_dense_ranking(sample_kb):
+    engine = sample_kb.engine()
+    assert engine.query_dense_weight("2,053") == 0.0
+    assert engine.query_dense_weight("online child protection") == pytest.approx(engine.dense_weight)
+    assert 0 < engine.query_dense_weight("health professionals trained 748,000") < engine.dense_weight
+
+
+@pytest.fixture(scope="module")
+def similar_kb(tmp_path_factory) -> KnowledgeBase:
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path_factory.mktemp("similar")))
+    kb.ingest([SAMPLE_DIR, SIMILAR / "lockheed-workforce-fy2021.md", SIMILAR / "lockheed-workforce-fy2022.md"])
+    return kb
+
+
+@pytest.mark.parametrize("query, title, figure", [
+    ("How many employees did Lockheed Martin have in fiscal 2022?", "FY2022", "116,000"),
+    ("Lockheed Martin workforce FY2021", "FY2021", "114,000"),
+    ("How many engineers and scientists did Lockheed Martin employ in 2021?", "FY2021", "59,000"),
+])
+def test_a_question_naming_one_of_two_similar_reports_ranks_that_report_first(similar_kb, query, title, figure):
+    first = similar_kb.search(query)[0]
+    assert title in first.document.title and figure in first.passage.text
+
+
+def test_off_topic_questions_get_the_empty_state(similar_kb):
+    for query in ("recipe for sourdough bread", "who won the football world cup", "easy guitar chords for beginners"):
+        assert similar_kb.search(query) == [], query
