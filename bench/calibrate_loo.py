@@ -4,7 +4,7 @@ leave-one-collection-out.
     python bench/calibrate_loo.py --eval ../shared/eval [--questions data/eval/questions.jsonl
                                   --reports-home bench/output/reports-home] [--write]
 
-Every judged collection (homes made by bench/quality.py, reused) gives, for the top 10
+Every judged collection (homes made by bench/quality.py, reused, or ingested here) gives, for the top 10
 results of each query ranked as served (hybrid, no second stage), the calibration's features
 (cosine z-score against the collection's null, the query's IDF mass the passage holds, term
 proximity) and a label (the passage's document is relevant; for our questions, the passage
@@ -68,6 +68,7 @@ def rows_for(kb: KnowledgeBase, queries: list[str], label) -> list[tuple[np.ndar
 def beir(folder: Path, split: str):
     kb = KnowledgeBase(Settings.load(home=ROOT / "bench" / "output" / f"{folder.name}-home"))
     data = BeirDataset.load(folder, split)
+    kb.ingest_records(data.records())  # made by bench/quality.py: unchanged records are skipped
     ids = list(data.queries)
     relevant = [{d for d, g in data.qrels[q].items() if g > 0} for q in ids]
 

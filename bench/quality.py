@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from index.relevance import RELIABILITY_BINS  # noqa: E402
 from kb.evaluation import BeirDataset, evaluate_beir, evaluate_questions, evaluate_served, read_questions  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402
 from kb.settings import Settings  # noqa: E402
@@ -79,6 +80,35 @@ def table(results: list[dict], defaults: dict) -> list[str]:
     return lines
 
 
+def calibration_lines() -> list[str]:
+    """The calibration and default cut checked leave-one-collection-out, and the shipped
+    calibration's reliability per collection, from bench/calibrate_loo.py's last run."""
+    path = ROOT / "bench" / "output" / "calibrate_loo.json"
+    if not path.exists():
+        return ["", "(Run bench/calibrate_loo.py for the calibration's leave-one-collection-out table.)"]
+    data = json.loads(path.read_text())
+    lines = ["", "## Relevance and the default cut, leave-one-collection-out (bench/calibrate_loo.py)", "",
+             "Fitted on the other collections, measured on the one left out. Off-topic: 100 other collections' queries "
+             "and our 10 written off-topic questions.", "",
+             "| left out | calibration gap | cut | right first results hidden | off-topic given the empty state | of our 10 |",
+             "|---|---|---|---|---|---|"]
+    for r in data["leave_one_out"]:
+        lines.append(f"| {r['left_out']} | {r['gap']:.3f} | {r['gate']:.3f} | {r['hidden']} of {r['first_right']} | "
+                     f"{r['off_topic_empty']} of {r['off_topic']} | {r['written_off_topic_empty']} |")
+    lines += ["", f"Shipped (fitted on all): cut {data['gate']:.4f}. Reliability per collection (top 10 results as served):", "",
+              "| collection | " + " | ".join(f"{lo:.2f}-{min(hi, 1):.2f}" for lo, hi in RELIABILITY_BINS) + " |",
+              "|---|" + "---|" * len(RELIABILITY_BINS)]
+    for name, rows in data["reliability"].items():
+        cells = {tuple(r["predicted"]): r for r in rows}
+        out = []
+        for lo, hi in RELIABILITY_BINS:
+            r = cells.get((lo, min(hi, 1)))
+            out.append(f"{r['mean_predicted']:.2f} → {r['observed']:.2f} ({r['passages']})" if r else "-")
+        lines.append(f"| {name} | " + " | ".join(out) + " |")
+    lines += ["", "Each cell: mean predicted → observed relevance (passages)."]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
@@ -113,6 +143,7 @@ def main() -> None:
             lines += ["", f"**{res['collection']}, as served** (every default): hit@1 {v['hit@1']:.3f}, hit@5 {v['hit@5']:.3f}, "
                           f"hit@10 {v['hit@10']:.3f} over {v['questions']} questions; answers ranked first but hidden by the default "
                           f"cut: {v['hidden_by_cut']}; off-topic questions given the empty state: {v['off_topic_empty']} of {v['off_topic']}."]
+    lines += calibration_lines()
     lines += ["", PUBLISHED, ""]
     (ROOT / "bench" / "output").mkdir(exist_ok=True)
     (ROOT / "bench" / "output" / "quality.json").write_text(json.dumps(results, indent=2))

@@ -1,4 +1,4 @@
-"""Tune hybrid fusion and learn the built-in reranker and calibration, on a BEIR train split.
+"""Tune hybrid fusion and learn the built-in reranker, on a BEIR train split.
 
     python bench/train_reranker.py --dataset ../shared/eval/scifact --home bench/output/scifact-home
 
@@ -11,8 +11,9 @@ Everything here looks at the train split only (qrels/train.tsv); the test split 
 3. collect the first-stage candidates of every train query with their features;
 4. pick the reranker's depth and tree shape by 5-fold cross-validation over queries
    (LightGBM LambdaMART), then fit it on all of train;
-5. fit the calibration (scikit-learn logistic regression on candidate-independent features);
-6. with --write, save both to index/models/, with what they were fitted on.
+5. with --write, save it to index/models/ with what it was fitted on, and the collection's
+   cosine null as the model's reference (the calibration is fitted across every collection
+   by bench/calibrate_loo.py, which `make train` runs next).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from index.metrics import evaluate  # noqa: E402
-from index.relevance import CALIBRATION_FEATURES, CALIBRATION_FILE, REFERENCE_NULLS, CosineNull, LinearModel  # noqa: E402
+from index.relevance import REFERENCE_NULLS, CosineNull  # noqa: E402
 from index.rerank import FEATURES, MODELS, RANKER_FILE  # noqa: E402
 from kb.evaluation import BeirDataset, _document_ranking  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402
@@ -94,47 +95,13 @@ def fit_lambdamart(pools, queries, depth, params):
     return model
 
 
-def fit_logistic(x, y, c):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(x)
-    model = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y)
-    w = model.coef_[0] / scaler.scale_  # fold the scaling into the weights
-    b = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scaler.scale_))
-    return w, b
-
-
-def fit_calibration(kb, pools, vectors, queries, depth):
-    print("3. calibration (logistic regression)", flush=True)
-    engine = kb.engine()  # the collection's own null: what a home this large uses when serving
-    null = CosineNull.fit([engine.vectors.vectors(engine.vectors.ids())], engine.vectors.dim)
-    cos, cov, prox = (FEATURES.index(n) for n in ("cosine", "coverage", "proximity"))
-    x = np.vstack([np.column_stack([null.z(vectors[q], pools[q][1][:depth, cos]), pools[q][1][:depth, cov], pools[q][1][:depth, prox]])
-                   for q in queries])
-    y = np.concatenate([pools[q][2][:depth] for q in queries])
-    wc, bc = fit_logistic(x, y, 1.0)
-    calibration = LinearModel(CALIBRATION_FEATURES, tuple(float(v) for v in wc), bc)
-    print("   " + ", ".join(f"{n} {w:+.3f}" for n, w in zip(CALIBRATION_FEATURES, wc)) + f", bias {bc:+.3f}")
-    p = calibration.predict(x)
-    reliability = []
-    for low, high in ((0, .1), (.1, .2), (.2, .35), (.35, .5), (.5, .7), (.7, 1.01)):
-        sel = (p >= low) & (p < high)
-        if sel.any():
-            reliability.append({"predicted": [low, min(high, 1)], "passages": int(sel.sum()),
-                                "mean_predicted": round(float(p[sel].mean()), 3), "observed": round(float(y[sel].mean()), 3)})
-            print(f"   predicted {low:.2f}-{high:.2f}: {sel.sum():6d} passages, mean predicted {p[sel].mean():.3f}, observed {y[sel].mean():.3f}")
-    return calibration, reliability
-
-
-def write_calibration(kb, calibration, reliability, fitted_on):
-    MODELS.mkdir(exist_ok=True)
-    if kb.model in REFERENCE_NULLS:  # the collection's own null: the reference small homes lean on
+def write_reference_null(kb):
+    """The collection's own null: the reference small homes lean on (`index.relevance`)."""
+    if kb.model in REFERENCE_NULLS:
+        MODELS.mkdir(exist_ok=True)
         engine = kb.engine()
         CosineNull.fit([engine.vectors.vectors(engine.vectors.ids())], engine.vectors.dim).save(REFERENCE_NULLS[kb.model])
         print(f"wrote {REFERENCE_NULLS[kb.model]}")
-    CALIBRATION_FILE.write_text(json.dumps({**calibration.to_dict(), "fitted_on": fitted_on, "reliability": reliability}, indent=2) + "\n")
-    print(f"wrote {CALIBRATION_FILE}")
 
 
 def main() -> None:
@@ -142,8 +109,6 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, required=True, help="BEIR folder (its qrels/train.tsv is used)")
     parser.add_argument("--home", type=Path, required=True, help="knowledge base folder for the corpus (reused)")
     parser.add_argument("--write", action="store_true", help=f"write the models to {MODELS.relative_to(ROOT)}/")
-    parser.add_argument("--calibration-only", action="store_true",
-                        help="keep the fusion settings and the shipped reranker; refit only the calibration")
     args = parser.parse_args()
 
     kb = KnowledgeBase(Settings.load(home=args.home))
@@ -154,13 +119,6 @@ def main() -> None:
     queries = list(data.queries)
     vectors = dict(zip(queries, kb.embedder.embed_batch([data.queries[q] for q in queries])))
     sources = kb.store.passage_sources()
-
-    if args.calibration_only:
-        pools, _ = collect(kb, data, vectors, kb.settings.rerank_depth)
-        calibration, reliability = fit_calibration(kb, pools, vectors, queries, kb.settings.rerank_depth)
-        if args.write:
-            write_calibration(kb, calibration, reliability, f"{args.dataset.name} train split: {len(queries)} queries")
-        return
 
     print(f"1. fusion grid on {len(queries)} train queries", flush=True)
     best_fusion = fusion_grid(kb, data, vectors, sources)
@@ -190,8 +148,6 @@ def main() -> None:
     print(f"   best: depth={depth} leaves={leaves} trees={trees}: CV nDCG@10 {cv:.4f} vs first stage {baseline:.4f}", flush=True)
     ranker = fit_lambdamart(pools, queries, depth, dict(num_leaves=leaves, n_estimators=trees))
 
-    calibration, reliability = fit_calibration(kb, pools, vectors, queries, depth)
-
     fitted_on = f"{args.dataset.name} train split: {len(queries)} queries"
     meta = {
         "fitted_on": fitted_on,
@@ -206,7 +162,7 @@ def main() -> None:
         MODELS.mkdir(exist_ok=True)
         ranker.booster_.save_model(str(RANKER_FILE))
         (MODELS / "reranker.json").write_text(json.dumps(meta, indent=2) + "\n")
-        write_calibration(kb, calibration, reliability, fitted_on)
+        write_reference_null(kb)
         print(f"wrote {RANKER_FILE} and {MODELS / 'reranker.json'}")
 
 

@@ -86,7 +86,7 @@ def features(terms: Sequence[str], hits: Sequence[Hit], matches: Sequence[dict[s
     rows = []
     for i, hit in enumerate(hits):
         positions = matches[i]
-        held = set(titles[i])
+        held = set(positions).union(titles[i])
         matched = len(positions)
         proximity = matched / _window(positions) if matched >= 2 else 0.0
         rows.append((
@@ -100,7 +100,7 @@ def features(terms: Sequence[str], hits: Sequence[Hit], matches: Sequence[dict[s
             60.0 / (60 + hit.dense_rank) if hit.dense_rank else 0.0,
             60.0 / (60 + hit.lexical_rank) if hit.lexical_rank else 0.0,
             math.log1p(lengths[i]),
-            sum(weight[t] for t in held.union(positions) if t in weight) / mass,
+            sum(weight[t] for t in held if t in weight) / mass,
         ))
     return np.array(rows, dtype=np.float64).reshape(len(hits), len(FEATURES))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -78,6 +79,7 @@ class KnowledgeBase:
         self.keys = KeyStore(self.home)
         self._query_vectors = LRU(512)
         self._titles = LRU(20_000)  # analysed document titles
+        self._passage_titles: tuple[weakref.ref | None, dict[int, str]] = (None, {})  # per engine: key -> title
         self._sentences = Sentences()
 
     # -- components, loaded on first use ---------------------------------------------
@@ -241,6 +243,22 @@ class KnowledgeBase:
             head = [head[i] for i in mmr(np.array([h.score for h in head]), vectors, min(k, len(head)), s.diversity)]
         return (head + tail)[:k]
 
+    def _title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
+        """The analysed title of each passage's document (at its first place). Titles are
+        remembered per engine, which every write replaces, so a search reads the store only
+        for passages it has not met since the last write."""
+        ref, titles = self._passage_titles
+        if ref is None or ref() is not engine:
+            titles = {}
+            self._passage_titles = (weakref.ref(engine), titles)
+        missing = [k for k in keys if k not in titles]
+        if missing:
+            if len(titles) > 200_000:  # bounded
+                titles.clear()
+            titles.update(self.store.titles_for(missing))
+        analyser = engine.lexical.analyzer
+        return self._titles.get_many([titles.get(k, "") for k in keys], lambda new: [frozenset(analyser(t)) for t in new])
+
     def _by_title(self, engine: SearchEngine, query: str, hits: list[Hit]) -> list[Hit]:
         """Fused scores plus `title_weight` times the share of the query's IDF mass that the
         passage's document title holds, reordered. A passage of a financial statement never
@@ -250,12 +268,12 @@ class KnowledgeBase:
         terms = list(dict.fromkeys(lexical.analyzer(query)))
         idf = dict(zip(terms, lexical.idf(terms).tolist()))
         mass = sum(idf.values()) or 1.0
-        titles = self.store.titles_for([h.id for h in hits])
-        heads = self._titles.get_many([titles.get(h.id, "") for h in hits],
-                                      lambda missing: [lexical.analyzer(t) for t in missing])
-        weight = self.settings.title_weight
-        scored = [dataclasses.replace(h, score=h.score + weight * sum(idf.get(t, 0.0) for t in set(head)) / mass)
-                  for h, head in zip(hits, heads)]
+        heads = self._title_terms(engine, [h.id for h in hits])
+        weight = self.settings.title_weight / mass
+        bonus = [weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0 for head in heads]
+        if not any(bonus):
+            return hits
+        scored = [dataclasses.replace(h, score=h.score + b) if b else h for h, b in zip(hits, bonus)]
         return sorted(scored, key=lambda h: -h.score)
 
     def query_vector(self, query: str) -> np.ndarray:
@@ -270,9 +288,7 @@ class KnowledgeBase:
         lexical = engine.lexical
         terms = list(dict.fromkeys(lexical.analyzer(query)))
         matches, lengths = lexical.positions(terms, [h.id for h in hits])
-        titles = self.store.titles_for([h.id for h in hits])
-        heads = self._titles.get_many([titles.get(h.id, "") for h in hits],
-                                      lambda missing: [lexical.analyzer(t) for t in missing])
+        heads = self._title_terms(engine, [h.id for h in hits])
         return features(terms, hits, matches, lengths, heads, lexical.idf(terms))
 
     def cosine_null(self, snapshot: tuple[SearchEngine | None, int] | None = None) -> CosineNull:
