@@ -91,7 +91,7 @@ def _reference_analyzer(text):
     import unicodedata
 
     import Stemmer
-    from bm25s.stopwords import STOPWORDS_EN
+    from bm25s.stopwords import STOPWORDS_EN_PLUS as STOPWORDS_EN  # NLTK's English list
 
     stem = Stemmer.Stemmer("english").stemWord
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
@@ -186,9 +186,9 @@ def test_pairs_give_each_stem_the_word_it_came_from():
     text = "What was done on Online child-protection, and protecting children online?"
     pairs = analyze.pairs(text)
     assert [stem for _, stem in pairs] == analyze(text)
-    assert pairs[2:7] == [("online", "onlin"), ("child-protection", "child-protect"), ("child-protection", "child"),
+    assert pairs[1:6] == [("online", "onlin"), ("child-protection", "child-protect"), ("child-protection", "child"),
                           ("child-protection", "protect"), ("protecting", "protect")]
-    assert not {"was", "on", "and"} & {word for word, _ in pairs}  # stop words, as in the index
+    assert not {"what", "was", "on", "and"} & {word for word, _ in pairs}  # stop words, as in the index
 
 
 def test_a_rebuilt_copy_leaves_the_original_whole():

@@ -66,7 +66,7 @@ def test_refitting_the_recorded_features_gives_the_shipped_calibration_and_cut()
     bounds = list(firsts) + [len(x)]
     queries = [(x[a:b], y[a:b]) for a, b in zip(bounds, bounds[1:])]
     assert abs(gate_for(model, queries, 0.01) - shipped_gate()) < 1e-3
-    assert abs(Settings.load().min_score - shipped_gate()) < 0.01
+    assert 0 <= shipped_gate() - Settings.load(env={}).min_score < 0.01  # the fitted cut, rounded down
     # the cut hides at most 1% of the recorded queries whose first result is right
     right = [q for q in queries if q[1][0]]
     hidden = sum(model.predict(q[0][:1])[0] < shipped_gate() for q in right)
