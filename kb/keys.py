@@ -61,6 +61,13 @@ class KeyStore:
         if not done:
             raise NotFound(f"no active key named {name!r}")
 
+    def fingerprint(self, name: str) -> str | None:
+        """A short digest of the active key called `name` (None if there is none): a page
+        sign-in carries it, so revoking or replacing the key ends the sign-in."""
+        with session(self.home) as conn:
+            row = conn.execute("SELECT hash FROM api_keys WHERE name = ? AND revoked_at IS NULL", (name,)).fetchone()
+        return row[0][:16] if row else None
+
     def check(self, token: str) -> str | None:
         """The name of the active key `token` is, or None."""
         if not token or len(token) > 200:

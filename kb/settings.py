@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -65,11 +66,22 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address `kb serve` listens on.")
     port: int = _setting(8000, "Port `kb serve` listens on.")
     threads: int = _setting(8, "Request threads of the WSGI server (waitress).")
-    read_needs_key: bool = _setting(False, "Ask for an API key on reads (search, documents) too; writes always need one.")
-    rate_limit: int = _setting(600, "API requests per minute allowed per key, or per client address without one (429 beyond).")
+    read_needs_key: bool = _setting(False, "Ask for a key on reads too: API calls send one, people sign in on the page with one (a session cookie), or come through a trusted single-sign-on proxy (trusted_user_header). Pages, original files and metrics then need it as the API does; writes always need a key.")
+    session_hours: float = _setting(12.0, "How long a sign-in on the page lasts (hours); revoking its key ends it at once.")
+    trusted_user_header: str = _setting("", "A header set by a single-sign-on reverse proxy naming the signed-in user (e.g. X-Forwarded-User); requests carrying it count as signed in. Empty (the default) ignores it: set it only when the proxy strips the header from clients' requests.")
+    metrics_token: str = _setting("", "A token that alone opens /metrics (Authorization: Bearer <token>) for a scraper; without it /metrics follows read_needs_key.")
+    trusted_proxies: int = _setting(0, "Reverse proxies in front of kb whose X-Forwarded-For/-Proto are believed (Werkzeug ProxyFix); 0 takes the client address from the connection.")
+    public_url: str = _setting("", "The address people reach kb at (e.g. https://kb.example.org), for absolute links in citations; empty gives links relative to the page, never from the request's Host header.")
+    rate_limit: int = _setting(600, "Requests per minute allowed per key or signed-in user, or per client address without one, on pages and the API alike (429 beyond).")
+    client_concurrency: int = _setting(2, "Requests one client (key, user or address) may have in progress at once; more get 429 at once, so one client cannot take every core.")
+    failed_signins: int = _setting(10, "Failed key checks (bad API keys, wrong sign-ins) allowed per client address per minute before 429.")
+    max_connections: int = _setting(1000, "Open connections the server accepts (idle ones included); waitress's own default of 100 let idle clients lock others out.")
+    idle_timeout: int = _setting(30, "Seconds an idle connection is kept open by the server.")
+    upload_workers: int = _setting(1, "Background workers ingesting uploads (each upload is a job: POST answers 202 at once).")
+    max_jobs: int = _setting(20, "Upload jobs waiting or running at once; more get 503 until some finish.")
     cors_origins: str = _setting("", "Origins allowed to call the API from a browser, comma-separated (* for any); empty for none.")
     max_upload_bytes: int = _setting(50_000_000, "Largest upload accepted by POST /api/v1/documents, all files together.")
-    secret_key: str = _setting("", "Key signing the search page's feedback forms; empty means a random key per server start.")
+    secret_key: str = _setting("", "Key signing the page's sign-in cookies and feedback forms; empty means a random key per server start (sign-ins then end when the server restarts).")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -91,7 +103,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
-        for name in ("batch_size", "chunk_tokens", "ingest_batch", "candidates", "ann_threshold", "query_batch", "rrf_k", "rerank_depth", "default_k", "max_k", "max_query_chars", "max_request_bytes", "threads", "rate_limit", "max_upload_bytes"):
+        for name in ("batch_size", "chunk_tokens", "ingest_batch", "candidates", "ann_threshold", "query_batch", "rrf_k", "rerank_depth", "default_k", "max_k", "max_query_chars", "max_request_bytes", "threads", "rate_limit", "max_upload_bytes", "client_concurrency", "failed_signins", "max_connections", "idle_timeout", "upload_workers", "max_jobs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"setting {name} must be at least 1")
         if self.parse_workers < 0 or self.publish_seconds < 0:
@@ -108,6 +120,12 @@ class Settings:
             raise ValueError("settings dense_weight, title_weight, diversity and min_score must be between 0 and 1")
         if self.default_k > self.max_k:
             raise ValueError("setting default_k must not exceed max_k")
+        if self.session_hours <= 0 or self.trusted_proxies < 0:
+            raise ValueError("setting session_hours must be positive and trusted_proxies not negative")
+        if self.trusted_user_header and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", self.trusted_user_header):
+            raise ValueError("setting trusted_user_header must be a header name")
+        if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
+            raise ValueError("setting public_url must be an http(s) address such as https://kb.example.org")
 
 
 def _convert(f: dataclasses.Field, raw: str) -> Any:

@@ -1,23 +1,36 @@
-"""Who may call the API and how often: API keys, per-client rate limits, CORS, body limits.
+"""Who may call kb and how much: keys, sign-in, rate and concurrency limits, CORS, body limits.
 
-Writes (upload, delete) always need a key, sent as ``Authorization: Bearer <key>``; reads
-need one only with ``KB_READ_NEEDS_KEY``. Limits are token buckets kept in this process.
+One hook checks every request, page or API, before its view runs:
+
+- who it is: an API key (``Authorization: Bearer <key>``), a page sign-in (a signed cookie
+  naming a key, `signin`), or a user named by a trusted single-sign-on proxy header
+  (``trusted_user_header``, off by default); else the client address;
+- whether it may: writes need a key; with ``read_needs_key`` everything but sign-in, health,
+  readiness and the API description needs one of the three (pages redirect to sign-in);
+  ``/metrics`` also opens to ``metrics_token``;
+- how much: a token bucket per client (pages and API alike, ``RateLimit-*`` headers on API
+  answers), at most ``client_concurrency`` requests in progress per client, and at most
+  ``failed_signins`` failed key checks a minute per address.
 """
 
 from __future__ import annotations
 
+import hmac
 import math
 import threading
 import time
+from urllib.parse import quote
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, redirect, request, url_for
 
 from kb.errors import KBError
 
-__all__ = ["register", "RateLimiter", "Unauthorized", "TooMany"]
+__all__ = ["register", "RateLimiter", "Unauthorized", "TooMany", "client_id"]
 
 WRITE_METHODS = {"POST", "DELETE", "PUT", "PATCH"}
 READ_POSTS = ("/search", "/search/batch")  # POSTs that only read
+PUBLIC_API = ("/health", "/ready", "/openapi.json", "/docs")
+PUBLIC_PAGES = ("/signin", "/signout")
 
 
 class Unauthorized(KBError):
@@ -27,8 +40,8 @@ class Unauthorized(KBError):
 class TooMany(KBError):
     status, code = 429, "rate_limited"
 
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: int, code: str | None = None):
+        super().__init__(message, code)
         self.retry_after = retry_after
 
 
@@ -40,23 +53,54 @@ class RateLimiter:
     """A token bucket per client: `per_minute` requests a minute, bursts up to that many."""
 
     def __init__(self, per_minute: int):
+        self.per_minute = per_minute
         self.rate, self.capacity = per_minute / 60.0, float(per_minute)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, client: str, now: float | None = None) -> float:
+    def take(self, client: str, now: float | None = None, cost: float = 1.0) -> float:
         """0 if allowed, else seconds until a request would be."""
         now = time.monotonic() if now is None else now
         with self._lock:
             tokens, last = self._buckets.get(client, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
-                return 0.0
-            self._buckets[client] = (tokens, now)
             if len(self._buckets) > 100_000:  # forget the idle: a full bucket is the default anyway
                 self._buckets = {c: v for c, v in self._buckets.items() if now - v[1] < 60}
-            return (1 - tokens) / self.rate
+            if tokens >= cost:
+                self._buckets[client] = (tokens - cost, now)
+                return 0.0
+            self._buckets[client] = (tokens, now)
+            return (cost - tokens) / self.rate
+
+    def remaining(self, client: str, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(client, (self.capacity, now))
+        return max(0, int(min(self.capacity, tokens + (now - last) * self.rate)))
+
+
+class InFlight:
+    """Requests in progress per client, capped: one client cannot hold every core."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._count: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, client: str) -> bool:
+        with self._lock:
+            n = self._count.get(client, 0)
+            if n >= self.limit:
+                return False
+            self._count[client] = n + 1
+            return True
+
+    def leave(self, client: str) -> None:
+        with self._lock:
+            n = self._count.get(client, 1) - 1
+            if n > 0:
+                self._count[client] = n
+            else:
+                self._count.pop(client, None)
 
 
 def _is_write() -> bool:
@@ -72,44 +116,98 @@ def _is_api() -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
+def client_id() -> str:
+    """The rate-limit and vote identity of this request: its key or user, else its address."""
+    return g.get("client") or f"addr:{request.remote_addr}"
+
+
 def register(app: Flask) -> None:
-    """Hooks on the app (blueprints are shared between apps), acting on /api paths only."""
+    """Hooks on the app (blueprints are shared between apps)."""
+    from . import signin
+
     settings = app.extensions["kb"].settings
     limiter = RateLimiter(settings.rate_limit)
+    failures = RateLimiter(settings.failed_signins)
+    inflight = InFlight(settings.client_concurrency)
     origins = {o.strip() for o in settings.cors_origins.split(",") if o.strip()}
     app.extensions["kb_limiter"] = limiter
+    app.extensions["kb_failures"] = failures
+
+    def failed(message: str) -> Unauthorized:
+        """A wrong key or sign-in: counted against the address, 429 once too many."""
+        wait = failures.take(f"addr:{request.remote_addr}")
+        if wait:
+            return TooMany(f"Too many failed key checks; try again in {math.ceil(wait)} s.", math.ceil(wait))
+        return Unauthorized(message)
+
+    app.extensions["kb_failed"] = failed
 
     @app.before_request
     def check_access():
-        if not _is_api():
+        if request.endpoint == "static":
             return None
-        if request.method == "OPTIONS":
+        api = _is_api()
+        if api and request.method == "OPTIONS":
             return _preflight(origins)
-        kb = current_app.extensions["kb"]
-        upload = request.method == "POST" and _api_path() == "/documents"
+        upload = api and request.method == "POST" and _api_path() == "/documents"
         limit = settings.max_upload_bytes if upload else settings.max_request_bytes
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"The request body is larger than {limit} bytes.")
+        kb = current_app.extensions["kb"]
         header = request.headers.get("Authorization", "")
-        g.api_key = None
+        if (header or request.path == "/signin" and request.method == "POST") and \
+                failures.remaining(f"addr:{request.remote_addr}") < 1:  # locked out of key checks for a while
+            wait = math.ceil(60 / max(1, settings.failed_signins))
+            raise TooMany(f"Too many failed key checks; try again in {wait} s.", wait)
+        g.api_key = g.client = None
+        metrics_ok = False
         if header:
             scheme, _, token = header.partition(" ")
-            g.api_key = kb.keys.check(token.strip()) if scheme.lower() == "bearer" else None
-            if g.api_key is None:
-                raise Unauthorized("The API key is not valid (send Authorization: Bearer <key>).")
-        public = _api_path() in ("/health", "/ready", "/openapi.json", "/docs")
-        if g.api_key is None and not public and (_is_write() or settings.read_needs_key):
+            token = token.strip()
+            if request.path == "/metrics" and settings.metrics_token and hmac.compare_digest(token, settings.metrics_token):
+                metrics_ok = True
+            else:
+                g.api_key = kb.keys.check(token) if scheme.lower() == "bearer" else None
+                if g.api_key is None:
+                    raise failed("The API key is not valid (send Authorization: Bearer <key>).")
+                g.client = f"key:{g.api_key}"
+        if g.client is None:
+            g.client = signin.signed_in(kb, settings)
+        public = (api and _api_path() in PUBLIC_API) or (not api and request.path in PUBLIC_PAGES)
+        if api and _is_write() and g.api_key is None:
             raise Unauthorized("This needs an API key: send Authorization: Bearer <key> (create one with kb keys create NAME).")
-        wait = limiter.take(f"key:{g.api_key}" if g.api_key else f"addr:{request.remote_addr}")
+        if request.path == "/metrics" and settings.metrics_token and not metrics_ok and g.client is None:
+            raise Unauthorized("/metrics needs the metrics token or a key.")
+        if settings.read_needs_key and not public and not metrics_ok and g.client is None:
+            if api or request.method != "GET":
+                raise Unauthorized("This needs an API key: send Authorization: Bearer <key>, or sign in on the page.")
+            return redirect(url_for("signin.form", next=quote(request.full_path.rstrip("?"), safe="/?=&")), 303)
+        client = client_id()
+        wait = limiter.take(client)
         if wait:
             raise TooMany(f"Too many requests; try again in {math.ceil(wait)} s.", math.ceil(wait))
+        if not inflight.enter(client):
+            raise TooMany(f"Too many requests at once from one client (at most {inflight.limit}); try again in a moment.",
+                          1, "too_many_at_once")
+        g.inflight = client
         return None
 
+    @app.teardown_request
+    def leave(_exc=None):
+        client = g.pop("inflight", None)
+        if client is not None:
+            inflight.leave(client)
+
     @app.after_request
-    def cors(response: Response) -> Response:
-        origin = request.headers.get("Origin")
+    def headers(response: Response) -> Response:
         if not _is_api():
             return response
+        if g.get("client") is not None or request.remote_addr:
+            client = client_id()
+            response.headers["RateLimit-Limit"] = str(limiter.per_minute)
+            response.headers["RateLimit-Remaining"] = str(limiter.remaining(client))
+            response.headers["RateLimit-Reset"] = str(math.ceil((limiter.capacity - limiter.remaining(client)) / limiter.rate))
+        origin = request.headers.get("Origin")
         if origin and ("*" in origins or origin in origins):
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"

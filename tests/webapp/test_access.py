@@ -104,14 +104,19 @@ def test_rate_limit_per_client_with_retry_after(tmp_path):
     settings = Settings.load(env={}, home=tmp_path / "home", model="hash", rate_limit=3)
     app = create_app({"KB_SETTINGS": settings})
     client = app.test_client()
+    remaining = []
     for _ in range(3):
-        assert client.get("/api/v1/documents").status_code == 200
+        r = client.get("/api/v1/documents")
+        assert r.status_code == 200 and r.headers["RateLimit-Limit"] == "3"
+        remaining.append(int(r.headers["RateLimit-Remaining"]))
+    assert remaining == [2, 1, 0]
     r = client.get("/api/v1/documents")
     _error(r, 429, "rate_limited")
     assert int(r.headers["Retry-After"]) >= 1
+    assert client.get("/").status_code == 429  # the page shares the address's bucket (finding 7)
+    assert client.post("/feedback", data={"q": "x"}).status_code == 429
     auth = {"Authorization": "Bearer " + app.extensions["kb"].keys.create("own-bucket")}
     assert client.get("/api/v1/documents", headers=auth).status_code == 200  # a key has its own bucket
-    assert client.get("/").status_code == 200  # the page is not rate limited as API
 
 
 def test_token_bucket_refills():

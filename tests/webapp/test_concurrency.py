@@ -33,7 +33,7 @@ def test_search_during_ingest_and_delete(tmp_path):
     kb.ingest([first])
     key = kb.keys.create("test")
     env = {**os.environ, "KB_HOME": str(home), "KB_MODEL": "hash", "KB_RATE_LIMIT": "100000"}
-    with running_server(KB_HOME=str(home), KB_MODEL="hash", KB_RATE_LIMIT="100000") as root:
+    with running_server(KB_HOME=str(home), KB_MODEL="hash", KB_RATE_LIMIT="100000", KB_CLIENT_CONCURRENCY="8") as root:
         base = root + "/api/v1"
         stop, seen, errors, counts = threading.Event(), [], [], []
 
