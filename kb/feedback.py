@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 CREATE INDEX IF NOT EXISTS feedback_query ON feedback(query);
 """
+_VOTER = "CREATE UNIQUE INDEX IF NOT EXISTS feedback_vote ON feedback(voter, query, passage)"
 
 
 class FeedbackLog:
@@ -33,12 +34,21 @@ class FeedbackLog:
     def __init__(self, home: Path):
         self.home = Path(home)
         adopt(self.home, "feedback", _SCHEMA)
+        with session(self.home) as conn:  # votes kept before voters were (NULL voters never collide)
+            if "voter" not in {row[1] for row in conn.execute("PRAGMA table_info(feedback)")}:
+                conn.execute("ALTER TABLE feedback ADD COLUMN voter TEXT")
+            conn.execute(_VOTER)
 
-    def add(self, query: str, passage_id: str, document_id: str | None, helpful: bool) -> None:
+    def add(self, query: str, passage_id: str, document_id: str | None, helpful: bool, voter: str | None = None) -> None:
+        """One vote per voter, query and passage: a repeat replaces the earlier one (and
+        moves to the end, so it is the latest)."""
+        query = " ".join(query.split())
         with session(self.home) as conn:
+            if voter is not None:
+                conn.execute("DELETE FROM feedback WHERE voter = ? AND query = ? AND passage = ?", (voter, query, passage_id))
             conn.execute(
-                "INSERT INTO feedback (query, passage, document, helpful, at) VALUES (?, ?, ?, ?, ?)",
-                (query, passage_id, document_id, int(helpful), datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                "INSERT INTO feedback (query, passage, document, helpful, at, voter) VALUES (?, ?, ?, ?, ?, ?)",
+                (query, passage_id, document_id, int(helpful), datetime.now(timezone.utc).isoformat(timespec="seconds"), voter),
             )
 
     def judgments(self) -> dict[str, dict[str, int]]:

@@ -388,15 +388,16 @@ class KnowledgeBase:
 
     # -- feedback ----------------------------------------------------------------------
 
-    def record_feedback(self, query: str, passage_id: str, helpful: bool) -> None:
-        """Keep a staff vote on a result; `kb eval --feedback` turns the votes into an evaluation set."""
+    def record_feedback(self, query: str, passage_id: str, helpful: bool, voter: str | None = None) -> None:
+        """Keep a staff vote on a result; `kb eval --feedback` turns the votes into an evaluation set.
+        `voter` (a key, user or address) has one vote per query and passage: voting again replaces it."""
         query, _, _, _ = self.validate(query)
         if not isinstance(passage_id, str) or len(passage_id) != 16:
             raise InvalidRequest("passage must be a passage id.", "invalid_passage")
         found = self.store.passage_by_id(passage_id)
         if found is None:
             raise NotFound(f"no passage with id {passage_id!r}")
-        self.feedback.add(query, passage_id, found[1], bool(helpful))
+        self.feedback.add(query, passage_id, found[1], bool(helpful), voter)
 
     # -- reading -----------------------------------------------------------------------
 

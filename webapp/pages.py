@@ -16,6 +16,8 @@ from kb import reading
 from kb.errors import InvalidRequest
 from kb.validation import FILTERS
 
+from .access import client_id
+
 bp = Blueprint("pages", __name__)
 
 MODES = (("hybrid", "Meaning + keywords"), ("dense", "Meaning only"), ("lexical", "Keywords only"))
@@ -28,9 +30,23 @@ def _kb():
     return current_app.extensions["kb"]
 
 
-def feedback_token() -> str:
-    """Proves a feedback form came from one of our pages (another site cannot read it)."""
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), b"feedback", hashlib.sha256).hexdigest()
+TOKEN_SECONDS = 24 * 3600  # a results page's vote buttons work for a day
+
+
+def feedback_token(query: str, passage_id: str, expires: int | None = None) -> str:
+    """Proves a vote came from one of our results pages, for that query and that passage,
+    within a day: "<expiry>.<HMAC of expiry, query and passage>". Another site cannot read
+    it, and one token cannot be replayed for other queries or passages or after it expires."""
+    expires = int(time.time()) + TOKEN_SECONDS if expires is None else expires
+    message = f"{expires}\n{' '.join(query.split())}\n{passage_id}".encode()
+    return f"{expires}." + hmac.new(current_app.config["SECRET_KEY"].encode(), message, hashlib.sha256).hexdigest()
+
+
+def _token_ok(token: str, query: str, passage_id: str) -> bool:
+    expires, _, _ = token.partition(".")
+    if not expires.isdigit() or int(expires) < time.time() or len(token) > 100:
+        return False
+    return hmac.compare_digest(token, feedback_token(query, passage_id, int(expires)))
 
 
 def runs(text: str, highlights, is_term) -> list[tuple[list[tuple[str, bool]], bool]]:
@@ -135,7 +151,7 @@ def search():
     return render_template(
         "search.html", query=query, mode=mode, modes=MODES, filters=filters, group=group, page_sizes=PAGE_SIZES,
         documents=kb.documents(), sections=[s for s, _ in kb.store.sections()[:300]], stats=kb.store.counts(),
-        page_url=_page_url, runs=runs, file_url=_file_url, token=feedback_token(),
+        page_url=_page_url, runs=runs, file_url=_file_url, token=feedback_token,
         thanks=args.get("feedback") == "thanks", **view,
     ), status
 
@@ -157,12 +173,12 @@ def _file_url(result, absolute: bool = False) -> str:
 @bp.post("/feedback")
 def feedback():
     form = request.form
-    if not hmac.compare_digest(form.get("token", ""), feedback_token()):
+    if not _token_ok(form.get("token", ""), form.get("q", ""), form.get("passage", "")):
         raise InvalidRequest("This feedback form has expired: reload the page and try again.", "invalid_token")
     helpful = form.get("helpful")
     if helpful not in ("0", "1"):
         raise InvalidRequest("Say whether the result was helpful.", "invalid_request")
-    _kb().record_feedback(form.get("q", ""), form.get("passage", ""), helpful == "1")
+    _kb().record_feedback(form.get("q", ""), form.get("passage", ""), helpful == "1", voter=client_id())
     if request.accept_mimetypes.best == "application/json":
         return jsonify({"ok": True})
     return redirect(url_for("pages.search", q=form.get("q", ""), feedback="thanks"), 303)
