@@ -28,7 +28,11 @@ def replaced_folder(path: Path) -> Iterator[Path]:
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    yield tmp
+    try:
+        yield tmp
+    except BaseException:  # a failed write (a full disk) leaves nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     for f in tmp.rglob("*"):
         if f.is_file():
             with open(f, "rb") as fh:

@@ -1,10 +1,10 @@
 """Lexical (BM25) search over passage texts.
 
 `LexicalIndex` is the seam; `BM25Index` is the embedded default. Like `bm25s` it precomputes
-each (term, passage) contribution, column by column (CSC: `indptr`, `indices`, `data`,
-memory-mapped), with bm25s's analysis (English stop words, Snowball stemmer). Search sums the
-query terms' postings and picks the best with `top_k`: at 1M passages p50 2.6 ms and p99
-6.6 ms here, against 5.4 and 67 ms for bm25s's own `retrieve` (same results).
+each (term, passage) contribution, column by column (CSC: `indptr`, `indices`, `data`, held
+in memory), with `index.analysis` (NLTK's English stop words, Snowball stemmer). Search sums
+the query terms' postings and picks the best with `top_k` (bench/scale.py measures it against
+bm25s's own `retrieve`, which gives the same results).
 
 Every term's contribution depends on collection-wide statistics (document frequency, mean
 length), so after any change every contribution is computed again (a few numpy passes). The
@@ -25,7 +25,7 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from .analysis import Analyzer
-from .files import mapped, replaced_folder
+from .files import replaced_folder
 from .postings import contributions, count, fingerprints, merge
 
 __all__ = ["LexicalIndex", "BM25Index", "Analyzer", "top_k"]
@@ -409,7 +409,9 @@ class BM25Index:
 
     @classmethod
     def load(cls, path: Path) -> "BM25Index":
-        """The postings and term sequences are memory-mapped: pages come in as queries touch them."""
+        """Every array is read into memory, none memory-mapped: a mapped file truncated under
+        a running server (by another program, or a full disk's repair) killed it with SIGBUS
+        at the next search. The index files are only read here and at a rebuild."""
         path = Path(path)
         meta = json.loads((path / "meta.json").read_text())
         index = cls(k1=meta["k1"], b=meta["b"])
@@ -417,9 +419,9 @@ class BM25Index:
         index._offsets = np.load(path / "offsets.npy")
         index._indptr = np.load(path / "indptr.npy")
         for name in ("sequence", "indices", "data"):
-            setattr(index, f"_{name}", mapped(path / f"{name}.npy"))
+            setattr(index, f"_{name}", np.load(path / f"{name}.npy"))
         merging = all((path / f"{name}.npy").exists() for name in ("tf", "lengths", "heads"))
-        index._tf = mapped(path / "tf.npy") if merging else None  # files from before: the next write builds
+        index._tf = np.load(path / "tf.npy") if merging else None  # files from before: the next write builds
         index._lengths = np.load(path / "lengths.npy") if merging else None
         index._heads = np.load(path / "heads.npy") if merging else None
         index._terms = json.loads((path / "terms.json").read_text(encoding="utf-8"))

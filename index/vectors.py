@@ -122,9 +122,13 @@ class FaissIndex:
         """Write beside the target, fsync, then rename: a reader never sees half a file."""
         path = Path(path)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        self._faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        try:
+            self._faiss.write_index(self._index, str(tmp))
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        except BaseException:  # a full disk: no half-written file left behind
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, path)
 
 

@@ -31,6 +31,7 @@ _OPENERS = "\"'‘“(["
 # Chinese and Japanese sentences end in full-width marks and need no space after them.
 _CJK_END = re.compile(r"[。！？]+[」』”’）)]*")
 MAX_PIECE_CHARS = 2_000  # a longer "sentence" (a table dump, text without stops) is cut first
+MAX_PASSAGE_CHARS = 4_000  # whatever the tokens: a 100-letter "word" is one [UNK] word piece
 
 
 @dataclass(frozen=True)
@@ -179,11 +180,12 @@ def _pack(pieces: list[_Piece], target: int, overlap: int) -> list[list[_Piece]]
     goal = math.ceil((total - overlap) / n) + overlap if total > overlap else target
     runs, run, size = [], [], 0
     for p in pieces:
-        if run and (size + p.tokens > target or size >= goal):
+        if run and (size + p.tokens > target or size >= goal
+                    or sum(len(q.clean) for q in run) + len(p.clean) > MAX_PASSAGE_CHARS):
             runs.append(run)
             carry, carried = [], 0
             for q in reversed(run):
-                if carried + q.tokens > overlap or len(carry) + 1 >= len(run):
+                if carried + q.tokens > overlap or len(carry) + 1 >= len(run) or len(q.clean) > MAX_PASSAGE_CHARS // 4:
                     break
                 carry.insert(0, q)
                 carried += q.tokens
@@ -196,7 +198,7 @@ def _pack(pieces: list[_Piece], target: int, overlap: int) -> list[list[_Piece]]
         runs.append(run)
     if len(runs) > 1:  # fold a small tail into the passage before it when that one has room
         fresh = [p for p in runs[-1] if p not in runs[-2]]
-        if sum(p.tokens for p in runs[-2] + fresh) <= target:
+        if sum(p.tokens for p in runs[-2] + fresh) <= target and sum(len(p.clean) for p in runs[-2] + fresh) <= MAX_PASSAGE_CHARS:
             runs[-2:] = [runs[-2] + fresh]
     return runs
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from index import BM25Index, SearchEngine, load_vector_index
 from index.files import identity
 
-from .faults import fault
+from .faults import disk_full, fault
 
 VECTOR_FILES = {"flat": "vectors.faiss", "hnsw": "vectors.hnsw"}  # one file; a folder
 
@@ -103,6 +103,7 @@ def save_index(folder: Path, engine: SearchEngine, generation: int, model: str, 
     """Each file is written beside its target, fsynced and renamed; the manifest, with the
     files' digests, goes last."""
     kind = engine.vectors.kind
+    disk_full("index-write")
     engine.vectors.save(folder / VECTOR_FILES[kind])
     fault("index-write")
     engine.lexical.save(folder / "lexical")
@@ -110,7 +111,11 @@ def save_index(folder: Path, engine: SearchEngine, generation: int, model: str, 
     manifest = {"format": INDEX_FORMAT, "generation": generation, "model": model, "chunking": chunking,
                 "dimension": engine.vectors.dim, "vectors": kind, "passages": len(engine.vectors), "files": digests(folder, kind)}
     tmp = folder / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
+    try:
+        tmp.write_text(json.dumps(manifest, indent=2))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, folder / "manifest.json")
     for other, name in VECTOR_FILES.items():  # the other kind's files, from before a switch
         if other != kind:

@@ -37,7 +37,7 @@ import numpy as np
 
 from .chunking import Chunk, chunk_document
 from .errors import LoadError
-from .faults import fault, fault_file
+from .faults import disk_full, fault, fault_file
 from .loaders import expand_paths, load_document, load_record
 from .records import Document, IngestReport, Occurrence, Passage, Record, document_id, passage_key
 from .sidecar import read_sidecars
@@ -95,6 +95,11 @@ class _Write:
     touched: set[int] = field(default_factory=set)
     published: float = field(default_factory=time.monotonic)
     dirty: bool = False  # metadata changed without passages
+    unsaved: bool = False  # a full disk kept the index files from being saved (served from memory)
+
+
+UNSAVED = ("index files", "not saved: the disk is full. What was committed is searchable (from memory) and the "
+           "files are written at the next ingest, or rebuilt from the store at the next start.")
 
 
 def embedding_text(doc: Document, chunk: Chunk) -> str:
@@ -151,6 +156,8 @@ class Ingester:
             with self._publishing_on_error(write):
                 self._files(files, pages, report, progress, sidecars, write)
             self._end(write)
+        if write.unsaved:
+            report.warnings.append(UNSAVED)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -205,6 +212,8 @@ class Ingester:
             with self._publishing_on_error(write):
                 self._records(records, report, progress, write)
             self._end(write)
+        if write.unsaved:
+            report.warnings.append(UNSAVED)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -404,12 +413,16 @@ class Ingester:
             write.engine = write.serving.copy() if write.serving is not None else kb.live.new_engine(kb.embedder.dim)
         files = kb.home / "files"
         files.mkdir(exist_ok=True)
-        for p in pending:
-            if p.data is None:
-                continue
-            tmp = files / f".{p.doc.id}.{os.getpid()}.tmp"
-            tmp.write_bytes(p.data)
-            os.replace(tmp, kb.home / p.doc.file)
+        originals = []  # (written beside, final): moved in place once the store has committed
+        try:
+            for p in pending:
+                if p.data is not None:
+                    originals.append((files / f".{p.doc.id}.{os.getpid()}.tmp", kb.home / p.doc.file))
+                    originals[-1][0].write_bytes(p.data)
+        except BaseException:  # a full disk: nothing half written is left
+            for tmp, _ in originals:
+                tmp.unlink(missing_ok=True)
+            raise
         docs = [
             (p.doc, kb.chunking_id(), p.text,
              [(key, Occurrence(p.doc.id, i, c.section, c.page, c.start, c.end)) for i, ((_, key), c) in enumerate(group)])
@@ -419,7 +432,15 @@ class Ingester:
         write.touched |= kb.store.passages_of([p.doc.id for p in pending])
         write.touched.update(all_keys)
         fault("before-commit")
-        orphans = kb.store.commit(docs, list(zip(fresh.values(), vectors)), meta)
+        try:
+            disk_full("commit")
+            orphans = kb.store.commit(docs, list(zip(fresh.values(), vectors)), meta)
+        except BaseException:
+            for tmp, _ in originals:
+                tmp.unlink(missing_ok=True)
+            raise
+        for tmp, final in originals:
+            os.replace(tmp, final)
         fault("after-commit")
         for p in pending:
             if p.edits:
@@ -448,8 +469,8 @@ class Ingester:
     def _end(self, write: _Write) -> None:
         if write.engine is None and write.dirty:
             write.engine = write.serving.copy() if write.serving is not None else None
-        if write.engine is not None:
-            self.kb._finish(write.engine, write.touched)
+        if write.engine is not None and not self.kb._finish(write.engine, write.touched):
+            write.unsaved = True
         write.dirty = False
 
 

@@ -143,7 +143,7 @@ class KnowledgeBase:
 
         return Ingester(self).sync(Path(folder), IngestReport(), progress)
 
-    def _finish(self, engine: SearchEngine, touched: set[int]) -> None:
+    def _finish(self, engine: SearchEngine, touched: set[int]) -> bool:
         """After a writer's commit: bring `engine`'s lexical index to the store, then save it at
         the store's generation and serve searches from it. Only the passages the write touched
         can differ there: new ones, removed ones, and those of the documents written, whose
@@ -155,7 +155,7 @@ class KnowledgeBase:
         if not engine.lexical.update(gone, list(headings), list(headings.values()), self.store.clean_texts):
             keys, _, every = self.store.all_texts(texts=False)
             engine.lexical.rebuild(keys, every, self.store.clean_texts)
-        self.live.install(engine, self.store.generation())
+        return self.live.install(engine, self.store.generation())
 
     def edit_document(self, doc_id: str, **changes) -> Document:
         """Set a document's title, organisation, date, period or kind by hand. The values are

@@ -14,6 +14,7 @@ keeps every vector, so nothing is re-embedded.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import threading
@@ -44,6 +45,7 @@ class LiveIndex:
         self._writer: int | None = None  # the thread writing, while one is
         self._engine: SearchEngine | None = None
         self._generation = -1
+        self.unsaved: int | None = None  # the generation served from memory, its files unsaved (a full disk)
 
     def engine(self) -> SearchEngine | None:
         """The engine at the store's current generation (None before anything is indexed)."""
@@ -71,11 +73,27 @@ class LiveIndex:
         return SearchEngine(self._embedder, vectors, BM25Index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates,
                             s.fusion, s.dense_weight)
 
-    def install(self, engine: SearchEngine, generation: int) -> None:
-        """Save a writer's engine as the index files at `generation`, then serve searches from it."""
-        self._save(engine, generation)
+    def install(self, engine: SearchEngine, generation: int) -> bool:
+        """Save a writer's engine as the index files at `generation`, then serve searches from
+        it. On a full disk the engine is served from memory all the same (the store holds what
+        was committed) and False says the files lag: they are written at the next write, or
+        rebuilt from the store at the next start."""
+        saved = self._save_or_keep(engine, generation)
         with self._lock:
             self._engine, self._generation = engine, generation
+        return saved
+
+    def _save_or_keep(self, engine: SearchEngine, generation: int) -> bool:
+        try:
+            self._save(engine, generation)
+            self.unsaved = None
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            log.error("the index files could not be saved (%s); searches answer from memory until they can be", exc)
+            self.unsaved = generation
+            return False
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -123,7 +141,7 @@ class LiveIndex:
             engine.lexical.build(*texts)
             with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
                 if idle and self.store.generation() == generation:
-                    self._save(engine, generation)
+                    self._save_or_keep(engine, generation)  # a full disk: serve it from memory all the same
         elif self._vector_kind(len(engine.vectors), engine.vectors.kind) != engine.vectors.kind:
             with self._try_writing() as idle:  # KB_VECTOR_INDEX changed since the files were written
                 if idle and self.store.generation() == generation:

@@ -330,11 +330,12 @@ class SQLiteStore:
         )
         return [(r[0], r[1]) for r in rows]
 
-    def document_passages(self, doc_id: str) -> list[tuple[int, str, str | None, int | None, str]]:
-        """(ordinal, passage id, section, page, text) of a document, in reading order."""
+    def document_passages(self, doc_id: str, offset: int = 0, limit: int = -1) -> list[tuple[int, str, str | None, int | None, str]]:
+        """(ordinal, passage id, section, page, text) of a document, in reading order: `limit`
+        of them (all with -1) from the `offset`-th."""
         rows = self._conn().execute(
             """SELECT o.ordinal, p.id, o.section, o.page, p.text FROM occurrences o JOIN passages p ON p.key = o.passage
-               WHERE o.document = ? ORDER BY o.ordinal""", (doc_id,))
+               WHERE o.document = ? ORDER BY o.ordinal LIMIT ? OFFSET ?""", (doc_id, limit, offset))
         return [tuple(r) for r in rows]
 
     def sections(self, doc_id: str | None = None) -> list[tuple[str, int]]:

@@ -107,3 +107,31 @@ def _real_date(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
+
+
+def safe_file_name(raw) -> str:
+    """A client's file name as one safe name in a folder: its last path part, NFC, with the
+    characters no file system takes replaced, no leading dots, at most 200 bytes. Letters of
+    any script stay (Werkzeug's secure_filename kept ASCII only, so "Годовой отчёт 2023.txt"
+    and "Бюджет 2023.txt" both became "2023.txt" and one replaced the other). A name holding
+    a NUL or other control character is refused, not repaired."""
+    import unicodedata
+
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidRequest("Every file needs a name.", "invalid_name")
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise InvalidRequest(f"The file name {raw!r} holds a control character.", "invalid_name")
+    name = unicodedata.normalize("NFC", re.split(r"[\\/]", raw)[-1]).strip()
+    name = _UNSAFE.sub("_", name).lstrip(". ").rstrip(". ")
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    while len(name.encode()) > 200 and stem:
+        stem = stem[:-1]
+        name = f"{stem}.{suffix}" if suffix else stem
+    if not stem:
+        raise InvalidRequest(f"The file name {raw!r} has nothing left once made safe.", "invalid_name")
+    return name

@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     from kb import KnowledgeBase, Settings
 
     from . import access, api, errors, metrics, openapi, pages, signin
+    from .jobs import JobQueue
 
     app = Flask(__name__)
     app.session_interface = NoSessions()
@@ -49,6 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["kb"] = KnowledgeBase(settings)
+    app.extensions["kb_jobs"] = JobQueue(app.extensions["kb"], settings.upload_workers, settings.max_jobs)
     if settings.trusted_proxies:  # the client address (and scheme) from the proxies' headers, only when told
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -174,7 +174,7 @@ def register(app: Flask) -> None:
         if g.client is None:
             g.client = signin.signed_in(kb, settings)
         public = (api and _api_path() in PUBLIC_API) or (not api and request.path in PUBLIC_PAGES)
-        if api and _is_write() and g.api_key is None:
+        if api and (_is_write() or _api_path().startswith("/jobs/")) and g.api_key is None:
             raise Unauthorized("This needs an API key: send Authorization: Bearer <key> (create one with kb keys create NAME).")
         if request.path == "/metrics" and settings.metrics_token and not metrics_ok and g.client is None:
             raise Unauthorized("/metrics needs the metrics token or a key.")

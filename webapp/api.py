@@ -5,22 +5,24 @@ Every parameter is validated; every error has one shape (see `errors.py`).
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.utils import secure_filename
 
 from kb.errors import InvalidRequest, NotFound
+from kb.faults import disk_full
 from kb.loaders import SUPPORTED
-from kb.validation import FILTERS, validate_highlight
+from kb.validation import FILTERS, safe_file_name, validate_highlight
+
+from .jobs import DiskFull, is_disk_full
 
 bp = Blueprint("api", __name__)
 
 _BODY_KEYS = {"query", "k", "offset", "mode", "filters", "explain", "rerank", "diversify", "min_score", "highlight"}
 _GET_KEYS = {"q", *(_BODY_KEYS - {"filters"}), *FILTERS}  # a GET gives each filter as its own parameter
 MAX_BATCH = 32
+PASSAGE_PAGE, MAX_PASSAGE_PAGE = 50, 500  # a document's passages per answer
 NO_MATCH = "No passage matched well enough. Try other words, fewer words, or another mode."
 
 
@@ -159,7 +161,8 @@ def ready():
     """Readiness: the model is loaded and the index is open (503 until then)."""
     kb = _kb()
     engine_open = kb.store.counts()["passages"] == 0 or kb.engine() is not None
-    state = {"model_loaded": kb.embedder_loaded, "index_open": engine_open, "generation": kb.store.generation()}
+    state = {"model_loaded": kb.embedder_loaded, "index_open": engine_open, "generation": kb.store.generation(),
+             "index_saved": kb.live.unsaved is None}  # False: a full disk; searches answer from memory
     ok = state["model_loaded"] and state["index_open"]
     return jsonify({"status": "ready" if ok else "starting", **state}), 200 if ok else 503
 
@@ -171,12 +174,19 @@ def documents():
 
 @bp.get("/documents/<doc_id>")
 def document(doc_id: str):
-    """A document's metadata and, in reading order, its passages."""
+    """A document's metadata and, in reading order, a page of its passages: `limit` (1-500,
+    default 50) from `offset`; `next_offset` is where the next page starts (null at the end)."""
     kb = _kb()
     doc = kb.document(doc_id)
+    offset = _int(request.args.get("offset", "0"), "offset")
+    limit = _int(request.args.get("limit", str(PASSAGE_PAGE)), "limit")
+    if offset < 0 or not 1 <= limit <= MAX_PASSAGE_PAGE:
+        raise InvalidRequest(f"offset must be 0 or more and limit from 1 to {MAX_PASSAGE_PAGE}.", "invalid_request")
     passages = [{"ordinal": n, "passage_id": pid, "section": section, "page": page, "text": text}
-                for n, pid, section, page, text in kb.store.document_passages(doc.id)]
-    return jsonify({**doc.to_dict(), "passage_list": passages})
+                for n, pid, section, page, text in kb.store.document_passages(doc.id, offset, limit)]
+    following = offset + len(passages)
+    return jsonify({**doc.to_dict(), "passage_list": passages, "offset": offset,
+                    "next_offset": following if following < doc.passages else None})
 
 
 @bp.get("/documents/<doc_id>/file")
@@ -207,35 +217,68 @@ def delete_document(doc_id: str):
 
 @bp.post("/documents")
 def upload_documents():
-    """Ingest uploaded files (multipart/form-data, field `files`, needs an API key).
+    """Upload files to ingest (multipart/form-data, field `files`, needs an API key): 202 with
+    a job to follow at /api/v1/jobs/<id>. With `wait=N` (seconds, at most 60) the answer waits
+    that long for the job: 201 (added or updated), 200 (unchanged) or 422 (nothing readable)
+    with the ingest report if it finished, 202 if not.
 
-    Names are reduced to safe file names and saved under the home's uploads folder, so
-    uploading a file of the same name again updates that document. Nothing is saved unless
-    every file has a supported type; a file that cannot be read is reported and removed.
+    Names keep their letters in any script and are made safe (`safe_file_name`); uploading a
+    file of the same name again updates that document. Nothing is saved unless every file has
+    a supported type and a distinct name; a file that cannot be read is reported and removed.
     """
-    kb = _kb()
+    jobs = current_app.extensions["kb_jobs"]
+    wait = _float(request.args.get("wait", "0"), "wait")
+    if not 0 <= wait <= 60:
+        raise InvalidRequest("wait must be from 0 to 60 seconds.", "invalid_wait")
     files = request.files.getlist("files")
     if not files:
         raise InvalidRequest("Send one or more files as multipart/form-data, field 'files'.", "invalid_request")
     named = []
     for f in files:
-        name = secure_filename(f.filename or "")
-        if not name or Path(name).suffix.lower() not in SUPPORTED:
+        name = safe_file_name(f.filename)
+        if Path(name).suffix.lower() not in SUPPORTED:
             raise InvalidRequest(f"{f.filename!r} is not a supported document ({', '.join(sorted(SUPPORTED))}).", "unsupported_type")
+        if any(name == other for other, _ in named):
+            raise InvalidRequest(f"Two files would be saved as {name!r}: upload them separately or rename one.", "duplicate_name")
         named.append((name, f))
-    folder = kb.home / "uploads"
-    folder.mkdir(exist_ok=True)
-    paths = []
-    for name, f in named:
-        tmp = folder / f".{name}.part"
-        f.save(tmp)
-        os.replace(tmp, folder / name)
-        paths.append(folder / name)
-    report = kb.ingest(paths)
-    for path, _reason in report.failed:
-        Path(path).unlink(missing_ok=True)
-    status = 201 if report.added or report.updated else 200 if report.skipped else 422
-    return jsonify(report.to_dict()), status
+    saved: list[tuple[str, Path]] = []
+    try:
+        for name, f in named:
+            saved.append((name, jobs.new_file()))
+            disk_full("upload")
+            f.save(saved[-1][1])
+        job = jobs.submit(saved)
+    except BaseException as exc:
+        for _, path in saved:
+            path.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise DiskFull("The disk is full: the upload was not saved and nothing changed. Free some space and try again.") from None
+        raise
+    if wait:
+        jobs.wait(job, wait)
+    return _job_answer(job)
+
+
+def _job_answer(job):
+    if job.state == "done":
+        r = job.report
+        status = 201 if r["added"] or r["updated"] else 200 if r["skipped"] else 422
+        return jsonify({**r, "job": job.to_dict()}), status
+    if job.state == "failed":
+        status = 507 if job.error["code"] == "disk_full" else 500
+        return jsonify({"error": {"code": job.error["code"], "message": f"{job.error['message']} (job {job.id})"}}), status
+    response = jsonify({"job": job.to_dict()})
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    return response, 202
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    """An upload's job: state (queued, running, done, failed), progress, and its ingest report."""
+    found = current_app.extensions["kb_jobs"].get(job_id) if len(job_id) == 16 else None
+    if found is None:
+        raise NotFound(f"no job with id {job_id!r} (jobs are kept in the server's memory, the last 500 finished)")
+    return jsonify(found.to_dict())
 
 
 @bp.get("/passages/<passage_id>")

@@ -27,7 +27,8 @@ def _json(schema: dict, description: str) -> dict:
 
 def _errors(*statuses: int) -> dict:
     words = {400: "Invalid request", 401: "Missing or invalid API key", 404: "Not found", 405: "Method not allowed",
-             413: "Body too large", 422: "No file could be read", 429: "Rate limited (see Retry-After)"}
+             413: "Body too large", 422: "No file could be read", 429: "Rate limited (see Retry-After)",
+             503: "Too many upload jobs waiting", 507: "The disk is full: nothing was saved"}
     return {str(s): _json(_ref("Error"), words[s]) for s in statuses}
 
 
@@ -93,6 +94,15 @@ SCHEMAS = {
                                           "page": _NULLABLE_INT, "ordinal": {"type": "integer"}, "document": _ref("DocumentSummary"),
                                           "before": {"type": "array", "items": {"type": "string"}},
                                           "after": {"type": "array", "items": {"type": "string"}}}},
+    "Job": {"type": "object", "required": ["id", "state", "files", "bytes", "created", "started", "finished", "progress", "report", "error"],
+            "properties": {"id": {"type": "string"}, "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+                           "files": {"type": "array", "items": {"type": "string"}}, "bytes": {"type": "integer"},
+                           "created": {"type": "string"}, "started": _NULLABLE_STR, "finished": _NULLABLE_STR,
+                           "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"},
+                                                                         "unit": {"type": "string"}, "passages": {"type": "integer"}}},
+                           "report": {"oneOf": [_ref("IngestReport"), {"type": "null"}]},
+                           "error": {"oneOf": [{"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+                                               {"type": "null"}]}}},
     "IngestReport": {"type": "object", "required": ["added", "updated", "skipped", "failed", "moved", "removed", "warnings", "pages",
                                                     "passages_embedded", "passages_reused", "seconds"],
                      "properties": {"added": {"type": "array", "items": {"type": "string"}},
@@ -151,12 +161,22 @@ def spec() -> dict:
             "get": {"summary": "List documents", "operationId": "listDocuments",
                     "responses": {"200": _json({"type": "object", "required": ["documents"], "properties": {
                         "documents": {"type": "array", "items": _ref("Document")}}}, "Every ingested document"), **_errors(401, 429)}},
-            "post": {"summary": "Upload and ingest files", "operationId": "uploadDocuments", "security": _KEY,
+            "post": {"summary": "Upload files to ingest, as a job", "operationId": "uploadDocuments", "security": _KEY,
+                     "parameters": [_param("wait", {"type": "number", "minimum": 0, "maximum": 60},
+                                           "Seconds to wait for the job before answering 202 (default 0).")],
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                          "type": "object", "required": ["files"], "properties": {
                              "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}},
-                     "responses": {"201": _json(_ref("IngestReport"), "Ingested"), "200": _json(_ref("IngestReport"), "Unchanged"),
-                                   "422": _json(_ref("IngestReport"), "No file could be read"), **_errors(400, 401, 413, 429)}}},
+                     "responses": {"202": _json({"type": "object", "required": ["job"], "properties": {"job": _ref("Job")}},
+                                                "Saved; follow the job at /api/v1/jobs/{id} (the Location header)"),
+                                   "201": _json(_ref("IngestReport"), "Ingested (with wait)"),
+                                   "200": _json(_ref("IngestReport"), "Unchanged (with wait)"),
+                                   "422": _json(_ref("IngestReport"), "No file could be read (with wait)"),
+                                   **_errors(400, 401, 413, 429, 503, 507)}}},
+        "/jobs/{job_id}": {"get": {
+            "summary": "An upload job: state, progress and ingest report", "operationId": "getJob", "security": _KEY,
+            "parameters": [_param("job_id", _ID, "Job id", where="path", required=True)],
+            "responses": {"200": _json(_ref("Job"), "The job"), **_errors(401, 404, 429)}}},
         "/documents/{doc_id}": {
             "parameters": [_param("doc_id", _ID, "Document id", where="path", required=True)],
             "get": {"summary": "A document and its passages", "operationId": "getDocument",

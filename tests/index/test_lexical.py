@@ -166,7 +166,7 @@ def test_positions_equal_analysing_each_passage_again(tmp_path):
         if loaded is None:
             index.save(tmp_path / "lexical")
             loaded = BM25Index.load(tmp_path / "lexical")
-            assert isinstance(loaded._sequence.base, np.memmap)  # a plain view of the mapped file
+            assert not isinstance(loaded._sequence.base, np.memmap)  # read into memory: a truncated file cannot kill a search
         for query_terms in (terms, many):
             for _ in range(20):
                 pick = rng.choice(ids + [1, 10**9], size=40).tolist()

@@ -61,20 +61,20 @@ def test_writes_need_a_valid_key(api):
 
 def test_upload_search_and_delete(api):
     client, auth, kb = api
-    r = client.post("/api/v1/documents", headers=auth, data={"files": [(io.BytesIO(REPORT), "../../water report.txt")]})
+    r = client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(REPORT), "../../water report.txt")]})
     assert r.status_code == 201, r.get_json()
     assert len(r.get_json()["added"]) == 1 and r.get_json()["passages_embedded"] >= 1
     doc = kb.documents()[0]
-    assert doc.title == "Water and Sanitation Annual Report 2024" and doc.source.endswith("uploads/water_report.txt")
+    assert doc.title == "Water and Sanitation Annual Report 2024" and doc.source.endswith("uploads/water report.txt")
     hit = client.get("/api/v1/search", query_string={"q": "how many boreholes were drilled"}).get_json()["results"][0]
     assert "312 new boreholes" in hit["text"]
-    again = client.post("/api/v1/documents", headers=auth, data={"files": [(io.BytesIO(REPORT), "water report.txt")]})
+    again = client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(REPORT), "water report.txt")]})
     assert again.status_code == 200 and len(again.get_json()["skipped"]) == 1
-    _error(client.post("/api/v1/documents", headers=auth, data={"files": [(io.BytesIO(b"MZ\x90"), "tool.exe")]}), 400, "unsupported_type")
-    broken = client.post("/api/v1/documents", headers=auth, data={"files": [(io.BytesIO(b"%PDF-1.7 not really"), "broken.pdf")]})
+    _error(client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(b"MZ\x90"), "tool.exe")]}), 400, "unsupported_type")
+    broken = client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(b"%PDF-1.7 not really"), "broken.pdf")]})
     assert broken.status_code == 422 and broken.get_json()["failed"][0]["path"].endswith("broken.pdf")
     assert not (kb.home / "uploads" / "broken.pdf").exists()
-    _error(client.post("/api/v1/documents", headers=auth, data={}), 400, "invalid_request")
+    _error(client.post("/api/v1/documents?wait=60", headers=auth, data={}), 400, "invalid_request")
     gone = client.delete(f"/api/v1/documents/{doc.id}", headers=auth)
     assert gone.status_code == 200 and gone.get_json()["removed"]["id"] == doc.id
     assert client.get("/api/v1/search", query_string={"q": "boreholes", "min_score": 0}).get_json()["results"] == []
@@ -147,7 +147,7 @@ def test_edit_a_documents_metadata_over_the_api(api):
     """PATCH sets title, organisation, date, period or kind (a key needed); the edit shows in
     results and survives the same file uploaded again."""
     client, auth, kb = api
-    client.post("/api/v1/documents", headers=auth, data={"files": [(io.BytesIO(REPORT), "water.txt")]})
+    client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(REPORT), "water.txt")]})
     doc_id = kb.documents()[0].id
     _error(client.patch(f"/api/v1/documents/{doc_id}", json={"title": "Water 2024"}), 401, "unauthorized")
     r = client.patch(f"/api/v1/documents/{doc_id}", headers=auth,
@@ -161,6 +161,6 @@ def test_edit_a_documents_metadata_over_the_api(api):
     _error(client.patch(f"/api/v1/documents/{doc_id}", headers=auth, json={}), 400, "invalid_json")
     _error(client.patch(f"/api/v1/documents/{doc_id}", headers=auth, json=["title"]), 400, "invalid_json")
     _error(client.patch("/api/v1/documents/000000000000", headers=auth, json={"title": "x"}), 404, "not_found")
-    client.post("/api/v1/documents", headers=auth, data={"files": [(io.BytesIO(REPORT + b"\nMore.\n"), "water.txt")]})
+    client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(REPORT + b"\nMore.\n"), "water.txt")]})
     hit = client.get("/api/v1/search", query_string={"q": "boreholes"}).get_json()["results"][0]
     assert hit["document"]["title"] == "Water 2024" and hit["document"]["organisation"] == "Water Org"
