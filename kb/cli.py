@@ -316,8 +316,14 @@ def serve(host, port, threads, settings):
     kb = app.extensions["kb"]
     click.echo(f"Loading the model {kb.model} ...", err=True)
     kb.warm()
+    # Python hands the GIL over every 5 ms by default: a short API request waited behind long
+    # page renders. 1 ms keeps short requests short when many run at once.
+    sys.setswitchinterval(0.001)
     click.echo(f"kb: {kb.store.counts()['passages']} passages from {settings.home}; serving on http://{settings.host}:{settings.port}", err=True)
-    waitress_serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="kb")
+    waitress_serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="kb",
+                   connection_limit=settings.max_connections, channel_timeout=settings.idle_timeout,
+                   # a body past the largest kb takes is refused (413) before waitress reads it all
+                   max_request_body_size=max(settings.max_request_bytes, settings.max_upload_bytes) + 65536)
 
 
 @main.group(invoke_without_command=True)
@@ -330,7 +336,7 @@ def documents(ctx, as_json, settings):
         return
     docs = _open(settings).documents()
     if as_json:
-        _echo_json([d.to_dict() for d in docs])
+        _echo_json([d.to_dict(paths=True) for d in docs])
         return
     if not docs:
         click.echo("No documents yet. Add some with: kb ingest PATH")

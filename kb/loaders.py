@@ -23,15 +23,44 @@ _DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside
 
 
 def _decode(data: bytes, path: Path) -> str:
+    """Text from bytes: a BOM's encoding, else UTF-8, else UTF-16 told by its zero bytes (no
+    BOM), else Windows-1252 when the bytes read as text at all. Random bytes that happen to
+    decode as Windows-1252 are refused, not indexed as junk (charset-normalizer finds no
+    encoding they read well in)."""
     for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
+    utf16 = _utf16_without_bom(data)
+    if utf16 is not None:
+        return utf16
     try:
-        return data.decode("cp1252")
+        text = data.decode("cp1252")
     except UnicodeDecodeError:
-        raise LoadError(f"{path.name}: not UTF-8 or Windows-1252 text") from None
+        raise LoadError(f"{path.name}: not UTF-8, UTF-16 or Windows-1252 text") from None
+    import charset_normalizer
+
+    if charset_normalizer.from_bytes(data[:200_000]).best() is None:
+        raise LoadError(f"{path.name}: does not read as text in any encoding (binary data?)")
+    return text
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text without a BOM: mostly-Latin text has a zero byte in every other place."""
+    head = data[:4096]
+    if len(head) < 4 or len(data) % 2:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    half = len(head) // 2
+    encoding = "utf-16-le" if odd > 0.3 * half and even < 0.05 * half else \
+        "utf-16-be" if even > 0.3 * half and odd < 0.05 * half else None
+    if encoding is None:
+        return None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
 
 
 def _loaded(path: Path, text: str, blocks, fmt: str, title: str | None = None, when: str | None = None,

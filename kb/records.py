@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 __all__ = ["Document", "Passage", "Occurrence", "Result", "IngestReport", "Record", "document_id", "passage_key", "STRONG", "PARTIAL"]
@@ -27,11 +28,19 @@ class Document:
     kind: str | None = None  # "annual report", "quarterly report", "press release", ...
     edited: tuple[str, ...] = ()  # fields a person set (kb documents edit, the API, a sidecar file)
 
+    @property
+    def name(self) -> str:
+        """The source as shown to readers: a file's name, never the server's folders."""
+        if self.source.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", self.source):
+            return re.split(r"[\\/]", self.source)[-1]
+        return self.source
+
     def summary(self) -> dict:
-        return {"id": self.id, "title": self.title, "source": self.source, "date": self.date,
+        return {"id": self.id, "title": self.title, "source": self.name, "date": self.date,
                 "organisation": self.organisation, "period": self.period, "kind": self.kind}
 
-    def to_dict(self) -> dict:
+    def to_dict(self, paths: bool = False) -> dict:
+        """As the API gives it; `paths` adds where the file was read from (the CLI's --json)."""
         return {
             **self.summary(),
             "format": self.format,
@@ -39,6 +48,7 @@ class Document:
             "passages": self.passages,
             "ingested_at": self.ingested_at,
             "edited": list(self.edited),
+            **({"path": self.source} if paths else {}),
         }
 
 

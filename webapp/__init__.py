@@ -51,10 +51,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["kb"] = KnowledgeBase(settings)
     app.extensions["kb_jobs"] = JobQueue(app.extensions["kb"], settings.upload_workers, settings.max_jobs)
-    if settings.trusted_proxies:  # the client address (and scheme) from the proxies' headers, only when told
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
 
     metrics.register(app)
     access.register(app)
@@ -77,4 +73,8 @@ def create_app(config: dict | None = None) -> Flask:
             response.headers.setdefault(name, value)
         return response
 
+    if settings.trusted_proxies:  # the client address (and scheme) from the proxies' headers, only when told
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
     return app

@@ -16,6 +16,7 @@ One hook checks every request, page or API, before its view runs:
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import threading
 import time
@@ -50,11 +51,14 @@ class TooLarge(KBError):
 
 
 class RateLimiter:
-    """A token bucket per client: `per_minute` requests a minute, bursts up to that many."""
+    """A token bucket per client: `per_minute` requests a minute, in bursts of at most `burst`
+    (by default a tenth of a minute's worth, at least 10): a client cannot spend a whole
+    minute's allowance in one second-long flood."""
 
-    def __init__(self, per_minute: int):
+    def __init__(self, per_minute: int, burst: int | None = None):
         self.per_minute = per_minute
-        self.rate, self.capacity = per_minute / 60.0, float(per_minute)
+        burst = burst if burst is not None else max(min(per_minute, 10), per_minute // 10)
+        self.rate, self.capacity = per_minute / 60.0, float(burst)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
@@ -122,12 +126,13 @@ def client_id() -> str:
 
 
 def register(app: Flask) -> None:
-    """Hooks on the app (blueprints are shared between apps)."""
-    from . import signin
+    """Hooks on the app (blueprints are shared between apps), and `gate` around it."""
+    from . import SECURITY_HEADERS, signin
 
     settings = app.extensions["kb"].settings
-    limiter = RateLimiter(settings.rate_limit)
-    failures = RateLimiter(settings.failed_signins)
+    limiter = RateLimiter(settings.rate_limit, burst=settings.rate_limit)  # keys and signed-in people
+    anonymous = RateLimiter(settings.rate_limit)  # an address alone: short bursts
+    failures = RateLimiter(settings.failed_signins, burst=settings.failed_signins)
     inflight = InFlight(settings.client_concurrency)
     origins = {o.strip() for o in settings.cors_origins.split(",") if o.strip()}
     app.extensions["kb_limiter"] = limiter
@@ -183,7 +188,10 @@ def register(app: Flask) -> None:
                 raise Unauthorized("This needs an API key: send Authorization: Bearer <key>, or sign in on the page.")
             return redirect(url_for("signin.form", next=quote(request.full_path.rstrip("?"), safe="/?=&")), 303)
         client = client_id()
-        wait = limiter.take(client)
+        g.limiter = limiter if g.client else anonymous
+        if not g.client and request.environ.get("kb.gated"):
+            return None  # an address alone: counted and held by `gate`, before Flask
+        wait = g.limiter.take(client)
         if wait:
             raise TooMany(f"Too many requests; try again in {math.ceil(wait)} s.", math.ceil(wait))
         if not inflight.enter(client):
@@ -191,6 +199,34 @@ def register(app: Flask) -> None:
                           1, "too_many_at_once")
         g.inflight = client
         return None
+
+    inner = app.wsgi_app
+
+    def gate(environ, start_response):
+        """Requests from an address alone (no key, sign-in or proxy user) are counted and held
+        here, before Flask: a flood's 429s then cost a few microseconds each, not a request's
+        worth of routing and rendering, so the flood cannot slow other clients down."""
+        cookies = environ.get("HTTP_COOKIE", "")
+        user = settings.trusted_user_header and environ.get("HTTP_" + settings.trusted_user_header.upper().replace("-", "_"))
+        if environ.get("HTTP_AUTHORIZATION") or signin.COOKIE in cookies or user or environ.get("PATH_INFO", "").startswith("/static/"):
+            return inner(environ, start_response)
+        client = f"addr:{environ.get('REMOTE_ADDR')}"
+        wait = anonymous.take(client)
+        if wait or not inflight.enter(client):
+            seconds = math.ceil(wait) or 1
+            message = (f"Too many requests; try again in {seconds} s." if wait else
+                       f"Too many requests at once from one client (at most {inflight.limit}); try again in a moment.")
+            body = json.dumps({"error": {"code": "rate_limited" if wait else "too_many_at_once", "message": message}}).encode()
+            start_response("429 Too Many Requests", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                                                     ("Retry-After", str(seconds)), *SECURITY_HEADERS.items()])
+            return [body]
+        environ["kb.gated"] = True
+        try:
+            return inner(environ, start_response)
+        finally:
+            inflight.leave(client)
+
+    app.wsgi_app = gate
 
     @app.teardown_request
     def leave(_exc=None):
@@ -202,11 +238,12 @@ def register(app: Flask) -> None:
     def headers(response: Response) -> Response:
         if not _is_api():
             return response
-        if g.get("client") is not None or request.remote_addr:
+        bucket = g.get("limiter")
+        if bucket is not None:
             client = client_id()
-            response.headers["RateLimit-Limit"] = str(limiter.per_minute)
-            response.headers["RateLimit-Remaining"] = str(limiter.remaining(client))
-            response.headers["RateLimit-Reset"] = str(math.ceil((limiter.capacity - limiter.remaining(client)) / limiter.rate))
+            response.headers["RateLimit-Limit"] = str(bucket.per_minute)
+            response.headers["RateLimit-Remaining"] = str(bucket.remaining(client))
+            response.headers["RateLimit-Reset"] = str(math.ceil((bucket.capacity - bucket.remaining(client)) / bucket.rate))
         origin = request.headers.get("Origin")
         if origin and ("*" in origins or origin in origins):
             response.headers["Access-Control-Allow-Origin"] = origin

@@ -75,7 +75,10 @@ def _search_args() -> dict:
 
 
 def _json_body():
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested past Python's limit: as invalid as any other bad JSON
+        raise InvalidRequest("The body is nested too deeply.", "invalid_json") from None
     if body is None:
         raise InvalidRequest("The body must be JSON (Content-Type: application/json).", "invalid_json")
     return body

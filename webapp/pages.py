@@ -166,7 +166,12 @@ def _whole(raw: str | None, name: str, default: int) -> int:
 
 
 def _file_url(result, absolute: bool = False) -> str:
-    url = url_for("pages.document_file", doc_id=result.document.id, _external=absolute)
+    """The original file's address; `absolute` (for citations) prefixes `public_url` when set,
+    never the request's Host header (a client could put any site there)."""
+    url = url_for("pages.document_file", doc_id=result.document.id)
+    base = _kb().settings.public_url.rstrip("/")
+    if absolute and base:
+        url = base + url
     return url + (f"#page={result.occurrence.page}" if result.occurrence.page else "")
 
 
@@ -211,5 +216,7 @@ def document_file(doc_id: str):
     name = "".join(c if c.isalnum() or c in " -_" else "_" for c in doc.title).strip()[:80] or doc.id
     response = send_file(path, mimetype=_INLINE.get(suffix), as_attachment=suffix not in _INLINE,
                          download_name=name + suffix, max_age=3600)
+    if _kb().settings.read_needs_key:  # behind a key: no shared cache may keep a copy
+        response.headers["Cache-Control"] = "private, no-store"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

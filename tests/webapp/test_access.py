@@ -120,7 +120,8 @@ def test_rate_limit_per_client_with_retry_after(tmp_path):
 
 
 def test_token_bucket_refills():
-    bucket = RateLimiter(60)  # one a second, bursts of 60
+    assert RateLimiter(600).capacity == 60 and RateLimiter(3).capacity == 3  # a tenth of a minute's, at least 10
+    bucket = RateLimiter(60, burst=60)  # one a second, bursts of 60
     assert all(bucket.take("a", now=0.0) == 0 for _ in range(60))
     assert bucket.take("a", now=0.0) == pytest.approx(1.0)
     assert bucket.take("a", now=1.0) == 0 and bucket.take("b", now=1.0) == 0
