@@ -25,6 +25,13 @@ class InvalidRequest(KBError):
     status = 400
 
 
+class Unprocessable(InvalidRequest):
+    """Well formed, refused on meaning (a date that is not in the calendar, a page past the
+    deepest result, a file type kb does not read): 422, as the API description says."""
+
+    status = 422
+
+
 class NotFound(KBError):
     code = "not_found"
     status = 404

@@ -10,12 +10,15 @@ from datetime import date
 
 from index import MODES
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, Unprocessable
 from .settings import Settings
 
 __all__ = ["FILTERS", "validate_search", "validate_min_score", "validate_offset", "validate_filters"]
 
 FILTERS = ("document", "section", "date_from", "date_to")
+# White space as the API description's pattern (\S, ECMAScript) reads it: a query of control
+# characters is not empty there, so it is searched (and finds little), not refused.
+_BLANK = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 _ISO = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
@@ -23,7 +26,8 @@ def validate_search(s: Settings, query, k=None, mode="hybrid", filters=None) -> 
     """(query, k, mode, filters), cleaned, or `InvalidRequest`."""
     if not isinstance(query, str):  # the code of an empty one: there is no text to search for
         raise InvalidRequest("The query must be text: type a few words to search for.", "empty_query")
-    if not query.strip():
+    query = query.strip(_BLANK)
+    if not query:
         raise InvalidRequest("The query is empty: type a few words to search for.", "empty_query")
     if len(query) > s.max_query_chars:
         raise InvalidRequest(f"The query is {len(query)} characters long; the limit is {s.max_query_chars}.", "query_too_long")
@@ -32,7 +36,7 @@ def validate_search(s: Settings, query, k=None, mode="hybrid", filters=None) -> 
         raise InvalidRequest(f"k must be a whole number from 1 to {s.max_k}.", "invalid_k")
     if mode not in MODES:
         raise InvalidRequest(f"mode must be one of {', '.join(MODES)}.", "invalid_mode")
-    return query.strip(), k, mode, validate_filters(filters)
+    return query, k, mode, validate_filters(filters)
 
 
 def validate_min_score(value) -> float | None:
@@ -65,7 +69,7 @@ def validate_offset(value, k: int, deepest: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequest("offset must be a whole number, 0 or more.", "invalid_offset")
     if value + k > deepest:
-        raise InvalidRequest(f"offset + k may reach result {deepest} at most.", "invalid_offset")
+        raise Unprocessable(f"offset + k may reach result {deepest} at most.", "invalid_offset")
     return value
 
 
@@ -92,11 +96,13 @@ def validate_filters(filters) -> dict | None:
     for name, pad in (("date_from", "-01-01"), ("date_to", "-12-31")):
         if name in filters:
             value = filters[name]
-            if not isinstance(value, str) or not _ISO.match(value) or not _real_date(value):
+            if not isinstance(value, str) or not _ISO.match(value):
                 raise InvalidRequest(f"filter {name} must be a date: YYYY, YYYY-MM or YYYY-MM-DD.", "invalid_filter")
+            if not _real_date(value):
+                raise Unprocessable(f"filter {name} is not a date of the calendar: {value}.", "invalid_filter")
             out[name] = value + pad[len(value) - 4:] if len(value) < 10 else value
     if "date_from" in out and "date_to" in out and out["date_from"] > out["date_to"]:
-        raise InvalidRequest("filter date_from is after date_to: no date is in that range.", "invalid_filter")
+        raise Unprocessable("filter date_from is after date_to: no date is in that range.", "invalid_filter")
     return out
 
 

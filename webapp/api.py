@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request
 
-from kb.errors import InvalidRequest, NotFound
+from kb.errors import InvalidRequest, NotFound, Unprocessable
 from kb.faults import disk_full
 from kb.loaders import SUPPORTED
 from kb.validation import FILTERS, safe_file_name, validate_highlight
@@ -146,7 +146,7 @@ def search_batch():
             kb.validate(args["query"], args["k"], args["mode"], args["filters"])
             validate_highlight(args["highlight"])
         except InvalidRequest as exc:  # the same code, saying which search it was
-            raise InvalidRequest(f"queries[{i}]: {exc.message}", exc.code) from None
+            raise type(exc)(f"queries[{i}]: {exc.message}", exc.code) from None
         batch.append(args)
     return jsonify({"results": [_run(args) for args in batch]})
 
@@ -240,7 +240,7 @@ def upload_documents():
     for f in files:
         name = safe_file_name(f.filename)
         if Path(name).suffix.lower() not in SUPPORTED:
-            raise InvalidRequest(f"{f.filename!r} is not a supported document ({', '.join(sorted(SUPPORTED))}).", "unsupported_type")
+            raise Unprocessable(f"{f.filename!r} is not a supported document ({', '.join(sorted(SUPPORTED))}).", "unsupported_type")
         if any(name == other for other, _ in named):
             raise InvalidRequest(f"Two files would be saved as {name!r}: upload them separately or rename one.", "duplicate_name")
         named.append((name, f))

@@ -27,7 +27,8 @@ def _json(schema: dict, description: str) -> dict:
 
 def _errors(*statuses: int) -> dict:
     words = {400: "Invalid request", 401: "Missing or invalid API key", 404: "Not found", 405: "Method not allowed",
-             413: "Body too large", 422: "No file could be read", 429: "Rate limited (see Retry-After)",
+             413: "Body too large", 422: "Well formed, refused on meaning: a date not in the calendar, a date range that "
+             "is empty, offset + k past the deepest result, a file type kb does not read", 429: "Rate limited (see Retry-After)",
              503: "Too many upload jobs waiting", 507: "The disk is full: nothing was saved"}
     return {str(s): _json(_ref("Error"), words[s]) for s in statuses}
 
@@ -70,12 +71,12 @@ SCHEMAS = {
                    "highlights": {"type": "array", "items": {"type": "string"}},
                    "section": _NULLABLE_STR, "page": _NULLABLE_INT, "document": _ref("DocumentSummary"), "explain": _ref("Explain")}},
     "SearchRequest": {"type": "object", "required": ["query"], "additionalProperties": False, "properties": {
-        "query": {"type": "string", "minLength": 1, "maxLength": 1000},
+        "query": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"},
         "k": {"type": ["integer", "null"], "minimum": 1, "maximum": 100}, "offset": {"type": "integer", "minimum": 0},
         "mode": {"enum": ["hybrid", "dense", "lexical"]},
         "filters": {"type": ["object", "null"], "additionalProperties": False, "properties": {
             "document": {"oneOf": [_ID, {"type": "array", "items": _ID, "minItems": 1, "maxItems": 100}]},
-            "section": {"type": "string", "minLength": 1, "maxLength": 200},
+            "section": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
             "date_from": {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"},
             "date_to": {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}}},
         "explain": {"type": "boolean"}, "rerank": {"type": ["boolean", "null"]}, "diversify": {"type": "boolean"},
@@ -126,7 +127,7 @@ SCHEMAS = {
 }
 
 _SEARCH_PARAMS = [
-    _param("q", {"type": "string", "minLength": 1, "maxLength": 1000}, "The question or keywords.", required=True),
+    _param("q", {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"}, "The question or keywords.", required=True),
     _param("k", {"type": "integer", "minimum": 1, "maximum": 100}, "Results to return (default 10)."),
     _param("offset", {"type": "integer", "minimum": 0}, "Results to skip; offset + k reaches KB_CANDIDATES at most."),
     _param("mode", {"enum": ["hybrid", "dense", "lexical"]}, "hybrid (default), dense or lexical."),
@@ -136,11 +137,11 @@ _SEARCH_PARAMS = [
     _param("min_score", {"type": "number", "minimum": 0, "maximum": 1}, "Drop results below this relevance (default KB_MIN_SCORE)."),
     _param("highlight", {"type": "string", "enum": ["model", "terms", "none"]}, "How highlights are chosen: model (default), terms (by query words; a faster search) or none (no highlights; the fastest)."),
     _param("document", {"type": "string", "minLength": 1, "maxLength": 64}, "Only this document (repeatable)."),
-    _param("section", {"type": "string", "minLength": 1, "maxLength": 200}, "Only sections containing this text."),
+    _param("section", {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"}, "Only sections containing this text."),
     _param("date_from", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or after (YYYY[-MM[-DD]])."),
     _param("date_to", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or before (YYYY[-MM[-DD]])."),
 ]
-_READ = (400, 401, 429)
+_READ = (400, 401, 422, 429)
 _KEY = [{"bearer": []}]
 
 
@@ -166,12 +167,13 @@ def spec() -> dict:
                                            "Seconds to wait for the job before answering 202 (default 0).")],
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                          "type": "object", "required": ["files"], "properties": {
-                             "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}},
+                             "files": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}}}}}}},
                      "responses": {"202": _json({"type": "object", "required": ["job"], "properties": {"job": _ref("Job")}},
                                                 "Saved; follow the job at /api/v1/jobs/{id} (the Location header)"),
                                    "201": _json(_ref("IngestReport"), "Ingested (with wait)"),
                                    "200": _json(_ref("IngestReport"), "Unchanged (with wait)"),
-                                   "422": _json(_ref("IngestReport"), "No file could be read (with wait)"),
+                                   "422": _json({"oneOf": [_ref("IngestReport"), _ref("Error")]},
+                                                "No file could be read (with wait), or a file type kb does not read"),
                                    **_errors(400, 401, 413, 429, 503, 507)}}},
         "/jobs/{job_id}": {"get": {
             "summary": "An upload job: state, progress and ingest report", "operationId": "getJob", "security": _KEY,

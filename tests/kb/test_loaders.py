@@ -208,3 +208,25 @@ def test_a_cover_date_of_month_and_year_is_the_publication_date(tmp_path, line, 
     path = tmp_path / "report.txt"
     path.write_text(f"Water Trust\n\nAnnual Report 2023\n\n{line}\n\nThe Trust dug 530 wells in rural districts in 2023.\n")
     assert load_document(path).date == date
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_read_as_text(tmp_path, encoding):
+    """Finding 13 of the security review: it was ingested as junk without a warning."""
+    text = "Annual report 2023\n\nWater reached 2 million children in 12 provinces. Über 40 Schulen.\n"
+    (tmp_path / "report.txt").write_bytes(text.encode(encoding))
+    loaded = load_document(tmp_path / "report.txt")
+    assert "Water reached 2 million children" in loaded.text and "Über" in loaded.text
+
+
+def test_random_bytes_that_decode_as_windows_1252_are_refused(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    allowed = [b for b in range(32, 256) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)]
+    (tmp_path / "noise.txt").write_bytes(bytes(rng.choice(allowed) for _ in range(20_000)))
+    with pytest.raises(LoadError, match="does not read as text"):
+        load_document(tmp_path / "noise.txt")
+    legacy = "Café crème, l'été 2023: rapport annuel. Les enfants ont reçu des vaccins.\n" * 20
+    (tmp_path / "legacy.txt").write_bytes(legacy.encode("cp1252"))
+    assert "crème" in load_document(tmp_path / "legacy.txt").text

@@ -70,7 +70,7 @@ def test_upload_search_and_delete(api):
     assert "312 new boreholes" in hit["text"]
     again = client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(REPORT), "water report.txt")]})
     assert again.status_code == 200 and len(again.get_json()["skipped"]) == 1
-    _error(client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(b"MZ\x90"), "tool.exe")]}), 400, "unsupported_type")
+    _error(client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(b"MZ\x90"), "tool.exe")]}), 422, "unsupported_type")
     broken = client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(b"%PDF-1.7 not really"), "broken.pdf")]})
     assert broken.status_code == 422 and broken.get_json()["failed"][0]["path"].endswith("broken.pdf")
     assert not (kb.home / "uploads" / "broken.pdf").exists()
