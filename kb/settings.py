@@ -65,7 +65,7 @@ class Settings:
     max_request_bytes: int = _setting(1_000_000, "Largest HTTP request body accepted (413 beyond).")
     host: str = _setting("127.0.0.1", "Address `kb serve` listens on.")
     port: int = _setting(8000, "Port `kb serve` listens on.")
-    threads: int = _setting(8, "Request threads of the WSGI server (waitress).")
+    threads: int = _setting(4, "Request threads of the WSGI server (waitress). More threads than twice the cores only contend for the GIL: on 2 cores, 8 let a page flood slow a keyed API client more than 4 did (bench/flood.py).")
     read_needs_key: bool = _setting(False, "Ask for a key on reads too: API calls send one, people sign in on the page with one (a session cookie), or come through a trusted single-sign-on proxy (trusted_user_header). Pages, original files and metrics then need it as the API does; writes always need a key.")
     session_hours: float = _setting(12.0, "How long a sign-in on the page lasts (hours); revoking its key ends it at once.")
     trusted_user_header: str = _setting("", "A header set by a single-sign-on reverse proxy naming the signed-in user (e.g. X-Forwarded-User); requests carrying it count as signed in. Empty (the default) ignores it: set it only when the proxy strips the header from clients' requests.")

@@ -64,7 +64,7 @@ def test_page_floods_from_one_address_leave_an_api_client_its_speed(hostile):
     it, a keyed API client's p50 stays within 2x of its quiet value."""
     base, key, _ = hostile
     auth = {"Authorization": f"Bearer {key}"}
-    queries = [f"health professionals newborn care {n}" for n in range(60)]
+    queries = [f"health professionals newborn care {n}" for n in range(100)]
 
     def api_p50(qs):
         times = []
@@ -75,7 +75,7 @@ def test_page_floods_from_one_address_leave_an_api_client_its_speed(hostile):
         return statistics.median(times)
 
     api_p50(queries[:5])  # warm
-    quiet = api_p50(queries[:30])
+    quiet = api_p50(queries[5:40])
     stop, codes = threading.Event(), []
 
     def flood(n):
@@ -98,7 +98,7 @@ def test_page_floods_from_one_address_leave_an_api_client_its_speed(hostile):
         deadline = time.time() + 60
         while 429 not in codes and time.time() < deadline:  # the flood has spent its burst: steady state
             time.sleep(0.1)
-        loaded = api_p50(queries[30:60])
+        loaded = api_p50(queries[40:100])
     finally:
         stop.set()
         for t in threads:
@@ -106,7 +106,7 @@ def test_page_floods_from_one_address_leave_an_api_client_its_speed(hostile):
         for s in socks:
             s.close()
     assert 429 in codes and 200 in codes  # the flood was served in part, and held back
-    assert loaded <= 2 * quiet + 0.005, (quiet, loaded)
+    assert loaded <= 2 * quiet + 0.002, (quiet, loaded)  # 2 ms for scheduling noise; bench/flood.py measures it
 
 
 def test_a_truncated_index_file_does_not_kill_the_server(hostile):
