@@ -315,6 +315,9 @@ def serve(host, port, threads, settings):
     app = create_app({"KB_SETTINGS": settings})
     kb = app.extensions["kb"]
     click.echo(f"Loading the model {kb.model} ...", err=True)
+    from webapp.requestlog import configure_logging
+
+    configure_logging(settings.log_format)
     kb.warm()
     # Python hands the GIL over every 5 ms by default: a short API request waited behind long
     # page renders. 1 ms keeps short requests short when many run at once.

@@ -63,6 +63,8 @@ class Settings:
     max_k: int = _setting(100, "Most results one request may ask for.")
     max_query_chars: int = _setting(1000, "Longest query accepted, in characters.")
     max_request_bytes: int = _setting(1_000_000, "Largest HTTP request body accepted (413 beyond).")
+    log_format: str = _setting("text", "How `kb serve` logs: text, or json (one JSON object per line; request lines carry request_id, method, path, status, ms, client, bytes).")
+    log_requests: bool = _setting(True, "Log one line per HTTP request (with its request id, also sent as X-Request-Id).")
     host: str = _setting("127.0.0.1", "Address `kb serve` listens on.")
     port: int = _setting(8000, "Port `kb serve` listens on.")
     threads: int = _setting(4, "Request threads of the WSGI server (waitress). More threads than twice the cores only contend for the GIL: on 2 cores, 8 let a page flood slow a keyed API client more than 4 did (bench/flood.py).")
@@ -114,6 +116,8 @@ class Settings:
             raise ValueError("setting query_encoder must be onnx or torch")
         if self.vector_index not in ("auto", "flat", "hnsw"):
             raise ValueError("setting vector_index must be auto, flat or hnsw")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("setting log_format must be text or json")
         if self.fusion not in ("rrf", "minmax"):
             raise ValueError("setting fusion must be rrf or minmax")
         if not all(0 <= getattr(self, n) <= 1 for n in ("dense_weight", "title_weight", "diversity", "min_score")):

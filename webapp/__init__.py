@@ -36,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` may hold KB_SETTINGS (a `kb.Settings`) or KB_HOME (a folder)."""
     from kb import KnowledgeBase, Settings
 
-    from . import access, api, errors, metrics, openapi, pages, signin
+    from . import access, api, errors, metrics, openapi, pages, requestlog, signin
     from .jobs import JobQueue
 
     app = Flask(__name__)
@@ -52,6 +52,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["kb"] = KnowledgeBase(settings)
     app.extensions["kb_jobs"] = JobQueue(app.extensions["kb"], settings.upload_workers, settings.max_jobs)
 
+    requestlog.register(app)
     metrics.register(app)
     access.register(app)
     app.register_blueprint(pages.bp)

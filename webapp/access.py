@@ -20,6 +20,7 @@ import json
 import math
 import threading
 import time
+import uuid
 from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, redirect, request, url_for
@@ -216,9 +217,12 @@ def register(app: Flask) -> None:
             seconds = math.ceil(wait) or 1
             message = (f"Too many requests; try again in {seconds} s." if wait else
                        f"Too many requests at once from one client (at most {inflight.limit}); try again in a moment.")
-            body = json.dumps({"error": {"code": "rate_limited" if wait else "too_many_at_once", "message": message}}).encode()
+            rid = uuid.uuid4().hex
+            body = json.dumps({"error": {"code": "rate_limited" if wait else "too_many_at_once", "message": message,
+                                         "request_id": rid}}).encode()
             start_response("429 Too Many Requests", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                                                     ("Retry-After", str(seconds)), *SECURITY_HEADERS.items()])
+                                                     ("Retry-After", str(seconds)), ("X-Request-Id", rid),
+                                                     *SECURITY_HEADERS.items()])
             return [body]
         environ["kb.gated"] = True
         try:

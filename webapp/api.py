@@ -15,6 +15,7 @@ from kb.faults import disk_full
 from kb.loaders import SUPPORTED
 from kb.validation import FILTERS, safe_file_name, validate_highlight
 
+from .errors import error_response
 from .jobs import DiskFull, is_disk_full
 
 bp = Blueprint("api", __name__)
@@ -269,7 +270,7 @@ def _job_answer(job):
         return jsonify({**r, "job": job.to_dict()}), status
     if job.state == "failed":
         status = 507 if job.error["code"] == "disk_full" else 500
-        return jsonify({"error": {"code": job.error["code"], "message": f"{job.error['message']} (job {job.id})"}}), status
+        return error_response(status, job.error["code"], f"{job.error['message']} (job {job.id})")
     response = jsonify({"job": job.to_dict()})
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return response, 202

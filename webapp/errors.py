@@ -1,4 +1,5 @@
-"""One error shape: JSON ``{"error": {"code", "message"}}`` under /api, a friendly page elsewhere."""
+"""One error shape: JSON ``{"error": {"code", "message", "request_id"}}`` under /api, a
+friendly page elsewhere."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from werkzeug.exceptions import HTTPException
 
 from kb.errors import KBError
 
+from .requestlog import request_id
+
 log = logging.getLogger("kb.web")
 
 
 def error_response(status: int, code: str, message: str):
     if request.path.startswith("/api/") or request.path == "/api":
-        response = jsonify({"error": {"code": code, "message": message}})
+        response = jsonify({"error": {"code": code, "message": message, "request_id": request_id()}})
         response.status_code = status
         return response
     return render_template("error.html", status=status, message=message), status

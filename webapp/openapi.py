@@ -40,7 +40,8 @@ def _param(name: str, schema: dict, description: str, where: str = "query", requ
 SCHEMAS = {
     "Error": {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {
         "error": {"type": "object", "required": ["code", "message"], "additionalProperties": False,
-                  "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                  "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                 "request_id": {"type": "string", "description": "Also the X-Request-Id header: quote it to find the request in the log."}}}}},
     "DocumentSummary": {"type": "object", "required": ["id", "title", "source", "date", "organisation", "period", "kind"], "properties": {
         "id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"}, "date": _NULLABLE_STR,
         "organisation": _NULLABLE_STR, "period": _NULLABLE_STR, "kind": _NULLABLE_STR}},

@@ -87,7 +87,7 @@ def test_every_error_has_one_json_shape(client, method, kwargs, status, code):
     r = getattr(client, method)("/api/search", **kwargs)
     assert r.status_code == status
     body = r.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "request_id"}
     assert body["error"]["code"] == code and body["error"]["message"]
 
 
