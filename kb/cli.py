@@ -382,6 +382,41 @@ def remove(doc_id, settings):
 
 
 @main.command()
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@_home_option
+def backup(dest, settings):
+    """Back up the knowledge base into DEST (a new folder), while it serves.
+
+    Copies the store and the service file (keys, votes) with SQLite's online backup, the
+    original files and the index files, all of one committed state: searches go on, writers
+    wait for the copy. Restore with: kb restore DEST --home NEW_HOME
+    """
+    from .backup import backup as run_backup
+
+    about = run_backup(_open(settings), dest)
+    click.echo(f"Backed up {about['documents']} documents, {about['passages']} passages and {about['original_files']} "
+               f"original files to {about['path']} in {about['seconds']} s"
+               + ("" if about["index_files"] else " (index files left out: they are rebuilt on restore)") + ".")
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_home_option
+def restore(src, settings):
+    """Restore a backup made by `kb backup` into the home (--home: a new or empty folder).
+
+    The backup's SQLite files are checked first (PRAGMA integrity_check); the index is opened
+    (or rebuilt from the store, without embedding anything) before this returns.
+    """
+    from .backup import restore as run_restore
+
+    about = run_restore(src, settings.home)
+    kb = _open(settings.replace(model=about.get("model") or settings.model))
+    kb.engine()
+    click.echo(f"Restored {about['documents']} documents and {about['passages']} passages into {about['home']}.")
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @_home_option
 def stats(as_json, settings):

@@ -156,6 +156,19 @@ class LiveIndex:
         save_index(self.home / "index", engine, generation, self.model, self._chunking)
 
     @contextmanager
+    def try_writing(self) -> Iterator[bool]:
+        """The write lock if no writer (thread or process) holds it now: True, held for the
+        block; else False at once."""
+        if not self._write_lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            with self._try_writing() as idle:
+                yield idle
+        finally:
+            self._write_lock.release()
+
+    @contextmanager
     def _try_writing(self) -> Iterator[bool]:
         with open(self.home / "write.lock", "w") as fh:
             try:
