@@ -47,7 +47,8 @@ def _home_option(f):
     def wrapper(*args, home=None, model=None, **kwargs):
         ctx = click.get_current_context()
         try:
-            settings = Settings.load(home=home or ctx.obj.get("home"), model=model or ctx.obj.get("model"))
+            settings = Settings.load(config=ctx.obj.get("config"), home=home or ctx.obj.get("home"),
+                                     model=model or ctx.obj.get("model"))
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         return f(*args, settings=settings, **kwargs)
@@ -75,10 +76,12 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @_HOME
 @_MODEL
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Settings file (TOML: rate_limit = 600, ...) [env KB_CONFIG; default: kb.toml in the home].")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens, step by step.")
 @click.version_option("0.1.0", prog_name="kb")
 @click.pass_context
-def main(ctx, home, model, verbose):
+def main(ctx, home, model, config, verbose):
     """kb: search your reports by meaning and by keywords.
 
     \b
@@ -87,11 +90,12 @@ def main(ctx, home, model, verbose):
       kb search "online child protection"
       kb serve                           # web page and JSON API on http://127.0.0.1:8000
 
-    Every setting can also come from a KB_* environment variable (see the README).
+    Every setting can come from kb.toml in the home (or --config FILE), and from a KB_*
+    environment variable, which wins over the file (see the README).
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     ctx.ensure_object(dict)
-    ctx.obj.update(home=home, model=model)
+    ctx.obj.update(home=home, model=model, config=config)
 
 
 class _Bar:

@@ -1,4 +1,10 @@
-"""Every setting, declared once: name, default and help. Override with ``KB_<NAME>`` variables."""
+"""Every setting, declared once: name, default and help.
+
+Values come, each overriding the one before, from the default here, a configuration file
+(``kb.toml`` in the home, or the file ``KB_CONFIG`` / ``--config`` names: one ``name = value``
+per setting, the names below in lower case), ``KB_<NAME>`` environment variables, and options
+given on the command line.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from typing import Any, Mapping
 __all__ = ["Settings", "default_home", "describe"]
 
 ENV_PREFIX = "KB_"
+CONFIG_FILE = "kb.toml"
 
 
 def default_home() -> Path:
@@ -86,10 +93,18 @@ class Settings:
     secret_key: str = _setting("", "Key signing the page's sign-in cookies and feedback forms; empty means a random key per server start (sign-ins then end when the server restarts).")
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
-        """Defaults, then ``KB_*`` variables, then explicit overrides (None means "not given")."""
+    def load(cls, env: Mapping[str, str] | None = None, config: str | Path | None = None, **overrides: Any) -> "Settings":
+        """Defaults, then the configuration file, then ``KB_*`` variables, then explicit
+        overrides (None means "not given"). The file is `config`, else ``KB_CONFIG``, else
+        ``kb.toml`` in the home (if there is one); a named file must exist."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        named = config or env.get(ENV_PREFIX + "CONFIG")
+        if named:
+            values.update(_read_config(Path(named).expanduser(), must_exist=True))
+        else:
+            home = overrides.get("home") or env.get(ENV_PREFIX + "HOME") or default_home()
+            values.update(_read_config(Path(home).expanduser() / CONFIG_FILE, must_exist=False))
         for f in fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw not in (None, ""):
@@ -138,6 +153,33 @@ def _convert(f: dataclasses.Field, raw: str) -> Any:
         return kind(raw)
     except ValueError:
         raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _read_config(path: Path, must_exist: bool) -> dict[str, Any]:
+    """A configuration file's settings, checked: known names, values of the right type."""
+    import tomllib
+
+    if not path.is_file():
+        if must_exist:
+            raise ValueError(f"configuration file {path} does not exist")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid TOML: {exc}") from None
+    known = {f.name: f for f in fields(Settings)}
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        f = known.get(name)
+        if f is None:
+            raise ValueError(f"{path}: unknown setting {name!r} (settings are the KB_* names in lower case, e.g. rate_limit)")
+        kind = str(f.type)
+        if kind == "bool" and not isinstance(value, bool) or kind == "int" and (isinstance(value, bool) or not isinstance(value, int)) \
+                or kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))) \
+                or kind in ("str", "Path") and not isinstance(value, str):
+            raise ValueError(f"{path}: {name} must be a {'boolean' if kind == 'bool' else 'number' if kind in ('int', 'float') else 'string'}, not {value!r}")
+        out[name] = float(value) if kind == "float" else Path(value).expanduser() if kind == "Path" else value
+    return out
 
 
 def _bool(raw: str) -> bool:

@@ -23,3 +23,45 @@ def test_every_setting_is_documented_in_the_readme():
     readme = README.read_text()
     for variable, default, _help in describe():
         assert f"`{variable}`" in readme, f"{variable} is not in the README's settings table"
+
+
+def test_a_configuration_file_sits_between_the_defaults_and_the_environment(tmp_path):
+    from kb.settings import Settings
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "kb.toml").write_text('rate_limit = 120\nlog_format = "json"\nread_needs_key = true\ndense_weight = 1\n')
+    s = Settings.load(env={}, home=home)
+    assert (s.rate_limit, s.log_format, s.read_needs_key, s.dense_weight) == (120, "json", True, 1.0)
+    assert Settings.load(env={"KB_RATE_LIMIT": "60"}, home=home).rate_limit == 60  # the environment wins
+    assert Settings.load(env={}, home=home, rate_limit=30).rate_limit == 30  # and options win over both
+    other = tmp_path / "other.toml"
+    other.write_text("max_k = 50\n")
+    assert Settings.load(env={"KB_CONFIG": str(other)}, home=home).max_k == 50  # a named file replaces kb.toml
+    assert Settings.load(env={"KB_CONFIG": str(other)}, home=home).rate_limit == 600
+
+
+@pytest.mark.parametrize("text, message", [
+    ("rate_limt = 5\n", "unknown setting 'rate_limt'"),
+    ('rate_limit = "fast"\n', "rate_limit must be a number"),
+    ("read_needs_key = 1\n", "read_needs_key must be a boolean"),
+    ("rate_limit = \n", "not valid TOML"),
+    ("rate_limit = 0\n", "rate_limit must be at least 1"),
+])
+def test_a_wrong_configuration_file_says_what_is_wrong(tmp_path, text, message):
+    from kb.settings import Settings
+
+    (tmp_path / "kb.toml").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        Settings.load(env={}, home=tmp_path)
+
+
+def test_the_cli_reads_config_from_an_option(tmp_path, runner):
+    from kb.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'home = "{tmp_path / "h"}"\nmodel = "hash"\n')
+    out = runner.invoke(main, ["--config", str(cfg), "stats", "--json"])
+    assert out.exit_code == 0 and str(tmp_path / "h") in out.output, out.output
+    bad = runner.invoke(main, ["--config", str(tmp_path / "missing.toml"), "stats"])
+    assert bad.exit_code != 0 and "does not exist" in bad.output
