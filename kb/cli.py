@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from index.embedders import ModelMismatch
+
 from .errors import KBError
 from .settings import Settings
 
@@ -71,6 +73,9 @@ class _Group(click.Group):
         except KBError as exc:
             click.secho(f"Error: {exc.message}", err=True, fg="red")
             ctx.exit(2 if exc.status < 500 else 1)
+        except ModelMismatch as exc:
+            click.secho(f"Error: {exc}", err=True, fg="red")
+            ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

