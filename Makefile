@@ -17,14 +17,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The server alone (make run); the test tools and optional integrations on top (make test).
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-run
+	$(BIN)/python -m pip install --quiet -e '.[test,mcp,langchain]'
 	touch $@
 
 install: $(VENV)/.installed
 
-run: install ocr
+run: $(VENV)/.installed-run ocr
 	$(BIN)/kb ingest --if-empty $(SAMPLE)
 	$(BIN)/kb serve --host $(HOST) --port $(PORT)
 

@@ -391,6 +391,33 @@ def remove(doc_id, settings):
 
 
 @main.command()
+@click.option("--url", help="Ask this kb server (e.g. http://127.0.0.1:8000) instead of reading the home.")
+@click.option("--key", envvar="KB_API_KEY", help="API key for --url [env KB_API_KEY].")
+@_home_option
+def mcp(url, key, settings):
+    """Serve the knowledge base to AI assistants over MCP (stdio).
+
+    \b
+    Tools: search, list_documents, get_document, get_passage. An assistant's configuration:
+      {"mcpServers": {"kb": {"command": "kb", "args": ["mcp", "--home", "/path/to/home"]}}}
+    Needs the extra: pip install 'kb[mcp]'.
+    """
+    try:
+        from .mcp import build_server
+        server = build_server(_remote(url, key) if url else _open(settings))
+    except ImportError:
+        raise click.UsageError("kb mcp needs the MCP SDK: pip install 'kb[mcp]'") from None
+    logging.getLogger().setLevel(logging.WARNING)  # stdout is the protocol's: logs go to stderr only
+    server.run("stdio")
+
+
+def _remote(url, key):
+    from .client import Client
+
+    return Client(url, key=key)
+
+
+@main.command()
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @_home_option
 def backup(dest, settings):

@@ -1,0 +1,1 @@
+"""Thin adapters from kb's client to other frameworks (optional extras)."""
