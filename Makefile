@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SAMPLE ?= data/sample
 
-.PHONY: run test install browser ocr bench-pdf bench bench-ingest scale load compare quality train clean
+.PHONY: run test install install-server browser ocr bench-pdf bench bench-ingest scale load compare quality train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,8 @@ $(VENV)/.installed: $(VENV)/.installed-run
 	touch $@
 
 install: $(VENV)/.installed
+
+install-server: $(VENV)/.installed-run  ## the server's environment alone (what make run and the Docker image use)
 
 run: $(VENV)/.installed-run ocr
 	$(BIN)/kb ingest --if-empty $(SAMPLE)
