@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SAMPLE ?= data/sample
 
-.PHONY: run test install install-server browser ocr bench-pdf bench bench-ingest scale load compare quality train clean
+.PHONY: run test lint install install-server browser ocr bench-pdf bench bench-ingest scale load compare quality train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,12 @@ browser:
 ocr:
 	@command -v tesseract >/dev/null || { $(APT_INSTALL) tesseract-ocr || echo "tesseract-ocr could not be installed: scanned pages will be reported, not read"; }
 
-test: install browser ocr
+test: install browser ocr lint
 	$(BIN)/python -m pytest
+
+lint: install  ## ruff (pyflakes, pycodestyle, import order, bugbear) and mypy on kb/, index/, webapp/
+	$(BIN)/ruff check kb index webapp tests bench
+	$(BIN)/mypy kb index webapp
 
 # `make bench` runs every benchmark, then writes bench/RESULTS.md and bench/scaling.png.
 # The side-by-side one needs its own environment (txtai, Haystack): bench/.venv-compare.

@@ -53,7 +53,7 @@ def write_corpus(corpus: Path | None, docs: int, folder: Path) -> list[str]:
         shutil.copytree(ROOT / "data" / "sample", folder, dirs_exist_ok=True)
         return SAMPLE_QUERIES
     with open(corpus) as fh:
-        for i, line in zip(range(docs), fh):
+        for _i, line in zip(range(docs), fh):
             doc = json.loads(line)
             (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}\n")
     return []
@@ -79,7 +79,7 @@ def main():
     settings = Settings.load(env={}, home=work / "home")
     kb = KnowledgeBase(settings)
     t = time.perf_counter()
-    kb.embedder._model  # the model (torch) load is reported apart: it is paid once per process
+    _ = kb.embedder._model  # the model (torch) load is reported apart: it is paid once per process
     load_s = time.perf_counter() - t
 
     report = kb.ingest([folder])

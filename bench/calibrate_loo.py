@@ -34,8 +34,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from index.relevance import (CALIBRATION_FEATURES, CALIBRATION_FILE, CALIBRATION_TRAIN,  # noqa: E402
-                             LinearModel, fit_calibration, gate_for, reliability_table)
+from index.relevance import (  # noqa: E402
+    CALIBRATION_FEATURES,
+    CALIBRATION_FILE,
+    CALIBRATION_TRAIN,
+    LinearModel,
+    fit_calibration,
+    gate_for,
+    reliability_table,
+)
 from index.rerank import FEATURES  # noqa: E402
 from kb.evaluation import BEIR_PREFIX, BeirDataset, _question_ranking, read_questions  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402

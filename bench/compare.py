@@ -109,7 +109,9 @@ class HaystackSystem:
         from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
         from haystack.document_stores.in_memory import InMemoryDocumentStore
         from haystack_integrations.components.embedders.sentence_transformers import (
-            SentenceTransformersDocumentEmbedder, SentenceTransformersTextEmbedder)
+            SentenceTransformersDocumentEmbedder,
+            SentenceTransformersTextEmbedder,
+        )
 
         self.store = InMemoryDocumentStore(embedding_similarity_function="cosine")
         self.doc_embedder = SentenceTransformersDocumentEmbedder(model=model_path(), local_files_only=True, progress_bar=False)
@@ -176,7 +178,7 @@ def query_all(systems: list, dataset: BeirDataset, block: int = BLOCK) -> list[d
                 ranked[s][qid] = systems[s].search(text)
                 latencies[s].append((time.perf_counter() - t) * 1000)
     rows = []
-    for system, got, lat in zip(systems, ranked, latencies):
+    for _system, got, lat in zip(systems, ranked, latencies):
         metrics = evaluate(got, dataset.qrels)
         rows.append({"query_p50_ms": round(float(np.percentile(lat, 50)), 2), "query_p99_ms": round(float(np.percentile(lat, 99)), 2),
                      "ndcg@10": round(metrics["ndcg@10"], 4), "recall@10": round(metrics["recall@10"], 4), "queries": len(queries)})

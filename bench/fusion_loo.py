@@ -51,7 +51,7 @@ def main() -> None:
             sys.exit(f"{home} is missing: run bench/quality.py first")
         kb = KnowledgeBase(Settings.load(home=home))
         data = BeirDataset.load(folder, "test")
-        table[folder.name] = scores(kb, lambda kb: evaluate_beir(kb, data, ["hybrid"], [False])[0]["ndcg@10"])
+        table[folder.name] = scores(kb, lambda kb: evaluate_beir(kb, data, ["hybrid"], [False])[0]["ndcg@10"])  # noqa: B023 (called at once)
         print(folder.name, {k: round(v, 4) for k, v in table[folder.name].items()}, flush=True)
     if args.questions and args.reports_home:
         kb = KnowledgeBase(Settings.load(home=args.reports_home))

@@ -104,7 +104,7 @@ def _fmt(cell: dict) -> str:
 
 def ingest(folder: Path, home: Path, workers: int) -> dict:
     kb = KnowledgeBase(Settings.load(env={}, home=home, parse_workers=workers))
-    kb.embedder._model  # the model load is paid once per process: not part of the rate
+    _ = kb.embedder._model  # the model load is paid once per process: not part of the rate
     report = kb.ingest([folder])
     return {"parse_workers": workers, "seconds": round(report.seconds, 2), "pages": report.pages,
             "passages": report.passages_new, "pages_per_s": round(report.pages / report.seconds, 2),

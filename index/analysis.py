@@ -95,7 +95,7 @@ class Analyzer:
         words = self._learn(tokens)
         return list(chain.from_iterable(map(words.__getitem__, tokens)))
 
-    def _learn(self, tokens: list[str]) -> dict[str, str]:
+    def _learn(self, tokens: list[str]) -> dict[str, tuple[str, ...]]:
         words = self._words
         if len(words) > 1_000_000:  # bounded: a vocabulary is far smaller, junk tokens are not
             words.clear()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class HnswIndex:
         self.dim, self.m = dim, m
         self.ef_construction, self.ef_search, self.shortlist = ef_construction, ef_search, shortlist
         self.exact_below, self.max_dead = exact_below, max_dead
-        self._graph = None                          # faiss.IndexHNSWSQ; its row numbers are ours
+        self._graph: Any = None                     # faiss.IndexHNSWSQ; its row numbers are ours
         self._keys = np.zeros(0, np.int64)          # row -> passage id
         self._alive = np.zeros(0, bool)             # row -> not removed
         self._exact = Rows.empty(dim)  # row -> vector (memory-mapped once saved)
@@ -54,7 +55,8 @@ class HnswIndex:
     def _new_graph(self, sample: np.ndarray):
         import faiss
 
-        graph = faiss.IndexHNSWSQ(self.dim, faiss.ScalarQuantizer.QT_8bit, self.m, faiss.METRIC_INNER_PRODUCT)
+        graph = faiss.IndexHNSWSQ(self.dim, faiss.ScalarQuantizer.QT_8bit, self.m,  # type: ignore[arg-type]  # SWIG stubs
+                                  faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = self.ef_construction
         graph.train(sample)
         return graph

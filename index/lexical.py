@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 
@@ -93,14 +93,19 @@ def _copy_runs(out: np.ndarray, offsets: np.ndarray, where: np.ndarray,
             out[offsets[where[a]]:offsets[where[b - 1] + 1]] = source[source_offsets[rows[a]]:source_offsets[rows[b - 1] + 1]]
 
 
+Ids = Union[Sequence[int], np.ndarray]  # passage ids: a list or an int64 array
+
+
 @runtime_checkable
 class LexicalIndex(Protocol):
-    def build(self, ids: Sequence[int], texts: Sequence[str], headings: Sequence[str] | None = None) -> None: ...
+    analyzer: Analyzer
 
-    def rebuild(self, ids: Sequence[int], headings: Sequence[str] | None,
+    def build(self, ids: Ids, texts: Sequence[str], headings: Sequence[str] | None = None) -> None: ...
+
+    def rebuild(self, ids: Ids, headings: Sequence[str] | None,
                 texts_of: Callable[[np.ndarray], Sequence[str]]) -> None: ...
 
-    def update(self, remove: Sequence[int], upsert: Sequence[int], headings: Sequence[str],
+    def update(self, remove: Ids, upsert: Ids, headings: Sequence[str],
                texts_of: Callable[[np.ndarray], Sequence[str]]) -> bool: ...
 
     def search(
@@ -111,9 +116,9 @@ class LexicalIndex(Protocol):
 
     def idf(self, terms: Sequence[str]) -> np.ndarray: ...
 
-    def scores(self, query: str, ids: Sequence[int]) -> np.ndarray: ...
+    def scores(self, query: str, ids: Ids) -> np.ndarray: ...
 
-    def positions(self, terms: Sequence[str], ids: Sequence[int]) -> tuple[list[dict[str, list[int]]], np.ndarray]: ...
+    def positions(self, terms: Sequence[str], ids: Ids) -> tuple[list[dict[str, list[int]]], np.ndarray]: ...
 
     def copy(self) -> "LexicalIndex":
         """An independent copy: `build` on it leaves this one whole for the searches using it."""
@@ -148,43 +153,43 @@ class BM25Index:
         self._lengths: np.ndarray | None = np.zeros(0, np.int32)
         self._heads: np.ndarray | None = np.zeros(0, np.uint64)
 
-    def build(self, ids: Sequence[int], texts: Sequence[str], headings: Sequence[str] | None = None) -> None:
+    def build(self, ids: Ids, texts: Sequence[str], headings: Sequence[str] | None = None) -> None:
         """Index each passage's heading words and text words together; `positions` reports
         on the text's words only (a heading is searchable context, not the passage)."""
         none = np.zeros(0, np.int64)
         self._index(np.asarray(ids, dtype=np.int64), list(texts), headings, {}, [], none, none)
 
-    def rebuild(self, ids: Sequence[int], headings: Sequence[str] | None,
+    def rebuild(self, ids: Ids, headings: Sequence[str] | None,
                 texts_of: Callable[[np.ndarray], Sequence[str]]) -> None:
         """Index exactly `ids` (with their `headings`) again, as `build` would. An id names one
         text (kb's are content hashes), so passages held already keep their analysed terms;
         only the others' texts are fetched, `texts_of(new_ids)`, and analysed. Where most
         passages stay, this is an `update`. The vocabulary keeps its ids (terms of removed
         passages stay in it, occurring nowhere)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        headings = [""] * len(ids) if headings is None else list(headings)
-        if self.update(np.setdiff1d(self._ids, ids), ids, headings, texts_of):  # most passages stay: merged
+        keys = np.asarray(ids, dtype=np.int64)
+        heads = [""] * len(keys) if headings is None else list(headings)
+        if self.update(np.setdiff1d(self._ids, keys), keys, heads, texts_of):  # most passages stay: merged
             return
-        where, rows = self._rows(ids)
-        new = np.ones(len(ids), bool)
+        where, rows = self._rows(keys)
+        new = np.ones(len(keys), bool)
         new[where] = False
-        texts: list[str | None] = [None] * len(ids)
-        fresh = texts_of(ids[new]) if new.any() else []
+        texts: list[str | None] = [None] * len(keys)
+        fresh = texts_of(keys[new]) if new.any() else []
         for i, text in zip(np.flatnonzero(new).tolist(), fresh):
             texts[i] = text
-        self._index(ids, texts, headings, dict(self._vocab), list(self._terms), where, rows)
+        self._index(keys, texts, heads, dict(self._vocab), list(self._terms), where, rows)
 
-    def update(self, remove: Sequence[int], upsert: Sequence[int], headings: Sequence[str],
+    def update(self, remove: Ids, upsert: Ids, headings: Sequence[str],
                texts_of: Callable[[np.ndarray], Sequence[str]]) -> bool:
         """Drop the passages `remove`, and index `upsert` under `headings` (again, where one
         is held under another heading): the same index `rebuild` would give, with only these
         passages looked at. False, with nothing changed, where this index cannot merge (files
         from before it kept term counts) or the change outweighs what it keeps: `rebuild` then."""
-        if self._tf is None:
+        if self._tf is None or self._heads is None:
             return False
-        upsert = np.asarray(upsert, dtype=np.int64)
-        where, rows = self._rows(upsert)
-        same = np.zeros(len(upsert), bool)
+        keys = np.asarray(upsert, dtype=np.int64)
+        where, rows = self._rows(keys)
+        same = np.zeros(len(keys), bool)
         same[where] = self._heads[rows] == fingerprints(headings)[where]
         drop = np.zeros(len(self._ids), bool)
         drop[self._rows(np.asarray(remove, dtype=np.int64))[1]] = True
@@ -192,9 +197,9 @@ class BM25Index:
         kept, others = np.flatnonzero(~drop), np.flatnonzero(~same)
         if not len(kept) or len(others) > len(kept):
             return False
-        old_row = np.full(len(upsert), -1, np.int64)
+        old_row = np.full(len(keys), -1, np.int64)
         old_row[where] = rows
-        self._merge(kept, upsert[others], [headings[i] for i in others.tolist()], old_row[others], texts_of)
+        self._merge(kept, keys[others], [headings[i] for i in others.tolist()], old_row[others], texts_of)
         return True
 
     def _merge(self, kept: np.ndarray, ids: np.ndarray, headings: list[str], old_rows: np.ndarray,
@@ -203,6 +208,7 @@ class BM25Index:
         `ids` under `headings`, counted as a build would count them (those held, at `old_rows`,
         keep their analysed text; -1 marks a new one, whose text `texts_of` gives). Postings
         are merged (`postings.merge`), not sorted again."""
+        assert self._tf is not None and self._lengths is not None and self._heads is not None  # `update` checked
         held = len(self._ids)
         renumber = None
         if len(kept) < held:
@@ -219,7 +225,7 @@ class BM25Index:
         # the held passages' term sequences, then the appended ones'
         body = np.concatenate([[0], self._offsets[kept + 1] - self._offsets[kept], np.diff(tail._offsets)])
         offsets = np.cumsum(body)
-        sequence = np.empty(int(offsets[-1]), _sequence_dtype(len(terms)))
+        sequence: np.ndarray = np.empty(int(offsets[-1]), _sequence_dtype(len(terms)))
         _copy_runs(sequence, offsets, np.arange(len(kept)), self._sequence, self._offsets, kept)
         sequence[offsets[len(kept)]:] = tail._sequence
         indptr, indices, tf = merge(self._indptr, self._indices, self._tf, renumber, len(terms),
@@ -230,6 +236,7 @@ class BM25Index:
     def _pairs(self, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every posting as (term, passage numbered from `first`, count), by term then passage."""
         term = np.repeat(np.arange(len(self._indptr) - 1, dtype=np.int32), np.diff(self._indptr))
+        assert self._tf is not None  # an index that merges keeps its counts
         return term, self._indices + np.int32(first), self._tf
 
     def _index(self, ids: np.ndarray, texts: list[str | None], headings: Sequence[str] | None,
@@ -258,7 +265,7 @@ class BM25Index:
             body_len[i] = len(body)
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum(body_len, out=offsets[1:])
-        sequence = np.empty(int(offsets[-1]), _sequence_dtype(len(terms)))
+        sequence: np.ndarray = np.empty(int(offsets[-1]), _sequence_dtype(len(terms)))
         _copy_runs(sequence, offsets, where, source._sequence, source._offsets, rows)
         for i, body in fresh.items():
             sequence[offsets[i]:offsets[i + 1]] = body
@@ -340,7 +347,7 @@ class BM25Index:
         positions = top_k(scores, docs, min(int(k), n))
         return list(zip(self._ids[positions].tolist(), scores[positions].tolist()))
 
-    def scores(self, query: str, ids: Sequence[int]) -> np.ndarray:
+    def scores(self, query: str, ids: Ids) -> np.ndarray:
         """BM25 of `query` for the given passage ids (0 for ids not indexed), looked up in
         each term's postings rather than scoring the whole collection."""
         ids = np.asarray(ids, dtype=np.int64)
@@ -365,7 +372,7 @@ class BM25Index:
         found = self._ids[self._order[pos]] == ids
         return np.flatnonzero(found), self._order[pos[found]]
 
-    def positions(self, terms: Sequence[str], ids: Sequence[int]) -> tuple[list[dict[str, list[int]]], np.ndarray]:
+    def positions(self, terms: Sequence[str], ids: Ids) -> tuple[list[dict[str, list[int]]], np.ndarray]:
         """Per passage id: where each of `terms` occurs among its analysed terms, and how many
         terms it has (ids not indexed: none, 0). Read from the stored term sequences, so the
         features of fifty candidates cost no re-analysis of their texts."""

@@ -74,7 +74,8 @@ class _Slot:
 
     def __init__(self, text: str):
         self.text, self.ready, self.lead = text, threading.Event(), False
-        self.vector, self.error = None, None
+        self.vector: np.ndarray | None = None
+        self.error: BaseException | None = None
 
 
 class Batcher:
@@ -98,6 +99,7 @@ class Batcher:
             self._lead()
         if slot.error is not None:
             raise slot.error
+        assert slot.vector is not None
         return slot.vector
 
     def _lead(self) -> None:

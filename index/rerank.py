@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -43,8 +43,9 @@ FEATURES = (
 def _window(positions: dict[str, list[int]]) -> int:
     """Length of the shortest token window holding every term in `positions` at least once."""
     events = sorted((p, t) for t, ps in positions.items() for p in ps)
-    need, have, best, left = len(positions), {}, math.inf, 0
-    for right, (pos, term) in enumerate(events):
+    have: dict[str, int] = {}
+    need, best, left = len(positions), math.inf, 0
+    for _right, (pos, term) in enumerate(events):
         have[term] = have.get(term, 0) + 1
         while len(have) == need:
             best = min(best, pos - events[left][0] + 1)
@@ -58,7 +59,8 @@ def _window(positions: dict[str, list[int]]) -> int:
 
 def term_positions(terms: Sequence[str], analysed: Sequence[str]) -> dict[str, list[int]]:
     """Where each of `terms` occurs in an analysed text (what `LexicalIndex.positions` stores)."""
-    wanted, out = set(terms), {}
+    wanted = set(terms)
+    out: dict[str, list[int]] = {}
     for p, t in enumerate(analysed):
         if t in wanted:
             out.setdefault(t, []).append(p)
@@ -66,7 +68,8 @@ def term_positions(terms: Sequence[str], analysed: Sequence[str]) -> dict[str, l
 
 
 def features(terms: Sequence[str], hits: Sequence[Hit], matches: Sequence[dict[str, list[int]]],
-             lengths: Sequence[int], titles: Sequence[Sequence[str]], idf: Sequence[float] | None = None) -> np.ndarray:
+             lengths: Sequence[int] | np.ndarray, titles: Sequence[Iterable[str]],
+             idf: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
     """One row of `FEATURES` per hit. `terms` are the query's distinct analysed terms and
     `idf` their weights (`LexicalIndex.idf`; equal without it); `matches` says where they
     occur in each passage's own text (`LexicalIndex.positions`: headings left out), `lengths`

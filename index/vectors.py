@@ -92,7 +92,7 @@ class FaissIndex:
             if not len(allowed):
                 n = len(queries)
                 return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
-            params = self._faiss.SearchParameters(sel=self._faiss.IDSelectorBatch(allowed))
+            params = self._faiss.SearchParameters(sel=self._faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
         if len(queries) > 4:
             return self._index.search(queries, k, params=params)
         # A few queries: one thread. FAISS's OpenMP threads spin after a search and fight the

@@ -27,7 +27,7 @@ _ABBREVIATIONS = {
 }
 # A terminator, optional closing quotes/brackets, then white space or (glued) a capitalised word.
 _BOUNDARY = re.compile(r"""([.!?]+|:)(["'’”)\]]*)(\s+|(?=[A-Z][a-z]|[A-Z]{2,}\b))""")
-_OPENERS = "\"'‘“([" 
+_OPENERS = "\"'‘“(["
 # Chinese and Japanese sentences end in full-width marks and need no space after them.
 _CJK_END = re.compile(r"[。！？]+[」』”’）)]*")
 MAX_PIECE_CHARS = 2_000  # a longer "sentence" (a table dump, text without stops) is cut first
@@ -156,7 +156,9 @@ def _split_long(text: str, piece: _Piece, limit: int, count: TokenCounter) -> li
     longer than that on its own (text without spaces, a long run of figures) is cut inside."""
     words = [(piece.start + m.start(), piece.start + m.end()) for m in re.finditer(r"\S+", text[piece.start:piece.end])]
     spans = [w for s, e in words for w in _windows(text, s, e, 4 * limit)]
-    out, run, total = [], [], 0
+    out: list[list[tuple[int, int]]] = []
+    run: list[tuple[int, int]] = []
+    total = 0
     for (s, e), n in _fit(text, spans, limit, count):
         if run and total + n > limit:
             out.append(run)
@@ -178,12 +180,15 @@ def _pack(pieces: list[_Piece], target: int, overlap: int) -> list[list[_Piece]]
     step = max(1, target - overlap)  # new tokens each passage after the first can hold
     n = max(1, math.ceil(max(0, total - overlap) / step))
     goal = math.ceil((total - overlap) / n) + overlap if total > overlap else target
-    runs, run, size = [], [], 0
+    runs: list[list[_Piece]] = []
+    run: list[_Piece] = []
+    size = 0
     for p in pieces:
         if run and (size + p.tokens > target or size >= goal
                     or sum(len(q.clean) for q in run) + len(p.clean) > MAX_PASSAGE_CHARS):
             runs.append(run)
-            carry, carried = [], 0
+            carry: list[_Piece] = []
+            carried = 0
             for q in reversed(run):
                 if carried + q.tokens > overlap or len(carry) + 1 >= len(run) or len(q.clean) > MAX_PASSAGE_CHARS // 4:
                     break
@@ -222,8 +227,8 @@ def chunk_document(
             spans = [(block.start + m.start(), block.start + m.end()) for m in re.finditer(r"[^\n]+", text[block.start:block.end])]
         else:
             spans = split_sentences(text, block.start, block.end)
-        for s, e in spans:
-            for s, e in _windows(text, s, e, MAX_PIECE_CHARS):
+        for span_start, span_end in spans:
+            for s, e in _windows(text, span_start, span_end, MAX_PIECE_CHARS):
                 c = clean_text(text[s:e])
                 if c:
                     pieces.append(_Piece(s, e, c, 0, block.page, section, block.context))

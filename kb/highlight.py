@@ -22,7 +22,7 @@ class SentenceVectors:
         self._embed, self._cache = embed, LRU(size)
 
     def __call__(self, sentences: list[str]) -> np.ndarray:
-        return np.stack(self._cache.get_many(sentences, self._embed))
+        return np.stack(self._cache.get_many(sentences, lambda new: list(self._embed(new))))
 
 
 class Sentences:
@@ -72,8 +72,8 @@ def best_sentences(
     by_model = {n for n, (group, terms) in enumerate(passages[:embed_top])
                 if use_model and group and max((len(query_terms & t) for t in terms), default=0) < enough}
     top = [s for n, (group, _) in enumerate(passages) if n in by_model for s in group]
-    dense = iter(embed([clean_text(s) for s in top]) @ query_vector if top else [])
-    out = []
+    dense = iter(embed([clean_text(s) for s in top]) @ query_vector if top and embed is not None else [])
+    out: list[tuple[str, ...]] = []
     for n, (group, terms) in enumerate(passages):
         if not group:
             out.append(())

@@ -59,6 +59,9 @@ def digests(folder: Path, kind: str = "flat") -> dict[str, str]:
     out = {}
     for f in _files(folder, kind):
         key = identity(f)
+        if key is None:  # gone while listed: its digest cannot match
+            out[str(f.relative_to(folder))] = ""
+            continue
         if key not in _KNOWN:
             _KNOWN[key] = _sha256(f).hexdigest()
         out[str(f.relative_to(folder))] = _KNOWN[key]

@@ -25,10 +25,10 @@ import os
 import sys
 import time
 from collections import deque
-from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Protocol
@@ -144,9 +144,9 @@ class Ingester:
     # -- entry points ----------------------------------------------------------------
 
     def files(self, paths: Iterable[str | Path], report: IngestReport, progress: Progress | None = None) -> IngestReport:
-        paths = [Path(p).expanduser() for p in paths]
-        files = expand_paths(paths, report)
-        sidecars = read_sidecars([p.resolve() for p in paths if p.is_dir()] + [p.resolve().parent for p in paths if p.is_file()])
+        given = [Path(p).expanduser() for p in paths]
+        files = expand_paths(given, report)
+        sidecars = read_sidecars([p.resolve() for p in given if p.is_dir()] + [p.resolve().parent for p in given if p.is_file()])
         pages = {f: count_pages(f) for f in files}
         if progress:
             progress.start(sum(pages.values()), "page")
@@ -416,7 +416,7 @@ class Ingester:
         originals = []  # (written beside, final): moved in place once the store has committed
         try:
             for p in pending:
-                if p.data is not None:
+                if p.data is not None and p.doc.file:
                     originals.append((files / f".{p.doc.id}.{os.getpid()}.tmp", kb.home / p.doc.file))
                     originals[-1][0].write_bytes(p.data)
         except BaseException:  # a full disk: nothing half written is left
@@ -455,7 +455,7 @@ class Ingester:
     def _move(self, old: Document, source: str, suffix: str) -> None:
         new_id = document_id(source)
         file = f"files/{new_id}{suffix}" if old.file else None
-        if old.file and (self.kb.home / old.file).exists():
+        if old.file and file and (self.kb.home / old.file).exists():
             os.replace(self.kb.home / old.file, self.kb.home / file)
         self.kb.store.move_document(old.id, new_id, source, file)
 
@@ -495,7 +495,9 @@ def _die_with_parent() -> None:
             os._exit(0)
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
+def _stop(pool: ProcessPoolExecutor | None) -> None:
+    if pool is None:
+        return
     for process in list(getattr(pool, "_processes", {}).values()):  # a hung parser must not outlive us
         if process.is_alive():
             process.kill()

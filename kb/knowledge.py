@@ -35,9 +35,9 @@ from index.rerank import FEATURES, Reranker, features, load_reranker
 
 from .errors import IndexMismatch, InvalidRequest, NotFound
 from .feedback import FeedbackLog
+from .highlight import Sentences, SentenceVectors, best_sentences
 from .keys import KeyStore
 from .live import LiveIndex
-from .highlight import Sentences, SentenceVectors, best_sentences
 from .lru import LRU
 from .records import Document, IngestReport, Record, Result
 from .servicedb import SERVICE_FILE
@@ -302,7 +302,8 @@ class KnowledgeBase:
                 ids = engine.vectors.ids() if engine is not None else np.zeros(0, np.int64)
                 if len(ids) > 100_000:  # a mean and covariance in 384 dimensions settle long before this
                     ids = np.sort(np.random.default_rng(0).choice(ids, 100_000, replace=False))
-                chunks = (engine.vectors.vectors(ids[i:i + 50_000]) for i in range(0, len(ids), 50_000))
+                vectors = engine.vectors if engine is not None else None
+                chunks = (vectors.vectors(ids[i:i + 50_000]) for i in range(0, len(ids), 50_000) if vectors is not None)
                 own = CosineNull.fit(chunks, self.embedder.dim)
                 self._null = (generation, own.blend(reference_null(self.model)))
             return self._null[1]

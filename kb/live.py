@@ -135,10 +135,10 @@ class LiveIndex:
             log.info("index files lag the store (generation %s); rebuilding from the store", generation)
             with self.store.reading():  # vectors and texts of one committed state: a writer may be at work
                 keys, vectors = self.store.all_vectors(dim)
-                texts = self.store.all_texts()
+                ids, texts, headings = self.store.all_texts()
             engine = self.new_engine(dim, len(keys))
             engine.vectors.add(keys, vectors)
-            engine.lexical.build(*texts)
+            engine.lexical.build(ids, texts or [], headings)
             with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
                 if idle and self.store.generation() == generation:
                     self._save_or_keep(engine, generation)  # a full disk: serve it from memory all the same

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import LoadError
-from .records import IngestReport
 from .metadata import infer_metadata
+from .records import IngestReport
 from .structure import Block, LoadedDocument, TextBuilder, parse_date, parse_text
 
 __all__ = ["load_document", "load_record", "expand_paths", "SUPPORTED", "LoadedDocument"]

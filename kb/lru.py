@@ -32,7 +32,7 @@ class LRU:
                 self._items.move_to_end(k)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-        return [known[k] for k in keys]
+        return [known[k] for k in keys]  # type: ignore[misc]  # every key is known by now
 
     def clear(self) -> None:
         with self._lock:

@@ -158,7 +158,7 @@ def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_i
     heading = next((text[b.start:b.end] for b in blocks if b.kind == "heading"), None) if first_heading else None
     info = pdf_info or {}
     candidates = [title, cover, heading, str(info.get("Title") or "")]
-    chosen = next((" ".join(c.split()) for c in candidates if plausible_title(c)), None) or title_from_filename(stem, text)
+    chosen = next((" ".join(c.split()) for c in candidates if c and plausible_title(c)), None) or title_from_filename(stem, text)
     dated = when or _date_near_top(text, blocks)
     created = _pdf_date(str(info.get("CreationDate") or ""))
     period = _period(f"{chosen}\n{head}")

@@ -75,7 +75,9 @@ def read_pdf(path: Path, data: bytes) -> LoadedDocument:
             raise LoadError(f"{path.name}: encrypted: needs a password", "encrypted") from None
         raise LoadError(f"{path.name}: not a readable PDF ({exc})") from None
     try:
-        pages, unread, ocred = [], [], []
+        pages: list = []
+        unread: list[int] = []
+        ocred: list[int] = []
         for index in range(len(pdf)):
             page = pdf[index]
             lines = _page_lines(page, index + 1)

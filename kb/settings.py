@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 __all__ = ["Settings", "default_home", "describe"]
 
@@ -148,11 +148,12 @@ class Settings:
 
 
 def _convert(f: dataclasses.Field, raw: str) -> Any:
-    kind = {"int": int, "float": float, "str": str, "Path": Path, "bool": _bool}[str(f.type)]
+    kinds: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str, "Path": Path, "bool": _bool}
+    kind = kinds[str(f.type)]
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+        raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {getattr(kind, '__name__', 'value')}") from None
 
 
 def _read_config(path: Path, must_exist: bool) -> dict[str, Any]:
@@ -196,7 +197,7 @@ def describe() -> list[tuple[str, str, str]]:
     """(environment variable, default, help) for every setting: the README table's source."""
     rows = []
     for f in fields(Settings):
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[operator]
         if f.name == "home":
             default = "$XDG_DATA_HOME/kb (~/.local/share/kb)"
         elif isinstance(default, bool):

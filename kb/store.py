@@ -313,12 +313,12 @@ class SQLiteStore:
     def clean_texts(self, keys: np.ndarray) -> list[str]:
         """The cleaned texts of passages `keys`, in that order (what `LexicalIndex.rebuild` fetches)."""
         found: dict[int, str] = {}
-        keys = [int(k) for k in keys]
-        for i in range(0, len(keys), 500):
-            batch = keys[i:i + 500]
+        wanted = [int(k) for k in keys]
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i:i + 500]
             sql = f"SELECT key, clean FROM passages WHERE key IN ({','.join('?' * len(batch))})"
             found.update((r[0], r[1]) for r in self._conn().execute(sql, batch))
-        return [found[k] for k in keys]
+        return [found[k] for k in wanted]
 
     def neighbours(self, doc_id: str, ordinal: int, around: int = 1) -> list[tuple[int, str]]:
         """(ordinal, text) of the passages within `around` places of `ordinal` in a document,

@@ -47,8 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     settings = app.config["KB_SETTINGS"] or Settings.load(home=app.config["KB_HOME"])
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or settings.secret_key or secrets.token_hex(32)
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_request_bytes, settings.max_upload_bytes)  # per route below
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # DefaultJSONProvider's settings
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["kb"] = KnowledgeBase(settings)
     app.extensions["kb_jobs"] = JobQueue(app.extensions["kb"], settings.upload_workers, settings.max_jobs)
 
@@ -77,5 +77,6 @@ def create_app(config: dict | None = None) -> Flask:
     if settings.trusted_proxies:  # the client address (and scheme) from the proxies' headers, only when told
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
     return app

@@ -139,7 +139,7 @@ def register(app: Flask) -> None:
     app.extensions["kb_limiter"] = limiter
     app.extensions["kb_failures"] = failures
 
-    def failed(message: str) -> Unauthorized:
+    def failed(message: str) -> KBError:
         """A wrong key or sign-in: counted against the address, 429 once too many."""
         wait = failures.take(f"addr:{request.remote_addr}")
         if wait:
@@ -230,7 +230,7 @@ def register(app: Flask) -> None:
         finally:
             inflight.leave(client)
 
-    app.wsgi_app = gate
+    app.wsgi_app = gate  # type: ignore[method-assign]
 
     @app.teardown_request
     def leave(_exc=None):

@@ -27,8 +27,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(KBError)
     def kb_error(exc: KBError):
         response = app.make_response(error_response(exc.status, exc.code, exc.message))
-        if getattr(exc, "retry_after", None):
-            response.headers["Retry-After"] = str(exc.retry_after)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="kb"'
         return response
@@ -40,7 +41,7 @@ def register(app: Flask) -> None:
             404: "There is nothing at this address.",
             405: f"{request.method} is not allowed here.",
             413: "The request body is too large.",
-        }.get(exc.code, exc.description or exc.name)
+        }.get(exc.code or 500, exc.description or exc.name)
         response = error_response(exc.code or 500, code, message)
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             response = app.make_response(response)

@@ -143,7 +143,7 @@ _SEARCH_PARAMS = [
     _param("date_to", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or before (YYYY[-MM[-DD]])."),
 ]
 _READ = (400, 401, 422, 429)
-_KEY = [{"bearer": []}]
+_KEY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def spec() -> dict:

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from index.relevance import (CALIBRATION_FEATURES, CALIBRATION_TRAIN, Calibrator, CosineNull, fit_calibration, gate_for,
-                             reference_null, shipped_gate)
+from index.relevance import (
+    CALIBRATION_FEATURES,
+    CALIBRATION_TRAIN,
+    Calibrator,
+    CosineNull,
+    fit_calibration,
+    gate_for,
+    reference_null,
+    shipped_gate,
+)
 from kb.settings import Settings
 
 

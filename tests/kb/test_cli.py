@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-
 from kb.cli import main
 
 from ..conftest import ROOT
@@ -83,7 +82,6 @@ def test_help_explains_itself(runner):
 
 def test_cli_modes_match_the_engine():
     from index import MODES
-
     from kb.cli import MODES as CLI_MODES
 
     assert CLI_MODES == MODES

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from kb.cli import main
-from kb.evaluation import BeirDataset, Question, _question_ranking, read_questions
 from kb.errors import InvalidRequest
+from kb.evaluation import BeirDataset, Question, _question_ranking, read_questions
 
 from ..conftest import SAMPLE
 

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from kb import IndexMismatch, InvalidRequest, KnowledgeBase, NotFound
 from index import BM25Index, FaissIndex
+from kb import IndexMismatch, InvalidRequest, KnowledgeBase, NotFound
 
 from ..conftest import SAMPLE
 

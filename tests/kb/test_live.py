@@ -62,9 +62,9 @@ def test_searches_answer_from_the_last_state_while_an_ingest_is_paused(kb, tmp_p
 
             def search():
                 try:
-                    answers.update({mode: _sources(kb, "Annex0 health newborn", mode) for mode in before})
+                    answers.update({mode: _sources(kb, "Annex0 health newborn", mode) for mode in before})  # noqa: B023
                 except Exception as exc:  # reported below
-                    errors.append(exc)
+                    errors.append(exc)  # noqa: B023
 
             reader = threading.Thread(target=search)
             reader.start()

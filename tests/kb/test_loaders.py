@@ -167,7 +167,7 @@ def test_pptx_slides_are_pages_with_title_text_tables_and_notes(tmp_path):
     from pptx.util import Inches
 
     deck = Presentation()
-    for n, (title, body, notes) in enumerate([("Water in schools", "Wells were dug in four provinces.", "Say: 1,200 schools."),
+    for _n, (title, body, notes) in enumerate([("Water in schools", "Wells were dug in four provinces.", "Say: 1,200 schools."),
                                                ("Budget", None, "The budget grew.")], start=1):
         slide = deck.slides.add_slide(deck.slide_layouts[1] if body else deck.slide_layouts[5])
         slide.shapes.title.text = title

@@ -13,7 +13,7 @@ NONSENSE = "quantum chromodynamics of zebra xylophones"
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
 @pytest.mark.parametrize("query, answer", [(NEWBORN, "748,000 health professionals"), (ONLINE, "Online Protection")])
 def test_relevance_is_in_0_1_and_highest_for_the_answer(fine_kb, mode, query, answer):
-    fine_kb.embedder  # loaded: lexical mode then reports relevance too
+    _ = fine_kb.embedder  # loaded: lexical mode then reports relevance too
     results = fine_kb.search(query, k=10, mode=mode, min_score=0)
     assert (len(results) == 10 or mode == "lexical") and all(0 <= r.relevance <= 1 for r in results)
     best = max(results, key=lambda r: r.relevance)

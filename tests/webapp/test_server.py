@@ -1,7 +1,6 @@
 """The real thing: `kb serve` (waitress) in its own process, spoken to over HTTP."""
 
 import json
-from contextlib import contextmanager
 import os
 import socket
 import subprocess
@@ -11,6 +10,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
