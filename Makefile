@@ -11,21 +11,25 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SAMPLE ?= data/sample
 
-.PHONY: run test lint install install-server browser ocr bench-pdf bench bench-ingest scale load compare quality train clean
+.PHONY: run test lint lock install install-server browser ocr bench-pdf bench bench-ingest scale load compare quality train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The server alone (make run); the test tools and optional integrations on top (make test).
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-run: pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.installed-run
-	$(BIN)/python -m pip install --quiet -e '.[test,mcp,langchain]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,mcp,langchain]'
 	touch $@
+
+lock: install  ## refresh requirements.lock from the test environment
+	{ sed -n '1,3p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' | grep -v '^kb=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 install: $(VENV)/.installed
 

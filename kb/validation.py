@@ -141,3 +141,37 @@ def safe_file_name(raw) -> str:
     if not stem:
         raise InvalidRequest(f"The file name {raw!r} has nothing left once made safe.", "invalid_name")
     return name
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_INT = re.compile(r"^[+-]?\d{1,18}$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_int(value, name: str):
+    """A whole number from a query parameter ("10") or JSON (10, 10.0): one rule for the API
+    and the pages. Anything else ("1e3", "0x10", " 5", "10.5", true) is `invalid_<name>`."""
+    value = _whole(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INT.match(value):
+        return int(value)
+    raise InvalidRequest(f"{name} must be a whole number.", f"invalid_{name}")
+
+
+def parse_float(value, name: str) -> float:
+    """A number from a query parameter or JSON ("nan" and "inf" are not numbers here)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and _NUMBER.match(value):
+        return float(value)
+    raise InvalidRequest(f"{name} must be a number.", f"invalid_{name}")
+
+
+def parse_bool(value, name: str) -> bool:
+    """true/false, 1/0, yes/no, on/off (any case) or a JSON boolean: the settings' own words."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise InvalidRequest(f"{name} must be true or false.", "invalid_request")

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from kb.errors import InvalidRequest, NotFound, Unprocessable
 from kb.faults import disk_full
 from kb.loaders import SUPPORTED
-from kb.validation import FILTERS, safe_file_name, validate_highlight
+from kb.validation import FILTERS, parse_bool, parse_float, parse_int, safe_file_name, validate_highlight
 
 from .errors import error_response
 from .jobs import DiskFull, is_disk_full
@@ -31,28 +31,6 @@ def _kb():
     return current_app.extensions["kb"]
 
 
-def _int(value: str, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"{name} must be a whole number.", f"invalid_{name}") from None
-
-
-def _float(value: str, name: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"{name} must be a number.", f"invalid_{name}") from None
-
-
-def _bool(value, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no", ""):
-        return value.lower() in ("1", "true", "yes")
-    raise InvalidRequest(f"{name} must be true or false.", "invalid_request")
-
-
 def _search_args() -> dict:
     if request.method == "GET":
         args = request.args
@@ -62,14 +40,14 @@ def _search_args() -> dict:
         filters = {name: args.getlist(name) if name == "document" else args[name] for name in FILTERS if name in args}
         return {
             "query": args.get("q", args.get("query", "")),
-            "k": _int(args["k"], "k") if "k" in args else None,
-            "offset": _int(args["offset"], "offset") if "offset" in args else 0,
+            "k": parse_int(args["k"], "k") if "k" in args else None,
+            "offset": parse_int(args["offset"], "offset") if "offset" in args else 0,
             "mode": args.get("mode", "hybrid"),
             "filters": filters or None,
-            "explain": _bool(args.get("explain", "false"), "explain"),
-            "rerank": _bool(args["rerank"], "rerank") if "rerank" in args else None,
-            "diversify": _bool(args.get("diversify", "false"), "diversify"),
-            "min_score": _float(args["min_score"], "min_score") if "min_score" in args else None,
+            "explain": parse_bool(args.get("explain", "false"), "explain"),
+            "rerank": parse_bool(args["rerank"], "rerank") if "rerank" in args else None,
+            "diversify": parse_bool(args.get("diversify", "false"), "diversify"),
+            "min_score": parse_float(args["min_score"], "min_score") if "min_score" in args else None,
             "highlight": args.get("highlight"),
         }
     return _body_args(_json_body())
@@ -100,9 +78,9 @@ def _body_args(body) -> dict:
         "offset": body.get("offset", 0),
         "mode": mode,
         "filters": body.get("filters"),
-        "explain": _bool(body.get("explain", False), "explain"),
-        "rerank": _bool(body["rerank"], "rerank") if body.get("rerank") is not None else None,
-        "diversify": _bool(body.get("diversify", False), "diversify"),
+        "explain": parse_bool(body.get("explain", False), "explain"),
+        "rerank": parse_bool(body["rerank"], "rerank") if body.get("rerank") is not None else None,
+        "diversify": parse_bool(body.get("diversify", False), "diversify"),
         "min_score": body.get("min_score"),
         "highlight": body.get("highlight"),
     }
@@ -182,8 +160,8 @@ def document(doc_id: str):
     default 50) from `offset`; `next_offset` is where the next page starts (null at the end)."""
     kb = _kb()
     doc = kb.document(doc_id)
-    offset = _int(request.args.get("offset", "0"), "offset")
-    limit = _int(request.args.get("limit", str(PASSAGE_PAGE)), "limit")
+    offset = parse_int(request.args.get("offset", "0"), "offset")
+    limit = parse_int(request.args.get("limit", str(PASSAGE_PAGE)), "limit")
     if offset < 0 or not 1 <= limit <= MAX_PASSAGE_PAGE:
         raise InvalidRequest(f"offset must be 0 or more and limit from 1 to {MAX_PASSAGE_PAGE}.", "invalid_request")
     passages = [{"ordinal": n, "passage_id": pid, "section": section, "page": page, "text": text}
@@ -231,7 +209,7 @@ def upload_documents():
     a supported type and a distinct name; a file that cannot be read is reported and removed.
     """
     jobs = current_app.extensions["kb_jobs"]
-    wait = _float(request.args.get("wait", "0"), "wait")
+    wait = parse_float(request.args.get("wait", "0"), "wait")
     if not 0 <= wait <= 60:
         raise InvalidRequest("wait must be from 0 to 60 seconds.", "invalid_wait")
     files = request.files.getlist("files")
@@ -289,7 +267,7 @@ def job(job_id: str):
 def passage(passage_id: str):
     """One passage, where it stands, and its neighbours (`around` 0-5 each side, default 1)."""
     kb = _kb()
-    around = _int(request.args.get("around", "1"), "around")
+    around = parse_int(request.args.get("around", "1"), "around")
     if not 0 <= around <= 5:
         raise InvalidRequest("around must be from 0 to 5.", "invalid_around")
     found = kb.store.passage_by_id(passage_id) if len(passage_id) == 16 else None

@@ -5,7 +5,11 @@ Tests keep it true: every route is in it, and real responses validate against it
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, current_app, jsonify, render_template
+
+from .api import MAX_BATCH
 
 __all__ = ["bp", "spec"]
 
@@ -72,8 +76,8 @@ SCHEMAS = {
                    "highlights": {"type": "array", "items": {"type": "string"}},
                    "section": _NULLABLE_STR, "page": _NULLABLE_INT, "document": _ref("DocumentSummary"), "explain": _ref("Explain")}},
     "SearchRequest": {"type": "object", "required": ["query"], "additionalProperties": False, "properties": {
-        "query": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"},
-        "k": {"type": ["integer", "null"], "minimum": 1, "maximum": 100}, "offset": {"type": "integer", "minimum": 0},
+        "query": {"type": "string", "minLength": 1, "maxLength": "$max_query_chars", "pattern": r"\S"},
+        "k": {"type": ["integer", "null"], "minimum": 1, "maximum": "$max_k"}, "offset": {"type": "integer", "minimum": 0},
         "mode": {"enum": ["hybrid", "dense", "lexical"]},
         "filters": {"type": ["object", "null"], "additionalProperties": False, "properties": {
             "document": {"oneOf": [_ID, {"type": "array", "items": _ID, "minItems": 1, "maxItems": 100}]},
@@ -88,7 +92,7 @@ SCHEMAS = {
         "results": {"type": "array", "items": _ref("Result")}, "took_ms": {"type": "number"},
         "message": {"type": "string", "description": "Present when no passage matched well enough."}}},
     "BatchRequest": {"type": "object", "required": ["queries"], "additionalProperties": False, "properties": {
-        "queries": {"type": "array", "minItems": 1, "maxItems": 32, "items": _ref("SearchRequest")}}},
+        "queries": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ref("SearchRequest")}}},
     "BatchResponse": {"type": "object", "required": ["results"], "properties": {
         "results": {"type": "array", "items": _ref("SearchResponse")}}},
     "PassageWithContext": {"type": "object", "required": ["passage_id", "text", "section", "page", "ordinal", "document", "before", "after"],
@@ -128,8 +132,8 @@ SCHEMAS = {
 }
 
 _SEARCH_PARAMS = [
-    _param("q", {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"}, "The question or keywords.", required=True),
-    _param("k", {"type": "integer", "minimum": 1, "maximum": 100}, "Results to return (default 10)."),
+    _param("q", {"type": "string", "minLength": 1, "maxLength": "$max_query_chars", "pattern": r"\S"}, "The question or keywords.", required=True),
+    _param("k", {"type": "integer", "minimum": 1, "maximum": "$max_k"}, "Results to return (default KB_DEFAULT_K)."),
     _param("offset", {"type": "integer", "minimum": 0}, "Results to skip; offset + k reaches KB_CANDIDATES at most."),
     _param("mode", {"enum": ["hybrid", "dense", "lexical"]}, "hybrid (default), dense or lexical."),
     _param("rerank", {"type": "boolean"}, "Second stage on or off (default: KB_RERANK)."),
@@ -146,8 +150,26 @@ _READ = (400, 401, 422, 429)
 _KEY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
-def spec() -> dict:
-    """The OpenAPI document for /api/v1 (the unversioned /api alias serves the same)."""
+def spec(settings=None) -> dict:
+    """The OpenAPI document for /api/v1 (the unversioned /api alias serves the same), with
+    the limits that are settings (k, query length) read from `settings`: a schema value
+    "$name" is the setting `name`, so the description and the validation cannot disagree."""
+    from kb.settings import Settings
+
+    return _settled(_spec(), settings or Settings(home=Path(".")))
+
+
+def _settled(value, settings):
+    if isinstance(value, dict):
+        return {k: _settled(v, settings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_settled(v, settings) for v in value]
+    if isinstance(value, str) and value.startswith("$") and hasattr(settings, value[1:]):
+        return getattr(settings, value[1:])
+    return value
+
+
+def _spec() -> dict:
     paths = {
         "/search": {
             "get": {"summary": "Search passages", "operationId": "searchGet", "parameters": _SEARCH_PARAMS,
@@ -219,9 +241,9 @@ def spec() -> dict:
 
 @bp.get("/openapi.json")
 def openapi_json():
-    return jsonify(spec())
+    return jsonify(spec(current_app.extensions["kb"].settings))
 
 
 @bp.get("/docs")
 def docs():
-    return render_template("api_docs.html", spec=spec(), base=current_app.config.get("APPLICATION_ROOT", "/").rstrip("/") + "/api/v1")
+    return render_template("api_docs.html", spec=spec(current_app.extensions["kb"].settings), base=current_app.config.get("APPLICATION_ROOT", "/").rstrip("/") + "/api/v1")

@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 
 from kb import reading
 from kb.errors import InvalidRequest
-from kb.validation import FILTERS
+from kb.validation import FILTERS, parse_int
 
 from .access import client_id
 
@@ -157,12 +157,7 @@ def search():
 
 
 def _whole(raw: str | None, name: str, default: int) -> int:
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidRequest(f"The {name} must be a whole number.", f"invalid_{name}") from None
+    return default if raw in (None, "") else parse_int(raw, name)
 
 
 def _file_url(result, absolute: bool = False) -> str:

@@ -65,3 +65,21 @@ def test_the_cli_reads_config_from_an_option(tmp_path, runner):
     assert out.exit_code == 0 and str(tmp_path / "h") in out.output, out.output
     bad = runner.invoke(main, ["--config", str(tmp_path / "missing.toml"), "stats"])
     assert bad.exit_code != 0 and "does not exist" in bad.output
+
+
+def test_one_rule_for_whole_numbers_numbers_and_booleans_everywhere():
+    from kb.errors import InvalidRequest
+    from kb.validation import parse_bool, parse_float, parse_int
+
+    assert [parse_int(v, "k") for v in ("10", 10, 10.0, "-3", "+4")] == [10, 10, 10, -3, 4]
+    for bad in ("1e3", "0x10", " 5", "10.5", 10.5, True, None, "", "9" * 30):
+        with pytest.raises(InvalidRequest):
+            parse_int(bad, "k")
+    assert [parse_float(v, "min_score") for v in ("0.5", ".5", 1, "1e-1")] == [0.5, 0.5, 1.0, 0.1]
+    for bad in ("nan", "inf", "", True, "0,5"):
+        with pytest.raises(InvalidRequest):
+            parse_float(bad, "min_score")
+    assert [parse_bool(v, "x") for v in ("TRUE", "1", "yes", "on", "false", "0", "no", "off", True, False)] == [True] * 4 + [False] * 4 + [True, False]
+    for bad in ("", "maybe", 1, None):
+        with pytest.raises(InvalidRequest):
+            parse_bool(bad, "x")

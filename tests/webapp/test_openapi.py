@@ -1,6 +1,7 @@
 """The OpenAPI description is valid, covers every route, and real responses match it."""
 
 import io
+import json
 
 import jsonschema
 
@@ -68,3 +69,20 @@ def test_metrics_count_requests_and_index_size(client):
     assert 'kb_http_requests_total{method="GET",route="/api/v1/documents/<doc_id>",status="404"}' in text
     assert 'kb_search_seconds_count{mode="hybrid"}' in text
     assert "kb_index_passages 5.0" in text and "kb_index_documents 1.0" in text
+
+
+def test_the_descriptions_limits_are_the_settings(tmp_path):
+    """k ≤ 100 and 1,000 characters were written into the description by hand."""
+    from kb import Settings
+    from webapp import create_app
+
+    app = create_app({"KB_SETTINGS": Settings.load(env={}, home=tmp_path / "h", model="hash", max_k=20, max_query_chars=300)})
+    described = app.test_client().get("/api/v1/openapi.json").get_json()
+    body = described["components"]["schemas"]["SearchRequest"]["properties"]
+    assert body["k"]["maximum"] == 20 and body["query"]["maxLength"] == 300
+    params = {p["name"]: p["schema"] for p in described["paths"]["/search"]["get"]["parameters"]}
+    assert params["k"]["maximum"] == 20 and params["q"]["maxLength"] == 300
+    client = app.test_client()
+    assert client.get("/api/v1/search?q=water&k=21").status_code == 400
+    assert client.get("/api/v1/search", query_string={"q": "w" * 301}).status_code == 400
+    assert "\"$max" not in json.dumps(described)  # every "$setting" was replaced
