@@ -30,4 +30,4 @@ def test_make_knows_how_to_build_the_server_alone():
         pytest.skip("make is not installed")
     out = subprocess.run(["make", "-n", "install-server", "VENV=/tmp/kb-dry-run"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "pip install --quiet -e ." in out.stdout and "[test" not in out.stdout
+    assert "-c requirements.lock -e ." in out.stdout and "[test" not in out.stdout

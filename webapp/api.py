@@ -13,15 +13,14 @@ from flask import Blueprint, current_app, jsonify, request
 from kb.errors import InvalidRequest, NotFound, Unprocessable
 from kb.faults import disk_full
 from kb.loaders import SUPPORTED
-from kb.validation import FILTERS, parse_bool, parse_float, parse_int, safe_file_name, validate_highlight
+from kb.validation import parse_float, parse_int, safe_file_name, validate_highlight
 
 from .errors import error_response
 from .jobs import DiskFull, is_disk_full
+from .params import from_body, from_query
 
 bp = Blueprint("api", __name__)
 
-_BODY_KEYS = {"query", "k", "offset", "mode", "filters", "explain", "rerank", "diversify", "min_score", "highlight"}
-_GET_KEYS = {"q", *(_BODY_KEYS - {"filters"}), *FILTERS}  # a GET gives each filter as its own parameter
 MAX_BATCH = 32
 PASSAGE_PAGE, MAX_PASSAGE_PAGE = 50, 500  # a document's passages per answer
 NO_MATCH = "No passage matched well enough. Try other words, fewer words, or another mode."
@@ -32,25 +31,7 @@ def _kb():
 
 
 def _search_args() -> dict:
-    if request.method == "GET":
-        args = request.args
-        unknown = sorted(set(args) - _GET_KEYS)
-        if unknown:
-            raise InvalidRequest(f"unknown parameter {unknown[0]!r}.", "invalid_request")
-        filters = {name: args.getlist(name) if name == "document" else args[name] for name in FILTERS if name in args}
-        return {
-            "query": args.get("q", args.get("query", "")),
-            "k": parse_int(args["k"], "k") if "k" in args else None,
-            "offset": parse_int(args["offset"], "offset") if "offset" in args else 0,
-            "mode": args.get("mode", "hybrid"),
-            "filters": filters or None,
-            "explain": parse_bool(args.get("explain", "false"), "explain"),
-            "rerank": parse_bool(args["rerank"], "rerank") if "rerank" in args else None,
-            "diversify": parse_bool(args.get("diversify", "false"), "diversify"),
-            "min_score": parse_float(args["min_score"], "min_score") if "min_score" in args else None,
-            "highlight": args.get("highlight"),
-        }
-    return _body_args(_json_body())
+    return from_query(request.args) if request.method == "GET" else from_body(_json_body())
 
 
 def _json_body():
@@ -61,29 +42,6 @@ def _json_body():
     if body is None:
         raise InvalidRequest("The body must be JSON (Content-Type: application/json).", "invalid_json")
     return body
-
-
-def _body_args(body) -> dict:
-    if not isinstance(body, dict):
-        raise InvalidRequest("The body must be a JSON object.", "invalid_json")
-    unknown = sorted(set(body) - _BODY_KEYS)
-    if unknown:
-        raise InvalidRequest(f"unknown field {unknown[0]!r}; known: {', '.join(sorted(_BODY_KEYS))}.", "invalid_request")
-    mode = body.get("mode", "hybrid")
-    if not isinstance(mode, str):
-        raise InvalidRequest("mode must be a string.", "invalid_mode")
-    return {
-        "query": body.get("query", ""),
-        "k": body.get("k"),
-        "offset": body.get("offset", 0),
-        "mode": mode,
-        "filters": body.get("filters"),
-        "explain": parse_bool(body.get("explain", False), "explain"),
-        "rerank": parse_bool(body["rerank"], "rerank") if body.get("rerank") is not None else None,
-        "diversify": parse_bool(body.get("diversify", False), "diversify"),
-        "min_score": body.get("min_score"),
-        "highlight": body.get("highlight"),
-    }
 
 
 def _run(args: dict) -> dict:
@@ -121,7 +79,7 @@ def search_batch():
     batch = []
     for i, query in enumerate(body["queries"]):  # validate all before running any
         try:
-            args = _body_args(query)
+            args = from_body(query)
             kb.validate(args["query"], args["k"], args["mode"], args["filters"])
             validate_highlight(args["highlight"])
         except InvalidRequest as exc:  # the same code, saying which search it was

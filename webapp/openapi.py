@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, render_template
 
 from .api import MAX_BATCH
+from .params import body_schema, query_parameters
 
 __all__ = ["bp", "spec"]
 
@@ -75,18 +76,7 @@ SCHEMAS = {
                    "passage_id": {"type": "string"}, "text": {"type": "string"},
                    "highlights": {"type": "array", "items": {"type": "string"}},
                    "section": _NULLABLE_STR, "page": _NULLABLE_INT, "document": _ref("DocumentSummary"), "explain": _ref("Explain")}},
-    "SearchRequest": {"type": "object", "required": ["query"], "additionalProperties": False, "properties": {
-        "query": {"type": "string", "minLength": 1, "maxLength": "$max_query_chars", "pattern": r"\S"},
-        "k": {"type": ["integer", "null"], "minimum": 1, "maximum": "$max_k"}, "offset": {"type": "integer", "minimum": 0},
-        "mode": {"enum": ["hybrid", "dense", "lexical"]},
-        "filters": {"type": ["object", "null"], "additionalProperties": False, "properties": {
-            "document": {"oneOf": [_ID, {"type": "array", "items": _ID, "minItems": 1, "maxItems": 100}]},
-            "section": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
-            "date_from": {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"},
-            "date_to": {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}}},
-        "explain": {"type": "boolean"}, "rerank": {"type": ["boolean", "null"]}, "diversify": {"type": "boolean"},
-        "min_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-        "highlight": {"type": ["string", "null"], "enum": ["model", "terms", "none", None]}}},
+    "SearchRequest": body_schema(),
     "SearchResponse": {"type": "object", "required": ["query", "mode", "rerank", "offset", "results", "took_ms"], "properties": {
         "query": {"type": "string"}, "mode": {"type": "string"}, "rerank": {"type": "boolean"}, "offset": {"type": "integer"},
         "results": {"type": "array", "items": _ref("Result")}, "took_ms": {"type": "number"},
@@ -131,21 +121,7 @@ SCHEMAS = {
         "generation": {"type": "integer"}}},
 }
 
-_SEARCH_PARAMS = [
-    _param("q", {"type": "string", "minLength": 1, "maxLength": "$max_query_chars", "pattern": r"\S"}, "The question or keywords.", required=True),
-    _param("k", {"type": "integer", "minimum": 1, "maximum": "$max_k"}, "Results to return (default KB_DEFAULT_K)."),
-    _param("offset", {"type": "integer", "minimum": 0}, "Results to skip; offset + k reaches KB_CANDIDATES at most."),
-    _param("mode", {"enum": ["hybrid", "dense", "lexical"]}, "hybrid (default), dense or lexical."),
-    _param("rerank", {"type": "boolean"}, "Second stage on or off (default: KB_RERANK)."),
-    _param("diversify", {"type": "boolean"}, "Maximal marginal relevance over the candidates."),
-    _param("explain", {"type": "boolean"}, "Add the evidence behind each score."),
-    _param("min_score", {"type": "number", "minimum": 0, "maximum": 1}, "Drop results below this relevance (default KB_MIN_SCORE)."),
-    _param("highlight", {"type": "string", "enum": ["model", "terms", "none"]}, "How highlights are chosen: model (default), terms (by query words; a faster search) or none (no highlights; the fastest)."),
-    _param("document", {"type": "string", "minLength": 1, "maxLength": 64}, "Only this document (repeatable)."),
-    _param("section", {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"}, "Only sections containing this text."),
-    _param("date_from", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or after (YYYY[-MM[-DD]])."),
-    _param("date_to", {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}, "Published on or before (YYYY[-MM[-DD]])."),
-]
+_SEARCH_PARAMS = query_parameters(_param)
 _READ = (400, 401, 422, 429)
 _KEY: list[dict[str, list[str]]] = [{"bearer": []}]
 
