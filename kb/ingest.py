@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -319,7 +319,7 @@ class Ingester:
                             progress.advance(pages[path], 0)
                         continue
                     if pool is not None:
-                        job.future = pool.submit(_parse, str(job.path), job.data)
+                        job.future = _submit(pool, job)
                     queue.append(job)
                 if not queue:
                     return
@@ -341,7 +341,7 @@ class Ingester:
                     _stop(pool)
                     pool = _pool(workers)
                     for other in queue:  # their futures died with the pool
-                        other.future = pool.submit(_parse, str(other.path), other.data)
+                        other.future = _submit(pool, other)
                     if progress:
                         progress.advance(job.pages, 0)
                     continue
@@ -493,6 +493,18 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the parent died before the line above
             os._exit(0)
+
+
+def _submit(pool: ProcessPoolExecutor, job: _Job) -> Future:
+    """The job's parse in `pool`. A pool a worker has just broken (a parser crashed on an
+    earlier file) refuses new work at once: the job then waits with a broken future, which
+    the restart after that earlier file's failure replaces (it resubmits every queued job)."""
+    try:
+        return pool.submit(_parse, str(job.path), job.data)
+    except BrokenProcessPool as exc:
+        future: Future = Future()
+        future.set_exception(exc)
+        return future
 
 
 def _stop(pool: ProcessPoolExecutor | None) -> None:

@@ -330,6 +330,16 @@ class SQLiteStore:
         )
         return [(r[0], r[1]) for r in rows]
 
+    def document_layout(self, doc_id: str) -> tuple[str, list[tuple[str, str | None, int | None, int, int]]]:
+        """A document's stored text and, in reading order, each passage's (id, section, page,
+        start, end) in it: what the reader view lays out."""
+        with self.reading() as conn:
+            row = conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
+            rows = conn.execute(
+                """SELECT p.id, o.section, o.page, o.start, o.end FROM occurrences o JOIN passages p ON p.key = o.passage
+                   WHERE o.document = ? ORDER BY o.ordinal""", (doc_id,)).fetchall()
+        return (row[0] if row else ""), [tuple(r) for r in rows]
+
     def document_passages(self, doc_id: str, offset: int = 0, limit: int = -1) -> list[tuple[int, str, str | None, int | None, str]]:
         """(ordinal, passage id, section, page, text) of a document, in reading order: `limit`
         of them (all with -1) from the `offset`-th."""

@@ -141,7 +141,7 @@ def search():
                 view["suggestion"] = reading.suggest(kb, query)
             for r in results:
                 view["contexts"][r.rank] = reading.context(kb, r)
-                view["citations"][r.rank] = reading.citation(r, _file_url(r, absolute=True))
+                view["citations"][r.rank] = reading.citation(r, _reader_url(r, absolute=True))
             engine = kb.engine()
             if engine is not None:
                 view["is_term"] = TermMarker(set(engine.lexical.terms(query)), engine.lexical.analyzer)
@@ -151,13 +151,20 @@ def search():
     return render_template(
         "search.html", query=query, mode=mode, modes=MODES, filters=filters, group=group, page_sizes=PAGE_SIZES,
         documents=kb.documents(), sections=[s for s, _ in kb.store.sections()[:300]], stats=kb.store.counts(),
-        page_url=_page_url, runs=runs, file_url=_file_url, token=feedback_token,
+        page_url=_page_url, runs=runs, file_url=_file_url, reader_url=_reader_url, token=feedback_token,
         thanks=args.get("feedback") == "thanks", **view,
     ), status
 
 
 def _whole(raw: str | None, name: str, default: int) -> int:
     return default if raw in (None, "") else parse_int(raw, name)
+
+
+def _reader_url(result, absolute: bool = False) -> str:
+    """Where a result opens: the reader at its passage (`public_url` in front for citations)."""
+    url = url_for("pages.read", doc_id=result.document.id, p=result.passage.id) + f"#p-{result.passage.id}"
+    base = _kb().settings.public_url.rstrip("/")
+    return base + url if absolute and base else url
 
 
 def _file_url(result, absolute: bool = False) -> str:
@@ -202,6 +209,20 @@ def _has_file(doc_id: str) -> bool:
         return True
     except Exception:
         return False
+
+
+@bp.get("/documents/<doc_id>/read")
+def read(doc_id: str):
+    """The report laid out for reading, opened at a passage (`p`, marked) when given."""
+    from kb.reader import read as layout
+
+    kb = _kb()
+    doc = kb.document(doc_id)
+    mark = request.args.get("p", "")
+    if mark and not re.fullmatch(r"[0-9a-f]{16}", mark):
+        raise InvalidRequest("p must be a passage id.", "invalid_passage")
+    blocks = layout(kb, doc.id, mark or None)
+    return render_template("reader.html", doc=doc, blocks=blocks, mark=mark, has_file=_has_file(doc.id))
 
 
 @bp.get("/documents/<doc_id>/file")

@@ -110,7 +110,12 @@ def test_keyboard_only(page, server):  # noqa: F811
     page.screenshot(path=str(OUTPUT / "keyboard-focus.png"))
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert page.url.endswith("/file") and "748,000 health professionals" in page.inner_text("body")
+    assert "/read?p=" in page.url and "748,000 health professionals" in page.inner_text("body")
+    # the reader opens at the passage: marked, and on screen
+    marked = page.locator("mark").first
+    box, height = marked.bounding_box(), page.viewport_size["height"]
+    assert marked.is_visible() and box is not None and 0 <= box["y"] < height
+    page.screenshot(path=str(OUTPUT / "reader-at-passage.png"))
 
 
 def test_copy_a_citation(page, server):  # noqa: F811

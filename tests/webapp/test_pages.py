@@ -77,7 +77,7 @@ def test_context_why_and_citation_for_each_result(client, sample_kb):
     doc = sample_kb.documents()[0]
     assert f'href="/documents/{doc.id}/file"' in first
     assert ('data-citation="UNICEF China 2023 Annual Report, Protection from violence, exploitation, abuse and neglect, '
-            f'for every child, 2024-04-19. /documents/{doc.id}/file"') in first
+            f'for every child, 2024-04-19. /documents/{doc.id}/read?p=') in first
 
 
 def test_pagination_and_page_size(client):
@@ -228,7 +228,7 @@ def test_no_server_path_or_request_host_reaches_readers(tmp_path):
     assert client.get("/api/v1/documents").get_json()["documents"][0]["source"] == SAMPLE.name
     public = create_app({"KB_SETTINGS": settings.replace(public_url="https://kb.example.org"), "TESTING": True})
     page = public.test_client().get("/?q=children", headers={"Host": "evil.example"}).get_data(as_text=True)
-    assert f"https://kb.example.org/documents/{doc.id}/file" in page and "evil.example" not in page
+    assert f"https://kb.example.org/documents/{doc.id}/read?p=" in page and "evil.example" not in page
     key = kb.keys.create("reader")
     closed = create_app({"KB_SETTINGS": settings.replace(read_needs_key=True), "TESTING": True}).test_client()
     r = closed.get(f"/documents/{doc.id}/file", headers={"Authorization": f"Bearer {key}"})

@@ -1,0 +1,36 @@
+"""The reader view: a report as readable HTML, opened at a result's passage, marked."""
+
+import re
+
+
+def test_a_result_opens_the_reader_at_its_marked_passage(client, sample_kb):
+    page = client.get("/", query_string={"q": "online child protection"}).get_data(as_text=True)
+    link = re.search(r'class="open" href="([^"]+)"', page).group(1)
+    assert "/read?p=" in link and "#p-" in link
+    passage = link.split("#p-")[1]
+    reader = client.get(link.split("#")[0])
+    html = reader.get_data(as_text=True)
+    assert reader.status_code == 200 and "<h1>UNICEF China 2023 Annual Report</h1>" in html
+    assert f'id="p-{passage}"' in html
+    marked = re.findall(r"<mark>(.*?)</mark>", html, re.S)
+    found = sample_kb.store.passage_by_id(passage)
+    text = sample_kb.store.results_for([found[0]])[found[0]][0].text
+    assert marked and " ".join(marked).split()[:5] == text.split()[:5]
+
+
+def test_the_reader_shows_every_passage_once_with_headings_and_repaired_text(client, sample_kb):
+    doc = sample_kb.documents()[0]
+    html = client.get(f"/documents/{doc.id}/read").get_data(as_text=True)
+    ids = re.findall(r'id="p-([0-9a-f]{16})"', html)
+    rows = sample_kb.store.document_layout(doc.id)[1]
+    assert len(ids) == len(set(ids)) == len({r[0] for r in rows})
+    assert "<h2" in html and "<mark>" not in html
+    assert not re.search(r"[a-z]\.[A-Z][a-z]", re.sub(r"<[^>]+>", "", html.split("<article", 1)[1]))  # no glued sentences
+    assert client.get(f"/documents/{doc.id}/read?p=zzz").status_code == 400
+    assert client.get("/documents/000000000000/read").status_code == 404
+
+
+def test_the_citation_links_to_the_passage_in_the_reader(client):
+    page = client.get("/", query_string={"q": "newborn care"}).get_data(as_text=True)
+    cite = re.search(r'data-citation="([^"]+)"', page).group(1)
+    assert "/read?p=" in cite and "#p-" in cite
