@@ -92,13 +92,44 @@ def _vocabulary(kb: KnowledgeBase) -> list[str]:
     return _VOCAB[key]
 
 
-def citation(result: Result, url: str) -> str:
-    """A citation people can paste: title, section, page, date, link."""
-    parts = [result.document.title]
-    if result.occurrence.section:
-        parts.append(result.occurrence.section)
-    if result.occurrence.page:
-        parts.append(f"p. {result.occurrence.page}")
-    if result.document.date:
-        parts.append(result.document.date)
-    return ", ".join(parts) + f". {url}"
+@dataclass(frozen=True)
+class Citation:
+    """One result cited three ways: plain text, Markdown and a BibTeX-style entry."""
+
+    quote: str
+    text: str
+    markdown: str
+    bibtex: str
+
+
+def _quote(result: Result, most: int = 300) -> str:
+    """The sentence that answers (the first highlight), else the passage's opening words."""
+    words = (result.highlights[0] if result.highlights else result.passage.text).split()
+    quote = " ".join(words)
+    return quote if len(quote) <= most else quote[:most].rsplit(" ", 1)[0] + " …"
+
+
+def citation(result: Result, url: str) -> Citation:
+    """A citation people can paste: the quoted sentence, then title, organisation, section,
+    page and date, and a permanent link to the passage in the reader."""
+    doc, where = result.document, result.occurrence
+    quote = _quote(result)
+    parts = [doc.title] + [x for x in (doc.organisation, where.section) if x]
+    if where.page:
+        parts.append(f"p. {where.page}")
+    if doc.date:
+        parts.append(doc.date)
+    text = f"“{quote}” " + ", ".join(parts) + f". {url}"
+    source = ", ".join(parts[1:])
+    markdown = f"> {quote}\n\n— *{doc.title}*" + (f", {source}" if source else "") + f". [Link]({url})"
+    fields = [("title", doc.title), ("institution", doc.organisation), ("year", (doc.date or "")[:4] or None),
+              ("note", ", ".join(x for x in (where.section, f"p. {where.page}" if where.page else None) if x) or None),
+              ("quote", quote), ("url", url)]
+    body = ",\n".join(f"  {k} = {{{_bib(v)}}}" for k, v in fields if v)
+    bibtex = f"@report{{kb-{result.passage.id[:8]},\n{body}\n}}"
+    return Citation(quote, text, markdown, bibtex)
+
+
+def _bib(value: str) -> str:
+    """A BibTeX field's text: braces and backslashes that would end or escape it are dropped."""
+    return value.replace("\\", " ").replace("{", "(").replace("}", ")")

@@ -76,7 +76,7 @@ def test_context_why_and_citation_for_each_result(client, sample_kb):
     assert {"online", "child", "protection"} <= set(words)  # the query's words, not the index's stems
     doc = sample_kb.documents()[0]
     assert f'href="/documents/{doc.id}/file"' in first
-    assert ('data-citation="UNICEF China 2023 Annual Report, Protection from violence, exploitation, abuse and neglect, '
+    assert ('UNICEF China 2023 Annual Report, UNICEF China, Protection from violence, exploitation, abuse and neglect, '
             f'for every child, 2024-04-19. /documents/{doc.id}/read?p=') in first
 
 

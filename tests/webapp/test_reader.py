@@ -34,3 +34,15 @@ def test_the_citation_links_to_the_passage_in_the_reader(client):
     page = client.get("/", query_string={"q": "newborn care"}).get_data(as_text=True)
     cite = re.search(r'data-citation="([^"]+)"', page).group(1)
     assert "/read?p=" in cite and "#p-" in cite
+
+
+def test_citations_quote_the_answer_and_come_as_text_markdown_and_bibtex(sample_kb):
+    from kb.reading import citation
+
+    result = sample_kb.search("How many health professionals were trained in newborn care?")[0]
+    c = citation(result, "https://kb.example.org/documents/x/read?p=y#p-y")
+    assert "748,000 health professionals" in c.quote and c.quote in result.passage.text.replace("\n", " ")
+    assert c.text.startswith(f"“{c.quote}” UNICEF China 2023 Annual Report, UNICEF China") and "2024-04-19" in c.text
+    assert c.markdown.startswith(f"> {c.quote}\n\n— *UNICEF China 2023 Annual Report*") and "[Link](https://kb.example.org" in c.markdown
+    assert c.bibtex.startswith("@report{kb-") and "year = {2024}" in c.bibtex and "institution = {UNICEF China}" in c.bibtex
+    assert c.bibtex.count("{") == c.bibtex.count("}")
