@@ -46,3 +46,16 @@ def test_citations_quote_the_answer_and_come_as_text_markdown_and_bibtex(sample_
     assert c.markdown.startswith(f"> {c.quote}\n\n— *UNICEF China 2023 Annual Report*") and "[Link](https://kb.example.org" in c.markdown
     assert c.bibtex.startswith("@report{kb-") and "year = {2024}" in c.bibtex and "institution = {UNICEF China}" in c.bibtex
     assert c.bibtex.count("{") == c.bibtex.count("}")
+
+
+def test_one_passage_count_and_a_weak_only_list_says_so(app, client, sample_kb, monkeypatch):
+    home = client.get("/").get_data(as_text=True)
+    docs = sample_kb.documents()
+    assert f"Search {sum(d.passages for d in docs)} passages" in home  # as the reports pages count them
+    strong = client.get("/", query_string={"q": "How many health professionals were trained in newborn care?"}).get_data(as_text=True)
+    assert "748,000" in strong and "No close match" not in strong
+    kb = app.extensions["kb"]
+    search = kb.search  # a list the default cut would not show: every result weak
+    monkeypatch.setattr(kb, "search", lambda *a, **kw: search(*a, **{**kw, "min_score": 0}))
+    weak = client.get("/", query_string={"q": "quarterly revenue guidance for shareholders"}).get_data(as_text=True)
+    assert "No close match; these are the nearest passages." in weak and 'class="result' in weak
