@@ -200,7 +200,12 @@ def documents():
 def document(doc_id: str):
     kb = _kb()
     doc = kb.document(doc_id)
-    return render_template("document.html", doc=doc, sections=kb.store.sections(doc.id), has_file=_has_file(doc_id))
+    first: dict[str, str] = {}  # each section's first passage: where its link opens the reader
+    for passage_id, section, _page, _start, _end in kb.store.document_layout(doc.id)[1]:
+        if section:
+            first.setdefault(section, passage_id)
+    return render_template("document.html", doc=doc, sections=kb.store.sections(doc.id), first=first,
+                           has_file=_has_file(doc_id))
 
 
 def _has_file(doc_id: str) -> bool:

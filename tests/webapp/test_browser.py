@@ -70,8 +70,11 @@ def test_expand_context_and_why_in_place(page, server):  # noqa: F811
     assert not around.is_visible()
     first.locator(".context summary").click()
     assert around.is_visible() and around.inner_text().strip()
-    first.locator(".why summary").click()
-    assert "Matched words" in first.locator(".why").inner_text()
+    first.locator(".why > summary").click()
+    words = first.locator(".why-words").inner_text()
+    assert words.startswith("It contains ") and "cosine" not in words and "BM25" not in words  # plain words first
+    first.locator(".why .numbers summary").click()
+    assert "Matched words" in first.locator(".why").inner_text()  # the numbers behind a toggle
     page.screenshot(path=str(OUTPUT / "context-open.png"), full_page=True)
 
 

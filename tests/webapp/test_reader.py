@@ -59,3 +59,12 @@ def test_one_passage_count_and_a_weak_only_list_says_so(app, client, sample_kb, 
     monkeypatch.setattr(kb, "search", lambda *a, **kw: search(*a, **{**kw, "min_score": 0}))
     weak = client.get("/", query_string={"q": "quarterly revenue guidance for shareholders"}).get_data(as_text=True)
     assert "No close match; these are the nearest passages." in weak and 'class="result' in weak
+
+
+def test_section_links_open_the_reader_at_the_section(client, sample_kb):
+    doc = sample_kb.documents()[0]
+    page = client.get(f"/documents/{doc.id}").get_data(as_text=True)
+    links = re.findall(rf'href="(/documents/{doc.id}/read#p-([0-9a-f]{{16}}))"', page)
+    assert links and "section=" not in page.split("<h2>Sections</h2>")[1]
+    reader = client.get(f"/documents/{doc.id}/read").get_data(as_text=True)
+    assert all(f'id="p-{pid}"' in reader for _, pid in links)
