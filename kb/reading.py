@@ -104,7 +104,9 @@ class Citation:
 
 def _quote(result: Result, most: int = 300) -> str:
     """The sentence that answers (the first highlight), else the passage's opening words."""
-    words = (result.highlights[0] if result.highlights else result.passage.text).split()
+    from .reader import repair
+
+    words = repair(result.highlights[0] if result.highlights else result.passage.text).split()
     quote = " ".join(words)
     return quote if len(quote) <= most else quote[:most].rsplit(" ", 1)[0] + " …"
 

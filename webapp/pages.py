@@ -20,6 +20,14 @@ from .access import client_id
 
 bp = Blueprint("pages", __name__)
 
+
+@bp.app_template_filter("repair")
+def _repair(text: str) -> str:
+    """Display text with glued sentences spaced again (`kb.reader.repair`)."""
+    from kb.reader import repair
+
+    return repair(text)
+
 MODES = (("hybrid", "Meaning + keywords"), ("dense", "Meaning only"), ("lexical", "Keywords only"))
 PAGE_SIZES = (10, 20, 50)
 _INLINE = {".pdf": "application/pdf", ".txt": "text/plain; charset=utf-8", ".md": "text/plain; charset=utf-8",
@@ -50,10 +58,14 @@ def _token_ok(token: str, query: str, passage_id: str) -> bool:
 
 
 def runs(text: str, highlights, is_term) -> list[tuple[list[tuple[str, bool]], bool]]:
-    """`text` as runs (inside a highlighted sentence or not) of pieces (a query term or not).
-    The template escapes every piece."""
+    """`text` as runs (inside a highlighted sentence or not) of pieces (a query term or not),
+    with sentences the source glued together spaced again (`kb.reader.repair`, applied to the
+    highlights alike so they are still found). The template escapes every piece."""
+    from kb.reader import repair
+
+    text = repair(text)
     marks = []
-    for h in highlights:
+    for h in map(repair, highlights):
         at = text.find(h)
         if at >= 0:
             marks.append((at, at + len(h)))

@@ -68,3 +68,10 @@ def test_section_links_open_the_reader_at_the_section(client, sample_kb):
     assert links and "section=" not in page.split("<h2>Sections</h2>")[1]
     reader = client.get(f"/documents/{doc.id}/read").get_data(as_text=True)
     assert all(f'id="p-{pid}"' in reader for _, pid in links)
+
+
+def test_search_results_show_glued_sentences_spaced_and_still_highlighted(client):
+    page = client.get("/", query_string={"q": "what was done on online child protection"}).get_data(as_text=True)
+    shown = re.sub(r"<[^>]+>", "", page.split('<ol class="results"', 1)[1])
+    assert "so far. To promote" in shown and "so far.To promote" not in shown
+    assert "<mark>" in page  # highlights are still found in the repaired text
