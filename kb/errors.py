@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["KBError", "InvalidRequest", "NotFound", "LoadError", "IndexMismatch", "Busy"]
+import errno
+import sqlite3
+
+__all__ = ["KBError", "InvalidRequest", "NotFound", "LoadError", "IndexMismatch", "Busy", "is_disk_full"]
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC or EDQUOT from the OS, or SQLite's "database or disk is full"."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
 class KBError(Exception):

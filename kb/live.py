@@ -14,7 +14,6 @@ keeps every vector, so nothing is re-embedded.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import threading
@@ -25,6 +24,7 @@ from typing import Callable, Iterator
 from index import BM25Index, Embedder, SearchEngine, new_vector_index
 from index.vectors import convert
 
+from .errors import is_disk_full
 from .indexfiles import load_index, save_index
 from .settings import Settings
 from .store import SQLiteStore
@@ -89,7 +89,7 @@ class LiveIndex:
             self.unsaved = None
             return True
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not is_disk_full(exc):
                 raise
             log.error("the index files could not be saved (%s); searches answer from memory until they can be", exc)
             self.unsaved = generation

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import reading
+
 __all__ = ["build_server"]
 
 INSTRUCTIONS = ("Search an organisation's reports. Call `search` with the user's question in plain words; "
@@ -31,23 +33,10 @@ class _Local:
         return [d.to_dict() for d in self.kb.documents()]
 
     def document(self, doc_id: str, offset: int, limit: int) -> dict:
-        doc = self.kb.document(doc_id)
-        rows = self.kb.store.document_passages(doc.id, offset, limit)
-        return {**doc.to_dict(), "passage_list": [{"ordinal": n, "passage_id": pid, "section": s, "page": p, "text": t}
-                                                  for n, pid, s, p, t in rows]}
+        return reading.document_page(self.kb, doc_id, offset, limit)
 
     def passage(self, passage_id: str, around: int) -> dict:
-        from .errors import NotFound
-
-        found = self.kb.store.passage_by_id(passage_id) if len(passage_id) == 16 else None
-        if found is None:
-            raise NotFound(f"no passage with id {passage_id!r}")
-        key, doc_id = found
-        passage, occurrence, document = self.kb.store.results_for([key], {"document": [doc_id]})[key]
-        rows = self.kb.store.neighbours(doc_id, occurrence.ordinal, around)
-        return {"passage_id": passage.id, "text": passage.text, "section": occurrence.section, "page": occurrence.page,
-                "document": document.summary(), "before": [t for n, t in rows if n < occurrence.ordinal],
-                "after": [t for n, t in rows if n > occurrence.ordinal]}
+        return reading.passage_around(self.kb, passage_id, around)
 
 
 class _Remote:

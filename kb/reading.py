@@ -30,6 +30,31 @@ def context(kb: KnowledgeBase, result: Result, around: int = 1) -> Context:
     return Context(tuple(t for n, t in rows if n < o.ordinal), tuple(t for n, t in rows if n > o.ordinal))
 
 
+def document_page(kb: KnowledgeBase, doc_id: str, offset: int, limit: int) -> dict:
+    """A document's metadata and `limit` of its passages in reading order from the
+    `offset`-th; `next_offset` is where the next page starts (None at the end). What the API
+    and `kb mcp` give."""
+    doc = kb.document(doc_id)
+    passages = [{"ordinal": n, "passage_id": pid, "section": section, "page": page, "text": text}
+                for n, pid, section, page, text in kb.store.document_passages(doc.id, offset, limit)]
+    following = offset + len(passages)
+    return {**doc.to_dict(), "passage_list": passages, "offset": offset,
+            "next_offset": following if following < doc.passages else None}
+
+
+def passage_around(kb: KnowledgeBase, passage_id: str, around: int) -> dict:
+    """One passage (by id), where it stands, and `around` passages each side of it."""
+    found = kb.store.passage_by_id(passage_id) if len(passage_id) == 16 else None
+    if found is None:
+        raise NotFound(f"no passage with id {passage_id!r}")
+    key, doc_id = found
+    passage, occurrence, document = kb.store.results_for([key], {"document": [doc_id]})[key]
+    rows = kb.store.neighbours(doc_id, occurrence.ordinal, around)
+    return {"passage_id": passage.id, "text": passage.text, "section": occurrence.section, "page": occurrence.page,
+            "ordinal": occurrence.ordinal, "document": document.summary(),
+            "before": [t for n, t in rows if n < occurrence.ordinal], "after": [t for n, t in rows if n > occurrence.ordinal]}
+
+
 def document_file(kb: KnowledgeBase, doc_id: str) -> tuple[Document, Path]:
     """The kept copy of an ingested file. The path comes from the store, never from a
     request, and must resolve inside the home's files folder."""

@@ -192,13 +192,21 @@ def register(app: Flask) -> None:
         g.limiter = limiter if g.client else anonymous
         if not g.client and request.environ.get("kb.gated"):
             return None  # an address alone: counted and held by `gate`, before Flask
-        wait = g.limiter.take(client)
-        if wait:
-            raise TooMany(f"Too many requests; try again in {math.ceil(wait)} s.", math.ceil(wait))
-        if not inflight.enter(client):
-            raise TooMany(f"Too many requests at once from one client (at most {inflight.limit}); try again in a moment.",
-                          1, "too_many_at_once")
+        refused = admit(g.limiter, client)
+        if refused is not None:
+            raise refused
         g.inflight = client
+        return None
+
+    def admit(bucket: RateLimiter, client: str) -> TooMany | None:
+        """Take a token from `client`'s bucket and a place among its requests in progress
+        (to give back with `inflight.leave`), or say why not."""
+        wait = bucket.take(client)
+        if wait:
+            return TooMany(f"Too many requests; try again in {math.ceil(wait)} s.", math.ceil(wait))
+        if not inflight.enter(client):
+            return TooMany(f"Too many requests at once from one client (at most {inflight.limit}); try again in a moment.",
+                           1, "too_many_at_once")
         return None
 
     inner = app.wsgi_app
@@ -212,16 +220,12 @@ def register(app: Flask) -> None:
         if environ.get("HTTP_AUTHORIZATION") or signin.COOKIE in cookies or user or environ.get("PATH_INFO", "").startswith("/static/"):
             return inner(environ, start_response)
         client = f"addr:{environ.get('REMOTE_ADDR')}"
-        wait = anonymous.take(client)
-        if wait or not inflight.enter(client):
-            seconds = math.ceil(wait) or 1
-            message = (f"Too many requests; try again in {seconds} s." if wait else
-                       f"Too many requests at once from one client (at most {inflight.limit}); try again in a moment.")
+        refused = admit(anonymous, client)
+        if refused is not None:
             rid = uuid.uuid4().hex
-            body = json.dumps({"error": {"code": "rate_limited" if wait else "too_many_at_once", "message": message,
-                                         "request_id": rid}}).encode()
+            body = json.dumps({"error": {"code": refused.code, "message": refused.message, "request_id": rid}}).encode()
             start_response("429 Too Many Requests", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                                                     ("Retry-After", str(seconds)), ("X-Request-Id", rid),
+                                                     ("Retry-After", str(refused.retry_after)), ("X-Request-Id", rid),
                                                      *SECURITY_HEADERS.items()])
             return [body]
         environ["kb.gated"] = True

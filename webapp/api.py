@@ -10,13 +10,14 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request
 
-from kb.errors import InvalidRequest, NotFound, Unprocessable
+from kb import reading
+from kb.errors import InvalidRequest, NotFound, Unprocessable, is_disk_full
 from kb.faults import disk_full
 from kb.loaders import SUPPORTED
 from kb.validation import parse_float, parse_int, safe_file_name, validate_highlight
 
 from .errors import error_response
-from .jobs import DiskFull, is_disk_full
+from .jobs import DiskFull
 from .params import from_body, from_query
 
 bp = Blueprint("api", __name__)
@@ -116,17 +117,11 @@ def documents():
 def document(doc_id: str):
     """A document's metadata and, in reading order, a page of its passages: `limit` (1-500,
     default 50) from `offset`; `next_offset` is where the next page starts (null at the end)."""
-    kb = _kb()
-    doc = kb.document(doc_id)
     offset = parse_int(request.args.get("offset", "0"), "offset")
     limit = parse_int(request.args.get("limit", str(PASSAGE_PAGE)), "limit")
     if offset < 0 or not 1 <= limit <= MAX_PASSAGE_PAGE:
         raise InvalidRequest(f"offset must be 0 or more and limit from 1 to {MAX_PASSAGE_PAGE}.", "invalid_request")
-    passages = [{"ordinal": n, "passage_id": pid, "section": section, "page": page, "text": text}
-                for n, pid, section, page, text in kb.store.document_passages(doc.id, offset, limit)]
-    following = offset + len(passages)
-    return jsonify({**doc.to_dict(), "passage_list": passages, "offset": offset,
-                    "next_offset": following if following < doc.passages else None})
+    return jsonify(reading.document_page(_kb(), doc_id, offset, limit))
 
 
 @bp.get("/documents/<doc_id>/file")
@@ -224,18 +219,7 @@ def job(job_id: str):
 @bp.get("/passages/<passage_id>")
 def passage(passage_id: str):
     """One passage, where it stands, and its neighbours (`around` 0-5 each side, default 1)."""
-    kb = _kb()
     around = parse_int(request.args.get("around", "1"), "around")
     if not 0 <= around <= 5:
         raise InvalidRequest("around must be from 0 to 5.", "invalid_around")
-    found = kb.store.passage_by_id(passage_id) if len(passage_id) == 16 else None
-    if found is None:
-        raise NotFound(f"no passage with id {passage_id!r}")
-    key, doc_id = found
-    passage, occurrence, document = kb.store.results_for([key], {"document": [doc_id]})[key]
-    rows = kb.store.neighbours(doc_id, occurrence.ordinal, around)
-    return jsonify({
-        "passage_id": passage.id, "text": passage.text, "section": occurrence.section, "page": occurrence.page,
-        "ordinal": occurrence.ordinal, "document": document.summary(),
-        "before": [t for n, t in rows if n < occurrence.ordinal], "after": [t for n, t in rows if n > occurrence.ordinal],
-    })
+    return jsonify(reading.passage_around(_kb(), passage_id, around))

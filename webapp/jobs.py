@@ -11,23 +11,21 @@ lost with a restart is still in the uploads folder's ``.incoming`` and is cleare
 
 from __future__ import annotations
 
-import errno
 import heapq
 import itertools
 import logging
 import os
 import secrets
 import shutil
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb.errors import KBError
+from kb.errors import KBError, is_disk_full
 
-__all__ = ["Job", "JobQueue", "Busy", "DiskFull", "is_disk_full"]
+__all__ = ["Job", "JobQueue", "Busy", "DiskFull"]
 
 log = logging.getLogger("kb")
 KEEP_FINISHED = 500
@@ -39,13 +37,6 @@ class Busy(KBError):
 
 class DiskFull(KBError):
     status, code = 507, "disk_full"
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """ENOSPC or EDQUOT from the OS, or SQLite's "database or disk is full"."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
 @dataclass

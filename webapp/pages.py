@@ -173,19 +173,17 @@ def _whole(raw: str | None, name: str, default: int) -> int:
 
 
 def _reader_url(result, absolute: bool = False) -> str:
-    """Where a result opens: the reader at its passage (`public_url` in front for citations)."""
+    """Where a result opens: the reader at its passage. `absolute` (for citations) puts
+    `public_url` in front when it is set, never the request's Host header (a client could put
+    any site there)."""
     url = url_for("pages.read", doc_id=result.document.id, p=result.passage.id) + f"#p-{result.passage.id}"
     base = _kb().settings.public_url.rstrip("/")
     return base + url if absolute and base else url
 
 
-def _file_url(result, absolute: bool = False) -> str:
-    """The original file's address; `absolute` (for citations) prefixes `public_url` when set,
-    never the request's Host header (a client could put any site there)."""
+def _file_url(result) -> str:
+    """The original file's address, at the result's page for a PDF."""
     url = url_for("pages.document_file", doc_id=result.document.id)
-    base = _kb().settings.public_url.rstrip("/")
-    if absolute and base:
-        url = base + url
     return url + (f"#page={result.occurrence.page}" if result.occurrence.page else "")
 
 
