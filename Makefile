@@ -42,8 +42,11 @@ run: $(VENV)/.installed-run ocr
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here), and
 # Tesseract for reading scanned PDF pages (without it they are reported, not read).
 APT_INSTALL = apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q
-browser:
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+browser:  ## Debian's chromium for the browser tests, and axe-core (accessibility checks) from the npm registry
 	@command -v chromium >/dev/null || { $(APT_INSTALL) chromium chromium-driver; }
+	@test -f $(AXE) || { command -v npm >/dev/null || $(APT_INSTALL) npm; \
+		npm install --prefix .cache/axe --no-save --no-audit --no-fund --loglevel=error axe-core@4.10.2; }
 
 ocr:
 	@command -v tesseract >/dev/null || { $(APT_INSTALL) tesseract-ocr || echo "tesseract-ocr could not be installed: scanned pages will be reported, not read"; }

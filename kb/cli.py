@@ -365,20 +365,40 @@ def documents(ctx, as_json, settings):
 @click.option("--date", help="Publication date: YYYY, YYYY-MM or YYYY-MM-DD.")
 @click.option("--period", help='The period it covers, e.g. "FY2022" or "Q2 2023".')
 @click.option("--kind", help='What it is, e.g. "annual report", "press release".')
+@click.option("--series", help='The report series it is an edition of, by name ("none": in no series; "": found again).')
 @click.option("--json", "as_json", is_flag=True, help="Print the document as JSON.")
 @_home_option
-def documents_edit(doc_id, title, organisation, date, period, kind, as_json, settings):
+def documents_edit(doc_id, title, organisation, date, period, kind, series, as_json, settings):
     """Set a document's metadata by hand. Edits survive re-ingest of the file; an empty
     value ("") lets the file's own value back in at its next ingest."""
-    changes = {k: v for k, v in dict(title=title, organisation=organisation, date=date, period=period, kind=kind).items()
-               if v is not None}
+    changes = {k: v for k, v in dict(title=title, organisation=organisation, date=date, period=period, kind=kind,
+                                     series=series).items() if v is not None}
     if not changes:
-        raise click.UsageError("give at least one of --title, --organisation, --date, --period, --kind")
+        raise click.UsageError("give at least one of --title, --organisation, --date, --period, --kind, --series")
     doc = _open(settings).edit_document(doc_id, **changes)
     if as_json:
         _echo_json(doc.to_dict())
     else:
         click.echo(f"Edited {doc.id}: {doc.title} ({doc.date or 'no date'}); edited fields: {', '.join(doc.edited)}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@_home_option
+def series(as_json, settings):
+    """List report series: the editions of one organisation's report across years or
+    quarters, found from organisation, kind, title and period (set one by hand with
+    kb documents edit ID --series NAME)."""
+    found = _open(settings).series()
+    if as_json:
+        _echo_json([x.to_dict() for x in found])
+        return
+    if not found:
+        click.echo("No report series: no two documents are editions of one report.")
+    for x in found:
+        click.echo(f"{x.name}  [{x.id}]")
+        for e in x.editions:
+            click.echo(f"  {e.label:>12}  {e.document.id}  {e.document.title}")
 
 
 @main.command()

@@ -40,6 +40,7 @@ from .keys import KeyStore
 from .live import LiveIndex
 from .lru import LRU
 from .records import Document, IngestReport, Record, Result
+from .series import Series, edition_year, find_series, fold, query_years
 from .servicedb import SERVICE_FILE
 from .settings import Settings
 from .store import SQLiteStore
@@ -81,6 +82,7 @@ class KnowledgeBase:
         self._titles = LRU(20_000)  # analysed document titles
         self._passage_titles: tuple[weakref.ref | None, dict[int, str]] = (None, {})  # per engine: key -> title
         self._sentences = Sentences()
+        self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
 
     # -- components, loaded on first use ---------------------------------------------
 
@@ -218,6 +220,7 @@ class KnowledgeBase:
     def _retrieve(self, engine: SearchEngine, query: str, k: int, mode: str, filters: dict | None,
                   vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool) -> list[Hit]:
         s = self.settings
+        filters = self.store_filters(filters)
         allowed = self.store.allowed_keys(filters) if filters else None
         if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
             vector = self.query_vector(query)
@@ -275,6 +278,42 @@ class KnowledgeBase:
             return hits
         scored = [dataclasses.replace(h, score=h.score + b) if b else h for h, b in zip(hits, bonus)]
         return sorted(scored, key=lambda h: -h.score)
+
+    # -- series ------------------------------------------------------------------------
+
+    def series(self, generation: int | None = None) -> list[Series]:
+        """The report series among the documents (`kb.series`), found again after each write.
+        `generation`: the store's, when the caller has just read it (a search's snapshot)."""
+        return self._series_at(generation)[1]
+
+    def series_of(self, generation: int | None = None) -> dict[str, Series]:
+        """Document id -> its series, for the documents in one."""
+        return self._series_at(generation)[2]
+
+    def _series_at(self, generation: int | None) -> tuple[int, list[Series], dict[str, Series]]:
+        generation = self.store.generation() if generation is None else generation
+        with self._lock:
+            if self._series is None or self._series[0] != generation:
+                found = find_series(self.store.documents())
+                self._series = (generation, found, {e.document.id: x for x in found for e in x.editions})
+            return self._series
+
+    def store_filters(self, filters: dict | None) -> dict | None:
+        """Validated filters as the store reads them: `series` and `year` become the documents
+        they select (intersected with a `document` filter); none selected selects nothing."""
+        if not filters or not ({"series", "year"} & set(filters)):
+            return filters
+        out = {k: v for k, v in filters.items() if k not in ("series", "year")}
+        docs = {d.id: d for d in self.store.documents()}
+        chosen = set(out.get("document", docs))
+        if "series" in filters:
+            found = next((x for x in self.series() if x.id == filters["series"]), None)
+            chosen &= {e.document.id for e in found.editions} if found else set()
+        if "year" in filters:
+            years = set(filters["year"])
+            chosen &= {d for d in docs if edition_year(docs[d]) in years}
+        out["document"] = sorted(chosen) or ["\u0000none"]  # an id no document has
+        return out
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding, through a small LRU cache: paging, facets and repeated
@@ -351,9 +390,16 @@ class KnowledgeBase:
                 gate = self.settings.min_score or None
         rerank = bool(rerank)
         vector = self.query_vector(query) if use_model else None
-        hits = self._retrieve(engine, query, offset + k, mode, filters, vector, rerank, bool(diversify), explain)
-        rows = self.store.results_for([h.id for h in hits], filters)
-        hits = [h for h in hits if h.id in rows]
+        series_of = self.series_of(generation)
+        extra = k if series_of else 0  # folded editions leave room for more results
+        hits = self._retrieve(engine, query, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain)
+        filters = self.store_filters(filters)
+        also: list[tuple] = []
+        if series_of:
+            hits, rows, also = self._fold(hits, filters, series_of, query)
+        else:
+            rows = self.store.results_for([h.id for h in hits], filters)
+            hits = [h for h in hits if h.id in rows]
         relevance: list[float | None] = [None] * len(hits)
         whole = False  # the first result holds every query term
         if vector is not None and hits:
@@ -362,10 +408,12 @@ class KnowledgeBase:
             whole = bool(x[0, FEATURES.index("weighted_coverage")] >= 1.0 - 1e-9)
         relevance = _in_order(relevance)
         if gate is not None and not whole and (not relevance or relevance[0] is None or relevance[0] < gate):
-            hits, relevance = [], []  # the honest empty state: no result is a fair match
+            hits, relevance, also = [], [], []  # the honest empty state: no result is a fair match
         if min_score is not None:  # relevance falls with rank, so the cut keeps a head of the list
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]
             hits, relevance = [hits[i] for i in kept], [relevance[i] for i in kept]
+            also = [also[i] for i in kept] if also else also
+        also = also[offset:offset + k]
         hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
         terms = set(engine.lexical.terms(query))
         highlights: list[tuple[str, ...]] = [()] * len(hits)
@@ -384,8 +432,27 @@ class KnowledgeBase:
                        "lexical_score": hit.lexical_score, "lexical_rank": hit.lexical_rank,
                        "rerank_score": hit.rerank_score, "relevance": rel, "matched_terms": sorted(matched[i]),
                        "matched_words": list(dict.fromkeys(w for w, stem in pairs if stem in matched[i]))}
-            results.append(Result(offset + i + 1, hit.score, passage, occurrence, document, marks, why, rel))
+            results.append(Result(offset + i + 1, hit.score, passage, occurrence, document, marks, why, rel,
+                                  also[i] if also else ()))
         return results
+
+    def _fold(self, hits: list[Hit], filters: dict | None, series_of: dict[str, Series], query: str):
+        """Hits with the same or nearly the same passage in several editions of a series folded
+        into one (`kb.series.fold`): (hits, rows as `results_for` gives them, other editions
+        per hit). The hit keeps the best member's score and evidence; it shows the edition the
+        query names by year, else the newest."""
+        places = self.store.places([h.id for h in hits], filters)
+        kept = [h for h in hits if h.id in places]
+        folded = fold([places[h.id] for h in kept], series_of, query_years(query))
+        out_hits, rows, also = [], {}, []
+        for i, shown, others in folded:
+            hit = kept[i] if shown.key == kept[i].id else dataclasses.replace(kept[i], id=shown.key)
+            if hit.id in rows:  # the shown place's passage is already a result
+                continue
+            out_hits.append(hit)
+            rows[hit.id] = (shown.passage, shown.occurrence, shown.document)
+            also.append(others)
+        return out_hits, rows, also
 
     # -- feedback ----------------------------------------------------------------------
 

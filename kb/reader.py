@@ -17,7 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Block", "read", "repair"]
 
 _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", re.S)
-_GLUED = re.compile(r"(?<=[a-z0-9%)][.!?])(?=[A-Z][a-z])")
+_GLUED = re.compile(r"(?<=[a-z0-9%)][.!?:;])(?=[A-Z][A-Za-z])")  # "care.Trained", "goals.UNICEF", "partners:Trained"
+_SOFT_BREAK = re.compile(r"[\xad\x02]\n(?=\w)")  # a word hyphenated at a line's end by the typesetter: joined
+_WRAPPED = re.compile(r"(?<=[^\s.!?:;])[ \t]*\n[ \t]*(?=[a-z(])")  # a line wrapped inside a sentence
 
 
 @dataclass
@@ -29,8 +31,13 @@ class Block:
 
 
 def repair(text: str) -> str:
-    """Display text: a space back between sentences the source glued together."""
-    return _GLUED.sub(" ", text)
+    """Display text: a space back between sentences the source glued together, lines the
+    source wrapped inside a sentence joined, and words a typesetter hyphenated at a line's
+    end (a soft hyphen) made whole. A hyphen of the text itself stays: "child-\nfriendly"
+    reads "child-friendly", as the report meant."""
+    text = _SOFT_BREAK.sub("", text)
+    text = re.sub(r"(?<=\w-)\n(?=[a-z])", "", text)
+    return _GLUED.sub(" ", _WRAPPED.sub(" ", text))
 
 
 def read(kb: KnowledgeBase, doc_id: str, mark: str | None = None, sentences: tuple[str, ...] = ()) -> list[Block]:
@@ -44,7 +51,7 @@ def read(kb: KnowledgeBase, doc_id: str, mark: str | None = None, sentences: tup
         starts.setdefault(start, []).append(passage_id)
         if page is not None and (not pages or pages[-1][1] != page):
             pages.append((start, page))
-        if passage_id == mark:
+        if passage_id == mark and span is None:  # a passage repeated in the document: its first place, where its anchor is
             span = (start, end)
     headings = {s.rsplit(" > ", 1)[-1].strip().lower() for _, s, _, _, _ in rows if s}
     blocks: list[Block] = []

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from .errors import NotFound
 from .knowledge import KnowledgeBase
-from .records import Document, Result
+from .records import PARTIAL, Document, Result
+from .series import edition_year
 from .store import WORD  # the words `store.words()` collects
 
-__all__ = ["Context", "context", "document_file", "facets", "suggest", "citation"]
+__all__ = ["Context", "context", "document_file", "facets", "timeline", "suggest", "citation"]
 
 
 
@@ -67,13 +68,14 @@ def document_file(kb: KnowledgeBase, doc_id: str) -> tuple[Document, Path]:
 
 
 def facets(kb: KnowledgeBase, query: str, mode: str = "hybrid", filters: dict | None = None,
-           depth: int = 50) -> list[tuple[Document, int]]:
-    """How many of the query's good passages (relevance at least the `min_score` setting,
-    among the first `depth` candidates) each report holds, most first. The document filter
-    is left out so the counts show where else to look. No highlighting or reranking: this
-    runs beside every search, so it is kept to retrieval, one SQL join and the calibration."""
+           depth: int = 100) -> list[tuple[Document, int]]:
+    """How many of the query's good passages (relevance that reads "strong" or "partial",
+    among the first `depth` candidates) each report holds, most first. The document and year
+    filters are left out so the counts show where else to look. No highlighting or
+    reranking: this runs beside every search, so it is kept to retrieval, one SQL join and
+    the calibration."""
     query, _, mode, filters = kb.validate(query, None, mode, filters)
-    others = {k: v for k, v in (filters or {}).items() if k != "document"} or None
+    others = kb.store_filters({k: v for k, v in (filters or {}).items() if k not in ("document", "year")} or None)
     engine = kb.engine()
     if engine is None:
         return []
@@ -86,10 +88,20 @@ def facets(kb: KnowledgeBase, query: str, mode: str = "hybrid", filters: dict | 
     x = kb.evidence(engine, query, hits)
     counts: dict[str, tuple[Document, int]] = {}
     for hit, relevance in zip(hits, kb.relevance(vector, x)):
-        if relevance >= kb.settings.min_score:
+        if relevance >= PARTIAL:
             doc = rows[hit.id][2]
             counts[doc.id] = (doc, counts.get(doc.id, (doc, 0))[1] + 1)
     return sorted(counts.values(), key=lambda item: (-item[1], item[0].title))
+
+
+def timeline(counts: list[tuple[Document, int]]) -> list[tuple[int, int]]:
+    """Good passages per year reported on (from `facets`), oldest first: where matches fall
+    across the editions of a series, or across every report."""
+    years: dict[int, int] = {}
+    for doc, n in counts:
+        if (year := edition_year(doc)) is not None:
+            years[year] = years.get(year, 0) + n
+    return sorted(years.items())
 
 
 def suggest(kb: KnowledgeBase, query: str) -> str | None:

@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Document", "Passage", "Occurrence", "Result", "IngestReport", "Record", "document_id", "passage_key", "STRONG", "PARTIAL"]
+__all__ = ["Document", "Passage", "Occurrence", "Result", "Place", "IngestReport", "Record", "document_id", "passage_key", "STRONG", "PARTIAL"]
 
 STRONG, PARTIAL = 0.5, 0.2  # relevance thresholds for "strong" and "partial" match
 
@@ -27,6 +27,7 @@ class Document:
     period: str | None = None  # the period covered: "FY2022", "Q1 2023", "quarter ended June 30, 2023"
     kind: str | None = None  # "annual report", "quarterly report", "press release", ...
     edited: tuple[str, ...] = ()  # fields a person set (kb documents edit, the API, a sidecar file)
+    series: str | None = None  # the report series a person put it in (`kb.series` detects the rest)
 
     @property
     def name(self) -> str:
@@ -48,6 +49,7 @@ class Document:
             "passages": self.passages,
             "ingested_at": self.ingested_at,
             "edited": list(self.edited),
+            "series": self.series,
             **({"path": self.source} if paths else {}),
         }
 
@@ -76,6 +78,16 @@ class Occurrence:
 
 
 @dataclass(frozen=True)
+class Place:
+    """A passage at one of its places (a document may repeat another's passage word for word)."""
+
+    key: int
+    passage: Passage
+    occurrence: Occurrence
+    document: Document
+
+
+@dataclass(frozen=True)
 class Result:
     rank: int
     score: float
@@ -85,6 +97,7 @@ class Result:
     highlights: tuple[str, ...] = ()
     explain: dict | None = field(default=None, compare=False)
     relevance: float | None = None  # calibrated probability that the passage answers the query
+    also: tuple[Place, ...] = ()  # the same passage, or nearly, in other editions of its series (`kb.series`)
 
     @property
     def strength(self) -> str | None:
@@ -105,6 +118,8 @@ class Result:
             "section": self.occurrence.section,
             "page": self.occurrence.page,
             "document": self.document.summary(),
+            "also_in": [{"passage_id": p.passage.id, "section": p.occurrence.section, "page": p.occurrence.page,
+                         "document": p.document.summary()} for p in self.also],
         }
         if self.explain is not None:
             out["explain"] = self.explain

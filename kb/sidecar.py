@@ -23,7 +23,7 @@ from .store import EDITABLE
 __all__ = ["read_sidecars", "validate_edits", "SIDECAR_NAMES"]
 
 SIDECAR_NAMES = tuple(f"{stem}.{ext}" for stem in ("kb-metadata", "metadata") for ext in ("csv", "yaml", "yml"))
-_LIMITS = {"title": 300, "organisation": 200, "date": 10, "period": 60, "kind": 60}
+_LIMITS = {"title": 300, "organisation": 200, "date": 10, "period": 60, "kind": 60, "series": 200}
 MAX_SIDECAR_BYTES = 5_000_000
 
 

@@ -20,11 +20,11 @@ from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from .records import Document, Occurrence, Passage
+from .records import Document, Occurrence, Passage, Place
 
 __all__ = ["PassageStore", "SQLiteStore", "Filters", "EDITABLE"]
 
-EDITABLE = ("title", "organisation", "date", "period", "kind")  # document fields people may set
+EDITABLE = ("title", "organisation", "date", "period", "kind", "series")  # document fields people may set
 
 Filters = dict  # validated by KnowledgeBase: document, section, date_from, date_to
 
@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS documents (
     organisation TEXT,
     period TEXT,
     kind TEXT,
-    edits TEXT NOT NULL DEFAULT '{}'
+    edits TEXT NOT NULL DEFAULT '{}',
+    series TEXT
 );
 CREATE TABLE IF NOT EXISTS passages (
     key INTEGER PRIMARY KEY,
@@ -72,8 +73,9 @@ WORD = re.compile(r"[^\W\d_]{3,}")  # a word for spelling suggestions: 3+ letter
 
 MMAP_BYTES = 1 << 30  # address space, not memory: the OS pages the file in and out
 _DOC_COLUMNS = ("d.id, d.title, d.source, d.date, d.format, d.content_hash, d.pages, d.ingested_at, d.file, "
-                "d.organisation, d.period, d.kind, d.edits")
-_ADDED_COLUMNS = {"organisation": "TEXT", "period": "TEXT", "kind": "TEXT", "edits": "TEXT NOT NULL DEFAULT '{}'"}
+                "d.organisation, d.period, d.kind, d.edits, d.series")
+_ADDED_COLUMNS = {"organisation": "TEXT", "period": "TEXT", "kind": "TEXT", "edits": "TEXT NOT NULL DEFAULT '{}'",
+                  "series": "TEXT"}
 _FIRST_PLACE = "ORDER BY d.ingested_at, o.document, o.ordinal"  # a passage's first place: its first row in this order
 
 
@@ -89,6 +91,7 @@ class PassageStore(Protocol):
     def move_document(self, doc_id: str, new_id: str, source: str, file: str | None) -> None: ...
     def remove_document(self, doc_id: str) -> list[int]: ...
     def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict: ...
+    def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]: ...
     def titles_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def headings_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]: ...
@@ -218,6 +221,31 @@ class SQLiteStore:
                 continue
             document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
             out[r[0]] = (Passage(r[1], r[0], r[2], r[3], r[4]), Occurrence(*r[5:11]), document)
+        return out
+
+    def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]:
+        """key -> every place of the passage (within `filters`), its first place first."""
+        out: dict[int, list[Place]] = {}
+        if not keys:
+            return out
+        where, args = self._filter_sql(filters)
+        cursor = self._conn().cursor()
+        cursor.row_factory = None
+        rows = cursor.execute(
+            f"""SELECT p.key, p.id, p.text, p.clean, p.tokens,
+                       o.document, o.ordinal, o.section, o.page, o.start, o.end, {_DOC_COLUMNS}, 0
+                FROM passages p JOIN occurrences o ON o.passage = p.key
+                JOIN documents d ON d.id = o.document
+                WHERE p.key IN ({",".join("?" * len(keys))}) {where}
+                {_FIRST_PLACE}""",
+            [*keys, *args],
+        )
+        documents: dict[str, Document] = {}
+        passages: dict[int, Passage] = {}
+        for r in rows:
+            document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
+            passage = passages.get(r[0]) or passages.setdefault(r[0], Passage(r[1], r[0], r[2], r[3], r[4]))
+            out.setdefault(r[0], []).append(Place(r[0], passage, Occurrence(*r[5:11]), document))
         return out
 
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]:
@@ -476,10 +504,11 @@ class SQLiteStore:
                 doc = _with(doc, edits)  # what a person set survives a new version of the file
                 conn.execute(
                     """INSERT OR REPLACE INTO documents (id, source, title, date, format, content_hash, fingerprint,
-                       pages, file, text, ingested_at, organisation, period, kind, edits)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       pages, file, text, ingested_at, organisation, period, kind, edits, series)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (doc.id, doc.source, doc.title, doc.date, doc.format, doc.content_hash, fingerprint, doc.pages,
-                     doc.file, text, now, doc.organisation, doc.period, doc.kind, json.dumps(edits, sort_keys=True)),
+                     doc.file, text, now, doc.organisation, doc.period, doc.kind, json.dumps(edits, sort_keys=True),
+                     doc.series),
                 )
                 conn.executemany(
                     "INSERT INTO occurrences VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -494,7 +523,7 @@ class SQLiteStore:
             raise
 
     def edit_document(self, doc_id: str, changes: dict[str, str | None]) -> Document | None:
-        """Set metadata fields a person chose (title, organisation, date, period, kind); they
+        """Set metadata fields a person chose (title, organisation, date, period, kind, series); they
         are kept as edits and win over what a later ingest of the file reads. None clears an
         edit (the field keeps its value until the file is read again)."""
         if set(changes) - set(EDITABLE):
@@ -508,6 +537,8 @@ class SQLiteStore:
             edits = {**json.loads(row[0] or "{}"), **changes}
             edits = {k: v for k, v in edits.items() if v is not None}
             sets = [f"{name} = ?" for name in changes if changes[name] is not None]
+            if "series" in changes and changes["series"] is None:  # only people set it: cleared at once
+                sets.append("series = NULL")
             conn.execute(f"UPDATE documents SET {', '.join([*sets, 'edits = ?'])} WHERE id = ?",
                          [*(v for v in changes.values() if v is not None), json.dumps(edits, sort_keys=True), doc_id])
             self._bump(conn)
@@ -575,6 +606,6 @@ def _document(r, offset: int = 0) -> Document:
     return Document(
         id=v[0], title=v[1], source=v[2], date=v[3], format=v[4], content_hash=v[5],
         pages=v[6], ingested_at=v[7], file=v[8], organisation=v[9], period=v[10], kind=v[11],
-        edited=tuple(sorted(json.loads(v[12] or "{}"))), passages=v[13],
+        edited=tuple(sorted(json.loads(v[12] or "{}"))), series=v[13], passages=v[14],
     )
 

@@ -15,7 +15,7 @@ from .settings import Settings
 
 __all__ = ["FILTERS", "validate_search", "validate_min_score", "validate_offset", "validate_filters"]
 
-FILTERS = ("document", "section", "date_from", "date_to")
+FILTERS = ("document", "section", "date_from", "date_to", "series", "year")
 # White space as the API description's pattern (\S, ECMAScript) reads it: a query of control
 # characters is not empty there, so it is searched (and finds little), not refused.
 _BLANK = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -93,6 +93,17 @@ def validate_filters(filters) -> dict | None:
         if not isinstance(section, str) or not 0 < len(section.strip()) <= 200:
             raise InvalidRequest("filter section must be text of 1 to 200 characters.", "invalid_filter")
         out["section"] = section.strip()
+    if "series" in filters:
+        series = filters["series"]
+        if not isinstance(series, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,80}", series):
+            raise InvalidRequest("filter series must be a series id (letters, digits and -, up to 80).", "invalid_filter")
+        out["series"] = series
+    if "year" in filters:
+        years = filters["year"]
+        years = [years] if isinstance(years, (int, float)) and not isinstance(years, bool) else years
+        if not isinstance(years, list) or not 1 <= len(years) <= 50:
+            raise InvalidRequest("filter year must be a year or a list of 1 to 50 years.", "invalid_filter")
+        out["year"] = sorted({_year(y) for y in years})
     for name, pad in (("date_from", "-01-01"), ("date_to", "-12-31")):
         if name in filters:
             value = filters[name]
@@ -104,6 +115,14 @@ def validate_filters(filters) -> dict | None:
     if "date_from" in out and "date_to" in out and out["date_from"] > out["date_to"]:
         raise Unprocessable("filter date_from is after date_to: no date is in that range.", "invalid_filter")
     return out
+
+
+def _year(value) -> int:
+    if isinstance(value, float) and value.is_integer():  # JSON's 2022.0 is the whole number 2022
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1000 <= value <= 9999:
+        raise InvalidRequest("filter year must be a year of four digits, such as 2022.", "invalid_filter")
+    return value
 
 
 def _real_date(value: str) -> bool:

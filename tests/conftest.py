@@ -26,6 +26,54 @@ def sample_settings(tmp_path_factory) -> Settings:
     return settings
 
 
+SERIES_TOPICS = {
+    2021: "After the floods in the river valley, the Foundation delivered emergency reading kits and tents for "
+          "classes to 140 flooded schools, so that lessons could go on while buildings were repaired.",
+    2022: "A school meals pilot gave a hot lunch every school day to 9,000 pupils in the mountain districts; "
+          "attendance in the pilot schools rose by a fifth within two terms.",
+    2023: "Digital classrooms with solar-powered tablets and offline reading libraries reached 260 village "
+          "schools, and 1,100 teachers learned to use them for reading lessons.",
+}
+
+
+def write_series(folder: Path) -> Path:
+    """Three editions of a generated yearly report (a report series): the same boilerplate
+    in each, nearly word for word (only the year changes), beside each year's own figures
+    and topic."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for year, topic in SERIES_TOPICS.items():
+        (folder / f"acme-annual-report-{year}.md").write_text(f"""# Acme Reading Foundation Annual Report {year}
+
+© {year} Acme Reading Foundation
+
+## About the Foundation
+
+The Acme Reading Foundation works with schools and local governments so that every child can read by the age
+of ten. Founded in 1998, the Foundation supports teacher training, library building and reading programmes in
+rural districts, and it publishes an independent audit of its accounts every year. This report covers {year}.
+
+## Highlights of {year}
+
+In {year} the Foundation opened {year - 2000} new libraries and trained {year * 3 % 1000} teachers in the
+northern districts.
+
+## Programme focus
+
+{topic}
+""", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def series_settings(tmp_path_factory) -> Settings:
+    """A home holding three editions of a generated report series (real model)."""
+    folder = write_series(tmp_path_factory.mktemp("series-files"))
+    settings = Settings.load(env={}, home=tmp_path_factory.mktemp("series-home"))
+    report = KnowledgeBase(settings).ingest([folder])
+    assert not report.failed and len(report.added) == 3
+    return settings
+
+
 @pytest.fixture(scope="session")
 def sample_kb(sample_settings) -> KnowledgeBase:
     return KnowledgeBase(sample_settings)

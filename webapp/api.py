@@ -134,11 +134,11 @@ def download_document(doc_id: str):
 
 @bp.patch("/documents/<doc_id>")
 def edit_document(doc_id: str):
-    """Set a document's title, organisation, date, period or kind (needs an API key). The
-    values are kept as edits and survive re-ingest of the file; null or "" clears one."""
+    """Set a document's title, organisation, date, period, kind or series (needs an API key).
+    The values are kept as edits and survive re-ingest of the file; null or "" clears one."""
     body = _json_body()
     if not isinstance(body, dict) or not body:
-        raise InvalidRequest("The body must be a JSON object with one or more of: title, organisation, date, period, kind.",
+        raise InvalidRequest("The body must be a JSON object with one or more of: title, organisation, date, period, kind, series.",
                              "invalid_json")
     doc = _kb().edit_document(doc_id, **body)
     return jsonify(doc.to_dict())
@@ -223,3 +223,30 @@ def passage(passage_id: str):
     if not 0 <= around <= 5:
         raise InvalidRequest("around must be from 0 to 5.", "invalid_around")
     return jsonify(reading.passage_around(_kb(), passage_id, around))
+
+
+@bp.get("/series")
+def series():
+    """Report series: editions of one organisation's report across years (`kb.series`)."""
+    return jsonify({"series": [x.to_dict() for x in _kb().series()]})
+
+
+@bp.get("/passages/<passage_id>/similar")
+def similar(passage_id: str):
+    """More like this: the passages of other documents closest in meaning to this one."""
+    from kb.related import more_like_this, place_dict
+
+    kb = _kb()
+    k = parse_int(request.args.get("k", str(kb.settings.default_k)), "k")
+    if not 1 <= k <= kb.settings.max_k:
+        raise InvalidRequest(f"k must be a whole number from 1 to {kb.settings.max_k}.", "invalid_k")
+    source, results = more_like_this(kb, passage_id, k)
+    return jsonify({"passage": place_dict(source), "results": [r.to_dict() for r in results]})
+
+
+@bp.get("/passages/<passage_id>/editions")
+def editions(passage_id: str):
+    """Compare editions: the closest passage in each other edition of the passage's series."""
+    from kb.related import compare_editions
+
+    return jsonify(compare_editions(_kb(), passage_id).to_dict())

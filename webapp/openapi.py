@@ -53,13 +53,16 @@ SCHEMAS = {
     "Document": {"allOf": [_ref("DocumentSummary"), {"type": "object", "required": ["format", "pages", "passages", "ingested_at", "edited"],
                  "properties": {"format": {"type": "string"}, "pages": _NULLABLE_INT, "passages": {"type": "integer"},
                                 "ingested_at": _NULLABLE_STR,
-                                "edited": {"type": "array", "items": {"enum": ["title", "organisation", "date", "period", "kind"]}}}}]},
+                                "edited": {"type": "array", "items": {"enum": ["title", "organisation", "date", "period", "kind", "series"]}},
+                                "series": {"type": ["string", "null"], "description": "The series a person put it in (GET /series lists every series, found or set)."}}}]},
     "DocumentEdit": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
         "title": {"type": "string", "minLength": 1, "maxLength": 300},
         "organisation": {"type": ["string", "null"], "maxLength": 200},
         "date": {"type": ["string", "null"], "pattern": "^$|^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$",
                  "description": "YYYY, YYYY-MM or YYYY-MM-DD, a real date (400 otherwise)."},
-        "period": {"type": ["string", "null"], "maxLength": 60}, "kind": {"type": ["string", "null"], "maxLength": 60}}},
+        "period": {"type": ["string", "null"], "maxLength": 60}, "kind": {"type": ["string", "null"], "maxLength": 60},
+        "series": {"type": ["string", "null"], "maxLength": 200,
+                   "description": "The report series by name (editions of one report across years); \"none\" keeps it out of any."}}},
     "DocumentWithPassages": {"allOf": [_ref("Document"), {"type": "object", "required": ["passage_list"], "properties": {
         "passage_list": {"type": "array", "items": {"type": "object", "required": ["ordinal", "passage_id", "section", "page", "text"],
                          "properties": {"ordinal": {"type": "integer"}, "passage_id": {"type": "string"}, "section": _NULLABLE_STR,
@@ -68,14 +71,29 @@ SCHEMAS = {
         "dense_score": _NULLABLE_NUM, "dense_rank": _NULLABLE_INT, "lexical_score": _NULLABLE_NUM, "lexical_rank": _NULLABLE_INT,
         "rerank_score": _NULLABLE_NUM, "relevance": _NULLABLE_NUM, "matched_terms": {"type": "array", "items": {"type": "string"}},
         "matched_words": {"type": "array", "items": {"type": "string"}}}},
-    "Result": {"type": "object", "required": ["rank", "score", "relevance", "match", "passage_id", "text", "highlights", "section", "page", "document"],
+    "Result": {"type": "object", "required": ["rank", "score", "relevance", "match", "passage_id", "text", "highlights", "section", "page", "document", "also_in"],
                "properties": {
                    "rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"},
                    "relevance": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
                    "match": {"enum": ["strong", "partial", "weak", None]},
                    "passage_id": {"type": "string"}, "text": {"type": "string"},
                    "highlights": {"type": "array", "items": {"type": "string"}},
-                   "section": _NULLABLE_STR, "page": _NULLABLE_INT, "document": _ref("DocumentSummary"), "explain": _ref("Explain")}},
+                   "section": _NULLABLE_STR, "page": _NULLABLE_INT, "document": _ref("DocumentSummary"), "explain": _ref("Explain"),
+                   "also_in": {"type": "array", "description": "The same passage, or nearly, in other editions of its report series.",
+                               "items": _ref("Place")}}},
+    "Place": {"type": "object", "required": ["passage_id", "section", "page", "document"], "properties": {
+        "passage_id": {"type": "string"}, "text": {"type": "string"}, "section": _NULLABLE_STR, "page": _NULLABLE_INT,
+        "document": _ref("DocumentSummary")}},
+    "Series": {"type": "object", "required": ["id", "name", "editions"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "editions": {"type": "array", "items": {"type": "object", "required": ["year", "label", "document"], "properties": {
+            "year": _NULLABLE_INT, "label": {"type": "string"}, "document": _ref("DocumentSummary")}}}}},
+    "Comparison": {"type": "object", "required": ["passage", "series", "editions"], "properties": {
+        "passage": _ref("Place"), "series": {"type": "object", "required": ["id", "name"], "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}}},
+        "editions": {"type": "array", "items": {"type": "object", "required": ["year", "label", "document", "passage", "similarity"],
+                     "properties": {"year": _NULLABLE_INT, "label": {"type": "string"}, "document": _ref("DocumentSummary"),
+                                    "passage": {"oneOf": [_ref("Place"), {"type": "null"}]}, "similarity": _NULLABLE_NUM}}}}},
     "SearchRequest": body_schema(),
     "SearchResponse": {"type": "object", "required": ["query", "mode", "rerank", "offset", "results", "took_ms"], "properties": {
         "query": {"type": "string"}, "mode": {"type": "string"}, "rerank": {"type": "boolean"}, "offset": {"type": "integer"},
@@ -199,6 +217,20 @@ def _spec() -> dict:
             "parameters": [_param("passage_id", _ID, "Passage id", where="path", required=True),
                            _param("around", {"type": "integer", "minimum": 0, "maximum": 5}, "Neighbours each side (default 1).")],
             "responses": {"200": _json(_ref("PassageWithContext"), "The passage"), **_errors(400, 401, 404, 429)}}},
+        "/passages/{passage_id}/similar": {"get": {
+            "summary": "More like this: the closest passages in other documents", "operationId": "similarPassages",
+            "parameters": [_param("passage_id", _ID, "Passage id", where="path", required=True),
+                           _param("k", {"type": "integer", "minimum": 1, "maximum": "$max_k"}, "Results (default KB_DEFAULT_K).")],
+            "responses": {"200": _json({"type": "object", "required": ["passage", "results"], "properties": {
+                "passage": _ref("Place"), "results": {"type": "array", "items": _ref("Result")}}}, "Similar passages"),
+                **_errors(400, 401, 404, 429)}}},
+        "/passages/{passage_id}/editions": {"get": {
+            "summary": "Compare editions: the closest passage in each other edition of the series", "operationId": "compareEditions",
+            "parameters": [_param("passage_id", _ID, "Passage id", where="path", required=True)],
+            "responses": {"200": _json(_ref("Comparison"), "The passage beside each other edition"), **_errors(401, 404, 429)}}},
+        "/series": {"get": {"summary": "Report series and their editions", "operationId": "listSeries",
+                            "responses": {"200": _json({"type": "object", "required": ["series"], "properties": {
+                                "series": {"type": "array", "items": _ref("Series")}}}, "Every series"), **_errors(401, 429)}}},
         "/health": {"get": {"summary": "Liveness", "operationId": "health",
                             "responses": {"200": _json(_ref("Health"), "Alive")}}},
         "/ready": {"get": {"summary": "Readiness: model loaded, index open", "operationId": "ready",

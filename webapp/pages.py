@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 
 from kb import reading
 from kb.errors import InvalidRequest
+from kb.series import edition_year
 from kb.validation import FILTERS, parse_int
 
 from .access import client_id
@@ -27,6 +28,38 @@ def _repair(text: str) -> str:
     from kb.reader import repair
 
     return repair(text)
+
+@bp.app_template_filter("groupby_series")
+def _groupby_series(results, series_of) -> list[tuple[str, list]]:
+    """Results grouped by report series (a report in none is its own group), in the order of
+    each group's best result."""
+    groups: dict[str, list] = {}
+    for r in results:
+        found = series_of.get(r.document.id)
+        groups.setdefault(found.name if found else r.document.title, []).append(r)
+    return list(groups.items())
+
+
+def _sentences(text: str) -> list[str]:
+    from kb.reader import repair
+
+    return [" ".join(x.split()) for x in re.split(r"(?<=[.!?])\s+", repair(text)) if x.strip()]
+
+
+@bp.app_template_filter("sentences_against")
+def _sentences_against(text: str, other: str) -> list[tuple[str, bool]]:
+    """`text` sentence by sentence, each with whether `other` lacks it: what changed from
+    one edition to another."""
+    have = set(_sentences(other))
+    return [(x, x not in have) for x in _sentences(text)]
+
+
+@bp.app_template_filter("differs")
+def _differs(text: str, shown: str) -> str:
+    """The sentences of another edition's passage that the shown one does not have ("" when
+    only spacing differs)."""
+    return " … ".join(x for x, changed in _sentences_against(text, shown) if changed)
+
 
 MODES = (("hybrid", "Meaning + keywords"), ("dense", "Meaning only"), ("lexical", "Keywords only"))
 PAGE_SIZES = (10, 20, 50)
@@ -118,12 +151,17 @@ def _page_url(**changes) -> str:
 
 
 def _filters(args) -> dict:
-    out = {}
+    out: dict = {}
     for name in FILTERS:
-        values = [v for v in args.getlist(name) if v.strip()]
+        values = [v.strip() for v in args.getlist(name) if v.strip()]
         if values:
             out[name] = values if name == "document" else values[0]
+    if "year" in out:  # kb.validation refuses what is not a year, with a message
+        out["year"] = [int(out["year"])] if out["year"].isascii() and out["year"].isdigit() else [out["year"]]
     return out
+
+
+GROUPS = (("", "No grouping"), ("report", "By report"), ("series", "By report series"))
 
 
 @bp.get("/")
@@ -131,9 +169,11 @@ def search():
     kb = _kb()
     args = request.args
     query, mode = args.get("q", ""), args.get("mode", "hybrid")
-    filters, group = _filters(args), args.get("group") == "report"
+    filters, group = _filters(args), args.get("group") if args.get("group") in ("report", "series") else ""
     view = {"results": None, "error": None, "took": None, "facets": [], "suggestion": None, "has_next": False,
-            "contexts": {}, "citations": {}, "page": 1, "k": kb.settings.default_k}
+            "contexts": {}, "citations": {}, "page": 1, "k": kb.settings.default_k, "timeline": [], "total": None,
+            "answer": None}
+    series_of = kb.series_of()
     status = 200
     if query.strip():
         started = time.perf_counter()
@@ -148,9 +188,16 @@ def search():
             results = kb.search(query, k=k, mode=mode, filters=filters or None, explain=True, offset=offset)
             view["results"] = results
             view["has_next"] = len(results) == k and offset + 2 * k <= kb.settings.candidates
-            view["facets"] = reading.facets(kb, query, mode, filters or None)
+            facets = reading.facets(kb, query, mode, filters or None)
+            selected = kb.store_filters({k: v for k, v in filters.items() if k in ("document", "series", "year")} or None)
+            inside = set(selected["document"]) if selected else None
+            view["facets"] = facets
+            view["total"] = sum(n for d, n in facets if inside is None or d.id in inside)
+            view["timeline"] = reading.timeline(facets)
             if not results and page == 1:
                 view["suggestion"] = reading.suggest(kb, query)
+            if results and page == 1 and results[0].strength == "strong" and results[0].highlights:
+                view["answer"] = results[0]
             for r in results:
                 view["contexts"][r.rank] = reading.context(kb, r)
                 view["citations"][r.rank] = reading.citation(r, _reader_url(r, absolute=True))
@@ -160,8 +207,10 @@ def search():
         except InvalidRequest as exc:
             view["error"], status = exc.message, 400
         view["took"] = (time.perf_counter() - started) * 1000
+    years = sorted({y for d in kb.documents() if (y := edition_year(d))}, reverse=True)
     return render_template(
-        "search.html", query=query, mode=mode, modes=MODES, filters=filters, group=group, page_sizes=PAGE_SIZES,
+        "search.html", query=query, mode=mode, modes=MODES, filters=filters, group=group, groups=GROUPS,
+        page_sizes=PAGE_SIZES, series=kb.series(), series_of=series_of, years=years,
         documents=kb.documents(), sections=[s for s, _ in kb.store.sections()[:300]], stats=kb.store.counts(),
         page_url=_page_url, runs=runs, file_url=_file_url, reader_url=_reader_url, token=feedback_token,
         thanks=args.get("feedback") == "thanks", **view,
@@ -173,9 +222,9 @@ def _whole(raw: str | None, name: str, default: int) -> int:
 
 
 def _reader_url(result, absolute: bool = False) -> str:
-    """Where a result opens: the reader at its passage. `absolute` (for citations) puts
-    `public_url` in front when it is set, never the request's Host header (a client could put
-    any site there)."""
+    """Where a result (or any place of a passage) opens: the reader at its passage. `absolute`
+    (for citations) puts `public_url` in front when it is set, never the request's Host header
+    (a client could put any site there)."""
     url = url_for("pages.read", doc_id=result.document.id, p=result.passage.id) + f"#p-{result.passage.id}"
     base = _kb().settings.public_url.rstrip("/")
     return base + url if absolute and base else url
@@ -203,7 +252,39 @@ def feedback():
 
 @bp.get("/documents")
 def documents():
-    return render_template("documents.html", documents=_kb().documents())
+    """Every report; the editions of a report series grouped together, newest first."""
+    kb = _kb()
+    series = kb.series()
+    in_series = {e.document.id for x in series for e in x.editions}
+    return render_template("documents.html", documents=kb.documents(), series=series,
+                           others=[d for d in kb.documents() if d.id not in in_series])
+
+
+def _passage_id(passage_id: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{16}", passage_id):
+        raise InvalidRequest("That is not a passage id.", "invalid_passage")
+    return passage_id
+
+
+@bp.get("/passages/<passage_id>/similar")
+def similar(passage_id: str):
+    """More like this: the same topic in other reports and editions."""
+    from kb.related import more_like_this
+
+    kb = _kb()
+    source, results = more_like_this(kb, _passage_id(passage_id), kb.settings.default_k)
+    return render_template("similar.html", source=source, results=results, series_of=kb.series_of(),
+                           reader_url=_reader_url)
+
+
+@bp.get("/passages/<passage_id>/compare")
+def compare(passage_id: str):
+    """Compare editions: the passage beside the closest passage of each other edition."""
+    from kb.related import compare_editions
+
+    kb = _kb()
+    comparison = compare_editions(kb, _passage_id(passage_id))
+    return render_template("compare.html", c=comparison, reader_url=_reader_url)
 
 
 @bp.get("/documents/<doc_id>")

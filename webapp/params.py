@@ -19,6 +19,7 @@ __all__ = ["Param", "SEARCH", "FILTER_PARAMS", "from_query", "from_body", "body_
 
 _DATE = {"type": "string", "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}
 _ID = {"type": "string", "minLength": 1, "maxLength": 64}
+_YEAR = {"type": "integer", "minimum": 1000, "maximum": 9999}
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,12 @@ FILTER_PARAMS = (
     Param("section", {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"}, "Only sections containing this text."),
     Param("date_from", _DATE, "Published on or after (YYYY, YYYY-MM or YYYY-MM-DD)."),
     Param("date_to", _DATE, "Published on or before (YYYY, YYYY-MM or YYYY-MM-DD)."),
+    Param("series", {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,80}$"},
+          "Only editions of this report series (an id from GET /api/v1/series)."),
+    Param("year", {"oneOf": [_YEAR, {"type": "array", "items": _YEAR, "minItems": 1, "maxItems": 50}]},
+          "Only documents reporting on this year or these years (a GET repeats the parameter)."),
 )
+_LISTS = {"document", "year"}  # filters a GET may repeat
 _BY_BODY = {p.name: p for p in SEARCH}
 _BY_QUERY = {p.query_name or p.name: p for p in SEARCH}
 
@@ -88,7 +94,9 @@ def from_query(args) -> dict:
         raw = args.get(name, args.get(p.name) if name != p.name else None)
         if raw is not None:
             out[p.name] = p.parse(raw)
-    filters = {f.name: args.getlist(f.name) if f.name == "document" else args[f.name] for f in FILTER_PARAMS if f.name in args}
+    filters = {f.name: args.getlist(f.name) if f.name in _LISTS else args[f.name] for f in FILTER_PARAMS if f.name in args}
+    if "year" in filters:  # a year as text is refused by kb.validation, with the filter's code
+        filters["year"] = [int(y) if y.isascii() and y.isdigit() else y for y in filters["year"]]
     out["filters"] = filters or None
     return out
 
@@ -129,6 +137,7 @@ def body_schema() -> dict:
 def query_parameters(param: Callable[..., dict]) -> list[dict]:
     """The GET search's parameters for OpenAPI (`param` builds one: openapi._param)."""
     out = [param(p.query_name or p.name, p.schema, p.help, required=p.name == "query") for p in SEARCH]
-    out += [param(f.name, _ID if f.name == "document" else f.schema, f.help) for f in FILTER_PARAMS]
+    single = {"document": _ID, "year": _YEAR}
+    out += [param(f.name, single.get(f.name, f.schema), f.help) for f in FILTER_PARAMS]
     return out
 

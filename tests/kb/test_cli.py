@@ -14,7 +14,9 @@ def test_search_json_has_the_contract_shape(runner, sample_settings):
     data = json.loads(out.output)
     assert data["query"] == "what was done on online child protection" and data["mode"] == "hybrid"
     r = data["results"][0]
-    assert set(r) == {"rank", "score", "relevance", "match", "passage_id", "text", "highlights", "section", "page", "document"}
+    assert set(r) == {"rank", "score", "relevance", "match", "passage_id", "text", "highlights", "section", "page", "document",
+                      "also_in"}
+    assert r["also_in"] == []  # one report: no other edition holds it
     assert 0 <= r["relevance"] <= 1 and r["match"] in ("strong", "partial", "weak")
     assert set(r["document"]) == {"id", "title", "source", "date", "organisation", "period", "kind"}
     assert r["rank"] == 1 and isinstance(r["score"], float) and "Online Protection" in r["text"]
@@ -85,3 +87,20 @@ def test_cli_modes_match_the_engine():
     from kb.cli import MODES as CLI_MODES
 
     assert CLI_MODES == MODES
+
+
+def test_series_are_listed_and_set_from_the_command_line(runner, series_settings, tmp_path):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(series_settings.home, home)
+    out = runner.invoke(main, ["series", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0].startswith("Acme Reading Foundation · annual report  [acme-reading-foundation-annual-report]")
+    assert [line.split()[0] for line in lines[1:]] == ["2023", "2022", "2021"]
+    oldest = lines[3].split()[1]
+    out = runner.invoke(main, ["documents", "edit", oldest, "--series", "none", "--home", str(home)])
+    assert out.exit_code == 0 and "series" in out.output
+    listed = json.loads(runner.invoke(main, ["series", "--json", "--home", str(home)]).output)
+    assert [len(x["editions"]) for x in listed] == [2]

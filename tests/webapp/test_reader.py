@@ -75,3 +75,14 @@ def test_search_results_show_glued_sentences_spaced_and_still_highlighted(client
     shown = re.sub(r"<[^>]+>", "", page.split('<ol class="results"', 1)[1])
     assert "so far. To promote" in shown and "so far.To promote" not in shown
     assert "<mark>" in page  # highlights are still found in the repaired text
+
+
+def test_a_passage_repeated_in_its_report_is_marked_where_its_anchor_is(client, sample_kb):
+    """The sample report repeats its opening paragraph; the passage holding it was marked at
+    its last place while its anchor (where the browser scrolls) was at its first."""
+    layout = sample_kb.store.document_layout(sample_kb.documents()[0].id)[1]
+    ids = [row[0] for row in layout]
+    repeated = next(pid for pid in ids if ids.count(pid) > 1)
+    html = client.get(f"/documents/{sample_kb.documents()[0].id}/read?p={repeated}").get_data(as_text=True)
+    anchor, mark = html.index(f'id="p-{repeated}"'), html.index("<mark>")
+    assert anchor < mark < html.index("</p>", anchor)  # the mark is in the block the anchor opens

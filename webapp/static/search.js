@@ -1,6 +1,25 @@
 // Progressive enhancement for the search page: everything works without this file.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");  // the filters' Apply button is for pages without this file
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("filters-box");   // on a phone, filters start folded above the results
+    if (box && window.matchMedia && window.matchMedia("(max-width: 50rem)").matches) box.removeAttribute("open");
+  });
+
+  document.addEventListener("change", function (e) {  // a filter applies as soon as it changes
+    var el = e.target;
+    if (!el.classList || !el.classList.contains("auto") || !el.form) return;
+    if (el.tagName === "INPUT" && el.value && !/^\d{4}(-\d{2}(-\d{2})?)?$/.test(el.value.trim())) {
+      el.setCustomValidity("Write a year (2023), a month (2023-04) or a day (2023-04-30).");
+      el.reportValidity();
+      return;
+    }
+    if (el.setCustomValidity) el.setCustomValidity("");
+    var q = document.getElementById("q");
+    if (q && q.value.trim()) el.form.requestSubmit ? el.form.requestSubmit() : el.form.submit();
+  });
   function results() { return Array.prototype.slice.call(document.querySelectorAll("li.result")); }
   function typing(el) { return el && (el.tagName === "INPUT" || el.tagName === "SELECT" || el.tagName === "TEXTAREA"); }
 
