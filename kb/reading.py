@@ -24,11 +24,12 @@ class Context:
     after: tuple[str, ...]
 
 
-def context(kb: KnowledgeBase, result: Result, around: int = 1) -> Context:
-    """The passages just before and after a result in its report, in reading order."""
+def context(kb: KnowledgeBase, result: Result) -> Context:
+    """What comes just before and just after a result in its report: the text from the
+    previous passage's start and up to the next one's end, without what they share with it."""
     o = result.occurrence
-    rows = kb.store.neighbours(o.document_id, o.ordinal, around)
-    return Context(tuple(t for n, t in rows if n < o.ordinal), tuple(t for n, t in rows if n > o.ordinal))
+    before, after = kb.store.around(o.document_id, o.ordinal)
+    return Context((before,) if before else (), (after,) if after else ())
 
 
 def document_page(kb: KnowledgeBase, doc_id: str, offset: int, limit: int) -> dict:

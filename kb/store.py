@@ -95,6 +95,7 @@ class PassageStore(Protocol):
     def titles_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def headings_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]: ...
+    def around(self, doc_id: str, ordinal: int) -> tuple[str, str]: ...
     def allowed_keys(self, filters: Filters) -> np.ndarray: ...
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]: ...
     def all_texts(self, texts: bool = True) -> tuple[np.ndarray, list[str] | None, list[str]]: ...
@@ -357,6 +358,23 @@ class SQLiteStore:
             (doc_id, ordinal - around, ordinal + around),
         )
         return [(r[0], r[1]) for r in rows]
+
+    def around(self, doc_id: str, ordinal: int) -> tuple[str, str]:
+        """The document's text just before and just after the passage at `ordinal`: from the
+        previous passage's start to this one's, and from this one's end to the next one's. So
+        what neighbouring passages share with it (their overlap) is not repeated."""
+        with self.reading() as conn:
+            rows = conn.execute("SELECT ordinal, start, end FROM occurrences WHERE document = ? AND ordinal BETWEEN ? AND ?",
+                                (doc_id, ordinal - 1, ordinal + 1)).fetchall()
+            spans = {r[0]: (r[1], r[2]) for r in rows}
+            if ordinal not in spans:
+                return "", ""
+            start, end = spans[ordinal]
+            lo = min(start, spans.get(ordinal - 1, (start, start))[0])
+            hi = max(end, spans.get(ordinal + 1, (end, end))[1])
+            row = conn.execute("SELECT substr(text, ?, ?) FROM documents WHERE id = ?", (lo + 1, hi - lo, doc_id)).fetchone()
+        text = row[0] if row else ""
+        return text[:max(0, start - lo)].strip(), text[max(0, end - lo):].strip()
 
     def document_layout(self, doc_id: str) -> tuple[str, list[tuple[str, str | None, int | None, int, int]]]:
         """A document's stored text and, in reading order, each passage's (id, section, page,

@@ -172,7 +172,7 @@ def search():
     filters, group = _filters(args), args.get("group") if args.get("group") in ("report", "series") else ""
     view = {"results": None, "error": None, "took": None, "facets": [], "suggestion": None, "has_next": False,
             "contexts": {}, "citations": {}, "page": 1, "k": kb.settings.default_k, "timeline": [], "total": None,
-            "answer": None}
+            "answer": None, "texts": {}}
     series_of = kb.series_of()
     status = 200
     if query.strip():
@@ -198,6 +198,7 @@ def search():
                 view["suggestion"] = reading.suggest(kb, query)
             if results and page == 1 and results[0].strength == "strong" and results[0].highlights:
                 view["answer"] = results[0]
+            view["texts"] = shown_texts(results)
             for r in results:
                 view["contexts"][r.rank] = reading.context(kb, r)
                 view["citations"][r.rank] = reading.citation(r, _reader_url(r, absolute=True))
@@ -215,6 +216,28 @@ def search():
         page_url=_page_url, runs=runs, file_url=_file_url, reader_url=_reader_url, token=feedback_token,
         thanks=args.get("feedback") == "thanks", **view,
     ), status
+
+
+def shown_texts(results) -> dict[int, str]:
+    """Each result's text as the page shows it: what a higher-ranked result of the same report
+    already shows (neighbouring passages overlap) is left out, marked "…", so no sentence is
+    read twice. Offsets into the document say where passages overlap."""
+    out: dict[int, str] = {}
+    seen: list = []
+    for r in results:
+        text, o = r.passage.text, r.occurrence
+        if len(text) == o.end - o.start:  # the text is the document's at these offsets
+            for other in seen:
+                if other.occurrence.document_id != o.document_id:
+                    continue
+                p = other.occurrence
+                if p.start <= o.start < p.end < o.end:  # it begins inside the other: drop the shared head
+                    text = "… " + text[p.end - o.start:].lstrip()
+                elif o.start < p.start < o.end <= p.end:  # it ends inside the other: drop the shared tail
+                    text = text[:len(text) - (o.end - p.start)].rstrip() + " …"
+        out[r.rank] = text
+        seen.append(r)
+    return out
 
 
 def _whole(raw: str | None, name: str, default: int) -> int:

@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 
 def test_a_result_opens_the_reader_at_its_marked_passage(client, sample_kb):
     page = client.get("/", query_string={"q": "online child protection"}).get_data(as_text=True)
@@ -86,3 +88,51 @@ def test_a_passage_repeated_in_its_report_is_marked_where_its_anchor_is(client, 
     html = client.get(f"/documents/{sample_kb.documents()[0].id}/read?p={repeated}").get_data(as_text=True)
     anchor, mark = html.index(f'id="p-{repeated}"'), html.index("<mark>")
     assert anchor < mark < html.index("</p>", anchor)  # the mark is in the block the anchor opens
+
+
+@pytest.fixture(scope="module")
+def overlapping_kb(tmp_path_factory):
+    """The sample report in passages that overlap by half (chunk_overlap 32 of 64 word pieces)."""
+    from kb import KnowledgeBase, Settings
+
+    from ..conftest import SAMPLE_DIR
+
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path_factory.mktemp("overlap"), chunk_tokens=64, chunk_overlap=32))
+    kb.ingest([SAMPLE_DIR])
+    return kb
+
+
+def test_neighbouring_results_do_not_repeat_each_other(overlapping_kb):
+    import html as entities
+
+    from webapp import create_app
+
+    client = create_app({"KB_SETTINGS": overlapping_kb.settings, "TESTING": True}).test_client()
+    page = client.get("/?q=newborn+care+and+child+health&k=10").get_data(as_text=True)
+    texts = [entities.unescape(re.sub(r"<[^>]+>", "", t)) for t in re.findall(r'<p class="text">(.*?)</p>', page, re.S)]
+    assert len(texts) == 10
+    seen: dict[str, int] = {}
+    for i, text in enumerate(texts):
+        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
+            if len(sentence) > 40 and not sentence.startswith("…"):
+                assert sentence not in seen, f"result {i + 1} repeats result {seen[sentence] + 1}: {sentence}"
+                seen[sentence] = i
+    assert any(t.startswith("… ") or t.endswith(" …") for t in texts)  # overlaps were there, and left out
+
+
+def test_show_context_shows_only_what_comes_before_and_after(overlapping_kb):
+    """The context is the report's text up to the passage and after it, so no sentence of
+    the passage appears in it again."""
+    from kb import reading
+    from kb.reader import repair
+
+    kb = overlapping_kb
+    results = kb.search("newborn care", min_score=0, k=5)
+    checked = 0
+    for r in results:
+        ctx = reading.context(kb, r)
+        sentences = [s for s in repair(r.passage.text).split(". ") if len(s) > 30]
+        for text in (*ctx.before, *ctx.after):
+            assert not any(s in repair(text) for s in sentences), (r.passage.text[:80], text[-200:])
+        checked += bool(ctx.before and ctx.after)
+    assert checked >= 3
