@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from .knowledge import KnowledgeBase
 
-__all__ = ["Block", "read", "repair"]
+__all__ = ["Block", "read", "repair", "sentence_numbers"]
 
 _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", re.S)
 _GLUED = re.compile(r"(?<=[a-z0-9%)][.!?:;])(?=[A-Z][A-Za-z])")  # "care.Trained", "goals.UNICEF", "partners:Trained"
@@ -25,7 +25,7 @@ _WRAPPED = re.compile(r"(?<=[^\s.!?:;])[ \t]*\n[ \t]*(?=[a-z(])")  # a line wrap
 @dataclass
 class Block:
     kind: str  # "heading", "paragraph" or "page"
-    pieces: list[tuple[str, bool]] = field(default_factory=list)  # (text, marked)
+    pieces: list[tuple[str, int]] = field(default_factory=list)  # (text, 0 plain / 1 in the passage / 2 a marked sentence)
     anchors: list[str] = field(default_factory=list)  # ids of the passages that start here
     page: int | None = None
 
@@ -40,8 +40,10 @@ def repair(text: str) -> str:
     return _GLUED.sub(" ", _WRAPPED.sub(" ", text))
 
 
-def read(kb: KnowledgeBase, doc_id: str, mark: str | None = None, sentences: tuple[str, ...] = ()) -> list[Block]:
-    """The document as blocks, with the passage `mark` (an id) and its `sentences` marked."""
+def read(kb: KnowledgeBase, doc_id: str, mark: str | None = None, sentences: tuple[int, ...] = ()) -> list[Block]:
+    """The document as blocks, with the passage `mark` (an id) shown as such and its
+    `sentences` (their numbers in the passage, as `sentence_numbers` gives them: the ones a
+    result highlighted) marked."""
     doc = kb.document(doc_id)
     text, rows = kb.store.document_layout(doc.id)
     starts: dict[int, list[str]] = {}
@@ -53,6 +55,12 @@ def read(kb: KnowledgeBase, doc_id: str, mark: str | None = None, sentences: tup
             pages.append((start, page))
         if passage_id == mark and span is None:  # a passage repeated in the document: its first place, where its anchor is
             span = (start, end)
+    chosen: list[tuple[int, int]] = []
+    if span is not None and sentences:
+        from .chunking import split_sentences
+
+        spans = split_sentences(text, span[0], span[1])
+        chosen = [spans[i] for i in sorted(set(sentences)) if 0 <= i < len(spans)]
     headings = {s.rsplit(" > ", 1)[-1].strip().lower() for _, s, _, _, _ in rows if s}
     blocks: list[Block] = []
     anchored: set[str] = set()
@@ -72,29 +80,37 @@ def read(kb: KnowledgeBase, doc_id: str, mark: str | None = None, sentences: tup
                 if pid not in anchored:
                     block.anchors.append(pid)
                     anchored.add(pid)
-        block.pieces = _marked(text, a, b, span, sentences)
+        block.pieces = _marked(text, a, b, span, chosen)
         blocks.append(block)
     return blocks
 
 
-def _marked(text: str, a: int, b: int, span: tuple[int, int] | None, sentences: tuple[str, ...]) -> list[tuple[str, bool]]:
-    """text[a:b] as pieces, marked where the marked passage overlaps it (its highlighted
-    sentences, when given, else all of it), each piece repaired for display."""
+def _marked(text: str, a: int, b: int, span: tuple[int, int] | None, sentences: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    """text[a:b] as pieces: 1 where the passage overlaps it, 2 on its chosen sentences (spans
+    of the text), 0 elsewhere; each piece repaired for display."""
     if span is None or span[1] <= a or span[0] >= b:
-        return [(repair(text[a:b]), False)]
-    lo, hi = max(a, span[0]), min(b, span[1])
-    cuts = [(lo, hi)]
-    if sentences:
-        found = [(text.find(s, lo, hi), len(s)) for s in sentences if s]
-        cuts = sorted((at, at + n) for at, n in found if at >= 0) or cuts
-    out, pos = [], a
-    for s, e in cuts:
-        if s < pos:
-            continue
-        if s > pos:
-            out.append((repair(text[pos:s]), False))
-        out.append((repair(text[s:e]), True))
-        pos = e
-    if pos < b:
-        out.append((repair(text[pos:b]), False))
-    return out
+        return [(repair(text[a:b]), 0)]
+    cuts = [(max(a, span[0]), min(b, span[1]), 1)]
+    for s, e in sentences:
+        s, e = max(s, a), min(e, b)
+        if s < e:
+            cuts.append((s, e, 2))
+    edges = sorted({a, b, *(x for s, e, _ in cuts for x in (s, e))})
+    out: list[tuple[str, int]] = []
+    for lo, hi in zip(edges, edges[1:]):
+        level = max((lv for s, e, lv in cuts if s <= lo and hi <= e), default=0)
+        if out and out[-1][1] == level:
+            out[-1] = (out[-1][0] + text[lo:hi], level)
+        else:
+            out.append((text[lo:hi], level))
+    return [(repair(t), level) for t, level in out]
+
+
+def sentence_numbers(text: str, highlights: tuple[str, ...]) -> list[int]:
+    """The numbers (in `split_sentences` order) of a passage's highlighted sentences: what a
+    result's link to the reader carries so the reader marks the same sentences."""
+    from .chunking import split_sentences
+
+    spans = split_sentences(text)
+    wanted = {" ".join(h.split()) for h in highlights}
+    return [i for i, (s, e) in enumerate(spans) if " ".join(text[s:e].split()) in wanted]

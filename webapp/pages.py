@@ -248,7 +248,11 @@ def _reader_url(result, absolute: bool = False) -> str:
     """Where a result (or any place of a passage) opens: the reader at its passage. `absolute`
     (for citations) puts `public_url` in front when it is set, never the request's Host header
     (a client could put any site there)."""
-    url = url_for("pages.read", doc_id=result.document.id, p=result.passage.id) + f"#p-{result.passage.id}"
+    from kb.reader import sentence_numbers
+
+    numbers = sentence_numbers(result.passage.text, tuple(getattr(result, "highlights", ()) or ()))
+    url = url_for("pages.read", doc_id=result.document.id, p=result.passage.id,
+                  s=",".join(map(str, numbers[:10])) or None) + f"#p-{result.passage.id}"
     base = _kb().settings.public_url.rstrip("/")
     return base + url if absolute and base else url
 
@@ -340,7 +344,10 @@ def read(doc_id: str):
     mark = request.args.get("p", "")
     if mark and not re.fullmatch(r"[0-9a-f]{16}", mark):
         raise InvalidRequest("p must be a passage id.", "invalid_passage")
-    blocks = layout(kb, doc.id, mark or None)
+    numbers = request.args.get("s", "")
+    if numbers and not re.fullmatch(r"\d{1,4}(,\d{1,4}){0,9}", numbers):
+        raise InvalidRequest("s must be up to ten sentence numbers, such as 0,2.", "invalid_request")
+    blocks = layout(kb, doc.id, mark or None, tuple(int(n) for n in numbers.split(",") if n))
     return render_template("reader.html", doc=doc, blocks=blocks, mark=mark, has_file=_has_file(doc.id))
 
 

@@ -92,7 +92,7 @@ def test_the_reader_opens_at_the_passage_on_a_phone(page, server):  # noqa: F811
     page.screenshot(path=str(OUTPUT / "phone-results.png"), full_page=True)
     with page.expect_navigation():
         page.locator(".answer a").first.click()
-    marked = page.locator("mark").first
+    marked = page.locator("mark.sentence").first  # the answering sentence, marked inside its passage
     rect = marked.bounding_box()
     assert marked.is_visible() and rect is not None and 0 <= rect["y"] < PHONE["height"]
     assert "748,000" in marked.inner_text()
@@ -145,3 +145,17 @@ def test_every_page_passes_axe_in_light_and_dark(axe_context, server, series_ser
         page.screenshot(path=str(OUTPUT / f"axe-{scheme}.png"), full_page=True)
     page.close()
     assert not failures, json.dumps(failures, indent=1)
+
+
+def test_without_javascript_the_apply_button_applies_filters(browser_context, series_server):
+    context = browser_context.browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(series_server + "/?q=reading+programmes")
+    page.select_option("#f-year", "2021")
+    assert "year=" not in page.url  # nothing happens on change without the script
+    with page.expect_navigation():
+        page.click(".filters .apply")
+    assert "year=2021" in page.url
+    titles = page.locator("li.result .title").all_inner_texts()
+    assert titles and all(t.endswith("2021") for t in titles)
+    context.close()

@@ -1,5 +1,6 @@
 """The reader view: a report as readable HTML, opened at a result's passage, marked."""
 
+import html as html_module
 import re
 
 import pytest
@@ -7,17 +8,23 @@ import pytest
 
 def test_a_result_opens_the_reader_at_its_marked_passage(client, sample_kb):
     page = client.get("/", query_string={"q": "online child protection"}).get_data(as_text=True)
-    link = re.search(r'class="open" href="([^"]+)"', page).group(1)
+    link = html_module.unescape(re.search(r'class="open" href="([^"]+)"', page).group(1))
     assert "/read?p=" in link and "#p-" in link
     passage = link.split("#p-")[1]
     reader = client.get(link.split("#")[0])
     html = reader.get_data(as_text=True)
     assert reader.status_code == 200 and "<h1>UNICEF China 2023 Annual Report</h1>" in html
     assert f'id="p-{passage}"' in html
-    marked = re.findall(r"<mark>(.*?)</mark>", html, re.S)
+    marked = re.findall(r'<mark class="(?:passage|sentence)">(.*?)</mark>', html, re.S)
     found = sample_kb.store.passage_by_id(passage)
     text = sample_kb.store.results_for([found[0]])[found[0]][0].text
     assert marked and " ".join(marked).split()[:5] == text.split()[:5]
+    # the sentences the result highlighted are the ones marked as such in the reader
+    shown = re.search(r'<li class="result".*?</li>', page, re.S).group(0)
+    highlighted = [re.sub(r"<[^>]+>", "", m) for m in re.findall(r"<mark>(.*?)</mark>", shown, re.S)]
+    sentences = [re.sub(r"<[^>]+>", "", m) for m in re.findall(r'<mark class="sentence">(.*?)</mark>', html, re.S)]
+    assert "&s=" in link
+    assert highlighted and [" ".join(x.split()) for x in sentences] == [" ".join(x.split()) for x in highlighted]
 
 
 def test_the_reader_shows_every_passage_once_with_headings_and_repaired_text(client, sample_kb):
@@ -86,7 +93,7 @@ def test_a_passage_repeated_in_its_report_is_marked_where_its_anchor_is(client, 
     ids = [row[0] for row in layout]
     repeated = next(pid for pid in ids if ids.count(pid) > 1)
     html = client.get(f"/documents/{sample_kb.documents()[0].id}/read?p={repeated}").get_data(as_text=True)
-    anchor, mark = html.index(f'id="p-{repeated}"'), html.index("<mark>")
+    anchor, mark = html.index(f'id="p-{repeated}"'), html.index("<mark class=")
     assert anchor < mark < html.index("</p>", anchor)  # the mark is in the block the anchor opens
 
 
