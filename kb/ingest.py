@@ -72,6 +72,7 @@ class _Prepared:
     data: bytes | None
     replaces: bool
     edits: dict = field(default_factory=dict)  # from a sidecar file
+    tables: list[tuple[int, int]] = field(default_factory=list)  # where the loader found tables, for the reader
 
 
 @dataclass
@@ -374,7 +375,9 @@ class Ingester:
         file = f"files/{doc_id}{suffix}" if data is not None else None
         doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks),
                        file=file, organisation=loaded.organisation, period=loaded.period, kind=loaded.kind)
-        return _Prepared(doc, loaded.text, chunks, [passage_key(c.clean) for c in chunks], data, replaces, dict(edits or {}))
+        tables = [(b.start, b.end) for b in loaded.blocks if b.kind == "table"]
+        return _Prepared(doc, loaded.text, chunks, [passage_key(c.clean) for c in chunks], data, replaces, dict(edits or {}),
+                         tables)
 
     def _embed(self, pending: list[_Prepared]) -> dict[int, np.ndarray]:
         """Vectors of the passages of `pending` not yet in the store, in one encoder call."""
@@ -425,7 +428,8 @@ class Ingester:
             raise
         docs = [
             (p.doc, kb.chunking_id(), p.text,
-             [(key, Occurrence(p.doc.id, i, c.section, c.page, c.start, c.end)) for i, ((_, key), c) in enumerate(group)])
+             [(key, Occurrence(p.doc.id, i, c.section, c.page, c.start, c.end)) for i, ((_, key), c) in enumerate(group)],
+             p.tables)
             for p, group in zip(pending, keyed)
         ]
         meta = {"model": kb.model, "dimension": str(kb.embedder.dim)}

@@ -118,9 +118,11 @@ class KnowledgeBase:
     # -- ingest ------------------------------------------------------------------------
 
     def chunking_id(self) -> str:
-        """What passages were cut with: a file is read again when this or its content changes."""
+        """What passages were cut with: a file is read again when this or its content changes
+        (v3: tables are kept for the reader, and a short HTML page's tables keep their rows;
+        passages whose text is unchanged keep their vectors, nothing is embedded again)."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v2"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v3"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).

@@ -146,9 +146,16 @@ def _load_html_soup(path: Path, data: bytes) -> LoadedDocument:
         when = parse_date(t.get("datetime", "")[:10]) or parse_date(t.get_text(" "))
     out = TextBuilder()
     body = soup.body or soup
-    for el in body.find_all(_BLOCK_TAGS):
-        if el.find(_BLOCK_TAGS):
-            continue  # a container: its inner blocks are visited on their own
+    for el in body.find_all([*_BLOCK_TAGS, "table"]):
+        if el.name == "table":
+            if el.find_parent("table") is None:  # a table's rows, one line each, cells apart
+                rows = [" | ".join(c for c in (" ".join(x.get_text(" ", strip=True).split()) for x in tr.find_all(["td", "th"]))
+                                   if c) for tr in el.find_all("tr")]
+                heads = [r for r, tr in zip(rows, el.find_all("tr")) if r and tr.find("th") and not tr.find("td")]
+                out.add("\n".join(r for r in rows if r), "table", context=" · ".join(heads) or None)
+            continue
+        if el.find_parent("table") is not None or (el.find(_BLOCK_TAGS) and not el.name == "table"):
+            continue  # inside a table (read with it), or a container whose inner blocks are visited on their own
         text = " ".join(el.get_text(" ", strip=True).split())
         level = _HEADING_TAGS.get(el.name)
         out.add(text, "heading" if level else "text", level or 1)

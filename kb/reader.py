@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from .knowledge import KnowledgeBase
 
-__all__ = ["Block", "read", "repair", "sentence_numbers"]
+__all__ = ["Block", "cells", "read", "repair", "sentence_numbers"]
 
 _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", re.S)
 _GLUED = re.compile(r"(?<=[a-z0-9%)][.!?:;])(?=[A-Z][A-Za-z])")  # "care.Trained", "goals.UNICEF", "partners:Trained"
@@ -24,10 +24,32 @@ _WRAPPED = re.compile(r"(?<=[^\s.!?:;])[ \t]*\n[ \t]*(?=[a-z(])")  # a line wrap
 
 @dataclass
 class Block:
-    kind: str  # "heading", "paragraph" or "page"
+    kind: str  # "heading", "paragraph", "table" or "page"
     pieces: list[tuple[str, int]] = field(default_factory=list)  # (text, 0 plain / 1 in the passage / 2 a marked sentence)
     anchors: list[str] = field(default_factory=list)  # ids of the passages that start here
     page: int | None = None
+    rows: list[tuple[list[str], int, bool]] = field(default_factory=list)  # a table's rows: cells, mark level, labelled
+
+
+_FIGURE = re.compile(r"^(?:\(?[-+]?[$€£¥]?\d[\d,]*(?:\.\d+)?%?\)?%?|[—–-]|n/?a|nm)$", re.I)
+
+
+def cells(row: str) -> list[str]:
+    """A table row's cells: split at " | " where the loader kept cells apart (HTML, Office),
+    else a label followed by its figures, as a PDF's financial tables are laid out
+    ("Net sales $ 2,634.3 $ 2,345.9" -> label, "$ 2,634.3", "$ 2,345.9")."""
+    if " | " in row:
+        return [c.strip() for c in row.split(" | ")]
+    words = row.split()
+    figures: list[str] = []
+    while words and (_FIGURE.match(words[-1]) or (words[-1] in "$€£¥" and figures)):
+        word = words.pop()
+        if word in "$€£¥" and figures:
+            figures[-1] = f"{word} {figures[-1]}"
+        else:
+            figures.append(word)
+    label = " ".join(words)
+    return ([label] if label else []) + figures[::-1]
 
 
 def repair(text: str) -> str:
@@ -46,6 +68,7 @@ def read(kb: KnowledgeBase, doc_id: str, mark: str | None = None, sentences: tup
     result highlighted) marked."""
     doc = kb.document(doc_id)
     text, rows = kb.store.document_layout(doc.id)
+    tables = kb.store.tables_of(doc.id)
     starts: dict[int, list[str]] = {}
     pages: list[tuple[int, int]] = []
     span = None
@@ -73,14 +96,23 @@ def read(kb: KnowledgeBase, doc_id: str, mark: str | None = None, sentences: tup
                 blocks.append(Block("page", page=next_page[1]))
             next_page = next(page_at)
         body = text[a:b]
-        kind = "heading" if len(body) < 200 and body.strip().lower() in headings else "paragraph"
+        table = any(s < b and a < e for s, e in tables)
+        kind = "table" if table else "heading" if len(body) < 200 and body.strip().lower() in headings else "paragraph"
         block = Block(kind)
         for s in sorted(k for k in starts if k < b):
             for pid in starts[s]:
                 if pid not in anchored:
                     block.anchors.append(pid)
                     anchored.add(pid)
-        block.pieces = _marked(text, a, b, span, chosen)
+        if table:
+            for line in re.finditer(r"[^\n]+", body):
+                lo, hi = a + line.start(), a + line.end()
+                level = max((lv for _, lv in _marked(text, lo, hi, span, chosen)), default=0)
+                if line.group().strip():
+                    row = cells(line.group().strip())
+                    block.rows.append((row, level, len(row) > 1 and not _FIGURE.match(row[0].split()[0])))
+        else:
+            block.pieces = _marked(text, a, b, span, chosen)
         blocks.append(block)
     return blocks
 

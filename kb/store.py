@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS documents (
     period TEXT,
     kind TEXT,
     edits TEXT NOT NULL DEFAULT '{}',
-    series TEXT
+    series TEXT,
+    tables TEXT
 );
 CREATE TABLE IF NOT EXISTS passages (
     key INTEGER PRIMARY KEY,
@@ -75,7 +76,7 @@ MMAP_BYTES = 1 << 30  # address space, not memory: the OS pages the file in and 
 _DOC_COLUMNS = ("d.id, d.title, d.source, d.date, d.format, d.content_hash, d.pages, d.ingested_at, d.file, "
                 "d.organisation, d.period, d.kind, d.edits, d.series")
 _ADDED_COLUMNS = {"organisation": "TEXT", "period": "TEXT", "kind": "TEXT", "edits": "TEXT NOT NULL DEFAULT '{}'",
-                  "series": "TEXT"}
+                  "series": "TEXT", "tables": "TEXT"}
 _FIRST_PLACE = "ORDER BY d.ingested_at, o.document, o.ordinal"  # a passage's first place: its first row in this order
 
 
@@ -96,6 +97,7 @@ class PassageStore(Protocol):
     def headings_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]: ...
     def around(self, doc_id: str, ordinal: int) -> tuple[str, str]: ...
+    def tables_of(self, doc_id: str) -> list[tuple[int, int]]: ...
     def allowed_keys(self, filters: Filters) -> np.ndarray: ...
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]: ...
     def all_texts(self, texts: bool = True) -> tuple[np.ndarray, list[str] | None, list[str]]: ...
@@ -376,6 +378,12 @@ class SQLiteStore:
         text = row[0] if row else ""
         return text[:max(0, start - lo)].strip(), text[max(0, end - lo):].strip()
 
+    def tables_of(self, doc_id: str) -> list[tuple[int, int]]:
+        """(start, end) in the document's text of each table its loader found (none for a
+        document ingested before tables were kept: the reader shows those as paragraphs)."""
+        row = self._conn().execute("SELECT tables FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return [(int(a), int(b)) for a, b in json.loads(row[0])] if row and row[0] else []
+
     def document_layout(self, doc_id: str) -> tuple[str, list[tuple[str, str | None, int | None, int, int]]]:
         """A document's stored text and, in reading order, each passage's (id, section, page,
         start, end) in it: what the reader view lays out."""
@@ -503,7 +511,8 @@ class SQLiteStore:
     def commit(self, docs, new_passages, meta) -> list[int]:
         """Atomically add passages and (re)place documents with their occurrences.
 
-        `docs` holds (Document, fingerprint, text, [(passage key, Occurrence)]). Returns the keys of
+        `docs` holds (Document, fingerprint, text, [(passage key, Occurrence)], and optionally
+        the [(start, end)] of its tables). Returns the keys of
         passages that no document uses any more (deleted here; the caller drops them from indexes).
         """
         conn = self._write()
@@ -514,7 +523,8 @@ class SQLiteStore:
             )
             old: list[int] = []
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            for doc, fingerprint, text, occurrences in docs:
+            for doc, fingerprint, text, occurrences, *layout in docs:
+                tables = json.dumps(layout[0]) if layout and layout[0] else None
                 old += self.passages_of([doc.id])
                 conn.execute("DELETE FROM occurrences WHERE document = ?", (doc.id,))
                 row = conn.execute("SELECT edits FROM documents WHERE id = ?", (doc.id,)).fetchone()
@@ -522,11 +532,11 @@ class SQLiteStore:
                 doc = _with(doc, edits)  # what a person set survives a new version of the file
                 conn.execute(
                     """INSERT OR REPLACE INTO documents (id, source, title, date, format, content_hash, fingerprint,
-                       pages, file, text, ingested_at, organisation, period, kind, edits, series)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       pages, file, text, ingested_at, organisation, period, kind, edits, series, tables)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (doc.id, doc.source, doc.title, doc.date, doc.format, doc.content_hash, fingerprint, doc.pages,
                      doc.file, text, now, doc.organisation, doc.period, doc.kind, json.dumps(edits, sort_keys=True),
-                     doc.series),
+                     doc.series, tables),
                 )
                 conn.executemany(
                     "INSERT INTO occurrences VALUES (?, ?, ?, ?, ?, ?, ?)",

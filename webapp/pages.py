@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, send_file, url_for
 
 from kb import reading
-from kb.errors import InvalidRequest
+from kb.errors import InvalidRequest, NotFound
 from kb.series import edition_year
 from kb.validation import FILTERS, parse_int
 
@@ -349,6 +349,36 @@ def read(doc_id: str):
         raise InvalidRequest("s must be up to ten sentence numbers, such as 0,2.", "invalid_request")
     blocks = layout(kb, doc.id, mark or None, tuple(int(n) for n in numbers.split(",") if n))
     return render_template("reader.html", doc=doc, blocks=blocks, mark=mark, has_file=_has_file(doc.id))
+
+
+def _passage_arg() -> str | None:
+    mark = request.args.get("p", "")
+    if mark and not re.fullmatch(r"[0-9a-f]{16}", mark):
+        raise InvalidRequest("p must be a passage id.", "invalid_passage")
+    return mark or None
+
+
+@bp.get("/documents/<doc_id>/pages/<int:page>")
+def page_view(doc_id: str, page: int):
+    """A PDF page as printed, the passage `p` marked on it, with links to the pages around."""
+    kb = _kb()
+    doc = kb.document(doc_id)
+    if doc.format != "pdf" or not _has_file(doc.id):
+        raise NotFound(f"{doc.title!r} is not a kept PDF: it has no page images")
+    if not 1 <= page <= (doc.pages or 0):
+        raise InvalidRequest(f"page must be from 1 to {doc.pages}.", "invalid_page")
+    return render_template("page_image.html", doc=doc, page=page, mark=_passage_arg())
+
+
+@bp.get("/documents/<doc_id>/pages/<int:page>.png")
+def page_png(doc_id: str, page: int):
+    from kb.pageimage import page_image
+
+    kb = _kb()
+    png = page_image(kb, doc_id, page, _passage_arg())
+    response = current_app.response_class(png, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=3600" if kb.settings.read_needs_key else "public, max-age=3600"
+    return response
 
 
 @bp.get("/documents/<doc_id>/file")

@@ -230,3 +230,17 @@ def test_random_bytes_that_decode_as_windows_1252_are_refused(tmp_path):
     legacy = "Café crème, l'été 2023: rapport annuel. Les enfants ont reçu des vaccins.\n" * 20
     (tmp_path / "legacy.txt").write_bytes(legacy.encode("cp1252"))
     assert "crème" in load_document(tmp_path / "legacy.txt").text
+
+
+def test_a_short_html_pages_table_keeps_its_rows(tmp_path):
+    """A page trafilatura finds no article in goes to BeautifulSoup, which read each table
+    cell as a paragraph of its own ("North", "1,200", ... ten paragraphs)."""
+    page = tmp_path / "regions.html"
+    page.write_text("<html><head><title>Regional results</title></head><body><h1>Regional results</h1>"
+                    "<p>Sales grew in every region.</p><div><table><tr><th>Region</th><th>2022</th></tr>"
+                    "<tr><td>North</td><td>1,200</td></tr><tr><td>South</td><td>980</td></tr></table></div></body></html>")
+    doc = load_document(page)
+    (table,) = [b for b in doc.blocks if b.kind == "table"]
+    assert doc.text[table.start:table.end] == "Region | 2022\nNorth | 1,200\nSouth | 980"
+    assert table.context == "Region | 2022"
+    assert [doc.text[b.start:b.end] for b in doc.blocks if b.kind != "table"] == ["Regional results", "Sales grew in every region."]

@@ -30,6 +30,21 @@ def series_server(series_settings):
         yield base
 
 
+@pytest.fixture(scope="module")
+def pdf_server(tmp_path_factory):
+    """`kb serve` over a real earnings release (a PDF with tables)."""
+    import shutil
+
+    from kb import KnowledgeBase, Settings
+
+    folder = tmp_path_factory.mktemp("pdf")
+    shutil.copy(ROOT / "tests" / "data" / "filings" / "ultabeauty-earnings-release-2023-q1.pdf", folder)
+    home = tmp_path_factory.mktemp("pdf-home")
+    assert KnowledgeBase(Settings.load(env={}, home=home)).ingest([folder]).added
+    with running_server(KB_HOME=str(home)) as base:
+        yield base
+
+
 def _about(page):
     return page.locator("li.result", has=page.locator(".section", has_text="About the Foundation")).first
 
@@ -102,6 +117,24 @@ def test_the_reader_opens_at_the_passage_on_a_phone(page, server):  # noqa: F811
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
+def test_a_table_reads_as_a_table_and_the_page_image_marks_the_passage(page, pdf_server):
+    _search(page, pdf_server, "Ulta Beauty diluted earnings per share first quarter")
+    result = page.locator("li.result", has=page.locator("p.text", has_text="Diluted earnings per share")).first
+    with page.expect_navigation():
+        result.locator("a", has_text="Read it in the report").click()
+    row = page.locator("table.data tr", has=page.locator("th", has_text="Diluted earnings per share")).first
+    assert row.locator("td").all_inner_texts() == ["$ 6.88", "$ 6.30"]
+    assert row.is_visible() and row.get_attribute("class") in ("passage", "sentence")  # marked as the result's rows
+    page.screenshot(path=str(OUTPUT / "reader-table.png"))
+    page.go_back(wait_until="load")
+    with page.expect_navigation():
+        result.locator("a", has_text="Page image").click()
+    image = page.locator(".page-image img")
+    page.wait_for_function("document.querySelector('.page-image img').complete")
+    assert image.evaluate("img => img.naturalWidth") == 918
+    page.screenshot(path=str(OUTPUT / "page-image.png"), full_page=True)
+
+
 @pytest.fixture(scope="module")
 def axe_context(browser_context):  # noqa: F811
     """A context of the same Chromium that lets the test inject axe-core despite the pages'
@@ -120,13 +153,17 @@ def _violations(page) -> list[dict]:
     return [v for v in found if v["impact"] in ("serious", "critical")]
 
 
-def test_every_page_passes_axe_in_light_and_dark(axe_context, server, series_server):  # noqa: F811
+def test_every_page_passes_axe_in_light_and_dark(axe_context, server, series_server, pdf_server):  # noqa: F811
     page = axe_context.new_page()
+    _search(page, pdf_server, "Ulta Beauty diluted earnings per share")
+    pdf_pages = [pdf_server + page.locator("a.open").first.get_attribute("href").split("#")[0],
+                 pdf_server + page.locator("a", has_text="Page image").first.get_attribute("href")]
     _search(page, series_server, ABOUT)
     passage = _about(page).locator("a", has_text="Compare editions").get_attribute("href")
     pages = [server + "/", server + "/?q=newborn+care", server + "/?q=zebra+xylophone+quantum", server + "/documents",
              server + "/signin", series_server + "/documents", series_server + "/?q=reading+programmes&group=series",
-             series_server + passage, series_server + passage.replace("/compare", "/similar"), server + "/api/v1/docs"]
+             series_server + passage, series_server + passage.replace("/compare", "/similar"), server + "/api/v1/docs",
+             *pdf_pages]
     page.goto(server + "/?q=newborn+care")
     pages += [server + page.locator("a.open").first.get_attribute("href").split("#")[0],
               server + page.locator("li.result .title a").first.get_attribute("href").split("/read")[0]]
