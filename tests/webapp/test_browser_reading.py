@@ -127,6 +127,10 @@ def test_a_table_reads_as_a_table_and_the_page_image_marks_the_passage(page, pdf
     assert row.is_visible() and row.get_attribute("class") in ("passage", "sentence")  # marked as the result's rows
     page.screenshot(path=str(OUTPUT / "reader-table.png"))
     page.go_back(wait_until="load")
+    result.locator("button.copy", has_text="Copy citation").click()  # the citation names the page
+    page.wait_for_function("navigator.clipboard.readText().then(t => t.includes('p. '))")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert ", p. 1," in copied and "Ulta Beauty" in copied and "/read?p=" in copied and "#p-" in copied
     with page.expect_navigation():
         result.locator("a", has_text="Page image").click()
     image = page.locator(".page-image img")

@@ -105,3 +105,15 @@ def test_the_total_is_shown_and_filters_say_how_to_write_a_date(client):
     assert "A year (2023), a month (2023-04) or a day (2023-04-30)." in html
     bad = client.get("/?q=children&date_from=April+2024")
     assert bad.status_code == 400 and "YYYY, YYYY-MM or YYYY-MM-DD" in bad.get_data(as_text=True)
+
+
+def test_a_results_section_filters_the_search_by_that_section(client):
+    import html as entities
+
+    page = client.get("/?q=children").get_data(as_text=True)
+    link = entities.unescape(re.search(r'<span class="section"><a href="([^"]+)"', page).group(1))
+    section = re.search(r"section=([^&]+)", link).group(1)
+    filtered = client.get(link).get_data(as_text=True)
+    shown = re.findall(r'<span class="section"><a [^>]*>([^<]+)</a>', filtered)
+    assert shown and all(entities.unescape(s).startswith(entities.unescape(section.replace("+", " "))[:40]) for s in shown)
+    assert 'selected>' in filtered[filtered.index('id="f-section"'):filtered.index("</select>", filtered.index('id="f-section"'))]
