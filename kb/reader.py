@@ -29,8 +29,10 @@ class Block:
     anchors: list[str] = field(default_factory=list)  # ids of the passages that start here
     page: int | None = None
     rows: list[tuple[list[str], int, bool]] = field(default_factory=list)  # a table's rows: cells, mark level, labelled
+    item: bool = False  # a bulleted paragraph: an item of a list with its neighbours
 
 
+_BULLET = re.compile(r"[•●▪◦·]\s+|[-–]\s+(?=[A-Za-z])")  # a list item's marker, at a paragraph's start
 _FIGURE = re.compile(r"^(?:\(?[-+]?[$€£¥]?\d[\d,]*(?:\.\d+)?%?\)?%?|[—–-]|n/?a|nm)$", re.I)
 
 
@@ -113,6 +115,10 @@ def read(kb: KnowledgeBase, doc_id: str, mark: str | None = None, sentences: tup
                     block.rows.append((row, level, len(row) > 1 and not _FIGURE.match(row[0].split()[0])))
         else:
             block.pieces = _marked(text, a, b, span, chosen)
+            if kind == "paragraph" and (bullet := _BULLET.match(body)):
+                block.item = True
+                first, level = block.pieces[0]
+                block.pieces[0] = (first[len(bullet.group(0)):] if first.startswith(bullet.group(0)) else first, level)
         blocks.append(block)
     return blocks
 

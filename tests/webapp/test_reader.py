@@ -143,3 +143,23 @@ def test_show_context_shows_only_what_comes_before_and_after(overlapping_kb):
             assert not any(s in repair(text) for s in sentences), (r.passage.text[:80], text[-200:])
         checked += bool(ctx.before and ctx.after)
     assert checked >= 3
+
+
+def test_bulleted_paragraphs_read_as_a_list(tmp_path):
+    from kb import KnowledgeBase, Settings
+    from webapp import create_app
+
+    report = tmp_path / "programmes.txt"
+    report.write_text("Programmes 2023\n\nIn 2023 the programme reached three goals:\n\n"
+                      "• Trained 1,200 midwives in rural clinics.\n\n• Opened 40 reading rooms.\n\n"
+                      "• Vaccinated 90,000 children against measles.\n\nThe work continues in 2024.\n")
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path / "home", model="hash"))
+    kb.ingest([report])
+    client = create_app({"KB_SETTINGS": kb.settings, "TESTING": True}).test_client()
+    page = client.get(f"/documents/{kb.documents()[0].id}/read").get_data(as_text=True)
+    items = re.findall(r'<ul class="items">(.*?)</ul>', page, re.S)
+    assert len(items) == 1
+    texts = [re.sub(r"<[^>]+>", "", x).strip() for x in re.findall(r"<li>(.*?)</li>", items[0], re.S)]
+    assert texts == ["Trained 1,200 midwives in rural clinics.", "Opened 40 reading rooms.",
+                     "Vaccinated 90,000 children against measles."]
+    assert "The work continues in 2024." not in items[0]
