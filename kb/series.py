@@ -74,6 +74,8 @@ def _name(doc: Document) -> str | None:
         return None if doc.series.strip().lower() == "none" else doc.series
     if doc.organisation and doc.kind:
         return f"{doc.organisation} · {doc.kind}"
+    if not (_YEAR.search(doc.title) or _FY_SHORT.search(doc.title) or re.search(r"\bQ[1-4]\b", doc.title)):
+        return None  # a title that names no year or period is not an edition ("Algorithm 245" is not one)
     stripped = " ".join(_PERIOD_WORDS.sub(" ", doc.title).replace("()", " ").split()).strip(" -–·,:")
     return stripped if len(stripped.split()) >= 2 and stripped != doc.title else None
 
@@ -106,7 +108,8 @@ def find_series(documents: Iterable[Document]) -> list[Series]:
     for key, docs in groups.items():
         editions = [Edition(d, edition_year(d), d.period or (str(y) if (y := edition_year(d)) else d.title)) for d in docs]
         named = any(d.series for d in docs)
-        if len({e.label for e in editions}) < 2 and not named:
+        dated = {e.label for e in editions if e.year is not None or e.document.period}
+        if len(dated) < 2 and not named:  # editions differ by year or period, or a person said so
             continue
         editions.sort(key=lambda e: (e.year or 0, e.document.date or "", e.label), reverse=True)
         out.append(Series(key, names[key], tuple(editions)))

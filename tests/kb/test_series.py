@@ -39,6 +39,8 @@ def test_series_are_found_from_titles_without_an_organisation_and_never_from_one
     assert [s.name for s in found] == ["Clean Water Trust Review"]
     assert [e.year for e in found[0].editions][:1] == [2022]
     assert find_series([_doc("Budget Outlook 2023"), _doc("Budget Outlook 2023")]) == []  # one edition only
+    # titles that differ by a number that is no year (a journal's algorithms, CACM) are not editions
+    assert find_series([_doc("Ancestor (Algorithm 245)"), _doc("Ancestor (Algorithm 301)")]) == []
     quarterly = find_series([_doc("Q1", organisation="JPMorgan Chase & Co.", kind="quarterly report", period="Q1 2023"),
                              _doc("Q2", organisation="JPMorgan Chase & Co.", kind="quarterly report", period="Q2 2023")])
     assert [e.label for e in quarterly[0].editions] == ["Q2 2023", "Q1 2023"]
