@@ -39,7 +39,7 @@ from .highlight import Sentences, SentenceVectors, best_sentences
 from .keys import KeyStore
 from .live import LiveIndex
 from .lru import LRU
-from .records import Document, IngestReport, Record, Result
+from .records import Document, IngestReport, Place, Record, Result
 from .series import Series, edition_year, find_series, fold, query_years
 from .servicedb import SERVICE_FILE
 from .settings import Settings
@@ -83,6 +83,7 @@ class KnowledgeBase:
         self._passage_titles: tuple[weakref.ref | None, dict[int, str]] = (None, {})  # per engine: key -> title
         self._sentences = Sentences()
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
+        self._signatures = LRU(50_000)  # passages' words, for folding editions (`kb.series.fold`)
 
     # -- components, loaded on first use ---------------------------------------------
 
@@ -399,6 +400,7 @@ class KnowledgeBase:
         also: list[tuple] = []
         if series_of:
             hits, rows, also = self._fold(hits, filters, series_of, query)
+            hits, also = hits[:offset + k], also[:offset + k]  # the room asked for is not scored
         else:
             rows = self.store.results_for([h.id for h in hits], filters)
             hits = [h for h in hits if h.id in rows]
@@ -443,9 +445,15 @@ class KnowledgeBase:
         into one (`kb.series.fold`): (hits, rows as `results_for` gives them, other editions
         per hit). The hit keeps the best member's score and evidence; it shows the edition the
         query names by year, else the newest."""
-        places = self.store.places([h.id for h in hits], filters)
+        rows = self.store.results_for([h.id for h in hits], filters)  # first places
+        serial = [h.id for h in hits if h.id in rows and rows[h.id][2].id in series_of]
+        if not serial:  # nothing of a series among them: nothing to fold
+            kept = [h for h in hits if h.id in rows]
+            return kept, rows, [()] * len(kept)
+        places = {k: [Place(k, *row)] for k, row in rows.items()}
+        places.update(self.store.places(serial, filters))  # every place of the passages in a series
         kept = [h for h in hits if h.id in places]
-        folded = fold([places[h.id] for h in kept], series_of, query_years(query))
+        folded = fold([places[h.id] for h in kept], series_of, query_years(query), self._signatures)
         out_hits, rows, also = [], {}, []
         for i, shown, others in folded:
             hit = kept[i] if shown.key == kept[i].id else dataclasses.replace(kept[i], id=shown.key)

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from .lru import LRU
 from .records import Document, Place
 
 __all__ = ["Edition", "Series", "find_series", "edition_year", "fold", "query_years", "NEAR_DUPLICATE"]
@@ -123,36 +124,48 @@ def query_years(query: str) -> set[int]:
     return years
 
 
-def _words(text: str) -> frozenset[str]:
-    """A passage's words, years left out: an edition's year is what changes in boilerplate."""
-    return frozenset(w for w in map(str.lower, _WORD.findall(text)) if not _YEAR.fullmatch(w))
+_Signature = tuple[frozenset[str], frozenset[str]]  # a passage's words (years aside), and its figures
 
 
-def _alike(a: frozenset[str], b: frozenset[str]) -> bool:
+def _signature(text: str) -> _Signature:
+    """A passage's words, years left out (an edition's year is what changes in boilerplate),
+    and its figures."""
+    words = frozenset(w for w in map(str.lower, _WORD.findall(text)) if not _YEAR.fullmatch(w))
+    return words, frozenset(w for w in words if w[0].isdigit())
+
+
+def _alike(a: _Signature, b: _Signature) -> bool:
     """Nearly word for word, with the same figures: two editions' passages that differ in a
     figure ("opened 21 new libraries", "opened 22") each say something the other does not."""
-    if not (a and b) or {w for w in a if w[0].isdigit()} != {w for w in b if w[0].isdigit()}:
+    (wa, fa), (wb, fb) = a, b
+    if not (wa and wb) or fa != fb or min(len(wa), len(wb)) < NEAR_DUPLICATE * max(len(wa), len(wb)):
         return False
-    return len(a & b) / len(a | b) >= NEAR_DUPLICATE
+    return len(wa & wb) / len(wa | wb) >= NEAR_DUPLICATE
 
 
-def fold(ranked: Sequence[Sequence[Place]], series_of: dict[str, Series], years: set[int]) -> list[tuple[int, Place, tuple[Place, ...]]]:
+def fold(ranked: Sequence[Sequence[Place]], series_of: dict[str, Series], years: set[int],
+         signatures: LRU | None = None) -> list[tuple[int, Place, tuple[Place, ...]]]:
     """Ranked passages (each with all its places, first place first) as results: passages of
     editions of one series that are the same or nearly so (`NEAR_DUPLICATE`) become one
     result. Each result is (the index in `ranked` of its best passage, the place shown, the
     other editions' places, newest first). The place shown is the edition of a year the query
-    names, else the newest."""
-    groups: list[tuple[int, str | None, frozenset[str], list[Place]]] = []
+    names, else the newest. `signatures` keeps each passage's words between searches (by key:
+    a passage's key is a hash of its text)."""
+    groups: list[tuple[int, str | None, _Signature, list[Place]]] = []
+    empty: _Signature = (frozenset(), frozenset())
+    serial = [next((p for p in places if p.document.id in series_of), None) for places in ranked]
+    texts = {places[0].key: places[0].passage.clean for places, s in zip(ranked, serial) if s is not None}
+    compute = lambda keys: [_signature(texts[k]) for k in keys]  # noqa: E731
+    found = dict(zip(texts, signatures.get_many(list(texts), compute) if signatures is not None else compute(list(texts))))
     for i, places in enumerate(ranked):
         first = places[0]
-        serial = [p for p in places if p.document.id in series_of]
-        series = series_of[serial[0].document.id].id if serial else None
-        words = _words(first.passage.clean) if series else frozenset()
+        series = series_of[serial[i].document.id].id if serial[i] is not None else None  # type: ignore[union-attr]
+        sig = found[first.key] if series else empty
         home = None
         if series:
-            home = next((g for g in groups if g[1] == series and _alike(g[2], words)), None)
+            home = next((g for g in groups if g[1] == series and _alike(g[2], sig)), None)
         if home is None:
-            groups.append((i, series, words, list(places) if series else [first]))
+            groups.append((i, series, sig, list(places) if series else [first]))
         else:
             home[3].extend(places)
     out: list[tuple[int, Place, tuple[Place, ...]]] = []
