@@ -47,6 +47,8 @@ def test_group_by_series_filter_by_year_and_the_timeline(series_client):
     assert re.search(r'<h2 class="group-title">Acme Reading Foundation · annual report <span class="count">\d+', html)
     timeline = html[html.index('class="timeline"'):html.index("</ul>", html.index('class="timeline"'))]
     assert [int(y) for y in re.findall(r'class="year">(\d{4})<', timeline)] == [2021, 2022, 2023]
+    counts = [int(n) for n in re.findall(r'<meter class="bar" min="0" max="\d+" value="(\d+)">', timeline)]
+    assert len(counts) == 3 and max(counts) == int(re.search(r'max="(\d+)"', timeline).group(1))
     filtered = _html(series_client, "/?q=reading+programmes&year=2022")
     titles = set(re.findall(r'<a class="open" [^>]*>([^<]+)</a>', filtered))
     assert titles == {"Acme Reading Foundation Annual Report 2022"}
