@@ -72,7 +72,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except KBError as exc:
             click.secho(f"Error: {exc.message}", err=True, fg="red")
-            ctx.exit(2 if exc.status < 500 else 1)
+            ctx.exit(1 if type(exc) is KBError else 2)  # a request or a file the user can change: 2
         except ModelMismatch as exc:
             click.secho(f"Error: {exc}", err=True, fg="red")
             ctx.exit(1)

@@ -8,11 +8,24 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kb.errors import KBError
+from kb.errors import Busy, IndexMismatch, InvalidRequest, KBError, LoadError, NotFound, Unprocessable
 
 from .requestlog import request_id
 
 log = logging.getLogger("kb.web")
+
+
+# What the library's errors mean over HTTP (the most specific class wins). The web app's own
+# errors (access, jobs) carry their status, being HTTP errors in the first place.
+STATUS: dict[type, int] = {InvalidRequest: 400, Unprocessable: 422, NotFound: 404, LoadError: 422,
+                           IndexMismatch: 409, Busy: 409}
+
+
+def status_of(exc: KBError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return getattr(exc, "status", 500)
 
 
 def error_response(status: int, code: str, message: str):
@@ -26,11 +39,12 @@ def error_response(status: int, code: str, message: str):
 def register(app: Flask) -> None:
     @app.errorhandler(KBError)
     def kb_error(exc: KBError):
-        response = app.make_response(error_response(exc.status, exc.code, exc.message))
+        status = status_of(exc)
+        response = app.make_response(error_response(status, exc.code, exc.message))
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             response.headers["Retry-After"] = str(retry_after)
-        if exc.status == 401:
+        if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="kb"'
         return response
 

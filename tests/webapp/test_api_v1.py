@@ -107,3 +107,20 @@ def test_highlight_by_terms_or_by_model(client):
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_highlight"
     batch = client.post("/api/v1/search/batch", json={"queries": [{"query": q}, {"query": q, "highlight": "x"}]})
     assert batch.status_code == 400 and batch.get_json()["error"]["code"] == "invalid_highlight"
+
+
+def test_http_statuses_are_the_web_apps_mapping_of_the_librarys_error_classes():
+    """The library raises errors with codes and no HTTP status; the web app maps each class."""
+    import inspect
+
+    import kb.errors
+    from webapp.errors import status_of
+
+    classes = [c for _, c in inspect.getmembers(kb.errors, inspect.isclass)
+               if issubclass(c, kb.errors.KBError) and c is not kb.errors.KBError]
+    assert len(classes) >= 6
+    for cls in classes:
+        assert "status" not in vars(cls), cls
+        assert 400 <= status_of(cls("x")) < 500, cls
+    assert status_of(kb.errors.Unprocessable("x")) == 422 and status_of(kb.errors.InvalidRequest("x")) == 400
+    assert status_of(kb.errors.KBError("x")) == 500
