@@ -117,11 +117,11 @@ def main():
             kb.search(q, k=10, mode=mode)  # warm caches and code paths
         full, plain, bare = [], [], []
         for q in queries:
-            kb._query_vectors.clear()  # each search pays for its query encoding
+            kb.searcher.query_vectors.clear()  # each search pays for its query encoding
             t = time.perf_counter()
             kb.search(q, k=10, mode=mode)  # the default: second stage, relevance, highlights
             full.append((time.perf_counter() - t) * 1000)
-            kb._query_vectors.clear()
+            kb.searcher.query_vectors.clear()
             t = time.perf_counter()
             kb.search(q, k=10, mode=mode, rerank=False)
             plain.append((time.perf_counter() - t) * 1000)

@@ -434,3 +434,14 @@ class BM25Index:
         index._terms = json.loads((path / "terms.json").read_text(encoding="utf-8"))
         index._vocab = {t: i for i, t in enumerate(index._terms)}
         return index
+
+
+def new_lexical_index(k1: float = 0.9, b: float = 0.4) -> LexicalIndex:
+    """An empty lexical index (the one kind today: BM25). Callers depend on `LexicalIndex`
+    only, so another kind slots in here."""
+    return BM25Index(k1, b)
+
+
+def load_lexical_index(path: Path) -> LexicalIndex:
+    """A lexical index saved by `LexicalIndex.save`."""
+    return BM25Index.load(path)

@@ -20,7 +20,7 @@ import os
 import shutil
 from pathlib import Path
 
-from index import BM25Index, SearchEngine, load_vector_index
+from index import SearchEngine, load_lexical_index, load_vector_index
 from index.files import identity
 
 from .faults import disk_full, fault
@@ -93,7 +93,7 @@ def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) 
         return None
     try:
         engine.vectors = load_vector_index(folder / VECTOR_FILES[kind])
-        engine.lexical = BM25Index.load(folder / "lexical")
+        engine.lexical = load_lexical_index(folder / "lexical")
     except Exception as exc:  # unreadable files are rebuilt, not fatal
         log.warning("index files unreadable (%s); rebuilding from the store", exc)
         return None

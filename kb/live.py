@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from index import BM25Index, Embedder, SearchEngine, new_vector_index
+from index import Embedder, SearchEngine, new_lexical_index, new_vector_index
 from index.vectors import convert
 
 from .errors import is_disk_full
@@ -70,7 +70,7 @@ class LiveIndex:
         """An empty engine, with the vector index a collection of `passages` calls for."""
         s = self.settings
         vectors = new_vector_index(self._vector_kind(passages), dim)
-        return SearchEngine(self._embedder, vectors, BM25Index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates,
+        return SearchEngine(self._embedder, vectors, new_lexical_index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates,
                             s.fusion, s.dense_weight)
 
     def install(self, engine: SearchEngine, generation: int) -> bool:

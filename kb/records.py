@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Document", "Passage", "Occurrence", "Result", "Place", "IngestReport", "Record", "document_id", "passage_key", "STRONG", "PARTIAL"]
+__all__ = ["Document", "Passage", "Occurrence", "Result", "Place", "Counts", "Section", "IngestReport", "Record", "document_id", "passage_key", "STRONG", "PARTIAL"]
 
 STRONG, PARTIAL = 0.5, 0.2  # relevance thresholds for "strong" and "partial" match
 
@@ -75,6 +75,20 @@ class Occurrence:
     page: int | None
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class Counts:
+    documents: int
+    passages: int  # unique passage texts (one vector each)
+    occurrences: int  # passages as the reports hold them: what people count
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    passages: int
+    first: str | None = None  # the id of its first passage (one document's sections only)
 
 
 @dataclass(frozen=True)

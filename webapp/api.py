@@ -93,17 +93,17 @@ def search_batch():
 def health():
     """Liveness: the process answers and the store opens."""
     kb = _kb()
-    counts = kb.store.counts()
-    return jsonify({"status": "ok", "model": kb.model, "documents": counts["documents"], "passages": counts["passages"]})
+    counts = kb.counts()
+    return jsonify({"status": "ok", "model": kb.model, "documents": counts.documents, "passages": counts.passages})
 
 
 @bp.get("/ready")
 def ready():
     """Readiness: the model is loaded and the index is open (503 until then)."""
     kb = _kb()
-    engine_open = kb.store.counts()["passages"] == 0 or kb.engine() is not None
-    state = {"model_loaded": kb.embedder_loaded, "index_open": engine_open, "generation": kb.store.generation(),
-             "index_saved": kb.live.unsaved is None}  # False: a full disk; searches answer from memory
+    engine_open = kb.counts().passages == 0 or kb.engine() is not None
+    state = {"model_loaded": kb.embedder_loaded, "index_open": engine_open, "generation": kb.generation(),
+             "index_saved": kb.index_saved()}  # False: a full disk; searches answer from memory
     ok = state["model_loaded"] and state["index_open"]
     return jsonify({"status": "ready" if ok else "starting", **state}), 200 if ok else 503
 

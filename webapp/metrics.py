@@ -28,10 +28,10 @@ def register(app: Flask) -> None:
 
     class IndexSize:
         def collect(self):
-            counts = kb.store.counts()
+            counts = kb.counts()
             for name in ("documents", "passages"):
                 family = GaugeMetricFamily(f"kb_index_{name}", f"{name.capitalize()} in the knowledge base.")
-                family.add_metric([], counts[name])
+                family.add_metric([], getattr(counts, name))
                 yield family
 
     registry.register(IndexSize())

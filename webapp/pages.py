@@ -202,9 +202,9 @@ def search():
             for r in results:
                 view["contexts"][r.rank] = reading.context(kb, r)
                 view["citations"][r.rank] = reading.citation(r, _reader_url(r, absolute=True))
-            engine = kb.engine()
-            if engine is not None:
-                view["is_term"] = TermMarker(set(engine.lexical.terms(query)), engine.lexical.analyzer)
+            terms, analyzer = kb.query_terms(query)
+            if analyzer is not None:
+                view["is_term"] = TermMarker(terms, analyzer)
         except InvalidRequest as exc:
             view["error"], status = exc.message, 400
         view["took"] = (time.perf_counter() - started) * 1000
@@ -212,7 +212,7 @@ def search():
     return render_template(
         "search.html", query=query, mode=mode, modes=MODES, filters=filters, group=group, groups=GROUPS,
         page_sizes=PAGE_SIZES, series=kb.series(), series_of=series_of, years=years,
-        documents=kb.documents(), sections=[s for s, _ in kb.store.sections()[:300]], stats=kb.store.counts(),
+        documents=kb.documents(), sections=[s.name for s in kb.sections()[:300]], stats=kb.counts(),
         page_url=_page_url, runs=runs, file_url=_file_url, reader_url=_reader_url, token=feedback_token,
         thanks=args.get("feedback") == "thanks", **view,
     ), status
@@ -318,12 +318,7 @@ def compare(passage_id: str):
 def document(doc_id: str):
     kb = _kb()
     doc = kb.document(doc_id)
-    first: dict[str, str] = {}  # each section's first passage: where its link opens the reader
-    for passage_id, section, _page, _start, _end in kb.store.document_layout(doc.id)[1]:
-        if section:
-            first.setdefault(section, passage_id)
-    return render_template("document.html", doc=doc, sections=kb.store.sections(doc.id), first=first,
-                           has_file=_has_file(doc_id))
+    return render_template("document.html", doc=doc, sections=kb.sections(doc.id), has_file=_has_file(doc_id))
 
 
 def _has_file(doc_id: str) -> bool:

@@ -1,0 +1,378 @@
+"""Search: from a query to ranked, highlighted results with a calibrated relevance.
+
+`Searcher` is the search half of a `KnowledgeBase` (`kb.ingest.Ingester` is the writing half):
+fusion and the title prior on the engine's hits, the second stage, the relevance calibration
+and the default cut, series folding, highlights and explain. It reads the store and the
+engine the knowledge base holds and keeps the caches a search fills (query vectors, titles,
+sentences, series), so a `KnowledgeBase` stays a thin front.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index import Hit, SearchEngine
+from index.analysis import Analyzer
+from index.diversity import mmr
+from index.relevance import Calibrator, CosineNull, reference_null
+from index.rerank import FEATURES, features
+
+from .highlight import Sentences, SentenceVectors, best_sentences
+from .lru import LRU
+from .records import Place, Result
+from .series import Series, edition_year, find_series, fold, query_years
+from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
+
+if TYPE_CHECKING:  # pragma: no cover
+    from index import Embedder
+    from index.rerank import Reranker
+
+    from .knowledge import KnowledgeBase
+    from .live import LiveIndex
+    from .settings import Settings
+    from .store import PassageStore
+
+__all__ = ["Searcher"]
+
+
+class Searcher:
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+        self._lock = threading.RLock()
+        self._calibrator: Calibrator | None = None
+        self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
+        self.query_vectors = LRU(512)
+        self._titles = LRU(20_000)  # analysed document titles
+        self._passage_titles: tuple[weakref.ref | None, dict[int, str]] = (None, {})  # per engine: key -> title
+        self._sentences = Sentences()
+        self._sentence_vectors: SentenceVectors | None = None
+        self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
+        self._signatures = LRU(50_000)  # passages' words, for folding editions (`kb.series.fold`)
+
+    # what a search reads from the knowledge base
+    @property
+    def settings(self) -> Settings:
+        return self.kb.settings
+
+    @property
+    def store(self) -> PassageStore:
+        return self.kb.store
+
+    @property
+    def live(self) -> LiveIndex:
+        return self.kb.live
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.kb.embedder
+
+    @property
+    def embedder_loaded(self) -> bool:
+        return self.kb.embedder_loaded
+
+    @property
+    def reranker(self) -> Reranker:
+        return self.kb.reranker
+
+    @property
+    def model(self) -> str:
+        return self.kb.model
+
+    def engine(self) -> SearchEngine | None:
+        return self.kb.engine()
+
+    def sentence_vectors(self) -> SentenceVectors:
+        with self._lock:
+            if self._sentence_vectors is None:
+                self._sentence_vectors = SentenceVectors(self.embedder.embed_short)
+            return self._sentence_vectors
+
+
+    def validate(self, query, k=None, mode="hybrid", filters=None) -> tuple[str, int, str, dict | None]:
+        """Check a search request; raise `InvalidRequest` with a stable code if it is wrong."""
+        return validate_search(self.settings, query, k, mode, filters)
+
+    def retrieve(self, query: str, k: int, mode: str = "hybrid", filters: dict | None = None,
+                 vector: np.ndarray | None = None, rerank: bool = False, diversify: bool = False,
+                 complete: bool = False) -> list[Hit]:
+        """Ranked passage hits for an already validated request, with no display work.
+
+        `search` builds on this; evaluation calls it directly to rank deeper than `max_k`.
+        The second stage reorders the first `rerank_depth` candidates; MMR then picks `k`
+        of them that are not all alike. `complete` gives every hit its BM25 score too.
+        """
+        engine = self.engine()
+        return [] if engine is None else self._retrieve(engine, query, k, mode, filters, vector, rerank, diversify, complete)
+
+    def _retrieve(self, engine: SearchEngine, query: str, k: int, mode: str, filters: dict | None,
+                  vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool) -> list[Hit]:
+        s = self.settings
+        filters = self.store_filters(filters)
+        allowed = self.store.allowed_keys(filters) if filters else None
+        if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
+            vector = self.query_vector(query)
+        depth = s.rerank_depth if rerank or diversify else 0
+        titled = mode == "hybrid" and s.title_weight > 0
+        hits = engine.search(query, max(k, depth, s.candidates if titled else 0), mode, allowed, vector,
+                             complete=complete or rerank)
+        if titled and hits:
+            hits = self._by_title(engine, query, hits)
+        head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
+        if rerank and head:
+            keys = [h.id for h in head]
+            x = self.evidence(engine, query, head)
+            texts = [""] * len(head)
+            if self.reranker.reads_text:
+                rows = self.store.results_for(keys)
+                texts = [rows[k][0].clean if k in rows else "" for k in keys]
+            scores = self.reranker.score(query, x, texts)
+            order = np.argsort(-scores, kind="stable")
+            head = [dataclasses.replace(head[i], score=float(scores[i]), rerank_score=float(scores[i])) for i in order]
+        if diversify and head:
+            vectors = engine.vectors.vectors(np.array([h.id for h in head], dtype=np.int64))
+            head = [head[i] for i in mmr(np.array([h.score for h in head]), vectors, min(k, len(head)), s.diversity)]
+        return (head + tail)[:k]
+
+    def _title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
+        """The analysed title of each passage's document (at its first place). Titles are
+        remembered per engine, which every write replaces, so a search reads the store only
+        for passages it has not met since the last write."""
+        ref, titles = self._passage_titles
+        if ref is None or ref() is not engine:
+            titles = {}
+            self._passage_titles = (weakref.ref(engine), titles)
+        missing = [k for k in keys if k not in titles]
+        if missing:
+            if len(titles) > 200_000:  # bounded
+                titles.clear()
+            titles.update(self.store.titles_for(missing))
+        analyser = engine.lexical.analyzer
+        return self._titles.get_many([titles.get(k, "") for k in keys], lambda new: [frozenset(analyser(t)) for t in new])
+
+    def _by_title(self, engine: SearchEngine, query: str, hits: list[Hit]) -> list[Hit]:
+        """Fused scores plus `title_weight` times the share of the query's IDF mass that the
+        passage's document title holds, reordered. A passage of a financial statement never
+        says whose statement it is; its document's title ("Lockheed Martin Corporation Form
+        10-K FY2021") does, so a question naming the company and year finds that report."""
+        lexical = engine.lexical
+        terms = list(dict.fromkeys(lexical.analyzer(query)))
+        idf = dict(zip(terms, lexical.idf(terms).tolist()))
+        mass = sum(idf.values()) or 1.0
+        heads = self._title_terms(engine, [h.id for h in hits])
+        weight = self.settings.title_weight / mass
+        bonus = [weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0 for head in heads]
+        if not any(bonus):
+            return hits
+        scored = [dataclasses.replace(h, score=h.score + b) if b else h for h, b in zip(hits, bonus)]
+        return sorted(scored, key=lambda h: -h.score)
+
+    # -- series ------------------------------------------------------------------------
+
+    def series(self, generation: int | None = None) -> list[Series]:
+        """The report series among the documents (`kb.series`), found again after each write.
+        `generation`: the store's, when the caller has just read it (a search's snapshot)."""
+        return self._series_at(generation)[1]
+
+    def series_of(self, generation: int | None = None) -> dict[str, Series]:
+        """Document id -> its series, for the documents in one."""
+        return self._series_at(generation)[2]
+
+    def _series_at(self, generation: int | None) -> tuple[int, list[Series], dict[str, Series]]:
+        generation = self.store.generation() if generation is None else generation
+        with self._lock:
+            if self._series is None or self._series[0] != generation:
+                found = find_series(self.store.documents())
+                self._series = (generation, found, {e.document.id: x for x in found for e in x.editions})
+            return self._series
+
+    def store_filters(self, filters: dict | None) -> dict | None:
+        """Validated filters as the store reads them: `series` and `year` become the documents
+        they select (intersected with a `document` filter); none selected selects nothing."""
+        if not filters or not ({"series", "year"} & set(filters)):
+            return filters
+        out = {k: v for k, v in filters.items() if k not in ("series", "year")}
+        docs = {d.id: d for d in self.store.documents()}
+        chosen = set(out.get("document", docs))
+        if "series" in filters:
+            found = next((x for x in self.series() if x.id == filters["series"]), None)
+            chosen &= {e.document.id for e in found.editions} if found else set()
+        if "year" in filters:
+            years = set(filters["year"])
+            chosen &= {d for d in docs if edition_year(docs[d]) in years}
+        out["document"] = sorted(chosen) or ["\u0000none"]  # an id no document has
+        return out
+
+    def query_terms(self, query: str) -> tuple[set[str], Analyzer | None]:
+        """The query's terms as the lexical index analyses them, and the analyser (to find
+        them in text): what the page bolds. Empty while nothing is indexed."""
+        engine = self.engine()
+        if engine is None:
+            return set(), None
+        return set(engine.lexical.terms(query)), engine.lexical.analyzer
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding, through a small LRU cache: paging, facets and repeated
+        questions do not pay for the encoder again."""
+        return self.query_vectors.get_many([query], lambda missing: [self.embedder.embed(missing[0])])[0]
+
+    def evidence(self, engine: SearchEngine, query: str, hits: list[Hit]) -> np.ndarray:
+        """The reranker's feature matrix for `hits`. Where query terms occur comes from the
+        lexical index's stored term sequences (no passage is re-analysed); each passage's
+        document title (analysed once, cached) feeds the title features."""
+        lexical = engine.lexical
+        terms = list(dict.fromkeys(lexical.analyzer(query)))
+        matches, lengths = lexical.positions(terms, [h.id for h in hits])
+        heads = self._title_terms(engine, [h.id for h in hits])
+        return features(terms, hits, matches, lengths, heads, lexical.idf(terms))
+
+    def cosine_null(self, snapshot: tuple[SearchEngine | None, int] | None = None) -> CosineNull:
+        """How this collection's cosines spread for any query (see `index.relevance`),
+        shrunk toward the model's shipped reference while the collection is small.
+        `snapshot` is the (engine, generation) a search already holds: the null then fits
+        the engine that search used, with no second look at the store's generation."""
+        engine, generation = snapshot or self.live.snapshot()
+        with self._lock:
+            if self._null is None or self._null[0] != generation:
+                ids = engine.vectors.ids() if engine is not None else np.zeros(0, np.int64)
+                if len(ids) > 100_000:  # a mean and covariance in 384 dimensions settle long before this
+                    ids = np.sort(np.random.default_rng(0).choice(ids, 100_000, replace=False))
+                vectors = engine.vectors if engine is not None else None
+                chunks = (vectors.vectors(ids[i:i + 50_000]) for i in range(0, len(ids), 50_000) if vectors is not None)
+                own = CosineNull.fit(chunks, self.embedder.dim)
+                self._null = (generation, own.blend(reference_null(self.model)))
+            return self._null[1]
+
+    def relevance(self, vector: np.ndarray, x: np.ndarray,
+                  snapshot: tuple[SearchEngine | None, int] | None = None) -> np.ndarray:
+        """Calibrated probability of relevance for each row of a `features` matrix."""
+        if self._calibrator is None:
+            self._calibrator = Calibrator()
+        z = self.cosine_null(snapshot).z(vector, x[:, FEATURES.index("cosine")])
+        return self._calibrator(z, x[:, FEATURES.index("coverage")], x[:, FEATURES.index("proximity")])
+
+    def search(self, query: str, k: int | None = None, mode: str = "hybrid", filters: dict | None = None,
+               explain: bool = False, rerank: bool | None = None, diversify: bool = False,
+               min_score: float | None = None, offset: int = 0, highlight: str | None = None) -> list[Result]:
+        """Ranked results with highlights and a calibrated relevance in [0, 1].
+
+        Relevance as returned never rises down the list (`_in_order`), so labels agree with
+        the order. `min_score` drops results whose relevance is below it; 0 keeps everything.
+        When it is not given, the setting `min_score` gates the whole list instead: a query
+        whose first result is below it, and does not hold every query term (a bare figure
+        embeds as noise, yet a passage holding it answers), returns nothing (the honest
+        "no good match"), and
+        otherwise every result is shown, weak ones labelled weak, so a right answer ranked
+        first is never cut for a low relevance further down. For `rerank` and the default cut,
+        None means the setting, applied whenever the model is loaded: a lexical search from a cold CLI skips the model, the second stage and the
+        relevance, and answers at once. `offset` skips that many results (for paging; the
+        deepest result reachable is the `candidates`-th). `highlight="terms"` picks each
+        result's sentences by query words instead of embedding them (saves most of a search's
+        time); `highlight="none"` picks none.
+        """
+        query, k, mode, filters = self.validate(query, k, mode, filters)
+        min_score = validate_min_score(min_score)
+        highlight = validate_highlight(highlight)
+        embed_top = self.settings.highlight_top if highlight == "model" else 0
+        offset = validate_offset(offset, k, self.settings.candidates)
+        engine, generation = self.live.snapshot()
+        if engine is None:
+            return []
+        use_model = mode != "lexical" or bool(rerank) or diversify or min_score is not None or self.embedder_loaded
+        gate = None  # the default cut: nothing shown when even the best result is below it
+        if use_model:  # defaults that need the model apply where it is loaded anyway
+            rerank = self.settings.rerank if rerank is None else rerank
+            if min_score is None:
+                gate = self.settings.min_score or None
+        rerank = bool(rerank)
+        vector = self.query_vector(query) if use_model else None
+        series_of = self.series_of(generation)
+        extra = k if series_of else 0  # folded editions leave room for more results
+        hits = self._retrieve(engine, query, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain)
+        filters = self.store_filters(filters)
+        also: list[tuple] = []
+        if series_of:
+            hits, rows, also = self._fold(hits, filters, series_of, query)
+            hits, also = hits[:offset + k], also[:offset + k]  # the room asked for is not scored
+        else:
+            rows = self.store.results_for([h.id for h in hits], filters)
+            hits = [h for h in hits if h.id in rows]
+        relevance: list[float | None] = [None] * len(hits)
+        whole = False  # the first result holds every query term
+        if vector is not None and hits:
+            x = self.evidence(engine, query, hits)
+            relevance = [float(r) for r in self.relevance(vector, x, (engine, generation))]
+            whole = bool(x[0, FEATURES.index("weighted_coverage")] >= 1.0 - 1e-9)
+        relevance = _in_order(relevance)
+        if gate is not None and not whole and (not relevance or relevance[0] is None or relevance[0] < gate):
+            hits, relevance, also = [], [], []  # the honest empty state: no result is a fair match
+        if min_score is not None:  # relevance falls with rank, so the cut keeps a head of the list
+            kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]
+            hits, relevance = [hits[i] for i in kept], [relevance[i] for i in kept]
+            also = [also[i] for i in kept] if also else also
+        also = also[offset:offset + k]
+        hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
+        terms = set(engine.lexical.terms(query))
+        highlights: list[tuple[str, ...]] = [()] * len(hits)
+        if highlight != "none":
+            passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
+            highlights = best_sentences(vector, terms, passages, self.sentence_vectors() if use_model else None,
+                                        embed_top=embed_top)
+        matched = engine.lexical.positions(sorted(terms), [h.id for h in hits])[0] if explain else []
+        pairs = engine.lexical.analyzer.pairs(query) if explain else []
+        results = []
+        for i, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance)):
+            passage, occurrence, document = rows[hit.id]
+            why = None
+            if explain:  # query terms in the passage's own text (heading words count for BM25, not here)
+                why = {"dense_score": hit.dense_score, "dense_rank": hit.dense_rank,
+                       "lexical_score": hit.lexical_score, "lexical_rank": hit.lexical_rank,
+                       "rerank_score": hit.rerank_score, "relevance": rel, "matched_terms": sorted(matched[i]),
+                       "matched_words": list(dict.fromkeys(w for w, stem in pairs if stem in matched[i]))}
+            results.append(Result(offset + i + 1, hit.score, passage, occurrence, document, marks, why, rel,
+                                  also[i] if also else ()))
+        return results
+
+    def _fold(self, hits: list[Hit], filters: dict | None, series_of: dict[str, Series], query: str):
+        """Hits with the same or nearly the same passage in several editions of a series folded
+        into one (`kb.series.fold`): (hits, rows as `results_for` gives them, other editions
+        per hit). The hit keeps the best member's score and evidence; it shows the edition the
+        query names by year, else the newest."""
+        rows = self.store.results_for([h.id for h in hits], filters)  # first places
+        serial = [h.id for h in hits if h.id in rows and rows[h.id][2].id in series_of]
+        if not serial:  # nothing of a series among them: nothing to fold
+            kept = [h for h in hits if h.id in rows]
+            return kept, rows, [()] * len(kept)
+        places = {k: [Place(k, *row)] for k, row in rows.items()}
+        places.update(self.store.places(serial, filters))  # every place of the passages in a series
+        kept = [h for h in hits if h.id in places]
+        folded = fold([places[h.id] for h in kept], series_of, query_years(query), self._signatures)
+        out_hits, rows, also = [], {}, []
+        for i, shown, others in folded:
+            hit = kept[i] if shown.key == kept[i].id else dataclasses.replace(kept[i], id=shown.key)
+            if hit.id in rows:  # the shown place's passage is already a result
+                continue
+            out_hits.append(hit)
+            rows[hit.id] = (shown.passage, shown.occurrence, shown.document)
+            also.append(others)
+        return out_hits, rows, also
+
+
+def _in_order(relevance: list[float | None]) -> list[float | None]:
+    """Relevance as shown: never above that of a result ranked higher. The ranking (second
+    stage or fusion) orders by more evidence than the calibrated relevance reads, so a result
+    it ranks lower cannot read as the better match: labels agree with the order, and a cut
+    on relevance keeps the head of the list."""
+    out: list[float | None] = []
+    ceiling = float("inf")
+    for r in relevance:
+        if r is None:
+            out.append(None)
+            continue
+        ceiling = min(ceiling, r)
+        out.append(ceiling)
+    return out
