@@ -36,3 +36,13 @@ def test_importing_kb_loads_no_model_or_index():
     code = "import sys, kb, index, webapp; print(sorted(m for m in ('torch', 'sentence_transformers', 'faiss', 'bm25s') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_the_web_app_talks_to_knowledgebase_methods_only():
+    """webapp reads the store, the live index and the engine's parts only through
+    `KnowledgeBase` methods (which return dataclasses), so another backend slots in below."""
+    inner = {"store", "live", "lexical", "vectors", "searcher"}
+    for path in (ROOT / "webapp").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in inner:
+                raise AssertionError(f"{path.relative_to(ROOT)}:{node.lineno} reaches into .{node.attr}")
