@@ -4,19 +4,23 @@ database joins `BACKENDS` and must pass the same tests."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
 from kb.records import Document, Occurrence, Passage, passage_key
 from kb.store import PassageStore, SQLiteStore
 
-BACKENDS = {"sqlite": lambda tmp: SQLiteStore(tmp / "kb.sqlite3")}
+# backend -> (a new store in a folder, the error a broken commit raises)
+BACKENDS = {"sqlite": (lambda tmp: SQLiteStore(tmp / "kb.sqlite3"), sqlite3.IntegrityError)}
 DIM = 4
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request, tmp_path) -> PassageStore:
-    made = BACKENDS[request.param](tmp_path)
+    made = BACKENDS[request.param][0](tmp_path)
+    made.refused = BACKENDS[request.param][1]  # type: ignore[attr-defined]
     yield made
     made.close()
 
@@ -127,6 +131,6 @@ def test_a_failed_commit_leaves_nothing(store):
     _commit(store, _document("a", "Report 2022", ["Opened 22 libraries."]))
     before, generation = store.counts(), store.generation()
     bad = _document("b", "Report 2023", ["Opened 23 libraries."])
-    with pytest.raises(Exception):  # an occurrence of a passage that is neither stored nor given: refused whole
+    with pytest.raises(store.refused):  # an occurrence of a passage that is neither stored nor given: refused whole
         store.commit([bad[0]], [], {})
     assert store.counts() == before and store.generation() == generation and store.document("b") is None
