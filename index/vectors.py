@@ -54,33 +54,49 @@ class FaissIndex:
 
     kind = "flat"
 
-    def __init__(self, dim: int, _index=None):
+    def __init__(self, dim: int, _index=None, mapped: bool = False):
         import faiss
 
         self._faiss = faiss
         self.dim = dim
         self._index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._mapped = mapped  # the vectors are the file's pages, shared by every process reading it
 
     @classmethod
-    def load(cls, path: Path) -> "FaissIndex":
+    def load(cls, path: Path, mmap: bool = os.name == "posix") -> "FaissIndex":
+        """The saved index; with `mmap` its vectors stay in the file, memory-mapped (read-only),
+        so every server process on a machine shares one copy in the page cache. A file
+        replaced by a later save keeps its old pages for whoever still maps them (POSIX; on
+        Windows a mapped file could not be replaced, so it is read into memory there)."""
         import faiss
 
-        index = faiss.read_index(str(path))
-        return cls(index.d, index)
+        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
+        return cls(index.d, index, mapped=mmap)
+
+    def _owned(self):
+        """An in-memory copy of the index: a memory-mapped one cannot change (FAISS aborts the
+        process on a write to a mapped vector, and `clone_index` keeps the mapping)."""
+        return self._faiss.deserialize_index(self._faiss.serialize_index(self._index))
 
     def copy(self) -> "FaissIndex":
-        return FaissIndex(self.dim, self._faiss.clone_index(self._index))
+        return FaissIndex(self.dim, self._owned() if self._mapped else self._faiss.clone_index(self._index))
+
+    def _writable(self) -> None:
+        if self._mapped:
+            self._index, self._mapped = self._owned(), False
 
     def add(self, ids, vectors: np.ndarray) -> None:
         ids = _as_ids(ids)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
         if len(ids):
+            self._writable()
             self._index.add_with_ids(vectors, ids)
 
     def remove(self, ids) -> int:
         ids = _as_ids(ids)
         if not len(ids):
             return 0
+        self._writable()
         return int(self._index.remove_ids(self._faiss.IDSelectorBatch(ids)))
 
     def search(self, queries: np.ndarray, k: int, allowed=None):

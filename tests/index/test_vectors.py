@@ -115,3 +115,24 @@ def test_convert_keeps_ids_and_vectors():
     assert hnsw.kind == "hnsw" and sorted(hnsw.ids()) == sorted(ids)
     assert np.allclose(hnsw.vectors(ids[:7]), vectors[:7])
     assert convert(hnsw, "flat").search(vectors[:3], 5)[1].tolist() == flat.search(vectors[:3], 5)[1].tolist()
+
+
+def test_a_loaded_flat_index_is_memory_mapped_and_still_changes_safely(tmp_path):
+    """Server processes share a loaded index's pages; a writer's copy, or the index itself on
+    its first change, becomes an in-memory one (a write into a mapped FAISS vector aborts)."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    index = FaissIndex(16)
+    index.add(np.arange(500), vectors)
+    index.save(tmp_path / "v.faiss")
+    loaded = FaissIndex.load(tmp_path / "v.faiss")
+    assert loaded._mapped
+    assert np.allclose(loaded.vectors([7, 3]), vectors[[7, 3]])
+    copy = loaded.copy()
+    copy.add([1000], vectors[:1])
+    copy.remove([0])
+    assert len(copy) == 500 and len(loaded) == 500 and 0 in set(loaded.ids())
+    loaded.remove([1])  # the mapped index itself, changed in place
+    loaded.add([2000], vectors[:1])
+    assert len(loaded) == 500 and not loaded._mapped
+    assert list(loaded.search(vectors[:1], 1)[1][0]) in ([0], [2000])
