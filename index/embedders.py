@@ -160,8 +160,10 @@ class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model (by name or path), run on CPU unless told otherwise."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
-                 query_encoder: str = "torch", cache_dir: Path | None = None, query_batch: int = 1):
+                 query_encoder: str = "torch", cache_dir: Path | None = None, query_batch: int = 1,
+                 query_threads: int | None = None):
         self.name = model_id(model)
+        self._query_threads = query_threads
         self.batch_size, self.device = batch_size, device
         self._location = resolve_model(model)
         self._st = None
@@ -196,7 +198,8 @@ class SentenceTransformerEmbedder(Embedder):
             return self._model
 
         try:
-            return OnnxQueryEncoder.open(exportable, folder / f"query-encoder-{digest}.onnx", max_batch=query_batch)
+            return OnnxQueryEncoder.open(exportable, folder / f"query-encoder-{digest}.onnx", max_batch=query_batch,
+                                         threads=self._query_threads)
         except Exception as exc:  # not exportable, onnxruntime missing, export failed: torch still works
             log.warning("ONNX query encoder unavailable (%s); queries stay on torch", exc)
             return None
@@ -239,10 +242,11 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 def load_embedder(model: str, device: str = "cpu", batch_size: int = 32, query_encoder: str = "torch",
-                  cache_dir: Path | None = None, query_batch: int = 1) -> Embedder:
+                  cache_dir: Path | None = None, query_batch: int = 1, query_threads: int | None = None) -> Embedder:
     """Build the embedder a model setting names: ``hash`` or ``hash:DIM`` is the test fake."""
     if model == "hash" or model.startswith("hash:"):
         dim = int(model.partition(":")[2] or 256)
         return HashEmbedder(dim)
     return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size,
-                                       query_encoder=query_encoder, cache_dir=cache_dir, query_batch=query_batch)
+                                       query_encoder=query_encoder, cache_dir=cache_dir, query_batch=query_batch,
+                                       query_threads=query_threads)

@@ -146,12 +146,12 @@ class OnnxQueryEncoder:
         self.encode = Batcher(self.encode_batch, max_batch)
 
     @classmethod
-    def open(cls, st_model_loader, path: Path, max_batch: int = 1) -> "OnnxQueryEncoder":
+    def open(cls, st_model_loader, path: Path, max_batch: int = 1, threads: int | None = None) -> "OnnxQueryEncoder":
         """The encoder at `path`, exported first from the model `st_model_loader()` gives if missing."""
         if not (path.exists() and path.with_suffix(".json").exists() and path.with_suffix(".tokenizer.json").exists()):
             log.info("exporting the query encoder to %s", path)
             _export(st_model_loader(), path)
-        return cls(path, max_batch=max_batch)
+        return cls(path, threads=threads, max_batch=max_batch)
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
         encoded = self._tokenizer.encode_batch(list(texts))

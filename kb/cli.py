@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from index.embedders import ModelMismatch
+from index.embedders import ModelMismatch, model_id
 
 from .errors import KBError
 from .settings import Settings
@@ -312,30 +312,21 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
 @main.command()
 @click.option("--host", default=None, help="Address to listen on [env KB_HOST; default 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [env KB_PORT; default 8000].")
-@click.option("--threads", type=int, default=None, help="Server threads [env KB_THREADS; default 8].")
+@click.option("--threads", type=int, default=None, help="Request threads per process [env KB_THREADS; default 4].")
+@click.option("--workers", type=int, default=None,
+              help="Server processes [env KB_WORKERS; default 1: waitress]. More pre-forks gunicorn workers "
+                   "(Linux, macOS), each with its own model, sharing the index files' pages.")
 @_home_option
-def serve(host, port, threads, settings):
-    """Serve the search page and JSON API with the waitress WSGI server."""
-    from waitress import serve as waitress_serve
+def serve(host, port, threads, workers, settings):
+    """Serve the search page and JSON API (waitress; gunicorn with --workers N)."""
+    from webapp.server import serve as run
 
-    from webapp import create_app
-
-    settings = settings.replace(**{k: v for k, v in (("host", host), ("port", port), ("threads", threads)) if v})
-    app = create_app({"KB_SETTINGS": settings})
-    kb = app.extensions["kb"]
-    click.echo(f"Loading the model {kb.model} ...", err=True)
-    from webapp.requestlog import configure_logging
-
-    configure_logging(settings.log_format)
-    kb.warm()
-    # Python hands the GIL over every 5 ms by default: a short API request waited behind long
-    # page renders. 1 ms keeps short requests short when many run at once.
-    sys.setswitchinterval(0.001)
-    click.echo(f"kb: {kb.store.counts()['passages']} passages from {settings.home}; serving on http://{settings.host}:{settings.port}", err=True)
-    waitress_serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="kb",
-                   connection_limit=settings.max_connections, channel_timeout=settings.idle_timeout,
-                   # a body past the largest kb takes is refused (413) before waitress reads it all
-                   max_request_body_size=max(settings.max_request_bytes, settings.max_upload_bytes) + 65536)
+    chosen = (("host", host), ("port", port), ("threads", threads), ("workers", workers))
+    settings = settings.replace(**{k: v for k, v in chosen if v})
+    if settings.workers < 1:
+        raise click.UsageError("--workers must be 1 or more")
+    click.echo(f"Loading the model {model_id(settings.model)} ...", err=True)
+    run(settings, echo=lambda line: click.echo(line, err=True))
 
 
 @main.group(invoke_without_command=True)

@@ -20,6 +20,7 @@ engine: `kb.live`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -82,8 +83,9 @@ class KnowledgeBase:
         with self._lock:
             if self._embedder is None:
                 s = self.settings
+                threads = s.encoder_threads or max(1, min(4, (os.cpu_count() or 1) // max(1, s.workers)))
                 embedder = load_embedder(s.model, device=s.device, batch_size=s.batch_size, query_encoder=s.query_encoder,
-                                          query_batch=s.query_batch)
+                                          query_batch=s.query_batch, query_threads=threads)
                 dim = self.store.get_meta("dimension")
                 if dim and int(dim) != embedder.dim:
                     raise IndexMismatch(f"the index holds {dim}-dimensional vectors; {self.model} makes {embedder.dim}")

@@ -5,30 +5,37 @@ Why: ingesting inside the request held a server thread (and the client) for as l
 encoder took; a big file made every upload behind it wait, and a client that gave up left
 the server working with nobody to tell. Here a waiting job with fewer bytes runs first, so
 a small upload does not queue behind a big one for long; at most `max_jobs` wait or run.
-Jobs live in the server's memory (the last 500 finished are kept); a file whose job was
-lost with a restart is still in the uploads folder's ``.incoming`` and is cleared at start.
+A job runs in the server process that took the upload; its state is written to the home's
+service file (``service.sqlite3``, table ``jobs``) as it moves, so with several server
+processes (`kb serve --workers N`) any of them answers GET /jobs/<id>. The last 500
+finished jobs are kept. A job whose process died (a restart) is marked failed when another
+process starts; its saved file in the uploads folder's ``.incoming`` is cleared after a day.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import os
 import secrets
-import shutil
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kb import servicedb
 from kb.errors import KBError, is_disk_full
 
 __all__ = ["Job", "JobQueue", "Busy", "DiskFull"]
 
 log = logging.getLogger("kb")
 KEEP_FINISHED = 500
+STALE_SECONDS = 24 * 3600  # an incoming file older than this belongs to no live job
+_SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, state TEXT NOT NULL,
+                                           finished REAL, data TEXT NOT NULL)"""
 
 
 class Busy(KBError):
@@ -58,6 +65,16 @@ class Job:
                 "created": _iso(self.created), "started": _iso(self.started), "finished": _iso(self.finished),
                 "progress": dict(self.progress), "report": self.report, "error": self.error}
 
+    def record(self) -> str:
+        """The job as stored for the other server processes (its files stay with this one)."""
+        return json.dumps({"id": self.id, "files": self.files, "bytes": self.bytes, "state": self.state,
+                           "created": self.created, "started": self.started, "finished": self.finished,
+                           "progress": self.progress, "report": self.report, "error": self.error})
+
+    @classmethod
+    def from_record(cls, data: str) -> "Job":
+        return cls(**json.loads(data))
+
 
 def _iso(t: float | None) -> str | None:
     return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
@@ -75,6 +92,12 @@ class _Progress:
     def advance(self, done: int, passages: int) -> None:
         self.job.progress["done"] += int(done)
         self.job.progress["passages"] += int(passages)
+        self.saved = getattr(self, "saved", 0.0)
+        if time.monotonic() - self.saved > 1.0:  # the other processes see progress within a second
+            self.saved = time.monotonic()
+            self.save(self.job)
+
+    save = staticmethod(lambda job: None)  # set by the queue
 
 
 class JobQueue:
@@ -82,7 +105,8 @@ class JobQueue:
         self.kb, self.max_jobs = kb, max_jobs
         self.uploads = Path(kb.home) / "uploads"
         self.incoming = self.uploads / ".incoming"
-        shutil.rmtree(self.incoming, ignore_errors=True)  # files of jobs lost with a restart
+        self._home = Path(kb.home)
+        self._clear_lost()
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._waiting: list[tuple[int, int, str]] = []  # (bytes, arrival, job id): smallest first
         self._arrival = itertools.count()
@@ -104,13 +128,55 @@ class JobQueue:
             size = sum(p.stat().st_size for _, p in files)
             job = Job(secrets.token_hex(8), [n for n, _ in files], size, paths=files)
             self._jobs[job.id] = job
+            self._save(job)
             heapq.heappush(self._waiting, (size, next(self._arrival), job.id))
             self._forget_old()
             self._cond.notify()
         return job
 
     def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+        """A job of this process, or one another server process took (from the service file)."""
+        found = self._jobs.get(job_id)
+        if found is None:
+            with servicedb.session(self._home) as conn:
+                row = conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            found = Job.from_record(row[0]) if row else None
+        return found
+
+    def _save(self, job: Job) -> None:
+        """Write the job's state for the other processes; a failure (a full disk) only delays that."""
+        try:
+            with servicedb.session(self._home) as conn:
+                conn.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?)",
+                             (job.id, os.getpid(), job.state, job.finished, job.record()))
+                if job.finished:
+                    conn.execute("""DELETE FROM jobs WHERE finished IS NOT NULL AND id NOT IN
+                                    (SELECT id FROM jobs WHERE finished IS NOT NULL ORDER BY finished DESC LIMIT ?)""",
+                                 (KEEP_FINISHED,))
+        except Exception:  # noqa: BLE001  the job itself goes on; its state is in this process
+            log.warning("could not record the state of upload job %s", job.id, exc_info=True)
+
+    def _clear_lost(self) -> None:
+        """Jobs of server processes that are gone are failed; their files, after a day, removed.
+        (Another live process's jobs and files are left alone: several serve one home.)"""
+        with servicedb.session(self._home) as conn:
+            conn.execute(_SCHEMA)
+            rows = conn.execute("SELECT id, pid, data FROM jobs WHERE state IN ('queued', 'running')").fetchall()
+            for job_id, pid, data in rows:
+                if not _alive(pid):
+                    job = Job.from_record(data)
+                    job.state, job.finished = "failed", time.time()
+                    job.error = {"code": "server_restarted", "message": "The server stopped before this upload was "
+                                 "ingested; upload it again."}
+                    conn.execute("UPDATE jobs SET state = 'failed', finished = ?, data = ? WHERE id = ?",
+                                 (job.finished, job.record(), job_id))
+        if self.incoming.is_dir():
+            for path in self.incoming.iterdir():
+                try:
+                    if time.time() - path.stat().st_mtime > STALE_SECONDS:
+                        path.unlink()
+                except OSError:
+                    pass
 
     def wait(self, job: Job, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -132,6 +198,7 @@ class JobQueue:
                 job = self._jobs[job_id]
                 self._active += 1
                 job.state, job.started = "running", time.time()
+            self._save(job)
             try:
                 self._run(job)
             except Exception as exc:  # the job fails; the worker goes on
@@ -151,6 +218,7 @@ class JobQueue:
                     if job.state == "running":
                         job.state = "done"
                     self._cond.notify_all()
+                self._save(job)
 
     def _run(self, job: Job) -> None:
         placed = []
@@ -158,7 +226,21 @@ class JobQueue:
             target = self.uploads / name
             os.replace(path, target)  # one worker step at a time per file: no two uploads share a path
             placed.append(target)
-        report = self.kb.ingest(placed, progress=_Progress(job))
+        progress = _Progress(job)
+        progress.save = self._save
+        report = self.kb.ingest(placed, progress=progress)
         for path, _reason in report.failed:
             Path(path).unlink(missing_ok=True)
         job.report = report.to_dict()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name != "posix":  # Windows' os.kill would end the process: assume it lives
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True

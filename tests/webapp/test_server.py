@@ -36,6 +36,7 @@ def running_server(**env_vars):
                                 stdout=log, stderr=subprocess.STDOUT, text=True)
         base = _Base(f"http://127.0.0.1:{port}")
         base.server_log = lambda: (log.seek(0), log.read())[1]
+        base.process = proc
         deadline = time.time() + 120
         try:
             while True:
@@ -51,7 +52,7 @@ def running_server(**env_vars):
             yield base
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            proc.wait(timeout=30)
 
 
 class _Base(str):
