@@ -24,7 +24,7 @@ $(VENV)/.installed-run: pyproject.toml requirements.lock | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.installed-run
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,mcp,langchain]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,mcp,langchain,cluster]'
 	touch $@
 
 lock: install  ## refresh requirements.lock from the test environment

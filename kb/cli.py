@@ -134,9 +134,14 @@ class _Bar:
               help="Make the knowledge base match the given folder(s): new and changed files in, deleted files out, "
                    "moved or renamed files recognised by content (nothing embedded again).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the knowledge base already has documents.")
+@click.option("--cluster", metavar="ADDRESS",
+              help="Parse and embed on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); this "
+                   "process commits. Needs kb[cluster] on every machine.")
+@click.option("--workers", type=click.IntRange(1, 256),
+              help="Parse and embed on a local Dask cluster of this many processes (each loads the model once).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_home_option
-def ingest(paths, sync, if_empty, as_json, settings):
+def ingest(paths, sync, if_empty, cluster, workers, as_json, settings):
     """Add report files or folders; changed files replace their old passages.
 
     \b
@@ -148,12 +153,25 @@ def ingest(paths, sync, if_empty, as_json, settings):
     in the folder: columns file, title, organisation, date, period, kind.
     """
     kb = _open(settings)
-    if if_empty and kb.store.counts()["documents"]:
+    if if_empty and kb.counts().documents:
         click.echo(f"{settings.home} already has documents; nothing to do.")
         return
+    if (cluster or workers) and sync:
+        raise click.UsageError("--sync runs in this process; leave out --cluster and --workers")
+    if cluster and workers:
+        raise click.UsageError("give --cluster or --workers, not both")
+    client = None
+    if cluster or workers:
+        from .cluster import connect
+
+        click.echo(f"Connecting to {cluster}" if cluster else f"Starting a local Dask cluster of {workers} processes",
+                   err=True)
+        client = connect(cluster, workers)
     bar = _Bar("Ingesting", disable=as_json)
     try:
-        if sync:
+        if client is not None:
+            report = kb.ingest(paths, progress=bar, cluster=client)
+        elif sync:
             folders = [p for p in paths if Path(p).is_dir()]
             if len(folders) != len(paths):
                 raise click.UsageError("--sync takes folders only")
@@ -170,6 +188,10 @@ def ingest(paths, sync, if_empty, as_json, settings):
             report = kb.ingest(paths, progress=bar)
     finally:
         bar.close()
+        if client is not None:
+            from .cluster import close
+
+            close(client)
     if as_json:
         _echo_json(report.to_dict())
     else:

@@ -31,7 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -144,7 +144,10 @@ class Ingester:
 
     # -- entry points ----------------------------------------------------------------
 
-    def files(self, paths: Iterable[str | Path], report: IngestReport, progress: Progress | None = None) -> IngestReport:
+    def files(self, paths: Iterable[str | Path], report: IngestReport, progress: Progress | None = None,
+              cluster=None) -> IngestReport:
+        """Ingest files and folders; with `cluster` (a Dask client, `kb.cluster.connect`) the
+        parsing and embedding run on its workers and this process commits."""
         given = [Path(p).expanduser() for p in paths]
         files = expand_paths(given, report)
         sidecars = read_sidecars([p.resolve() for p in given if p.is_dir()] + [p.resolve().parent for p in given if p.is_file()])
@@ -155,7 +158,10 @@ class Ingester:
         with self.kb.live.writing():
             write = _Write(self.kb.engine())
             with self._publishing_on_error(write):
-                self._files(files, pages, report, progress, sidecars, write)
+                if cluster is not None:
+                    self._files_on_cluster(files, pages, report, progress, sidecars, write, cluster)
+                else:
+                    self._files(files, pages, report, progress, sidecars, write)
             self._end(write)
         if write.unsaved:
             report.warnings.append(UNSAVED)
@@ -179,6 +185,56 @@ class Ingester:
                 self._commit_each(group, write, report, progress)
                 group, passages = [], 0
         self._commit_each(group, write, report, progress)
+
+    def _files_on_cluster(self, files: list[Path], pages: dict[Path, int], report: IngestReport,
+                          progress: Progress | None, sidecars: dict, write: _Write, client) -> None:
+        """Each new or changed file goes to a Dask worker (`kb.cluster.parse_and_embed`); the
+        results are committed here one document at a time, in the order of the files, with a
+        bounded number of files in flight (their bytes travel with the task)."""
+        from .cluster import Recipe, parse_and_embed
+
+        recipe = Recipe.of(self.settings)
+        ahead = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+        waiting: deque[tuple[_Job, Any]] = deque()
+        todo = iter(files)
+        while True:
+            while len(waiting) < ahead:
+                path = next(todo, None)
+                if path is None:
+                    break
+                job = self._open(path, pages[path], report, sidecars, write)
+                if job is None:
+                    if progress:
+                        progress.advance(pages[path], 0)
+                    continue
+                waiting.append((job, client.submit(parse_and_embed, path.name, job.data, recipe, pure=False)))
+            if not waiting:
+                return
+            job, future = waiting.popleft()
+            done = 0  # passages committed for the progress bar
+            try:
+                result = future.result()
+            except Exception as exc:  # a worker died on it (KilledWorker), or lost
+                report.failed.append((str(job.path), f"the cluster could not process it ({type(exc).__name__})"))
+                log.warning("%s: %s on the cluster", job.path, exc)
+            else:
+                if isinstance(result, str):  # the file could not be read: why
+                    report.failed.append((str(job.path), result))
+                    if progress:
+                        progress.advance(job.pages, 0)
+                    self._publish_if_due(write)
+                    continue
+                loaded, chunks, vectors = result
+                edits = sidecars.get(str(job.path.resolve())) or sidecars.get(f"name:{job.path.name}") or {}
+                prepared = self._prepare(job.doc_id, str(job.path.resolve()), job.digest, loaded, job.replaces,
+                                         job.data, job.path.suffix.lower(), edits, chunks=chunks)
+                report.warnings += [(str(job.path), warning) for warning in loaded.warnings]
+                self._commit([prepared], write, report, {key: v for (_, key), v in zip(prepared.keys, vectors)})
+                report.pages += job.pages
+                done = len(chunks)
+            if progress:
+                progress.advance(job.pages, done)
+            self._publish_if_due(write)
 
     def _commit_each(self, group: list[tuple[_Prepared, int]], write: _Write, report: IngestReport,
                      progress: Progress | None) -> None:
@@ -369,9 +425,12 @@ class Ingester:
         return self._prepare(doc_id, record.source, digest, loaded, known is not None)
 
     def _prepare(self, doc_id: str, source: str, digest: str, loaded: LoadedDocument, replaces: bool,
-                 data: bytes | None = None, suffix: str = "", edits: dict | None = None) -> _Prepared:
-        e, s = self.kb.embedder, self.settings
-        chunks = chunk_document(loaded, e.count_tokens, e.max_tokens, s.chunk_tokens, s.chunk_overlap)
+                 data: bytes | None = None, suffix: str = "", edits: dict | None = None,
+                 chunks: list[Chunk] | None = None) -> _Prepared:
+        """The document as it will be committed; `chunks`, when a cluster worker cut them."""
+        if chunks is None:
+            e, s = self.kb.embedder, self.settings
+            chunks = chunk_document(loaded, e.count_tokens, e.max_tokens, s.chunk_tokens, s.chunk_overlap)
         file = f"files/{doc_id}{suffix}" if data is not None else None
         doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks),
                        file=file, organisation=loaded.organisation, period=loaded.period, kind=loaded.kind)
@@ -411,9 +470,11 @@ class Ingester:
                     fresh[key] = Passage(pid, key, c.text, c.clean, c.tokens)
         if embedded is None or any(k not in embedded for k in fresh):
             embedded = {**(embedded or {}), **self._embed(pending)}
-        vectors = np.asarray([embedded[k] for k in fresh], np.float32).reshape(len(fresh), kb.embedder.dim)
+        # the vectors' width, without loading the model here when a cluster embedded them
+        dim = len(next(iter(embedded.values()))) if embedded else kb.embedder.dim
+        vectors = np.asarray([embedded[k] for k in fresh], np.float32).reshape(len(fresh), dim)
         if write.engine is None:
-            write.engine = write.serving.copy() if write.serving is not None else kb.live.new_engine(kb.embedder.dim)
+            write.engine = write.serving.copy() if write.serving is not None else kb.live.new_engine(dim)
         files = kb.home / "files"
         files.mkdir(exist_ok=True)
         originals = []  # (written beside, final): moved in place once the store has committed
@@ -432,7 +493,7 @@ class Ingester:
              p.tables)
             for p, group in zip(pending, keyed)
         ]
-        meta = {"model": kb.model, "dimension": str(kb.embedder.dim)}
+        meta = {"model": kb.model, "dimension": str(dim)}
         write.touched |= kb.store.passages_of([p.doc.id for p in pending])
         write.touched.update(all_keys)
         fault("before-commit")

@@ -116,15 +116,16 @@ class KnowledgeBase:
         s = self.settings
         return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v3"
 
-    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
+    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, cluster=None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).
 
         Each document commits on its own; unchanged files are skipped by content hash, so a
         killed ingest resumes where it stopped; unreadable files are reported and skipped.
+        `cluster`, a Dask client (`kb.cluster.connect`), parses and embeds on its workers.
         """
         from .ingest import Ingester
 
-        return Ingester(self).files(paths, IngestReport(), progress)
+        return Ingester(self).files(paths, IngestReport(), progress, cluster)
 
     def ingest_records(self, records: Iterable[Record], progress: Progress | None = None) -> IngestReport:
         """Add or update documents given as text (one BEIR corpus entry, say), keyed by source."""
