@@ -3,12 +3,14 @@
 On disk (the home)::
 
     kb.sqlite3          documents, unique passages with their vectors, occurrences, meta
-    service.sqlite3     staff votes and API key hashes (apart, so they never wait for an ingest)
+    service.sqlite3     staff votes, API key hashes and upload jobs (apart, so they never wait for an ingest)
     index/manifest.json generation, model, dimension and count the index files were built at
-    index/vectors.faiss the exact FAISS index (derived from the store), or, past ann_threshold
+    index/vectors.faiss the exact FAISS index (derived from the store; memory-mapped), or, past ann_threshold
     index/vectors.hnsw/ HNSW graph over 8-bit codes, row ids, tombstones, full vectors (memory-mapped)
     index/lexical/      the BM25 index and each passage's analysed terms (derived from the store)
     files/              a copy of every ingested file, named by document id
+    uploads/            files uploaded through the API (``.incoming``: saved, not yet ingested)
+    cache/pages/        PDF page images with a passage marked (the newest 300)
     write.lock          held by the one process allowed to write
 
 The store is committed first; index files are stamped with the store's generation. Whoever
