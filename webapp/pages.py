@@ -196,13 +196,13 @@ def search():
             view["timeline"] = reading.timeline(facets)
             if not results and page == 1:
                 view["suggestion"] = reading.suggest(kb, query)
-            if results and page == 1 and results[0].strength == "strong" and results[0].highlights:
-                view["answer"] = results[0]
             view["texts"] = shown_texts(results)
+            terms, analyzer = kb.query_terms(query)
+            if results and page == 1 and results[0].strength == "strong" and results[0].highlights:
+                view["answer"] = (results[0], answer_text(results[0].highlights[0], terms, analyzer))
             for r in results:
                 view["contexts"][r.rank] = reading.context(kb, r)
                 view["citations"][r.rank] = reading.citation(r, _reader_url(r, absolute=True))
-            terms, analyzer = kb.query_terms(query)
             if analyzer is not None:
                 view["is_term"] = TermMarker(terms, analyzer)
         except InvalidRequest as exc:
@@ -216,6 +216,23 @@ def search():
         page_url=_page_url, runs=runs, file_url=_file_url, reader_url=_reader_url, token=feedback_token,
         thanks=args.get("feedback") == "thanks", **view,
     ), status
+
+
+def answer_text(sentence: str, terms: set[str], analyzer) -> str:
+    """What the answer card quotes: the best sentence, or, when it is a table's rows (one
+    per line), the row holding most of the query's terms, with the table's first line (its
+    column headings) above it when that differs. Only the report's own words."""
+    from kb.reader import cells
+
+    lines = [line.strip() for line in sentence.splitlines() if line.strip()]
+    rows = sum(len(cells(line)) >= 2 for line in lines)  # a label and figures (or cells apart)
+    if len(lines) < 2 or rows < max(2, len(lines) // 2) or analyzer is None or not terms:
+        return sentence  # a sentence (wrapped lines are still one sentence), not a table
+    scores = [len(terms.intersection(analyzer(line))) for line in lines]
+    best = max(range(len(lines)), key=lambda i: (scores[i], -i))
+    if scores[best] == 0:
+        return sentence
+    return lines[best] if best == 0 else f"{lines[0]}\n{lines[best]}"
 
 
 def shown_texts(results) -> dict[int, str]:

@@ -99,3 +99,11 @@ def test_page_images_refuse_what_they_cannot_show(pdf_kb, pdf_client):
     assert pdf_client.get(f"/documents/{pdf.id}/pages/1.png?p={'0' * 16}").status_code == 404
     assert pdf_client.get(f"/documents/{html.id}/pages/1").status_code == 404
     assert pdf_client.get(f"/documents/{html.id}/pages/1.png").status_code == 404
+
+
+def test_the_answer_card_quotes_the_table_row_that_answers(pdf_client):
+    page = pdf_client.get("/?q=Ulta+Beauty+diluted+earnings+per+share+first+quarter+2023").get_data(as_text=True)
+    quote = entities.unescape(re.search(r'<p class="quote">(.*?)</p>', page, re.S).group(1))
+    lines = quote.splitlines()
+    assert lines[-1] == "Diluted earnings per share $ 6.88 $ 6.30"  # the row, under its column headings
+    assert len(lines) == 2 and "2023 2022" in lines[0] and "Net sales" not in quote
