@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SAMPLE ?= data/sample
 
-.PHONY: run test lint lock install install-server browser ocr bench-pdf bench bench-ingest scale load compare quality train clean
+.PHONY: run test lint lock install install-server browser ocr postgres bench-pdf bench bench-ingest scale load compare quality train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ $(VENV)/.installed-run: pyproject.toml requirements.lock | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.installed-run
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,mcp,langchain,cluster]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,mcp,langchain,cluster,postgres]'
 	touch $@
 
 lock: install  ## refresh requirements.lock from the test environment
@@ -48,10 +48,27 @@ browser:  ## Debian's chromium for the browser tests, and axe-core (accessibilit
 	@test -f $(AXE) || { command -v npm >/dev/null || $(APT_INSTALL) npm; \
 		npm install --prefix .cache/axe --no-save --no-audit --no-fund --loglevel=error axe-core@4.10.2; }
 
+# PostgreSQL 15 from Debian, and pgvector, which bookworm does not package: built from Debian
+# trixie's source package against postgresql-server-dev-15 (about 10 s). Fails loudly if it cannot.
+PG_BIN := /usr/lib/postgresql/15/bin
+PGVECTOR := /usr/share/postgresql/15/extension/vector.control
+postgres:  ## PostgreSQL 15 and pgvector for the PostgreSQL store's tests
+	@test -x $(PG_BIN)/postgres || { $(APT_INSTALL) postgresql-15; }
+	@test -f $(PGVECTOR) || { set -e; $(APT_INSTALL) postgresql-server-dev-15 dpkg-dev make clang-14 llvm-14; \
+		src=$$(mktemp -d); \
+		printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+			> /etc/apt/sources.list.d/kb-trixie-src.sources; \
+		apt-get update -q; (cd $$src && apt-get source -q --download-only pgvector); \
+		rm -f /etc/apt/sources.list.d/kb-trixie-src.sources; apt-get update -q; \
+		tar xzf $$src/pgvector_*.orig.tar.gz -C $$src; \
+		make -C $$src/pgvector-* PG_CONFIG=$(PG_BIN)/pg_config OPTFLAGS=""; \
+		make -C $$src/pgvector-* PG_CONFIG=$(PG_BIN)/pg_config install; rm -rf $$src; }
+	@test -f $(PGVECTOR) || { echo "pgvector is not installed: the PostgreSQL tests cannot run" >&2; exit 1; }
+
 ocr:
 	@command -v tesseract >/dev/null || { $(APT_INSTALL) tesseract-ocr || echo "tesseract-ocr could not be installed: scanned pages will be reported, not read"; }
 
-test: install browser ocr lint
+test: install browser ocr postgres lint
 	$(BIN)/python -m pytest
 
 lint: install  ## ruff (pyflakes, pycodestyle, import order, bugbear) and mypy on kb/, index/, webapp/

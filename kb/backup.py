@@ -45,6 +45,9 @@ def _empty(folder: Path) -> bool:
 def backup(kb, dest: str | Path) -> dict:
     """Copy `kb`'s home into `dest` (a new or empty folder); returns what was copied."""
     dest = Path(dest).expanduser()
+    if kb.settings.database_url:
+        raise InvalidRequest("This knowledge base's store is in PostgreSQL: back it up with pg_dump (or the "
+                             "database's own backups); kb backup copies the embedded store.", "not_embedded")
     if not _empty(dest):
         raise InvalidRequest(f"{dest} is not empty: back up into a new folder.", "destination_not_empty")
     started = time.perf_counter()

@@ -62,7 +62,7 @@ class KnowledgeBase:
         self.settings = settings or Settings.load(**overrides)
         self.home = Path(self.settings.home)
         (self.home / "index").mkdir(parents=True, exist_ok=True)
-        self.store: PassageStore = SQLiteStore(self.home / "kb.sqlite3")
+        self.store: PassageStore = _open_store(self.settings, self.home)
         self.model = model_id(self.settings.model)
         recorded = self.store.get_meta("model")
         if recorded and recorded != self.model:
@@ -310,3 +310,16 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _open_store(settings: Settings, home: Path) -> PassageStore:
+    """The embedded SQLite store in the home, or PostgreSQL when `database_url` names it."""
+    url = settings.database_url
+    if url.startswith(("postgresql://", "postgres://")):
+        from .pgstore import PostgresStore
+
+        return PostgresStore(url)
+    if url:
+        raise InvalidRequest(f"database_url must be empty or postgresql://...; got {url.split(':', 1)[0]}:...",
+                             "invalid_setting")
+    return SQLiteStore(home / "kb.sqlite3")

@@ -27,7 +27,7 @@ from index.vectors import convert
 from .errors import is_disk_full
 from .indexfiles import load_index, save_index
 from .settings import Settings
-from .store import SQLiteStore
+from .store import PassageStore
 
 __all__ = ["LiveIndex"]
 
@@ -35,7 +35,7 @@ log = logging.getLogger("kb")
 
 
 class LiveIndex:
-    def __init__(self, home: Path, settings: Settings, store: SQLiteStore, model: str, chunking: str,
+    def __init__(self, home: Path, settings: Settings, store: PassageStore, model: str, chunking: str,
                  embedder: Callable[[], Embedder]):
         self.home, self.settings, self.store, self.model = Path(home), settings, store, model
         self._chunking = chunking  # stamped on the index files
@@ -104,11 +104,12 @@ class LiveIndex:
             except BlockingIOError:
                 log.warning("another process is writing to %s; waiting for it", self.home)
                 fcntl.flock(fh, fcntl.LOCK_EX)
-            self._writer = threading.get_ident()
-            try:
-                yield
-            finally:
-                self._writer = None
+            with self.store.exclusive():  # and one writer per store (servers sharing a database)
+                self._writer = threading.get_ident()
+                try:
+                    yield
+                finally:
+                    self._writer = None
 
     # -- inside ------------------------------------------------------------------------
 

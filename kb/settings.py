@@ -74,6 +74,7 @@ class Settings:
     log_requests: bool = _setting(True, "Log one line per HTTP request (with its request id, also sent as X-Request-Id).")
     host: str = _setting("127.0.0.1", "Address `kb serve` listens on.")
     port: int = _setting(8000, "Port `kb serve` listens on.")
+    database_url: str = _setting("", "Where the passage store lives: empty (the default) for the embedded SQLite file in the home; postgresql://user@host:port/db for PostgreSQL with pgvector, shared by any number of app servers (each keeps its index files in its own home and rebuilds them from the database when another server writes).")
     workers: int = _setting(1, "Server processes. 1 (the default) serves with waitress, in one process, on any system; more pre-forks that many gunicorn workers (Linux, macOS), each with its own model and the index files' pages shared, so searches use every core. Uploads, rate limits and job state are per process: put a load balancer's stickiness or one writer in front when that matters.")
     encoder_threads: int = _setting(0, "Threads the query encoder (ONNX Runtime) uses for one search; 0 shares the cores among the server processes (the cores divided by workers, at most 4). One process on 2 cores: 2 threads encode a query in 4.5 ms against 7.4 ms with one; several processes each take their share.")
     threads: int = _setting(4, "Request threads of the WSGI server (waitress). More threads than twice the cores only contend for the GIL: on 2 cores, 8 let a page flood slow a keyed API client more than 4 did (bench/flood.py).")

@@ -13,7 +13,7 @@ import re
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import ContextManager, Iterable, Iterator, Protocol, Sequence
@@ -111,6 +111,8 @@ class PassageStore(Protocol):
     def document_passages(self, doc_id: str, offset: int = 0, limit: int = -1) -> list[tuple[int, str, str | None, int | None, str]]: ...
     def passage_by_id(self, passage_id: str) -> tuple[int, str] | None: ...
     def reading(self) -> ContextManager: ...
+    def exclusive(self) -> ContextManager:
+        """Held by one writer at a time across every process using this store."""
     def close(self) -> None: ...
 
 
@@ -453,6 +455,10 @@ class SQLiteStore:
             "passages": q("SELECT COUNT(*) FROM passages").fetchone()[0],
             "occurrences": q("SELECT COUNT(*) FROM occurrences").fetchone()[0],
         }
+
+    def exclusive(self) -> ContextManager:
+        """Nothing to take: the store lives in the home, whose write.lock every writer holds."""
+        return nullcontext()
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

@@ -110,6 +110,16 @@ def sample_copy(tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL 15 server with pgvector on loopback (tests/pgserver.py)."""
+    from .pgserver import Server
+
+    server = Server()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def app(sample_settings):
     return create_app({"KB_SETTINGS": sample_settings, "TESTING": True})

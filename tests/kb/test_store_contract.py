@@ -1,6 +1,6 @@
 """The `PassageStore` contract, run against every store kb has (txtai's habit: one suite,
-parametrised by backend). Today that is the embedded SQLite store; a store for another
-database joins `BACKENDS` and must pass the same tests."""
+parametrised by backend): the embedded SQLite store and PostgreSQL with pgvector (a real
+server on loopback, `tests/pgserver.py`)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,25 @@ import pytest
 from kb.records import Document, Occurrence, Passage, passage_key
 from kb.store import PassageStore, SQLiteStore
 
-# backend -> (a new store in a folder, the error a broken commit raises)
-BACKENDS = {"sqlite": (lambda tmp: SQLiteStore(tmp / "kb.sqlite3"), sqlite3.IntegrityError)}
+
+def _postgres(request, tmp):
+    import psycopg
+
+    from kb.pgstore import PostgresStore
+
+    return PostgresStore(request.getfixturevalue("postgres").database()), psycopg.errors.IntegrityError
+
+
+# backend -> a new empty store, and the error a broken commit raises
+BACKENDS = {"sqlite": lambda request, tmp: (SQLiteStore(tmp / "kb.sqlite3"), sqlite3.IntegrityError),
+            "postgres": _postgres}
 DIM = 4
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request, tmp_path) -> PassageStore:
-    made = BACKENDS[request.param][0](tmp_path)
-    made.refused = BACKENDS[request.param][1]  # type: ignore[attr-defined]
+    made, refused = BACKENDS[request.param](request, tmp_path)
+    made.refused = refused  # type: ignore[attr-defined]
     yield made
     made.close()
 

@@ -1,0 +1,416 @@
+"""The passage store in PostgreSQL (with pgvector): `KB_DATABASE_URL=postgresql://...`.
+
+The same `PassageStore` contract as the embedded SQLite store (tests/kb/test_store_contract.py
+runs both): documents, passages with their vectors in a pgvector ``vector`` column,
+occurrences, and the generation every writer moves in the same transaction. Several app
+servers share one database; each keeps its index files (FAISS, BM25) in its own home and
+rebuilds them from the database when another server's write moves the generation (`kb.live`).
+
+`index_vectors()` builds an HNSW index on the vectors (pgvector, inner product) after a bulk
+load, so the database can answer nearest-neighbour queries itself.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .records import Document, Occurrence, Passage, Place
+from .store import _DOC_COLUMNS, EDITABLE, WORD, Filters, _document, _heading, _with
+
+__all__ = ["PostgresStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT COLLATE "C" PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, date TEXT COLLATE "C",
+    format TEXT NOT NULL, content_hash TEXT NOT NULL, fingerprint TEXT NOT NULL, pages INTEGER, file TEXT,
+    text TEXT NOT NULL, ingested_at TEXT COLLATE "C" NOT NULL, organisation TEXT, period TEXT, kind TEXT,
+    edits TEXT NOT NULL DEFAULT '{}', series TEXT, tables TEXT);
+CREATE TABLE IF NOT EXISTS passages (
+    key BIGINT PRIMARY KEY, id TEXT COLLATE "C" NOT NULL UNIQUE, text TEXT NOT NULL, clean TEXT NOT NULL,
+    tokens INTEGER NOT NULL, vector vector NOT NULL);
+CREATE TABLE IF NOT EXISTS occurrences (
+    document TEXT COLLATE "C" NOT NULL REFERENCES documents(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    ordinal INTEGER NOT NULL, passage BIGINT NOT NULL REFERENCES passages(key), section TEXT, page INTEGER,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, PRIMARY KEY (document, ordinal));
+CREATE INDEX IF NOT EXISTS occurrences_passage ON occurrences(passage);
+INSERT INTO meta VALUES ('generation', '0') ON CONFLICT DO NOTHING;
+"""
+_COLUMNS = _DOC_COLUMNS  # the same document columns, read by the same `_document`
+_FIRST_PLACE = "ORDER BY d.ingested_at, o.document, o.ordinal"
+_WRITE_LOCK = 0x6B62_7772_6974  # "kbwrit": the advisory lock writers hold
+
+
+class PostgresStore:
+    """One connection per thread (psycopg 3), autocommit outside explicit transactions."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._local = threading.local()
+        with self._transaction() as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        self._register(self._conn())
+        with self._transaction() as conn:
+            conn.execute(_SCHEMA)
+
+    # -- connections -------------------------------------------------------------------
+
+    @staticmethod
+    def _register(conn) -> None:
+        from pgvector.psycopg import register_vector
+
+        register_vector(conn)
+
+    def _conn(self):
+        import psycopg
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.url, autocommit=True)
+            try:
+                self._register(conn)
+            except Exception:  # noqa: BLE001  the extension is created just after (first connection)
+                pass
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self):
+        conn = self._conn()
+        if conn.info.transaction_status != 0:  # already inside one (`reading`): join it
+            yield conn
+            return
+        with conn.transaction():
+            yield conn
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One writer at a time across every app server sharing the database: a session-level
+        advisory lock on a connection of its own, released when the write ends (or the
+        connection dies with its process)."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_WRITE_LOCK,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_WRITE_LOCK,))
+
+    @contextmanager
+    def reading(self) -> Iterator:
+        """Reads that see one committed state (a REPEATABLE READ snapshot)."""
+        conn = self._conn()
+        if conn.info.transaction_status != 0:
+            yield conn
+            return
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def _q(self, sql: str, args: Sequence = ()):
+        return self._conn().execute(sql, args)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._q("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def _documents(self, where: str = "", args: tuple = ()) -> list[Document]:
+        rows = self._q(f"""SELECT {_COLUMNS}, (SELECT COUNT(*) FROM occurrences o WHERE o.document = d.id)
+                           FROM documents d {where} ORDER BY d.ingested_at, d.id""", args).fetchall()
+        return [_document(r) for r in rows]
+
+    def document(self, doc_id: str) -> Document | None:
+        found = self._documents("WHERE d.id = %s", (doc_id,))
+        return found[0] if found else None
+
+    def documents(self) -> list[Document]:
+        return self._documents()
+
+    def fingerprint(self, doc_id: str) -> str | None:
+        row = self._q("SELECT content_hash || ':' || fingerprint FROM documents WHERE id = %s", (doc_id,)).fetchone()
+        return row[0] if row else None
+
+    def known_keys(self, keys: Iterable[int]) -> set[int]:
+        wanted = list(dict.fromkeys(int(k) for k in keys))
+        if not wanted:
+            return set()
+        return {r[0] for r in self._q("SELECT key FROM passages WHERE key = ANY(%s)", (wanted,))}
+
+    def _filter_sql(self, filters: Filters | None) -> tuple[str, list]:
+        if not filters:
+            return "", []
+        clauses, args = [], []
+        if "document" in filters:
+            clauses.append("o.document = ANY(%s)")
+            args.append(list(filters["document"]))
+        if "section" in filters:
+            clauses.append("strpos(o.section, %s) > 0")
+            args.append(filters["section"])
+        if "date_from" in filters:
+            clauses.append("d.date >= %s")
+            args.append(filters["date_from"])
+        if "date_to" in filters:
+            clauses.append("d.date <= %s")
+            args.append(filters["date_to"])
+        return " AND " + " AND ".join(clauses), args
+
+    def _rows(self, keys: Sequence[int], filters: Filters | None):
+        where, args = self._filter_sql(filters)
+        return self._q(
+            f"""SELECT p.key, p.id, p.text, p.clean, p.tokens, o.document, o.ordinal, o.section, o.page, o.start,
+                       o."end", {_COLUMNS}, 0
+                FROM passages p JOIN occurrences o ON o.passage = p.key JOIN documents d ON d.id = o.document
+                WHERE p.key = ANY(%s) {where} {_FIRST_PLACE}""", [[int(k) for k in keys], *args]).fetchall()
+
+    def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict:
+        out: dict = {}
+        if not keys:
+            return out
+        documents: dict[str, Document] = {}
+        for r in self._rows(keys, filters):
+            if r[0] in out:
+                continue
+            document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
+            out[r[0]] = (Passage(r[1], r[0], r[2], r[3], r[4]), Occurrence(*r[5:11]), document)
+        return out
+
+    def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]:
+        out: dict[int, list[Place]] = {}
+        if not keys:
+            return out
+        documents: dict[str, Document] = {}
+        passages: dict[int, Passage] = {}
+        for r in self._rows(keys, filters):
+            document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
+            passage = passages.get(r[0]) or passages.setdefault(r[0], Passage(r[1], r[0], r[2], r[3], r[4]))
+            out.setdefault(r[0], []).append(Place(r[0], passage, Occurrence(*r[5:11]), document))
+        return out
+
+    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        out: dict[int, tuple[str, str | None]] = {}
+        if not keys:
+            return out
+        rows = self._q(f"""SELECT o.passage, d.title, o.section FROM occurrences o JOIN documents d ON d.id = o.document
+                            WHERE o.passage = ANY(%s) {_FIRST_PLACE}""", ([int(k) for k in keys],))
+        for key, title, section in rows:
+            out.setdefault(key, (title, section))
+        return out
+
+    def titles_for(self, keys: Sequence[int]) -> dict[int, str]:
+        return {key: title for key, (title, _) in self._first_places(keys).items()}
+
+    def headings_for(self, keys: Sequence[int]) -> dict[int, str]:
+        return {key: _heading(title, section) for key, (title, section) in self._first_places(keys).items()}
+
+    def passages_of(self, doc_ids: Sequence[str]) -> set[int]:
+        return {r[0] for r in self._q("SELECT passage FROM occurrences WHERE document = ANY(%s)", (list(doc_ids),))}
+
+    def allowed_keys(self, filters: Filters) -> np.ndarray:
+        where, args = self._filter_sql(filters)
+        rows = self._q(f"""SELECT DISTINCT o.passage FROM occurrences o JOIN documents d ON d.id = o.document
+                            WHERE TRUE {where}""", args)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._q("SELECT key, vector FROM passages ORDER BY key").fetchall()
+        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.asarray([r[1].to_numpy() for r in rows], dtype=np.float32).reshape(len(rows), dim)
+        return keys, matrix
+
+    def all_texts(self, texts: bool = True) -> tuple[np.ndarray, list[str] | None, list[str]]:
+        """As `SQLiteStore.all_texts`: keys by key, cleaned texts, and each passage's heading at
+        its first place."""
+        with self.reading() as conn:
+            rows = conn.execute("""SELECT DISTINCT ON (o.passage) o.passage, d.title, o.section
+                                    FROM occurrences o JOIN documents d ON d.id = o.document
+                                    ORDER BY o.passage, d.ingested_at, o.document, o.ordinal""").fetchall()
+            stored = conn.execute("SELECT key, clean FROM passages ORDER BY key").fetchall() if texts else None
+        keys = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
+        headings = [_heading(title, section) for _, title, section in rows]
+        if stored is None:
+            return keys, None, headings
+        held = set(keys.tolist())
+        return keys, [clean for key, clean in stored if key in held], headings
+
+    def clean_texts(self, keys: np.ndarray) -> list[str]:
+        wanted = [int(k) for k in keys]
+        found = dict(self._q("SELECT key, clean FROM passages WHERE key = ANY(%s)", (wanted,)).fetchall())
+        return [found[k] for k in wanted]
+
+    def neighbours(self, doc_id: str, ordinal: int, around: int = 1) -> list[tuple[int, str]]:
+        rows = self._q("""SELECT o.ordinal, p.text FROM occurrences o JOIN passages p ON p.key = o.passage
+                          WHERE o.document = %s AND o.ordinal BETWEEN %s AND %s ORDER BY o.ordinal""",
+                       (doc_id, ordinal - around, ordinal + around))
+        return [(r[0], r[1]) for r in rows]
+
+    def around(self, doc_id: str, ordinal: int) -> tuple[str, str]:
+        with self.reading() as conn:
+            spans = {r[0]: (r[1], r[2]) for r in conn.execute(
+                """SELECT ordinal, start, "end" FROM occurrences WHERE document = %s AND ordinal BETWEEN %s AND %s""",
+                (doc_id, ordinal - 1, ordinal + 1))}
+            if ordinal not in spans:
+                return "", ""
+            start, end = spans[ordinal]
+            lo = min(start, spans.get(ordinal - 1, (start, start))[0])
+            hi = max(end, spans.get(ordinal + 1, (end, end))[1])
+            row = conn.execute("SELECT substr(text, %s, %s) FROM documents WHERE id = %s", (lo + 1, hi - lo, doc_id)).fetchone()
+        text = row[0] if row else ""
+        return text[:max(0, start - lo)].strip(), text[max(0, end - lo):].strip()
+
+    def tables_of(self, doc_id: str) -> list[tuple[int, int]]:
+        row = self._q("SELECT tables FROM documents WHERE id = %s", (doc_id,)).fetchone()
+        return [(int(a), int(b)) for a, b in json.loads(row[0])] if row and row[0] else []
+
+    def document_layout(self, doc_id: str) -> tuple[str, list[tuple[str, str | None, int | None, int, int]]]:
+        with self.reading() as conn:
+            row = conn.execute("SELECT text FROM documents WHERE id = %s", (doc_id,)).fetchone()
+            rows = conn.execute("""SELECT p.id, o.section, o.page, o.start, o."end" FROM occurrences o
+                                   JOIN passages p ON p.key = o.passage WHERE o.document = %s ORDER BY o.ordinal""",
+                                (doc_id,)).fetchall()
+        return (row[0] if row else ""), [tuple(r) for r in rows]
+
+    def document_passages(self, doc_id: str, offset: int = 0, limit: int = -1) -> list[tuple[int, str, str | None, int | None, str]]:
+        rows = self._q("""SELECT o.ordinal, p.id, o.section, o.page, p.text FROM occurrences o
+                          JOIN passages p ON p.key = o.passage WHERE o.document = %s ORDER BY o.ordinal
+                          LIMIT %s OFFSET %s""", (doc_id, None if limit < 0 else limit, offset))
+        return [tuple(r) for r in rows]
+
+    def sections(self, doc_id: str | None = None) -> list[tuple[str, int]]:
+        where, args = ("WHERE o.document = %s", (doc_id,)) if doc_id else ("", ())
+        rows = self._q(f"""SELECT o.section, COUNT(*), MIN(o.document || lpad(o.ordinal::text, 9, '0')) AS first
+                           FROM occurrences o {where} GROUP BY o.section HAVING o.section IS NOT NULL
+                           ORDER BY first""", args)
+        return [(r[0], r[1]) for r in rows]
+
+    def passage_by_id(self, passage_id: str) -> tuple[int, str] | None:
+        row = self._q("""SELECT p.key, MIN(o.document) FROM passages p JOIN occurrences o ON o.passage = p.key
+                         WHERE p.id = %s GROUP BY p.key""", (passage_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def words(self, limit: int = 200_000) -> set[str]:
+        out: set[str] = set()
+        for (text,) in self._q("SELECT clean FROM passages"):
+            out.update(WORD.findall(text.lower()))
+            if len(out) >= limit:
+                break
+        return out
+
+    def passage_sources(self) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for key, source in self._q("""SELECT o.passage, d.source FROM occurrences o JOIN documents d ON d.id = o.document
+                                      ORDER BY o.passage"""):
+            out.setdefault(key, []).append(source)
+        return out
+
+    def counts(self) -> dict:
+        row = self._q("""SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM passages),
+                                (SELECT COUNT(*) FROM occurrences)""").fetchone()
+        return {"documents": row[0], "passages": row[1], "occurrences": row[2]}
+
+    # -- writes ------------------------------------------------------------------------
+
+    @staticmethod
+    def _bump(conn, meta: dict | None = None) -> None:
+        """Move the generation (atomically, whoever else writes) and record `meta`."""
+        for key, value in (meta or {}).items():
+            conn.execute("INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                         (key, value))
+        conn.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation'")
+
+    @staticmethod
+    def _drop_orphans(conn, candidates: Iterable[int]) -> list[int]:
+        rows = conn.execute("""DELETE FROM passages p WHERE p.key = ANY(%s)
+                               AND NOT EXISTS (SELECT 1 FROM occurrences o WHERE o.passage = p.key) RETURNING p.key""",
+                            (list({int(k) for k in candidates}),)).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def commit(self, docs, new_passages, meta) -> list[int]:
+        """As `SQLiteStore.commit`: passages, then each document with its occurrences, in one
+        transaction; returns the keys of passages no document uses any more."""
+        with self._transaction() as conn:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO passages VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
+                    [(p.key, p.id, p.text, p.clean, p.tokens, np.asarray(v, np.float32)) for p, v in new_passages])
+            old: list[int] = []
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            for doc, fingerprint, text, occurrences, *layout in docs:
+                tables = json.dumps(layout[0]) if layout and layout[0] else None
+                old += self.passages_of([doc.id])
+                conn.execute("DELETE FROM occurrences WHERE document = %s", (doc.id,))
+                row = conn.execute("SELECT edits FROM documents WHERE id = %s", (doc.id,)).fetchone()
+                edits = json.loads(row[0]) if row else {}
+                doc = _with(doc, edits)
+                values = (doc.id, doc.source, doc.title, doc.date, doc.format, doc.content_hash, fingerprint, doc.pages,
+                          doc.file, text, now, doc.organisation, doc.period, doc.kind,
+                          json.dumps(edits, sort_keys=True), doc.series, tables)
+                conn.execute("""INSERT INTO documents (id, source, title, date, format, content_hash, fingerprint, pages,
+                                file, text, ingested_at, organisation, period, kind, edits, series, tables)
+                                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, title = EXCLUDED.title,
+                                date = EXCLUDED.date, format = EXCLUDED.format, content_hash = EXCLUDED.content_hash,
+                                fingerprint = EXCLUDED.fingerprint, pages = EXCLUDED.pages, file = EXCLUDED.file,
+                                text = EXCLUDED.text, ingested_at = EXCLUDED.ingested_at,
+                                organisation = EXCLUDED.organisation, period = EXCLUDED.period, kind = EXCLUDED.kind,
+                                edits = EXCLUDED.edits, series = EXCLUDED.series, tables = EXCLUDED.tables""", values)
+                with conn.cursor() as cur:
+                    cur.executemany("INSERT INTO occurrences VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                                    [(doc.id, o.ordinal, key, o.section, o.page, o.start, o.end) for key, o in occurrences])
+            orphans = self._drop_orphans(conn, old)
+            self._bump(conn, meta)
+        return orphans
+
+    def edit_document(self, doc_id: str, changes: dict[str, str | None]) -> Document | None:
+        if set(changes) - set(EDITABLE):
+            raise ValueError(f"not an editable field: {sorted(set(changes) - set(EDITABLE))}")
+        with self._transaction() as conn:
+            row = conn.execute("SELECT edits FROM documents WHERE id = %s FOR UPDATE", (doc_id,)).fetchone()
+            if row is None:
+                return None
+            edits = {k: v for k, v in {**json.loads(row[0] or "{}"), **changes}.items() if v is not None}
+            sets = [f"{name} = %s" for name in changes if changes[name] is not None]
+            if "series" in changes and changes["series"] is None:
+                sets.append("series = NULL")
+            conn.execute(f"UPDATE documents SET {', '.join([*sets, 'edits = %s'])} WHERE id = %s",
+                         [*(v for v in changes.values() if v is not None), json.dumps(edits, sort_keys=True), doc_id])
+            self._bump(conn)
+        return self.document(doc_id)
+
+    def move_document(self, doc_id: str, new_id: str, source: str, file: str | None) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE documents SET id = %s, source = %s, file = %s WHERE id = %s", (new_id, source, file, doc_id))
+            self._bump(conn)
+
+    def remove_document(self, doc_id: str) -> list[int]:
+        with self._transaction() as conn:
+            old = list(self.passages_of([doc_id]))
+            conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
+            orphans = self._drop_orphans(conn, old)
+            self._bump(conn)
+        return orphans
+
+    def index_vectors(self, dim: int) -> None:
+        """An HNSW index (pgvector, inner product: the vectors are normalised) over the vectors,
+        built once after a bulk load rather than kept up row by row during it."""
+        with self._transaction() as conn:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS passages_vector ON passages "
+                         f"USING hnsw ((vector::vector({int(dim)})) vector_ip_ops)")
