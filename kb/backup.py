@@ -1,7 +1,8 @@
 """Back up a home while it serves, and restore one.
 
 A backup is a folder: both SQLite files (the passage store, and the service file with keys
-and votes) copied by SQLite's online backup API, the original files the store refers to,
+and votes) copied by SQLite's online backup API (a store in PostgreSQL is copied row by row
+into a SQLite file of the same kind, in one snapshot: `kb.migrate.copy_store`), the original files the store refers to,
 the index files, and ``backup.json`` saying what it holds. Searches go on meanwhile.
 
 The store's copy is one committed state whatever is happening: SQLite's backup copies a
@@ -45,9 +46,6 @@ def _empty(folder: Path) -> bool:
 def backup(kb, dest: str | Path) -> dict:
     """Copy `kb`'s home into `dest` (a new or empty folder); returns what was copied."""
     dest = Path(dest).expanduser()
-    if kb.settings.database_url:
-        raise InvalidRequest("This knowledge base's store is in PostgreSQL: back it up with pg_dump (or the "
-                             "database's own backups); kb backup copies the embedded store.", "not_embedded")
     if not _empty(dest):
         raise InvalidRequest(f"{dest} is not empty: back up into a new folder.", "destination_not_empty")
     started = time.perf_counter()
@@ -57,7 +55,17 @@ def backup(kb, dest: str | Path) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
-            _copy_db(home / STORE, tmp / STORE)
+            if kb.settings.database_url:  # a store in PostgreSQL: its rows, into a backup of the embedded kind
+                from .migrate import copy_store
+                from .store import SQLiteStore
+
+                target = SQLiteStore(tmp / STORE)
+                try:
+                    copy_store(kb.store, target)
+                finally:
+                    target.close()
+            else:
+                _copy_db(home / STORE, tmp / STORE)
             if (home / SERVICE_FILE).exists():
                 _copy_db(home / SERVICE_FILE, tmp / SERVICE_FILE)
             with sqlite3.connect(tmp / STORE) as conn:

@@ -396,6 +396,27 @@ def documents_edit(doc_id, title, organisation, date, period, kind, series, as_j
 
 
 @main.command()
+@click.option("--to", "to", required=True, metavar="URL_OR_FOLDER",
+              help="postgresql://user@host:port/db (an empty database with pgvector), or a new folder for an "
+                   "embedded home.")
+@_home_option
+def migrate(to, settings):
+    """Copy the store to PostgreSQL, or back to an embedded home, without embedding again.
+
+    \b
+    kb migrate --to postgresql://kb@db:5432/kb      then serve with KB_DATABASE_URL set
+    KB_DATABASE_URL=postgresql://... kb migrate --to ~/kb-home   the way back
+    Documents (with their edits), passages with their vectors, occurrences and the generation
+    move as they are; the home's index files stay valid for the copy.
+    """
+    from .migrate import migrate as run
+
+    done = run(_open(settings), to)
+    click.echo(f"Copied {done['documents']} documents, {done['passages']} passages and {done['occurrences']} "
+               f"occurrences to {done['to']} in {done['seconds']} s (generation {done['generation']}).")
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @_home_option
 def series(as_json, settings):

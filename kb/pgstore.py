@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .records import Document, Occurrence, Passage, Place
-from .store import _DOC_COLUMNS, EDITABLE, WORD, Filters, _document, _heading, _with
+from .store import _DOC_COLUMNS, EDITABLE, ROW_COLUMNS, WORD, Filters, _document, _heading, _with
 
 __all__ = ["PostgresStore"]
 
@@ -407,6 +407,37 @@ class PostgresStore:
             orphans = self._drop_orphans(conn, old)
             self._bump(conn)
         return orphans
+
+    def rows(self, batch: int = 5000) -> Iterator[tuple[str, list[tuple]]]:
+        with self.reading() as conn:
+            for table, columns in ROW_COLUMNS.items():
+                names = ", ".join(f'"{c}"' for c in columns)
+                with conn.cursor(name=f"rows_{table}") as cursor:  # server-side: a million passages stream
+                    cursor.execute(f"SELECT {names} FROM {table}")
+                    while chunk := cursor.fetchmany(batch):
+                        if table == "passages":
+                            chunk = [(*r[:5], r[5].to_numpy().astype(np.float32)) for r in chunk]
+                        yield table, [tuple(r) for r in chunk]
+
+    def load_rows(self, batches: Iterable[tuple[str, list[tuple]]]) -> None:
+        """A bulk load with COPY (binary for the vectors), in one transaction."""
+        from pgvector import Vector
+
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM meta")
+            with conn.cursor() as cur:
+                for table, chunk in batches:
+                    columns = ROW_COLUMNS[table]
+                    names = ", ".join(f'"{c}"' for c in columns)
+                    if table == "passages":
+                        with cur.copy(f"COPY passages ({names}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                            copy.set_types(["bigint", "text", "text", "text", "integer", "vector"])
+                            for r in chunk:
+                                copy.write_row((*r[:5], Vector(np.asarray(r[5], np.float32))))
+                    else:
+                        with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                            for r in chunk:
+                                copy.write_row(r)
 
     def index_vectors(self, dim: int) -> None:
         """An HNSW index (pgvector, inner product: the vectors are normalised) over the vectors,

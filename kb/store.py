@@ -22,7 +22,7 @@ import numpy as np
 
 from .records import Document, Occurrence, Passage, Place
 
-__all__ = ["PassageStore", "SQLiteStore", "Filters", "EDITABLE"]
+__all__ = ["PassageStore", "SQLiteStore", "Filters", "EDITABLE", "ROW_COLUMNS"]
 
 EDITABLE = ("title", "organisation", "date", "period", "kind", "series")  # document fields people may set
 
@@ -78,6 +78,15 @@ _DOC_COLUMNS = ("d.id, d.title, d.source, d.date, d.format, d.content_hash, d.pa
 _ADDED_COLUMNS = {"organisation": "TEXT", "period": "TEXT", "kind": "TEXT", "edits": "TEXT NOT NULL DEFAULT '{}'",
                   "series": "TEXT", "tables": "TEXT"}
 _FIRST_PLACE = "ORDER BY d.ingested_at, o.document, o.ordinal"  # a passage's first place: its first row in this order
+# every column of every table, in the order `rows()` gives and `load_rows()` takes them (a
+# passage's vector as a float32 array): what copying a store between backends moves
+ROW_COLUMNS = {
+    "meta": ("key", "value"),
+    "documents": ("id", "source", "title", "date", "format", "content_hash", "fingerprint", "pages", "file", "text",
+                  "ingested_at", "organisation", "period", "kind", "edits", "series", "tables"),
+    "passages": ("key", "id", "text", "clean", "tokens", "vector"),
+    "occurrences": ("document", "ordinal", "passage", "section", "page", "start", "end"),
+}
 
 
 class PassageStore(Protocol):
@@ -113,6 +122,10 @@ class PassageStore(Protocol):
     def reading(self) -> ContextManager: ...
     def exclusive(self) -> ContextManager:
         """Held by one writer at a time across every process using this store."""
+    def rows(self, batch: int = 5000) -> Iterator[tuple[str, list[tuple]]]:
+        """Every row, as (table, rows) batches (`ROW_COLUMNS`), for copying a store."""
+    def load_rows(self, batches: Iterable[tuple[str, list[tuple]]]) -> None:
+        """Write `rows()` of another store into this empty one, in one transaction."""
     def close(self) -> None: ...
 
 
@@ -459,6 +472,32 @@ class SQLiteStore:
     def exclusive(self) -> ContextManager:
         """Nothing to take: the store lives in the home, whose write.lock every writer holds."""
         return nullcontext()
+
+    def rows(self, batch: int = 5000) -> Iterator[tuple[str, list[tuple]]]:
+        with self.reading() as conn:  # one committed state
+            for table, columns in ROW_COLUMNS.items():
+                cursor = conn.cursor()
+                cursor.row_factory = None
+                cursor.execute(f"SELECT {', '.join(columns)} FROM {table}")
+                while chunk := cursor.fetchmany(batch):
+                    if table == "passages":
+                        chunk = [(*r[:5], np.frombuffer(r[5], np.float32)) for r in chunk]
+                    yield table, chunk
+
+    def load_rows(self, batches: Iterable[tuple[str, list[tuple]]]) -> None:
+        conn = self._write()
+        try:
+            conn.execute("DELETE FROM meta")
+            for table, chunk in batches:
+                if table == "passages":
+                    chunk = [(*r[:5], np.asarray(r[5], np.float32).tobytes()) for r in chunk]
+                columns = ROW_COLUMNS[table]
+                conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                                 chunk)
+            self._done(conn, True)
+        except BaseException:
+            self._done(conn, False)
+            raise
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

@@ -4,11 +4,13 @@ one database see each other's writes."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from kb import KnowledgeBase, Settings
-from kb.errors import InvalidRequest
 
 from ..conftest import SAMPLE_DIR, write_series
 
@@ -50,10 +52,40 @@ def test_two_app_servers_share_one_database(server_a, database, tmp_path):
     assert [len(s.editions) for s in server_a.series()] == [3]
     gone = server_a.remove(found[0].document.id)  # and a removal through A is seen by B
     assert all(r.document.id != gone.id for r in server_b.search("school meals pilot", k=10, min_score=0))
-    with pytest.raises(InvalidRequest, match="pg_dump"):
-        from kb.backup import backup
 
-        backup(server_b, tmp_path / "copy")
+
+def _rows(store) -> dict:
+    out: dict = {}
+    for table, chunk in store.rows():
+        for r in chunk:
+            out.setdefault(table, []).append(tuple(x.tobytes() if isinstance(x, np.ndarray) else x for x in r))
+    return {t: sorted(rows, key=repr) for t, rows in out.items()}
+
+
+def test_migrate_both_ways_and_back_up_without_embedding_again(sample_kb, postgres, tmp_path, runner):
+    from kb.backup import backup, restore
+    from kb.cli import main
+
+    url = postgres.database()
+    home = tmp_path / "home"
+    shutil.copytree(sample_kb.home, home)
+    out = runner.invoke(main, ["migrate", "--to", url, "--home", str(home)])  # embedded -> PostgreSQL
+    assert out.exit_code == 0 and "Copied 1 documents" in out.output, out.output
+    on_pg = KnowledgeBase(Settings.load(env={}, home=home, database_url=url))
+    assert _rows(on_pg.store) == _rows(sample_kb.store)  # every row, vectors bit for bit
+    assert on_pg.search("newborn care", k=3)[0].passage.id == sample_kb.search("newborn care", k=3)[0].passage.id
+    again = runner.invoke(main, ["migrate", "--to", url, "--home", str(home)])
+    assert again.exit_code == 2 and "empty" in again.output
+    back = tmp_path / "back"  # PostgreSQL -> a new embedded home
+    out = runner.invoke(main, ["migrate", "--to", str(back), "--home", str(home)], env={"KB_DATABASE_URL": url})
+    assert out.exit_code == 0, out.output
+    returned = KnowledgeBase(Settings.load(env={}, home=back))
+    assert _rows(returned.store) == _rows(sample_kb.store)
+    assert (back / returned.documents()[0].file).is_file()  # with the original file
+    copy = backup(on_pg, tmp_path / "backup")  # a PostgreSQL store backs up into the embedded kind
+    assert copy["documents"] == 1 and copy["passages"] == sample_kb.counts().passages
+    restored = restore(tmp_path / "backup", tmp_path / "restored")
+    assert _rows(KnowledgeBase(Settings.load(env={}, home=Path(restored["home"]))).store) == _rows(sample_kb.store)
 
 
 def test_pgvector_answers_nearest_neighbour_queries_like_the_exact_index(server_a):
