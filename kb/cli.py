@@ -16,7 +16,7 @@ import click
 
 from index.embedders import ModelMismatch, model_id
 
-from .errors import KBError
+from .errors import KBError, Unavailable
 from .settings import Settings
 
 __all__ = ["main"]
@@ -72,7 +72,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except KBError as exc:
             click.secho(f"Error: {exc.message}", err=True, fg="red")
-            ctx.exit(1 if type(exc) is KBError else 2)  # a request or a file the user can change: 2
+            ctx.exit(1 if type(exc) is KBError or isinstance(exc, Unavailable) else 2)  # what the user can change: 2
         except ModelMismatch as exc:
             click.secho(f"Error: {exc}", err=True, fg="red")
             ctx.exit(1)

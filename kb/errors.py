@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 
-__all__ = ["KBError", "InvalidRequest", "NotFound", "LoadError", "IndexMismatch", "Busy", "is_disk_full"]
+__all__ = ["KBError", "InvalidRequest", "NotFound", "LoadError", "IndexMismatch", "Busy", "Unavailable", "is_disk_full"]
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -59,3 +59,9 @@ class Busy(KBError):
     """Another process holds the write lock of this home."""
 
     code = "busy"
+
+
+class Unavailable(KBError):
+    """A server the store needs does not answer (a database primary that is down: writes wait)."""
+
+    code = "unavailable"

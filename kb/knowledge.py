@@ -318,7 +318,7 @@ def _open_store(settings: Settings, home: Path) -> PassageStore:
     if url.startswith(("postgresql://", "postgres://")):
         from .pgstore import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, [r.strip() for r in settings.database_replicas.split(",") if r.strip()])
     if url:
         raise InvalidRequest(f"database_url must be empty or postgresql://...; got {url.split(':', 1)[0]}:...",
                              "invalid_setting")

@@ -20,10 +20,17 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .errors import Unavailable
 from .records import Document, Occurrence, Passage, Place
 from .store import _DOC_COLUMNS, EDITABLE, ROW_COLUMNS, WORD, Filters, _document, _heading, _with
 
 __all__ = ["PostgresStore"]
+
+
+def _unavailable(exc: Exception) -> "Unavailable":
+    return Unavailable("The database's primary server does not answer, so nothing can be written now; searches "
+                       f"go on from the replicas. Try again when it is back. ({str(exc).splitlines()[0][:200]})",
+                       "read_only")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,51 +55,85 @@ _WRITE_LOCK = 0x6B62_7772_6974  # "kbwrit": the advisory lock writers hold
 
 
 class PostgresStore:
-    """One connection per thread (psycopg 3), autocommit outside explicit transactions."""
+    """Writes go to the primary (`url`); reads go to the first streaming replica that answers
+    (`replicas`), else to the primary. One connection of each kind per thread (psycopg 3),
+    autocommit outside explicit transactions. A read whose server went away is tried once on
+    the next; a write while the primary is away raises `Unavailable` (the replicas go on
+    answering searches)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, replicas: Sequence[str] = ()):
         self.url = url
+        self.replicas = [r for r in replicas if r]
         self._local = threading.local()
         with self._transaction() as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        self._register(self._conn())
-        with self._transaction() as conn:
             conn.execute(_SCHEMA)
 
     # -- connections -------------------------------------------------------------------
 
     @staticmethod
-    def _register(conn) -> None:
+    def _connect(url: str):
+        import psycopg
         from pgvector.psycopg import register_vector
 
-        register_vector(conn)
-
-    def _conn(self):
-        import psycopg
-
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self.url, autocommit=True)
-            try:
-                self._register(conn)
-            except Exception:  # noqa: BLE001  the extension is created just after (first connection)
-                pass
-            self._local.conn = conn
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+        try:
+            register_vector(conn)
+        except psycopg.ProgrammingError:  # a new database: the extension is created just after
+            pass
         return conn
 
+    def _write_conn(self):
+        import psycopg
+
+        conn = getattr(self._local, "write", None)
+        if conn is None or conn.closed or conn.broken:
+            try:
+                conn = self._local.write = self._connect(self.url)
+            except psycopg.OperationalError as exc:
+                raise _unavailable(exc) from None
+        return conn
+
+    def _read_conn(self, skip: int = 0):
+        """The connection reads use: the write connection inside a write; else a replica."""
+        if getattr(self._local, "writing", False) or not self.replicas:
+            return self._write_conn()
+        conn = getattr(self._local, "read", None)
+        if conn is not None and not conn.closed and not conn.broken and not skip:
+            return conn
+        import psycopg
+
+        sources = [*self.replicas, self.url]
+        for url in sources[skip:] + sources[:skip]:
+            try:
+                conn = self._local.read = self._connect(url)
+                return conn
+            except psycopg.OperationalError:
+                continue
+        raise Unavailable("No database server answers (neither the primary nor a replica).", "database_unavailable")
+
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
+        for name in ("write", "read"):
+            conn = getattr(self._local, name, None)
+            if conn is not None:
+                conn.close()
 
     @contextmanager
     def _transaction(self):
-        conn = self._conn()
-        if conn.info.transaction_status != 0:  # already inside one (`reading`): join it
+        import psycopg
+
+        conn = self._write_conn()
+        if conn.info.transaction_status != 0:  # already inside one: join it
             yield conn
             return
-        with conn.transaction():
-            yield conn
+        before, self._local.writing = getattr(self._local, "writing", False), True
+        try:
+            with conn.transaction():
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from None
+        finally:
+            self._local.writing = before
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -101,17 +142,24 @@ class PostgresStore:
         connection dies with its process)."""
         import psycopg
 
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from None
+        with conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_WRITE_LOCK,))
+            before, self._local.writing = getattr(self._local, "writing", False), True  # a writer reads the primary
             try:
                 yield
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (_WRITE_LOCK,))
+                self._local.writing = before
+                if not conn.broken:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_WRITE_LOCK,))
 
     @contextmanager
     def reading(self) -> Iterator:
         """Reads that see one committed state (a REPEATABLE READ snapshot)."""
-        conn = self._conn()
+        conn = self._read_conn()
         if conn.info.transaction_status != 0:
             yield conn
             return
@@ -119,10 +167,18 @@ class PostgresStore:
         try:
             yield conn
         finally:
-            conn.execute("COMMIT")
+            if not conn.broken:
+                conn.execute("COMMIT")
 
     def _q(self, sql: str, args: Sequence = ()):
-        return self._conn().execute(sql, args)
+        import psycopg
+
+        try:
+            return self._read_conn().execute(sql, args)
+        except psycopg.OperationalError:
+            if getattr(self._local, "writing", False):
+                raise
+            return self._read_conn(skip=1).execute(sql, args)  # that server went away: the next one
 
     # -- reads -------------------------------------------------------------------------
 
@@ -393,7 +449,7 @@ class PostgresStore:
             conn.execute(f"UPDATE documents SET {', '.join([*sets, 'edits = %s'])} WHERE id = %s",
                          [*(v for v in changes.values() if v is not None), json.dumps(edits, sort_keys=True), doc_id])
             self._bump(conn)
-        return self.document(doc_id)
+            return self.document(doc_id)  # from the primary: a replica may not have it yet
 
     def move_document(self, doc_id: str, new_id: str, source: str, file: str | None) -> None:
         with self._transaction() as conn:

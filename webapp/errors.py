@@ -8,7 +8,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kb.errors import Busy, IndexMismatch, InvalidRequest, KBError, LoadError, NotFound, Unprocessable
+from kb.errors import Busy, IndexMismatch, InvalidRequest, KBError, LoadError, NotFound, Unavailable, Unprocessable
 
 from .requestlog import request_id
 
@@ -18,7 +18,7 @@ log = logging.getLogger("kb.web")
 # What the library's errors mean over HTTP (the most specific class wins). The web app's own
 # errors (access, jobs) carry their status, being HTTP errors in the first place.
 STATUS: dict[type, int] = {InvalidRequest: 400, Unprocessable: 422, NotFound: 404, LoadError: 422,
-                           IndexMismatch: 409, Busy: 409}
+                           IndexMismatch: 409, Busy: 409, Unavailable: 503}
 
 
 def status_of(exc: KBError) -> int:
