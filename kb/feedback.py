@@ -34,7 +34,7 @@ class FeedbackLog:
     def __init__(self, home: Path):
         self.home = Path(home)
         adopt(self.home, "feedback", _SCHEMA)
-        with session(self.home) as conn:  # votes kept before voters were (NULL voters never collide)
+        with session(self.home, write=True) as conn:  # votes kept before voters were (NULL voters never collide)
             if "voter" not in {row[1] for row in conn.execute("PRAGMA table_info(feedback)")}:
                 conn.execute("ALTER TABLE feedback ADD COLUMN voter TEXT")
             conn.execute(_VOTER)
@@ -43,7 +43,7 @@ class FeedbackLog:
         """One vote per voter, query and passage: a repeat replaces the earlier one (and
         moves to the end, so it is the latest)."""
         query = " ".join(query.split())
-        with session(self.home) as conn:
+        with session(self.home, write=True) as conn:
             if voter is not None:
                 conn.execute("DELETE FROM feedback WHERE voter = ? AND query = ? AND passage = ?", (voter, query, passage_id))
             conn.execute(

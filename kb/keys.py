@@ -43,7 +43,7 @@ class KeyStore:
         if not isinstance(name, str) or not _NAME.match(name):
             raise InvalidRequest("A key name is 1-64 letters, digits, '.', '_' or '-'.", "invalid_name")
         token = "kb_" + secrets.token_urlsafe(32)
-        with session(self.home) as conn:
+        with session(self.home, write=True) as conn:
             row = conn.execute("SELECT revoked_at FROM api_keys WHERE name = ?", (name,)).fetchone()
             if row and row[0] is None:
                 raise InvalidRequest(f"A key named {name!r} exists; revoke it first.", "key_exists")
@@ -56,7 +56,7 @@ class KeyStore:
         return [{"name": n, "created_at": c, "revoked_at": r} for n, c, r in rows]
 
     def revoke(self, name: str) -> None:
-        with session(self.home) as conn:
+        with session(self.home, write=True) as conn:
             done = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (_now(), name)).rowcount
         if not done:
             raise NotFound(f"no active key named {name!r}")

@@ -27,11 +27,16 @@ def connect(home: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def session(home: Path) -> Iterator[sqlite3.Connection]:
+def session(home: Path, write: bool = False) -> Iterator[sqlite3.Connection]:
     """A connection for one call, in one transaction: committed when the block ends, rolled
-    back if it raises, then closed (votes and key checks are short; no thread shares it)."""
+    back if it raises, then closed (votes and key checks are short; no thread shares it).
+
+    `write`: the block writes after reading, so the write lock is taken at the start (BEGIN
+    IMMEDIATE, waiting up to the busy timeout). A read transaction that turns into a write
+    fails at once with "database is locked" when another process committed in between (two
+    processes opening one new home at once did)."""
     with closing(connect(home)) as conn:
-        conn.execute("BEGIN")
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield conn
         except BaseException:

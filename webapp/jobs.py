@@ -146,7 +146,7 @@ class JobQueue:
     def _save(self, job: Job) -> None:
         """Write the job's state for the other processes; a failure (a full disk) only delays that."""
         try:
-            with servicedb.session(self._home) as conn:
+            with servicedb.session(self._home, write=True) as conn:
                 conn.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?)",
                              (job.id, os.getpid(), job.state, job.finished, job.record()))
                 if job.finished:
@@ -159,7 +159,7 @@ class JobQueue:
     def _clear_lost(self) -> None:
         """Jobs of server processes that are gone are failed; their files, after a day, removed.
         (Another live process's jobs and files are left alone: several serve one home.)"""
-        with servicedb.session(self._home) as conn:
+        with servicedb.session(self._home, write=True) as conn:
             conn.execute(_SCHEMA)
             rows = conn.execute("SELECT id, pid, data FROM jobs WHERE state IN ('queued', 'running')").fetchall()
             for job_id, pid, data in rows:

@@ -4,6 +4,8 @@ import hashlib
 import sqlite3
 import time
 
+import pytest
+
 from kb import KnowledgeBase, Settings
 from kb.feedback import _SCHEMA as FEEDBACK_SCHEMA
 from kb.keys import _SCHEMA as KEYS_SCHEMA
@@ -45,3 +47,23 @@ def test_an_older_homes_votes_and_keys_are_copied_over_once(tmp_path):
     kb.keys.revoke("reporting")
     again = KnowledgeBase(settings)  # a second open copies nothing back
     assert again.keys.check(token) is None and again.feedback.count() == 1
+
+
+def test_a_writing_session_takes_the_write_lock_first(tmp_path):
+    """A read that turns into a write fails ("database is locked", after the busy timeout)
+    when another process committed in between: two processes opening one new home did. A
+    writing session takes the write lock at its start instead."""
+    from kb.feedback import FeedbackLog
+    from kb.servicedb import session
+
+    FeedbackLog(tmp_path)
+    insert = "INSERT INTO feedback (query, passage, document, helpful, at) VALUES ('q', 'p', NULL, 1, 'now')"
+    before = FeedbackLog(tmp_path).count()
+    with session(tmp_path, write=True) as conn:
+        conn.execute("SELECT COUNT(*) FROM feedback").fetchone()
+        other = sqlite3.connect(tmp_path / "service.sqlite3", timeout=0.1, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):  # the lock is ours from the start
+            other.execute(insert)
+        other.close()
+        conn.execute(insert)
+    assert FeedbackLog(tmp_path).count() == before + 1
