@@ -69,7 +69,7 @@ def document_file(kb: KnowledgeBase, doc_id: str) -> tuple[Document, Path]:
 
 
 def facets(kb: KnowledgeBase, query: str, mode: str = "hybrid", filters: dict | None = None,
-           depth: int = 100) -> list[tuple[Document, int]]:
+           depth: int = 50) -> list[tuple[Document, int]]:
     """How many of the query's good passages (relevance that reads "strong" or "partial",
     among the first `depth` candidates) each report holds, most first. The document and year
     filters are left out so the counts show where else to look. No highlighting or

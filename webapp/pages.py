@@ -208,11 +208,12 @@ def search():
         except InvalidRequest as exc:
             view["error"], status = exc.message, 400
         view["took"] = (time.perf_counter() - started) * 1000
-    years = sorted({y for d in kb.documents() if (y := edition_year(d))}, reverse=True)
+    documents = kb.documents()
+    years = sorted({y for d in documents if (y := edition_year(d))}, reverse=True)
     return render_template(
         "search.html", query=query, mode=mode, modes=MODES, filters=filters, group=group, groups=GROUPS,
         page_sizes=PAGE_SIZES, series=kb.series(), series_of=series_of, years=years,
-        documents=kb.documents(), sections=[s.name for s in kb.sections()[:300]], stats=kb.counts(),
+        documents=documents, sections=[s.name for s in kb.sections()[:300]], stats=kb.counts(),
         page_url=_page_url, runs=runs, file_url=_file_url, reader_url=_reader_url, token=feedback_token,
         thanks=args.get("feedback") == "thanks", **view,
     ), status
