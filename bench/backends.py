@@ -38,6 +38,16 @@ from kb.migrate import migrate  # noqa: E402
 from tests.pgserver import Server  # noqa: E402
 
 
+def copy_into_postgres(source: Path, scratch: Path, server: Server) -> tuple[KnowledgeBase, dict, str]:
+    """A copy of the embedded home `source` in `scratch`, and its store copied by `kb migrate`
+    into a new database on `server`: (the copy, what the migration reported, the database URL)."""
+    home = scratch / "embedded"
+    shutil.copytree(source, home)
+    url = server.database()
+    embedded = KnowledgeBase(Settings.load(env={}, home=home))
+    return embedded, migrate(embedded, url), url
+
+
 def _served(home: Path, env_extra: dict, queries: list[str], seconds: float) -> dict:
     env = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "100000000", "KB_CLIENT_CONCURRENCY": "1000", **env_extra}
     port = free_port()
@@ -69,11 +79,8 @@ def main() -> None:
     pg = Server()
     try:
         with tempfile.TemporaryDirectory(prefix="kb-backends-") as scratch:
-            home = Path(scratch) / "embedded"
-            shutil.copytree(args.home, home)
-            url = pg.database()
-            embedded = KnowledgeBase(Settings.load(env={}, home=home))
-            moved = migrate(embedded, url)
+            embedded, moved, url = copy_into_postgres(args.home, Path(scratch), pg)
+            home = embedded.home
             pg_home = Path(scratch) / "pg-home"  # the PostgreSQL app server's own index files
             shutil.copytree(home / "index", pg_home / "index")
             on_pg = KnowledgeBase(Settings.load(env={}, home=pg_home, database_url=url))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -23,11 +22,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from backends import copy_into_postgres  # noqa: E402
 
 from index.metrics import evaluate  # noqa: E402
 from kb import KnowledgeBase, Settings  # noqa: E402
 from kb.evaluation import BEIR_PREFIX, BeirDataset  # noqa: E402
-from kb.migrate import migrate  # noqa: E402
 from tests.pgserver import Server  # noqa: E402
 
 DEPTH = 100
@@ -52,11 +53,8 @@ def main() -> None:
     pg = Server()
     try:
         with tempfile.TemporaryDirectory(prefix="kb-fts-") as scratch:
-            home = Path(scratch) / "home"
-            shutil.copytree(args.home, home)
-            url = pg.database()
-            migrate(KnowledgeBase(Settings.load(env={}, home=home)), url)
-            kb = KnowledgeBase(Settings.load(env={}, home=home, database_url=url))
+            embedded, _, url = copy_into_postgres(args.home, Path(scratch), pg)
+            kb = KnowledgeBase(Settings.load(env={}, home=embedded.home, database_url=url))
             store = kb.store
             started = time.perf_counter()
             store._q("ALTER TABLE passages ADD COLUMN fts tsvector "  # type: ignore[attr-defined]

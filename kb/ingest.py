@@ -175,10 +175,7 @@ class Ingester:
         group: list[tuple[_Prepared, int]] = []
         passages = 0
         for job, loaded in self._parsed(files, pages, report, progress, sidecars, write):
-            edits = sidecars.get(str(job.path.resolve())) or sidecars.get(f"name:{job.path.name}") or {}
-            prepared = self._prepare(job.doc_id, str(job.path.resolve()), job.digest, loaded, job.replaces,
-                                     job.data, job.path.suffix.lower(), edits)
-            report.warnings += [(str(job.path), warning) for warning in loaded.warnings]
+            prepared = self._prepare_job(job, loaded, sidecars, report)
             group.append((prepared, job.pages))
             passages += len(prepared.chunks)
             if passages >= self.settings.ingest_batch:
@@ -196,18 +193,10 @@ class Ingester:
         recipe = Recipe.of(self.settings)
         ahead = 2 * max(1, len(client.scheduler_info().get("workers", {})))
         waiting: deque[tuple[_Job, Any]] = deque()
-        todo = iter(files)
+        todo = self._opened(files, pages, report, progress, sidecars, write)
         while True:
-            while len(waiting) < ahead:
-                path = next(todo, None)
-                if path is None:
-                    break
-                job = self._open(path, pages[path], report, sidecars, write)
-                if job is None:
-                    if progress:
-                        progress.advance(pages[path], 0)
-                    continue
-                waiting.append((job, client.submit(parse_and_embed, path.name, job.data, recipe, pure=False)))
+            while len(waiting) < ahead and (job := next(todo, None)) is not None:
+                waiting.append((job, client.submit(parse_and_embed, job.path.name, job.data, recipe, pure=False)))
             if not waiting:
                 return
             job, future = waiting.popleft()
@@ -225,10 +214,7 @@ class Ingester:
                     self._publish_if_due(write)
                     continue
                 loaded, chunks, vectors = result
-                edits = sidecars.get(str(job.path.resolve())) or sidecars.get(f"name:{job.path.name}") or {}
-                prepared = self._prepare(job.doc_id, str(job.path.resolve()), job.digest, loaded, job.replaces,
-                                         job.data, job.path.suffix.lower(), edits, chunks=chunks)
-                report.warnings += [(str(job.path), warning) for warning in loaded.warnings]
+                prepared = self._prepare_job(job, loaded, sidecars, report, chunks)
                 self._commit([prepared], write, report, {key: v for (_, key), v in zip(prepared.keys, vectors)})
                 report.pages += job.pages
                 done = len(chunks)
@@ -356,6 +342,17 @@ class Ingester:
             return None
         return _Job(path, data, doc_id, digest, known is not None, pages)
 
+    def _opened(self, files: list[Path], pages: dict[Path, int], report: IngestReport, progress: Progress | None,
+                sidecars: dict, write: _Write) -> Iterator[_Job]:
+        """The files to parse, opened one by one as the caller asks for them; unreadable and
+        unchanged ones are reported (and counted on the progress bar) and left out."""
+        for path in files:
+            job = self._open(path, pages[path], report, sidecars, write)
+            if job is not None:
+                yield job
+            elif progress:
+                progress.advance(pages[path], 0)
+
     def _parsed(self, files: list[Path], pages: dict[Path, int], report: IngestReport, progress: Progress | None,
                 sidecars: dict, write: _Write) -> Iterator[tuple[_Job, LoadedDocument]]:
         """(job, loaded document) in file order; failures are reported and skipped. Up to
@@ -363,18 +360,10 @@ class Ingester:
         workers = self.settings.parse_workers if len(files) > 1 else 0
         pool = _pool(workers) if workers else None
         queue: deque[_Job] = deque()
-        todo = iter(files)
+        todo = self._opened(files, pages, report, progress, sidecars, write)
         try:
             while True:
-                while len(queue) < max(1, 2 * workers):
-                    path = next(todo, None)
-                    if path is None:
-                        break
-                    job = self._open(path, pages[path], report, sidecars, write)
-                    if job is None:
-                        if progress:
-                            progress.advance(pages[path], 0)
-                        continue
+                while len(queue) < max(1, 2 * workers) and (job := next(todo, None)) is not None:
                     if pool is not None:
                         job.future = _submit(pool, job)
                     queue.append(job)
@@ -409,6 +398,15 @@ class Ingester:
                 _stop(pool)
 
     # -- preparing and committing ----------------------------------------------------------
+
+    def _prepare_job(self, job: _Job, loaded: LoadedDocument, sidecars: dict, report: IngestReport,
+                     chunks: list[Chunk] | None = None) -> _Prepared:
+        """A parsed file as it will be committed, with what its folder's sidecar sets; the
+        loader's warnings go to the report."""
+        edits = sidecars.get(str(job.path.resolve())) or sidecars.get(f"name:{job.path.name}") or {}
+        report.warnings += [(str(job.path), warning) for warning in loaded.warnings]
+        return self._prepare(job.doc_id, str(job.path.resolve()), job.digest, loaded, job.replaces,
+                             job.data, job.path.suffix.lower(), edits, chunks=chunks)
 
     def _prepare_record(self, record: Record, report: IngestReport) -> _Prepared | None:
         doc_id = document_id(record.source)

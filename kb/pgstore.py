@@ -21,8 +21,20 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import Unavailable
-from .records import Document, Occurrence, Passage, Place
-from .store import _DOC_COLUMNS, EDITABLE, ROW_COLUMNS, WORD, Filters, _document, _heading, _with
+from .records import Document, Place
+from .store import (
+    _DOC_COLUMNS,
+    _FIRST_PLACE,
+    EDITABLE,
+    ROW_COLUMNS,
+    WORD,
+    Filters,
+    _document,
+    _heading,
+    _with,
+    places_from_rows,
+    results_from_rows,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -49,8 +61,6 @@ CREATE TABLE IF NOT EXISTS occurrences (
 CREATE INDEX IF NOT EXISTS occurrences_passage ON occurrences(passage);
 INSERT INTO meta VALUES ('generation', '0') ON CONFLICT DO NOTHING;
 """
-_COLUMNS = _DOC_COLUMNS  # the same document columns, read by the same `_document`
-_FIRST_PLACE = "ORDER BY d.ingested_at, o.document, o.ordinal"
 _WRITE_LOCK = 0x6B62_7772_6974  # "kbwrit": the advisory lock writers hold
 
 
@@ -190,7 +200,7 @@ class PostgresStore:
         return int(self.get_meta("generation") or 0)
 
     def _documents(self, where: str = "", args: tuple = ()) -> list[Document]:
-        rows = self._q(f"""SELECT {_COLUMNS}, (SELECT COUNT(*) FROM occurrences o WHERE o.document = d.id)
+        rows = self._q(f"""SELECT {_DOC_COLUMNS}, (SELECT COUNT(*) FROM occurrences o WHERE o.document = d.id)
                            FROM documents d {where} ORDER BY d.ingested_at, d.id""", args).fetchall()
         return [_document(r) for r in rows]
 
@@ -233,33 +243,15 @@ class PostgresStore:
         where, args = self._filter_sql(filters)
         return self._q(
             f"""SELECT p.key, p.id, p.text, p.clean, p.tokens, o.document, o.ordinal, o.section, o.page, o.start,
-                       o."end", {_COLUMNS}, 0
+                       o."end", {_DOC_COLUMNS}, 0
                 FROM passages p JOIN occurrences o ON o.passage = p.key JOIN documents d ON d.id = o.document
                 WHERE p.key = ANY(%s) {where} {_FIRST_PLACE}""", [[int(k) for k in keys], *args]).fetchall()
 
     def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict:
-        out: dict = {}
-        if not keys:
-            return out
-        documents: dict[str, Document] = {}
-        for r in self._rows(keys, filters):
-            if r[0] in out:
-                continue
-            document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
-            out[r[0]] = (Passage(r[1], r[0], r[2], r[3], r[4]), Occurrence(*r[5:11]), document)
-        return out
+        return results_from_rows(self._rows(keys, filters)) if keys else {}
 
     def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]:
-        out: dict[int, list[Place]] = {}
-        if not keys:
-            return out
-        documents: dict[str, Document] = {}
-        passages: dict[int, Passage] = {}
-        for r in self._rows(keys, filters):
-            document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
-            passage = passages.get(r[0]) or passages.setdefault(r[0], Passage(r[1], r[0], r[2], r[3], r[4]))
-            out.setdefault(r[0], []).append(Place(r[0], passage, Occurrence(*r[5:11]), document))
-        return out
+        return places_from_rows(self._rows(keys, filters)) if keys else {}
 
     def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         out: dict[int, tuple[str, str | None]] = {}

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from .errors import NotFound
 from .knowledge import KnowledgeBase
-from .records import PARTIAL, Document, Result
+from .records import PARTIAL, Document, Place, Result
 from .series import edition_year
 from .store import WORD  # the words `store.words()` collects
 
-__all__ = ["Context", "context", "document_file", "facets", "timeline", "suggest", "citation"]
+__all__ = ["Context", "context", "document_file", "facets", "find_passage", "timeline", "suggest", "citation"]
 
 
 
@@ -44,14 +44,20 @@ def document_page(kb: KnowledgeBase, doc_id: str, offset: int, limit: int) -> di
             "next_offset": following if following < doc.passages else None}
 
 
-def passage_around(kb: KnowledgeBase, passage_id: str, around: int) -> dict:
-    """One passage (by id), where it stands, and `around` passages each side of it."""
-    found = kb.store.passage_by_id(passage_id) if len(passage_id) == 16 else None
+def find_passage(kb: KnowledgeBase, passage_id: str) -> Place:
+    """A passage by its public id, at its first place; `NotFound` if there is none."""
+    found = kb.store.passage_by_id(passage_id) if isinstance(passage_id, str) and len(passage_id) == 16 else None
     if found is None:
         raise NotFound(f"no passage with id {passage_id!r}")
     key, doc_id = found
-    passage, occurrence, document = kb.store.results_for([key], {"document": [doc_id]})[key]
-    rows = kb.store.neighbours(doc_id, occurrence.ordinal, around)
+    return Place(key, *kb.store.results_for([key], {"document": [doc_id]})[key])
+
+
+def passage_around(kb: KnowledgeBase, passage_id: str, around: int) -> dict:
+    """One passage (by id), where it stands, and `around` passages each side of it."""
+    place = find_passage(kb, passage_id)
+    passage, occurrence, document = place.passage, place.occurrence, place.document
+    rows = kb.store.neighbours(document.id, occurrence.ordinal, around)
     return {"passage_id": passage.id, "text": passage.text, "section": occurrence.section, "page": occurrence.page,
             "ordinal": occurrence.ordinal, "document": document.summary(),
             "before": [t for n, t in rows if n < occurrence.ordinal], "after": [t for n, t in rows if n > occurrence.ordinal]}

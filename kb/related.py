@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import NotFound
 from .knowledge import KnowledgeBase
+from .reading import find_passage
 from .records import Place, Result
 from .series import Edition, Series
 
@@ -20,14 +21,12 @@ __all__ = ["Comparison", "more_like_this", "compare_editions", "place_dict"]
 
 
 def _place(kb: KnowledgeBase, passage_id: str) -> tuple[Place, np.ndarray]:
-    found = kb.store.passage_by_id(passage_id) if isinstance(passage_id, str) and len(passage_id) == 16 else None
+    """The passage at its first place, and its stored vector."""
+    place = find_passage(kb, passage_id)
     engine = kb.engine()
-    if found is None or engine is None:
+    if engine is None:
         raise NotFound(f"no passage with id {passage_id!r}")
-    key, doc_id = found
-    passage, occurrence, document = kb.store.results_for([key], {"document": [doc_id]})[key]
-    vector = engine.vectors.vectors(np.array([key], dtype=np.int64))[0]
-    return Place(key, passage, occurrence, document), vector
+    return place, engine.vectors.vectors(np.array([place.key], dtype=np.int64))[0]
 
 
 def more_like_this(kb: KnowledgeBase, passage_id: str, k: int = 10) -> tuple[Place, list[Result]]:

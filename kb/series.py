@@ -107,7 +107,7 @@ def find_series(documents: Iterable[Document]) -> list[Series]:
             names.setdefault(key, name)
     out = []
     for key, docs in groups.items():
-        editions = [Edition(d, edition_year(d), d.period or (str(y) if (y := edition_year(d)) else d.title)) for d in docs]
+        editions = [Edition(d, y, d.period or (str(y) if y else d.title)) for d in docs for y in (edition_year(d),)]
         named = any(d.series for d in docs)
         dated = {e.label for e in editions if e.year is not None or e.document.period}
         if len(dated) < 2 and not named:  # editions differ by year or period, or a person said so

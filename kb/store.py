@@ -223,41 +223,13 @@ class SQLiteStore:
             args.append(filters["date_to"])
         return " AND " + " AND ".join(clauses), args
 
-    def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict:
-        """key -> (Passage, Occurrence, Document): each passage at its first matching place."""
-        if not keys:
-            return {}
+    def _place_rows(self, keys: Sequence[int], filters: Filters | None) -> Iterable[tuple]:
+        """Every place of passages `keys` (within `filters`), first places first, as rows
+        `results_from_rows` and `places_from_rows` read."""
         where, args = self._filter_sql(filters)
-        marks = ",".join("?" * len(keys))
         cursor = self._conn().cursor()
         cursor.row_factory = None  # plain tuples, read by position: no lookups of columns by name
-        rows = cursor.execute(
-            f"""SELECT p.key, p.id, p.text, p.clean, p.tokens,
-                       o.document, o.ordinal, o.section, o.page, o.start, o.end, {_DOC_COLUMNS}, 0
-                FROM passages p JOIN occurrences o ON o.passage = p.key
-                JOIN documents d ON d.id = o.document
-                WHERE p.key IN ({marks}) {where}
-                {_FIRST_PLACE}""",
-            [*keys, *args],
-        )
-        out: dict = {}
-        documents: dict[str, Document] = {}
-        for r in rows:
-            if r[0] in out:
-                continue
-            document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
-            out[r[0]] = (Passage(r[1], r[0], r[2], r[3], r[4]), Occurrence(*r[5:11]), document)
-        return out
-
-    def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]:
-        """key -> every place of the passage (within `filters`), its first place first."""
-        out: dict[int, list[Place]] = {}
-        if not keys:
-            return out
-        where, args = self._filter_sql(filters)
-        cursor = self._conn().cursor()
-        cursor.row_factory = None
-        rows = cursor.execute(
+        return cursor.execute(
             f"""SELECT p.key, p.id, p.text, p.clean, p.tokens,
                        o.document, o.ordinal, o.section, o.page, o.start, o.end, {_DOC_COLUMNS}, 0
                 FROM passages p JOIN occurrences o ON o.passage = p.key
@@ -266,13 +238,14 @@ class SQLiteStore:
                 {_FIRST_PLACE}""",
             [*keys, *args],
         )
-        documents: dict[str, Document] = {}
-        passages: dict[int, Passage] = {}
-        for r in rows:
-            document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
-            passage = passages.get(r[0]) or passages.setdefault(r[0], Passage(r[1], r[0], r[2], r[3], r[4]))
-            out.setdefault(r[0], []).append(Place(r[0], passage, Occurrence(*r[5:11]), document))
-        return out
+
+    def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict:
+        """key -> (Passage, Occurrence, Document): each passage at its first matching place."""
+        return results_from_rows(self._place_rows(keys, filters)) if keys else {}
+
+    def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]:
+        """key -> every place of the passage (within `filters`), its first place first."""
+        return places_from_rows(self._place_rows(keys, filters)) if keys else {}
 
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]:
         """Keys of the passages that occur in these documents (inside a write: as it stands)."""
@@ -680,6 +653,31 @@ def _with(doc: Document, edits: dict) -> Document:
     from dataclasses import replace
 
     return replace(doc, **{k: v for k, v in edits.items() if k in EDITABLE})
+
+
+def results_from_rows(rows: Iterable[tuple]) -> dict:
+    """Place rows (passage, occurrence and document columns, first places first) -> key ->
+    (Passage, Occurrence, Document) at its first place. Shared by every store."""
+    out: dict = {}
+    documents: dict[str, Document] = {}
+    for r in rows:
+        if r[0] in out:
+            continue
+        document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
+        out[r[0]] = (Passage(r[1], r[0], r[2], r[3], r[4]), Occurrence(*r[5:11]), document)
+    return out
+
+
+def places_from_rows(rows: Iterable[tuple]) -> dict[int, list[Place]]:
+    """Place rows -> key -> every place of the passage, its first place first."""
+    out: dict[int, list[Place]] = {}
+    documents: dict[str, Document] = {}
+    passages: dict[int, Passage] = {}
+    for r in rows:
+        document = documents.get(r[5]) or documents.setdefault(r[5], _document(r, offset=11))
+        passage = passages.get(r[0]) or passages.setdefault(r[0], Passage(r[1], r[0], r[2], r[3], r[4]))
+        out.setdefault(r[0], []).append(Place(r[0], passage, Occurrence(*r[5:11]), document))
+    return out
 
 
 def _document(r, offset: int = 0) -> Document:

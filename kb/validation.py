@@ -13,7 +13,7 @@ from index import MODES
 from .errors import InvalidRequest, Unprocessable
 from .settings import Settings
 
-__all__ = ["FILTERS", "validate_search", "validate_min_score", "validate_offset", "validate_filters"]
+__all__ = ["FILTERS", "validate_search", "validate_k", "validate_min_score", "validate_offset", "validate_filters"]
 
 FILTERS = ("document", "section", "date_from", "date_to", "series", "year")
 # White space as the API description's pattern (\S, ECMAScript) reads it: a query of control
@@ -31,12 +31,18 @@ def validate_search(s: Settings, query, k=None, mode="hybrid", filters=None) -> 
         raise InvalidRequest("The query is empty: type a few words to search for.", "empty_query")
     if len(query) > s.max_query_chars:
         raise InvalidRequest(f"The query is {len(query)} characters long; the limit is {s.max_query_chars}.", "query_too_long")
-    k = s.default_k if k is None else _whole(k)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= s.max_k:
-        raise InvalidRequest(f"k must be a whole number from 1 to {s.max_k}.", "invalid_k")
+    k = validate_k(s, k)
     if mode not in MODES:
         raise InvalidRequest(f"mode must be one of {', '.join(MODES)}.", "invalid_mode")
     return query, k, mode, validate_filters(filters)
+
+
+def validate_k(s: Settings, k=None) -> int:
+    """How many results: the setting `default_k` when not given, else 1 to `max_k`."""
+    k = s.default_k if k is None else _whole(k)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= s.max_k:
+        raise InvalidRequest(f"k must be a whole number from 1 to {s.max_k}.", "invalid_k")
+    return k
 
 
 def validate_min_score(value) -> float | None:

@@ -14,7 +14,7 @@ from kb import reading
 from kb.errors import InvalidRequest, NotFound, Unprocessable, is_disk_full
 from kb.faults import disk_full
 from kb.loaders import SUPPORTED
-from kb.validation import parse_float, parse_int, safe_file_name, validate_highlight
+from kb.validation import parse_float, parse_int, safe_file_name, validate_highlight, validate_k
 
 from .errors import error_response
 from .jobs import DiskFull
@@ -237,9 +237,8 @@ def similar(passage_id: str):
     from kb.related import more_like_this, place_dict
 
     kb = _kb()
-    k = parse_int(request.args.get("k", str(kb.settings.default_k)), "k")
-    if not 1 <= k <= kb.settings.max_k:
-        raise InvalidRequest(f"k must be a whole number from 1 to {kb.settings.max_k}.", "invalid_k")
+    raw = request.args.get("k")
+    k = validate_k(kb.settings, None if raw is None else parse_int(raw, "k"))
     source, results = more_like_this(kb, passage_id, k)
     return jsonify({"passage": place_dict(source), "results": [r.to_dict() for r in results]})
 

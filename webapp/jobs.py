@@ -81,10 +81,11 @@ def _iso(t: float | None) -> str | None:
 
 
 class _Progress:
-    """kb's ingest progress protocol, kept on the job."""
+    """kb's ingest progress protocol, kept on the job; `save` records it for the other
+    server processes, at most once a second."""
 
-    def __init__(self, job: Job):
-        self.job = job
+    def __init__(self, job: Job, save):
+        self.job, self.save, self.saved = job, save, 0.0
 
     def start(self, total: int, unit: str) -> None:
         self.job.progress.update(total=int(total), unit=unit)
@@ -92,12 +93,9 @@ class _Progress:
     def advance(self, done: int, passages: int) -> None:
         self.job.progress["done"] += int(done)
         self.job.progress["passages"] += int(passages)
-        self.saved = getattr(self, "saved", 0.0)
-        if time.monotonic() - self.saved > 1.0:  # the other processes see progress within a second
+        if time.monotonic() - self.saved > 1.0:
             self.saved = time.monotonic()
             self.save(self.job)
-
-    save = staticmethod(lambda job: None)  # set by the queue
 
 
 class JobQueue:
@@ -226,9 +224,7 @@ class JobQueue:
             target = self.uploads / name
             os.replace(path, target)  # one worker step at a time per file: no two uploads share a path
             placed.append(target)
-        progress = _Progress(job)
-        progress.save = self._save
-        report = self.kb.ingest(placed, progress=progress)
+        report = self.kb.ingest(placed, progress=_Progress(job, self._save))
         for path, _reason in report.failed:
             Path(path).unlink(missing_ok=True)
         job.report = report.to_dict()

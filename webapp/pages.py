@@ -354,17 +354,16 @@ def read(doc_id: str):
 
     kb = _kb()
     doc = kb.document(doc_id)
-    mark = request.args.get("p", "")
-    if mark and not re.fullmatch(r"[0-9a-f]{16}", mark):
-        raise InvalidRequest("p must be a passage id.", "invalid_passage")
+    mark = _passage_arg()
     numbers = request.args.get("s", "")
     if numbers and not re.fullmatch(r"\d{1,4}(,\d{1,4}){0,9}", numbers):
         raise InvalidRequest("s must be up to ten sentence numbers, such as 0,2.", "invalid_request")
-    blocks = layout(kb, doc.id, mark or None, tuple(int(n) for n in numbers.split(",") if n))
-    return render_template("reader.html", doc=doc, blocks=blocks, mark=mark, has_file=_has_file(doc.id))
+    blocks = layout(kb, doc.id, mark, tuple(int(n) for n in numbers.split(",") if n))
+    return render_template("reader.html", doc=doc, blocks=blocks, mark=mark or "", has_file=_has_file(doc.id))
 
 
 def _passage_arg() -> str | None:
+    """The passage a page marks (`p`), checked; None when not given."""
     mark = request.args.get("p", "")
     if mark and not re.fullmatch(r"[0-9a-f]{16}", mark):
         raise InvalidRequest("p must be a passage id.", "invalid_passage")
