@@ -4,7 +4,8 @@
 
 For every judged collection (homes made by bench/quality.py, reused) and our questions, the
 hybrid first stage is measured (nDCG@10) at each fusion candidate: min-max score fusion at
-dense weights 0.2-0.8, and reciprocal rank fusion. Then, for each collection left out, the
+dense weights 0.3-0.7 (for a query of 8 terms), each with the weight moving by 0, 0.035 or
+0.07 per doubling of the query's terms (`length_slope`), and reciprocal rank fusion. Then, for each collection left out, the
 candidate with the best mean over the others is picked and its nDCG@10 on the one left out is
 reported beside the shipped default's. A default holds when the pick of the others does not
 beat it on the left-out collection. Writes bench/output/fusion_loo.json.
@@ -24,17 +25,21 @@ from kb.evaluation import BeirDataset, evaluate_beir, evaluate_questions, read_q
 from kb.knowledge import KnowledgeBase  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 
-CANDIDATES = [("minmax", w) for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)] + [("rrf", None)]
+CANDIDATES = [("minmax", w, slope) for w in (0.3, 0.4, 0.5, 0.6, 0.7) for slope in (0.0, 0.035, 0.07)] + [("rrf", None, 0.0)]
+
+
+def label(fusion: str, weight: float | None, slope: float) -> str:
+    return f"{fusion}:{weight}/{slope}" if weight is not None else fusion
 
 
 def scores(kb: KnowledgeBase, run) -> dict[str, float]:
     engine = kb.engine()
     out = {}
-    for fusion, weight in CANDIDATES:
-        engine.fusion = fusion
+    for fusion, weight, slope in CANDIDATES:
+        engine.fusion, engine.length_slope = fusion, slope
         if weight is not None:
             engine.dense_weight = weight
-        out[f"{fusion}:{weight}" if weight is not None else fusion] = run(kb)
+        out[label(fusion, weight, slope)] = run(kb)
     return out
 
 
@@ -59,7 +64,7 @@ def main() -> None:
         table["questions"] = scores(kb, lambda kb: evaluate_questions(kb, qs, ["hybrid"], [False])[0]["ndcg@10"])
         print("questions", {k: round(v, 4) for k, v in table["questions"].items()}, flush=True)
     s = Settings.load()
-    shipped = f"{s.fusion}:{s.dense_weight}" if s.fusion == "minmax" else s.fusion
+    shipped = label(s.fusion, s.dense_weight if s.fusion == "minmax" else None, s.length_slope if s.fusion == "minmax" else 0.0)
     rows = []
     for left in table:
         others = [c for c in table if c != left]
@@ -67,7 +72,7 @@ def main() -> None:
         rows.append({"left_out": left, "picked_on_others": pick, "picked_ndcg": round(table[left][pick], 4),
                      "shipped": shipped, "shipped_ndcg": round(table[left][shipped], 4),
                      "best_on_it": max(table[left], key=table[left].get)})
-        print(f"left out {left:<10} picked {pick:<11} {table[left][pick]:.4f}   shipped {shipped} {table[left][shipped]:.4f}")
+        print(f"left out {left:<10} picked {pick:<18} {table[left][pick]:.4f}   shipped {shipped} {table[left][shipped]:.4f}")
     mean = {cand: round(sum(table[c][cand] for c in table) / len(table), 4) for cand in table[next(iter(table))]}
     print("mean over all:", mean)
     (ROOT / "bench" / "output").mkdir(exist_ok=True)

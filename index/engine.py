@@ -19,6 +19,7 @@ __all__ = ["Hit", "SearchEngine", "MODES"]
 
 MODES = ("hybrid", "dense", "lexical")
 _NUMBER = re.compile(r"[\d.]+")  # an analysed figure: "2053", "12.5", "90"
+PIVOT_TERMS = 8  # a query of this many terms gets `dense_weight` itself; `length_slope` moves it per doubling
 OVERLAP_FROM = 10_000  # passages; below, BM25 takes microseconds and a thread hop is not worth it
 
 
@@ -59,6 +60,7 @@ class SearchEngine:
         candidates: int = 100,
         fusion: str = "rrf",
         dense_weight: float = 0.5,
+        length_slope: float = 0.0,
     ):
         self._embedder = embedder
         self.vectors = vectors
@@ -67,12 +69,13 @@ class SearchEngine:
         self.candidates = candidates
         self.fusion = fusion
         self.dense_weight = dense_weight
+        self.length_slope = length_slope
 
     def copy(self) -> "SearchEngine":
         """An engine over copies of both indexes, for a writer: searches that hold this
         engine keep a consistent view while the copy changes, then the copy replaces it."""
         return SearchEngine(self._embedder, self.vectors.copy(), self.lexical.copy(), self.rrf_k, self.candidates,
-                            self.fusion, self.dense_weight)
+                            self.fusion, self.dense_weight, self.length_slope)
 
     @property
     def embedder(self) -> Embedder:
@@ -87,16 +90,24 @@ class SearchEngine:
         return list(zip(ids[0][found].tolist(), scores[0][found].tolist()))  # plain ints and floats, in C
 
     def query_dense_weight(self, query: str) -> float:
-        """The fusion's dense weight for this query: `dense_weight`, less the share of the
-        query's IDF mass carried by figures. An embedding does not read numbers ("2,053" and
-        "2,035" embed alike), so a query that is a bare figure ranks by BM25 alone, and one
-        naming a rare figure leans on it."""
+        """The fusion's dense weight for this query.
+
+        It starts at `dense_weight` for a query of `PIVOT_TERMS` terms and moves by
+        `length_slope` per doubling of the query's terms (within 0.1-0.9): BM25 sums every
+        term, so a long, verbose question drifts towards documents that repeat its common
+        words, while its embedding still reads it as one meaning; a two-word query is the
+        other way round. Then it loses the share of the query's IDF mass carried by figures:
+        an embedding does not read numbers ("2,053" and "2,035" embed alike), so a query that
+        is a bare figure ranks by BM25 alone, and one naming a rare figure leans on it."""
         terms = self.lexical.terms(query)
         if not terms:
             return self.dense_weight
+        weight = self.dense_weight
+        if self.length_slope:
+            weight = min(0.9, max(0.1, weight + self.length_slope * float(np.log2(len(terms) / PIVOT_TERMS))))
         idf = self.lexical.idf(terms)
         figures = np.array([bool(_NUMBER.fullmatch(t)) for t in terms])
-        return float(self.dense_weight * (1.0 - idf[figures].sum() / max(idf.sum(), 1e-9)))
+        return float(weight * (1.0 - idf[figures].sum() / max(idf.sum(), 1e-9)))
 
     def search(
         self,

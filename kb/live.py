@@ -21,7 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from index import Embedder, SearchEngine, new_lexical_index, new_vector_index
+import numpy as np
+
+from index import Embedder, SearchEngine, VectorIndex, new_lexical_index, new_vector_index
 from index.vectors import convert
 
 from .errors import is_disk_full
@@ -69,9 +71,15 @@ class LiveIndex:
     def new_engine(self, dim: int, passages: int = 0) -> SearchEngine:
         """An empty engine, with the vector index a collection of `passages` calls for."""
         s = self.settings
-        vectors = new_vector_index(self._vector_kind(passages), dim)
+        kind = self._vector_kind(passages)
+        if kind == "database":
+            from .pgvectors import DatabaseVectors
+
+            vectors: VectorIndex = DatabaseVectors(self.store, dim)  # type: ignore[arg-type]  # a PostgresStore: _open_store checks
+        else:
+            vectors = new_vector_index(kind, dim)
         return SearchEngine(self._embedder, vectors, new_lexical_index(s.bm25_k1, s.bm25_b), s.rrf_k, s.candidates,
-                            s.fusion, s.dense_weight)
+                            s.fusion, s.dense_weight, s.length_slope)
 
     def install(self, engine: SearchEngine, generation: int) -> bool:
         """Save a writer's engine as the index files at `generation`, then serve searches from
@@ -134,11 +142,13 @@ class LiveIndex:
                     if not idle:  # another process is writing; it saves the files it owes
                         return None
             log.info("index files lag the store (generation %s); rebuilding from the store", generation)
+            in_database = self._vector_kind(0) == "database"  # nothing to read: the database searches them
             with self.store.reading():  # vectors and texts of one committed state: a writer may be at work
-                keys, vectors = self.store.all_vectors(dim)
+                keys, vectors = self.store.all_vectors(dim) if not in_database else (np.zeros(0, np.int64), None)
                 ids, texts, headings = self.store.all_texts()
             engine = self.new_engine(dim, len(keys))
-            engine.vectors.add(keys, vectors)
+            if vectors is not None:
+                engine.vectors.add(keys, vectors)
             engine.lexical.build(ids, texts or [], headings)
             with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
                 if idle and self.store.generation() == generation:

@@ -52,11 +52,12 @@ class Settings:
     publish_seconds: float = _setting(30.0, "During a long ingest, what is committed becomes searchable at least this often (seconds); each time saves the index files.")
     embed_context: bool = _setting(False, "Embed each passage under its document's title, organisation, period and section (BM25 indexes it under title and section either way). Off: it raised dense but lowered the default hybrid and right-report-first on our questions over real reports (bench/QUALITY.md).")
     candidates: int = _setting(200, "Candidates each retriever contributes before hybrid fusion (also the depth `kb eval` ranks to).")
-    vector_index: str = _setting("auto", "Vector index: flat (exact), hnsw (approximate, for large collections) or auto: flat up to ann_threshold passages, hnsw beyond.")
+    vector_index: str = _setting("auto", "Vector index: flat (exact), hnsw (approximate, for large collections), auto (flat up to ann_threshold passages, hnsw beyond), or database: with a PostgreSQL store, pgvector's HNSW index in the database answers (no vector file or vectors in memory per server; bench/backends.py).")
     ann_threshold: int = _setting(20_000, "Passages beyond which vector_index=auto switches from exact search to HNSW (back below half of it).")
     rrf_k: int = _setting(60, "The k of reciprocal rank fusion: larger flattens the rank discount.")
     fusion: str = _setting("minmax", "How hybrid mode fuses the two rankings: minmax (normalised scores) or rrf (reciprocal rank).")
-    dense_weight: float = _setting(0.4, "Weight of the dense ranking in hybrid fusion (lexical gets 1 minus it), less the share of the query's weight carried by figures (an embedding does not read numbers).")
+    dense_weight: float = _setting(0.5, "Weight of the dense ranking in hybrid fusion for a query of 8 terms (lexical gets 1 minus it; length_slope moves it with the query's length), less the share of the query's weight carried by figures (an embedding does not read numbers).")
+    length_slope: float = _setting(0.035, "Hybrid mode: added to dense_weight per doubling of the query's terms beyond 8 (taken off below 8; the weight stays within 0.1-0.9): BM25 drifts on long, verbose questions, an embedding on one or two words. 0 gives every query dense_weight (bench/fusion_loo.py).")
     title_weight: float = _setting(0.1, "Hybrid mode: added to a passage's fused score times the share of the query's weight (IDF) its document's title holds, so a question naming a company, report or year ranks that report's passages first. 0 turns it off (bench/QUALITY.md).")
     reranker: str = _setting("builtin", "Second stage for rerank=true: builtin (learned, no extra weights) or a cross-encoder name or path.")
     rerank: bool = _setting(False, "Use the second stage when a request does not say (rerank=true turns it on per request). Off: fitted leave-one-collection-out, the built-in one lowers nDCG@10 on some held-out collections (bench/QUALITY.md, bench/rerank_loo.py).")
@@ -133,14 +134,14 @@ class Settings:
             raise ValueError("setting chunk_overlap must be >= 0 and below chunk_tokens")
         if self.query_encoder not in ("onnx", "torch"):
             raise ValueError("setting query_encoder must be onnx or torch")
-        if self.vector_index not in ("auto", "flat", "hnsw"):
-            raise ValueError("setting vector_index must be auto, flat or hnsw")
+        if self.vector_index not in ("auto", "flat", "hnsw", "database"):
+            raise ValueError("setting vector_index must be auto, flat, hnsw or database")
         if self.log_format not in ("text", "json"):
             raise ValueError("setting log_format must be text or json")
         if self.fusion not in ("rrf", "minmax"):
             raise ValueError("setting fusion must be rrf or minmax")
-        if not all(0 <= getattr(self, n) <= 1 for n in ("dense_weight", "title_weight", "diversity", "min_score")):
-            raise ValueError("settings dense_weight, title_weight, diversity and min_score must be between 0 and 1")
+        if not all(0 <= getattr(self, n) <= 1 for n in ("dense_weight", "length_slope", "title_weight", "diversity", "min_score")):
+            raise ValueError("settings dense_weight, length_slope, title_weight, diversity and min_score must be between 0 and 1")
         if self.default_k > self.max_k:
             raise ValueError("setting default_k must not exceed max_k")
         if self.session_hours <= 0 or self.trusted_proxies < 0:

@@ -32,10 +32,32 @@ def test_a_bare_figure_ranks_its_passage_first_in_every_mode(sample_kb):
 
 
 def test_the_figure_share_of_a_query_takes_weight_from_the_dense_ranking(sample_kb):
-    engine = sample_kb.engine()
+    engine = sample_kb.engine().copy()
+    engine.length_slope = 0.0  # the query's length aside (next test)
     assert engine.query_dense_weight("2,053") == 0.0
     assert engine.query_dense_weight("online child protection") == pytest.approx(engine.dense_weight)
     assert 0 < engine.query_dense_weight("health professionals trained 748,000") < engine.dense_weight
+
+
+def test_a_longer_query_leans_on_the_dense_ranking(sample_kb):
+    """A verbose question drifts under BM25, one or two words under the embedding: the dense
+    weight grows with the query's terms, and is `dense_weight` itself at `PIVOT_TERMS`."""
+    from index.engine import PIVOT_TERMS
+
+    engine = sample_kb.engine()
+    assert engine.length_slope > 0
+    words: dict[str, str] = {}  # 16 words of the report, each its own term (of the collection)
+    for word in sample_kb.search("child protection", k=1)[0].passage.text.split():
+        terms = engine.lexical.terms(word)
+        if len(terms) == 1 and not terms[0].isdigit() and terms[0] not in words.values():
+            words[word] = terms[0]
+    words_ = list(words)[:16]
+    assert len(words_) == 16
+    weights = [engine.query_dense_weight(" ".join(words_[:n])) for n in (1, 2, 4, PIVOT_TERMS, 16)]
+    assert weights == sorted(weights) and len(set(weights)) == 5
+    assert weights[3] == pytest.approx(engine.dense_weight)
+    assert weights[4] - weights[3] == pytest.approx(engine.length_slope)  # per doubling
+    assert 0.1 <= weights[0] and weights[-1] <= 0.9
 
 
 @pytest.fixture(scope="module")
