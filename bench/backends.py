@@ -1,15 +1,22 @@
-"""The embedded store and PostgreSQL side by side, in one run, on one collection.
+"""The embedded store and PostgreSQL side by side, in one run, on one home.
 
     python bench/backends.py --home bench/output/scifact-home --eval ../shared/eval/scifact
+    python bench/backends.py --home bench/output/scale/home-1000000 --no-quality   # 1M (bench/scale.py builds it)
 
 Starts a throwaway PostgreSQL 15 with pgvector on loopback (`make postgres` installs it),
 copies the embedded home's store into it with `kb migrate` (timed: the bulk load, nothing
-embedded), then for each backend:
-- nDCG@10 of the default hybrid mode on the collection's test queries (`kb.evaluation`);
-- search p50/p99 over HTTP (`kb serve`, one client, each text new), dense and hybrid;
-- throughput at 1 and 8 clients, and the server's memory (RSS/PSS);
-- recall@10 of pgvector's HNSW index against exact search (PostgreSQL only).
-Writes bench/output/backends.json.
+embedded) and builds pgvector's HNSW index (timed). Then three backends:
+- embedded: the home as it is (SQLite, FAISS and BM25 files);
+- postgresql: the store in PostgreSQL; each app server ranks with its own FAISS + BM25 (the
+  embedded home's index files, copied: what it would build from the database);
+- postgresql-db: the store in PostgreSQL and `vector_index = database`: pgvector's HNSW
+  answers every dense search; the app server keeps only BM25.
+For each: nDCG@10 of the default hybrid mode on the collection's test queries (unless
+--no-quality: a synthetic home has no judgements); recall@10 of its dense search against
+exact search (FAISS Flat over the same vectors, the oracle); then `kb serve` with 1 and 2
+workers: search p50/p99 over HTTP with one client, dense and hybrid, throughput at 1, 8 and
+32 clients (default requests, each text new), the load generator's own CPU, and the
+servers' memory (RSS/PSS, master and workers). Writes bench/output/backends.json (or --out).
 """
 
 from __future__ import annotations
@@ -23,8 +30,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,79 +53,130 @@ def copy_into_postgres(source: Path, scratch: Path, server: Server) -> tuple[Kno
     return embedded, migrate(embedded, url), url
 
 
-def _served(home: Path, env_extra: dict, queries: list[str], seconds: float) -> dict:
-    env = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "100000000", "KB_CLIENT_CONCURRENCY": "1000", **env_extra}
+def _served(home: Path, env_extra: dict, queries: list[str], seconds: float, workers: int,
+            clients: list[int]) -> dict:
+    env = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "100000000", "KB_CLIENT_CONCURRENCY": "1000",
+           "KB_WORKERS": str(workers), **env_extra}
     port = free_port()
     with tempfile.TemporaryFile("w+") as log:
         server = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
+            started = time.perf_counter()
             wait_until_up(server, port)
-            run_level(port, "/api/v1/search", 2, 2.0, queries)  # warm
-            out = {"dense_1": run_level(port, "/api/v1/search", 1, seconds, queries, params="mode=dense&rerank=false"),
-                   "hybrid_1": run_level(port, "/api/v1/search", 1, seconds, queries),
-                   "hybrid_8": run_level(port, "/api/v1/search", 8, seconds, queries),
-                   "memory": memory_mb(server.pid)}
+            out: dict = {"ready_s": round(time.perf_counter() - started, 2)}
+            run_level(port, "/api/v1/search", 2 * workers, 3.0, queries)  # warm every worker
+            out["dense_1"] = run_level(port, "/api/v1/search", 1, seconds, queries, params="mode=dense&rerank=false")
+            for n in clients:
+                out[f"hybrid_{n}"] = run_level(port, "/api/v1/search", n, seconds, queries)
+            out["memory"] = memory_mb(server.pid)
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            server.wait(timeout=60)
     return out
+
+
+def _recall(kb: KnowledgeBase, exact: dict[str, set[int]], k: int = 10) -> float:
+    """Recall@k of `kb`'s vector index against exact search (`exact`: each query's true top k)."""
+    engine, hits = kb.engine(), 0
+    for query, truth in exact.items():
+        vector = kb.query_vector(query)
+        hits += len(truth & set(engine.vectors.search(vector[None, :], k)[1][0].tolist()))
+    return round(hits / (k * len(exact)), 4)
+
+
+def _exact(kb: KnowledgeBase):
+    """FAISS Flat over every vector of `kb`'s store (the oracle)."""
+    from index.vectors import FaissIndex
+
+    dim = int(kb.store.get_meta("dimension") or 384)
+    keys, vectors = kb.store.all_vectors(dim)
+    flat = FaissIndex(dim)
+    flat.add(keys, vectors)
+    return flat
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", type=Path, default=ROOT / "bench" / "output" / "scifact-home")
-    ap.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval" / "scifact")
+    ap.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval" / "scifact",
+                    help="BEIR folder: its test queries (and judgements unless --no-quality)")
+    ap.add_argument("--no-quality", action="store_true", help="skip nDCG@10 (a synthetic home has no judgements)")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--backends", default="embedded,postgresql,postgresql-db")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "output" / "backends.json")
     args = ap.parse_args()
     dataset = BeirDataset.load(args.eval, "test")
     queries = list(dataset.queries.values())
-    pg = Server()
+    workers = [int(w) for w in args.workers.split(",")]
+    clients = [int(c) for c in args.clients.split(",")]
+    wanted = args.backends.split(",")
+    pg = Server(options="-c maintenance_work_mem=4GB -c shared_buffers=1GB")
     try:
-        with tempfile.TemporaryDirectory(prefix="kb-backends-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="kb-backends-", dir=args.out.parent) as scratch:
             embedded, moved, url = copy_into_postgres(args.home, Path(scratch), pg)
             home = embedded.home
             pg_home = Path(scratch) / "pg-home"  # the PostgreSQL app server's own index files
             shutil.copytree(home / "index", pg_home / "index")
+            db_home = Path(scratch) / "pg-db-home"  # vector_index = database: BM25 files only
+            db_home.mkdir()
             on_pg = KnowledgeBase(Settings.load(env={}, home=pg_home, database_url=url))
             started = time.perf_counter()
             on_pg.store.index_vectors(384)  # type: ignore[attr-defined]
             hnsw_seconds = time.perf_counter() - started
-            results: dict = {"migrate": moved, "hnsw_build_s": round(hnsw_seconds, 1)}
-            for name, kb in (("embedded", embedded), ("postgresql", on_pg)):
-                row = evaluate_beir(kb, dataset, ["hybrid"])[0]
-                results[name] = {"ndcg@10": round(row["ndcg@10"], 4), "eval_seconds": row["seconds"]}
-            # pgvector's HNSW against exact search, on the collection's queries
-            from pgvector import Vector
-
-            engine, hits, total = on_pg.engine(), 0, 0
-            for query in queries[:200]:
-                vector = on_pg.query_vector(query)
-                exact = set(engine.vectors.search(vector[None, :], 10)[1][0].tolist())
-                rows = on_pg.store._q("SELECT key FROM passages ORDER BY vector::vector(384) <#> %s LIMIT 10",  # type: ignore[attr-defined]
-                                      (Vector(np.asarray(vector, np.float32)),)).fetchall()
-                hits += len(exact & {r[0] for r in rows})
-                total += len(exact)
-            results["pgvector_recall@10"] = round(hits / total, 4)
-            embedded.close()
-            on_pg.close()
-            results["embedded"].update(_served(home, {}, queries, args.seconds))
-            results["postgresql"].update(_served(pg_home, {"KB_DATABASE_URL": url}, queries, args.seconds))
+            print(f"migrated {moved['passages']} passages in {moved['seconds']} s; pgvector HNSW built in "
+                  f"{hnsw_seconds:.1f} s", flush=True)
+            in_db = KnowledgeBase(Settings.load(env={}, home=db_home, database_url=url, vector_index="database"))
+            in_db.engine()  # its BM25 files, built from the database and saved
+            oracle = _exact(embedded)
+            exact = {q: set(oracle.search(embedded.query_vector(q)[None, :], 10)[1][0].tolist()) for q in queries[:200]}
+            del oracle
+            results: dict = {"passages": moved["passages"], "migrate": moved, "hnsw_build_s": round(hnsw_seconds, 1),
+                             "workers": workers, "clients": clients}
+            setups = {"embedded": (embedded, home, {}), "postgresql": (on_pg, pg_home, {"KB_DATABASE_URL": url}),
+                      "postgresql-db": (in_db, db_home, {"KB_DATABASE_URL": url, "KB_VECTOR_INDEX": "database"})}
+            for name in wanted:
+                kb = setups[name][0]
+                row: dict = {"recall@10": _recall(kb, exact)}
+                if not args.no_quality:
+                    scored = evaluate_beir(kb, dataset, ["hybrid"])[0]
+                    row.update({"ndcg@10": round(scored["ndcg@10"], 4), "eval_seconds": scored["seconds"]})
+                results[name] = row
+                print(name, row, flush=True)
+            for kb, _, _ in setups.values():
+                kb.close()
+            for name in wanted:
+                _, folder, env = setups[name]
+                for w in workers:
+                    results[name][f"workers_{w}"] = _served(folder, env, queries, args.seconds, w, clients)
+                    print(name, w, json.dumps(results[name][f"workers_{w}"]), flush=True)
     finally:
         pg.stop()
-    m = results["migrate"]
-    print(f"{args.home.name}: {m['documents']} documents, {m['passages']} passages; kb migrate to PostgreSQL "
-          f"{m['seconds']} s; pgvector HNSW build {results['hnsw_build_s']} s, recall@10 {results['pgvector_recall@10']}")
-    print(f"{'':>11} {'nDCG@10':>8} {'dense p50':>10} {'p99':>6} {'hybrid p50':>11} {'p99':>6} {'req/s 1':>8} "
-          f"{'req/s 8':>8} {'RSS MB':>7} {'PSS MB':>7}")
-    for name in ("embedded", "postgresql"):
-        r = results[name]
-        print(f"{name:>11} {r['ndcg@10']:>8} {r['dense_1']['p50_ms']:>10} {r['dense_1']['p99_ms']:>6} "
-              f"{r['hybrid_1']['p50_ms']:>11} {r['hybrid_1']['p99_ms']:>6} {r['hybrid_1']['requests_per_s']:>8} "
-              f"{r['hybrid_8']['requests_per_s']:>8} {r['memory'].get('rss_mb', '-'):>7} {r['memory'].get('pss_mb', '-'):>7}")
+    _print(args.home.name, results, wanted)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
+
+
+def _print(label: str, results: dict, wanted: list[str]) -> None:
+    m = results["migrate"]
+    print(f"\n{label}: {m['documents']} documents, {m['passages']} passages; kb migrate to PostgreSQL {m['seconds']} s; "
+          f"pgvector HNSW build {results['hnsw_build_s']} s")
+    levels = [f"req/s {c}" for c in results["clients"]]
+    print("| backend | workers | nDCG@10 | recall@10 | ready s | dense p50 | p99 | hybrid p50 | p99 | "
+          + " | ".join(levels) + " | client CPU | RSS MB | PSS MB |")
+    print("|---" * (11 + len(levels)) + "|")
+    for name in wanted:
+        r = results[name]
+        for w in results["workers"]:
+            s = r[f"workers_{w}"]
+            first = s[f"hybrid_{results['clients'][0]}"]
+            rates = " | ".join(str(s[f"hybrid_{c}"]["requests_per_s"]) for c in results["clients"])
+            cpu = max(s[f"hybrid_{c}"].get("client_cpu_cores", 0) for c in results["clients"])
+            print(f"| {name} | {w} | {r.get('ndcg@10', '-')} | {r['recall@10']} | {s['ready_s']} | {s['dense_1']['p50_ms']} | "
+                  f"{s['dense_1']['p99_ms']} | {first['p50_ms']} | {first['p99_ms']} | {rates} | {cpu} | "
+                  f"{s['memory'].get('rss_mb', '-')} | {s['memory'].get('pss_mb', '-')} |")
 
 
 if __name__ == "__main__":

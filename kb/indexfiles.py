@@ -25,7 +25,7 @@ from index.files import identity
 
 from .faults import disk_full, fault
 
-VECTOR_FILES = {"flat": "vectors.faiss", "hnsw": "vectors.hnsw"}  # one file; a folder
+VECTOR_FILES = {"flat": "vectors.faiss", "hnsw": "vectors.hnsw", "database": None}  # one file; a folder; none (PostgreSQL holds them)
 
 __all__ = ["INDEX_FORMAT", "load_index", "save_index", "checksum", "digests"]
 
@@ -39,8 +39,9 @@ _KNOWN: dict[tuple, str] = {}  # file identity -> SHA-256, for the files this pr
 
 def _files(folder: Path, kind: str) -> list[Path]:
     """The index files of a `kind` vector index, in a fixed order."""
-    vectors = folder / VECTOR_FILES[kind]
-    return [f for f in (vectors, *sorted(vectors.rglob("*")), *sorted((folder / "lexical").rglob("*"))) if f.is_file()]
+    name = VECTOR_FILES[kind]
+    vectors = [folder / name, *sorted((folder / name).rglob("*"))] if name else []
+    return [f for f in (*vectors, *sorted((folder / "lexical").rglob("*"))) if f.is_file()]
 
 
 def _sha256(path: Path, digest=None):
@@ -91,8 +92,12 @@ def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) 
                                     else manifest.get("checksum") != checksum(folder, kind)):
         log.warning("index files in %s do not match their manifest's checksum; rebuilding from the store", folder)
         return None
+    if (kind == "database") != (getattr(engine.vectors, "kind", None) == "database"):  # vector_index moved into or out of the database
+        return None
     try:
-        engine.vectors = load_vector_index(folder / VECTOR_FILES[kind])
+        name = VECTOR_FILES[kind]
+        if name:
+            engine.vectors = load_vector_index(folder / name)
         engine.lexical = load_lexical_index(folder / "lexical")
     except Exception as exc:  # unreadable files are rebuilt, not fatal
         log.warning("index files unreadable (%s); rebuilding from the store", exc)
@@ -107,7 +112,9 @@ def save_index(folder: Path, engine: SearchEngine, generation: int, model: str, 
     files' digests, goes last."""
     kind = engine.vectors.kind
     disk_full("index-write")
-    engine.vectors.save(folder / VECTOR_FILES[kind])
+    name = VECTOR_FILES[kind]
+    if name:
+        engine.vectors.save(folder / name)
     fault("index-write")
     engine.lexical.save(folder / "lexical")
     fault("switch")
@@ -121,6 +128,6 @@ def save_index(folder: Path, engine: SearchEngine, generation: int, model: str, 
         raise
     os.replace(tmp, folder / "manifest.json")
     for other, name in VECTOR_FILES.items():  # the other kind's files, from before a switch
-        if other != kind:
+        if other != kind and name:
             stale = folder / name
             shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)

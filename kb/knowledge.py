@@ -322,4 +322,7 @@ def _open_store(settings: Settings, home: Path) -> PassageStore:
     if url:
         raise InvalidRequest(f"database_url must be empty or postgresql://...; got {url.split(':', 1)[0]}:...",
                              "invalid_setting")
+    if settings.vector_index == "database":
+        raise InvalidRequest("vector_index = database needs a PostgreSQL store (set database_url to postgresql://...)",
+                             "invalid_setting")
     return SQLiteStore(home / "kb.sqlite3")

@@ -490,6 +490,46 @@ class PostgresStore:
     def index_vectors(self, dim: int) -> None:
         """An HNSW index (pgvector, inner product: the vectors are normalised) over the vectors,
         built once after a bulk load rather than kept up row by row during it."""
+        if getattr(self, "_indexed", None) == dim:
+            return
         with self._transaction() as conn:
             conn.execute(f"CREATE INDEX IF NOT EXISTS passages_vector ON passages "
                          f"USING hnsw ((vector::vector({int(dim)})) vector_ip_ops)")
+        self._indexed = dim
+
+    # -- vector search in the database (kb.pgvectors) -------------------------------------
+
+    def passage_count(self) -> int:
+        return int(self._q("SELECT count(*) FROM passages").fetchone()[0])
+
+    def passage_keys(self) -> np.ndarray:
+        rows = self._q("SELECT key FROM passages ORDER BY key").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def vectors_of(self, keys: np.ndarray, dim: int) -> np.ndarray:
+        """The vectors of `keys`, in that order (a missing key gets zeros)."""
+        out = np.zeros((len(keys), dim), dtype=np.float32)
+        if not len(keys):
+            return out
+        where = {int(k): i for i, k in enumerate(keys.tolist())}
+        for key, vector in self._q("SELECT key, vector FROM passages WHERE key = ANY(%s)", (list(where),)):
+            out[where[key]] = vector.to_numpy()
+        return out
+
+    def nearest(self, sql: str, args: Sequence, ef_search: int, iterative: bool) -> list[tuple[int, float]]:
+        """Rows of a nearest-neighbour query, with pgvector's search width set on the same
+        connection first (on the next server too, if the first went away mid-read)."""
+        import psycopg
+
+        settings = f"SET hnsw.ef_search = {int(ef_search)}; SET hnsw.iterative_scan = {'relaxed_order' if iterative else 'off'}"
+        for skip in (0, 1):
+            conn = self._read_conn(skip=skip)
+            try:
+                if getattr(self._local, "hnsw", None) != (id(conn), settings):
+                    conn.execute(settings)
+                    self._local.hnsw = (id(conn), settings)
+                return [(int(k), float(s)) for k, s in conn.execute(sql, args).fetchall()]
+            except psycopg.OperationalError:
+                if skip or getattr(self._local, "writing", False):
+                    raise
+        return []

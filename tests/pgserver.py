@@ -27,13 +27,14 @@ def _port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path | None = None):
+    def __init__(self, data: Path | None = None, options: str = ""):
         if not (PG_BIN / "postgres").exists():
             raise RuntimeError(f"PostgreSQL is not installed at {PG_BIN}: run make postgres")
         self.folder = Path(tempfile.mkdtemp(prefix="kb-pg-"))
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres")
         self.port = _port()
+        self.options = options  # more `-c name=value` for the server (benchmarks give it more memory)
         self.data = data or self.folder / "data"
         if data is None:
             subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "kb", "--auth=trust",
@@ -42,7 +43,8 @@ class Server:
         self.url = f"postgresql://kb@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 "
+                   f"{self.options}")
         subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
                                      str(self.folder / "log"), "-w", "start"]), check=True, capture_output=True)
 

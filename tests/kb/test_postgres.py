@@ -102,3 +102,55 @@ def test_pgvector_answers_nearest_neighbour_queries_like_the_exact_index(server_
                         (Vector(np.asarray(vector, np.float32)),)).fetchall()
         hits += len(set(exact) & {r[0] for r in rows})
     assert hits == 3 * len(QUERIES)  # recall@3 against exact search: 1.0
+
+
+def test_vector_search_in_the_database_answers_like_faiss(server_a, database, tmp_path, monkeypatch):
+    """vector_index = database: no vector file and no vectors in memory, the same results as
+    FAISS over the same rows, and nearest neighbours equal to exact search in numpy (the
+    oracle), unfiltered, with a narrow filter (scored exactly) and with a wide one (pgvector's
+    iterative HNSW scan)."""
+    import kb.pgvectors
+
+    home = tmp_path / "app-db"
+    in_db = KnowledgeBase(Settings.load(env={}, home=home, database_url=database, vector_index="database"))
+    for query in QUERIES:
+        ours = [(r.passage.id, r.strength) for r in in_db.search(query, k=5)]
+        theirs = [(r.passage.id, r.strength) for r in server_a.search(query, k=5)]
+        assert ours == theirs, query
+    assert (home / "index" / "manifest.json").is_file() and not list((home / "index").glob("vectors*"))
+    vectors = in_db.engine().vectors
+    keys, matrix = server_a.store.all_vectors(384)
+    assert vectors.kind == "database" and len(vectors) == len(keys)
+    assert np.array_equal(vectors.vectors(keys[:7]), matrix[:7])
+    allowed, sub = keys[::3], matrix[::3]
+    for query in QUERIES:
+        v = in_db.query_vector(query)
+        assert vectors.search(v[None], 10)[1][0].tolist() == keys[np.argsort(-(matrix @ v))][:10].tolist()
+        narrow = vectors.search(v[None], 5, allowed)
+        assert narrow[1][0].tolist() == allowed[np.argsort(-(sub @ v))][:5].tolist()
+        assert np.allclose(narrow[0][0], np.sort(sub @ v)[::-1][:5], atol=1e-5)
+        monkeypatch.setattr(kb.pgvectors, "EXACT_BELOW", 0)  # the same filter through the HNSW index
+        assert vectors.search(v[None], 5, allowed)[1][0].tolist() == narrow[1][0].tolist()
+        monkeypatch.undo()
+    assert (vectors.search(v[None], 5, np.zeros(0, np.int64))[1] == -1).all()
+
+
+def test_a_server_searching_in_the_database_writes_and_removes(postgres, tmp_path):
+    in_db = KnowledgeBase(Settings.load(env={}, home=tmp_path / "app-db", database_url=postgres.database(),
+                                        vector_index="database"))
+    report = in_db.ingest([write_series(tmp_path / "series")])
+    assert len(report.added) == 3
+    vectors = in_db.engine().vectors
+    assert vectors.kind == "database" and len(vectors) == in_db.counts().passages > 0
+    found = in_db.search("school meals pilot in the mountain districts", k=1, mode="dense")
+    assert found and "school meals" in found[0].passage.text
+    for doc in in_db.documents():
+        in_db.remove(doc.id)
+    assert len(in_db.engine().vectors) == 0 and in_db.search("school meals pilot", k=10, mode="dense", min_score=0) == []
+
+
+def test_database_vectors_need_a_postgresql_store(tmp_path):
+    from kb.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match="PostgreSQL"):
+        KnowledgeBase(Settings.load(env={}, home=tmp_path, vector_index="database"))

@@ -1,7 +1,8 @@
 """Two app servers (`kb serve` on two ports) over one PostgreSQL primary and one streaming
 replica (real servers on loopback, real model): a document uploaded through one is searched
 through the other within a stated time; with the primary stopped, searches go on from the
-replica and writes are refused clearly; with it back, writes go on and are seen."""
+replica and writes are refused clearly; with it back, writes go on and are seen. A ranks with
+FAISS over vectors read from the database, B with pgvector inside it (`vector_index = database`)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ def test_two_app_servers_over_a_primary_and_a_replica(tmp_path):
             keys[name] = KnowledgeBase(Settings.load(env={}, home=home, database_url=database)).keys.create("test")
             env[name] = {"KB_HOME": str(home), "KB_DATABASE_URL": database, "KB_DATABASE_REPLICAS": replica.url_of(database),
                          "KB_RATE_LIMIT": "100000", "KB_CLIENT_CONCURRENCY": "100"}
+        env["b"]["KB_VECTOR_INDEX"] = "database"  # B keeps no vectors: pgvector answers, on the replica
         with running_server(**env["a"]) as a, running_server(**env["b"]) as b:
             status, report = _upload(a, keys["a"], "wells.txt", "Wells 2024\n\nNew wells brought safe water to "
                                                                  "4,217 villages in the dry northern counties in 2024.\n")
