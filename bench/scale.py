@@ -79,7 +79,7 @@ def synthesise(seed: KnowledgeBase, home: Path, n: int, rng: np.random.Generator
     sentences = [s for t in texts for s in SENTENCE.split(t) if len(s) > 30]
     chol = np.linalg.cholesky(np.cov(vectors.T) + 1e-6 * np.eye(vectors.shape[1])).astype(np.float32)
     kb = KnowledgeBase(home=home)
-    fingerprint, meta = kb._fingerprint(), {"model": kb.model, "dimension": str(vectors.shape[1])}
+    fingerprint, meta = f"synthetic:{kb.chunking_id()}", {"model": kb.model, "dimension": str(vectors.shape[1])}
     started = time.perf_counter()
     for start in range(0, n, 20_000):
         m = min(20_000, n - start)

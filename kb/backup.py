@@ -56,7 +56,8 @@ def backup(kb, dest: str | Path) -> dict:
         tmp.mkdir(parents=True)
         try:
             if kb.settings.database_url:  # a store in PostgreSQL: its rows, into a backup of the embedded kind
-                from .migrate import copy_store
+                from .migrate import copy_service, copy_store
+                from .servicedb import SQLiteService
                 from .store import SQLiteStore
 
                 target = SQLiteStore(tmp / STORE)
@@ -64,10 +65,11 @@ def backup(kb, dest: str | Path) -> dict:
                     copy_store(kb.store, target)
                 finally:
                     target.close()
+                copy_service(kb, SQLiteService(tmp))  # keys and votes, from the database too
             else:
                 _copy_db(home / STORE, tmp / STORE)
-            if (home / SERVICE_FILE).exists():
-                _copy_db(home / SERVICE_FILE, tmp / SERVICE_FILE)
+                if (home / SERVICE_FILE).exists():
+                    _copy_db(home / SERVICE_FILE, tmp / SERVICE_FILE)
             with sqlite3.connect(tmp / STORE) as conn:
                 files = [r[0] for r in conn.execute("SELECT file FROM documents WHERE file IS NOT NULL")]
                 generation = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()

@@ -529,6 +529,11 @@ def _keystore(settings: Settings):
     from .keys import KeyStore
 
     settings.home.mkdir(parents=True, exist_ok=True)
+    if settings.database_url:  # keys live in the database app servers share
+        from .knowledge import _open_store
+        from .servicedb import service_for
+
+        return KeyStore(service_for(_open_store(settings, settings.home), settings.home))
     return KeyStore(settings.home)
 
 

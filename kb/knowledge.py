@@ -41,7 +41,7 @@ from .live import LiveIndex
 from .records import Counts, Document, IngestReport, Record, Result, Section
 from .search import Searcher
 from .series import Series
-from .servicedb import SERVICE_FILE
+from .servicedb import SERVICE_FILE, service_for
 from .settings import Settings
 from .store import PassageStore, SQLiteStore
 from .validation import validate_search
@@ -74,8 +74,9 @@ class KnowledgeBase:
         self._embedder: Embedder | None = None
         self.live = LiveIndex(self.home, self.settings, self.store, self.model, self.chunking_id(), lambda: self.embedder)
         self._reranker: Reranker | None = None
-        self.feedback = FeedbackLog(self.home)
-        self.keys = KeyStore(self.home)
+        self.service = service_for(self.store, self.home)
+        self.feedback = FeedbackLog(self.service)
+        self.keys = KeyStore(self.service)
         self.searcher = Searcher(self)
 
     # -- components, loaded on first use ---------------------------------------------

@@ -5,6 +5,7 @@ into an empty PostgreSQL database (a bulk load: COPY); `kb migrate --to FOLDER` 
 a new embedded home (the way back), with the original files the documents refer to. Every
 row moves as it is: documents with their edits, passages with their vectors (float32, bit
 for bit), occurrences, and the generation, so index files built for the source stay valid.
+API keys and staff votes move too (`copy_service`); upload jobs do not (they are in flight).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InvalidRequest
+from .servicedb import Service, service_for
 from .store import PassageStore, SQLiteStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from .knowledge import KnowledgeBase
 
-__all__ = ["copy_store", "migrate"]
+__all__ = ["copy_store", "copy_service", "migrate"]
 
 
 def copy_store(source: PassageStore, target: PassageStore) -> dict:
@@ -33,6 +35,14 @@ def copy_store(source: PassageStore, target: PassageStore) -> dict:
     if copied != expected:  # pragma: no cover - a load is one transaction; this guards the backends' code
         raise RuntimeError(f"copied {copied}, expected {expected}")
     return copied
+
+
+def copy_service(kb: KnowledgeBase, target: Service) -> dict:
+    """`kb`'s API keys and votes into the service tables `target` (tables made if missing)."""
+    from .feedback import FeedbackLog
+    from .keys import KeyStore
+
+    return {"keys": KeyStore(target).load(kb.keys.rows()), "votes": FeedbackLog(target).load(kb.feedback.rows())}
 
 
 def migrate(kb: KnowledgeBase, to: str) -> dict:
@@ -54,6 +64,7 @@ def migrate(kb: KnowledgeBase, to: str) -> dict:
             where = str(home)
         try:
             counts = copy_store(kb.store, target)
+            service = copy_service(kb, service_for(target, home if where != "PostgreSQL" else kb.home))
             files = 0
             if where != "PostgreSQL":
                 for doc in kb.store.documents():
@@ -63,5 +74,5 @@ def migrate(kb: KnowledgeBase, to: str) -> dict:
                         files += 1
         finally:
             target.close()
-    return {**counts, "to": where, "original_files": files, "generation": kb.store.generation(),
+    return {**counts, **service, "to": where, "original_files": files, "generation": kb.store.generation(),
             "seconds": round(time.perf_counter() - started, 2)}

@@ -5,11 +5,12 @@ Why: ingesting inside the request held a server thread (and the client) for as l
 encoder took; a big file made every upload behind it wait, and a client that gave up left
 the server working with nobody to tell. Here a waiting job with fewer bytes runs first, so
 a small upload does not queue behind a big one for long; at most `max_jobs` wait or run.
-A job runs in the server process that took the upload; its state is written to the home's
-service file (``service.sqlite3``, table ``jobs``) as it moves, so with several server
-processes (`kb serve --workers N`) any of them answers GET /jobs/<id>. The last 500
-finished jobs are kept. A job whose process died (a restart) is marked failed when another
-process starts; its saved file in the uploads folder's ``.incoming`` is cleared after a day.
+A job runs in the server process that took the upload; its state is written to the service
+tables (`kb.servicedb`, table ``jobs``: the home's ``service.sqlite3``, or the PostgreSQL
+database app servers share) as it moves, so with several server processes (`kb serve
+--workers N`) or app servers any of them answers GET /jobs/<id>. The last 500 finished jobs
+are kept. A job whose process died (a restart) is marked failed when another process on the
+same machine starts; its saved file in the uploads folder's ``.incoming`` is cleared after a day.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb import servicedb
 from kb.errors import KBError, is_disk_full
 
 __all__ = ["Job", "JobQueue", "Busy", "DiskFull"]
@@ -35,7 +36,8 @@ log = logging.getLogger("kb")
 KEEP_FINISHED = 500
 STALE_SECONDS = 24 * 3600  # an incoming file older than this belongs to no live job
 _SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, state TEXT NOT NULL,
-                                           finished REAL, data TEXT NOT NULL)"""
+                                           finished DOUBLE PRECISION, data TEXT NOT NULL)"""
+HOST = socket.gethostname()
 
 
 class Busy(KBError):
@@ -59,6 +61,7 @@ class Job:
     report: dict | None = None
     error: dict | None = None
     paths: list[tuple[str, Path]] = field(default_factory=list, repr=False)  # (name, saved temp file)
+    host: str = HOST  # the machine whose process runs it (its pid means something only there)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "state": self.state, "files": self.files, "bytes": self.bytes,
@@ -69,7 +72,7 @@ class Job:
         """The job as stored for the other server processes (its files stay with this one)."""
         return json.dumps({"id": self.id, "files": self.files, "bytes": self.bytes, "state": self.state,
                            "created": self.created, "started": self.started, "finished": self.finished,
-                           "progress": self.progress, "report": self.report, "error": self.error})
+                           "progress": self.progress, "report": self.report, "error": self.error, "host": self.host})
 
     @classmethod
     def from_record(cls, data: str) -> "Job":
@@ -103,7 +106,8 @@ class JobQueue:
         self.kb, self.max_jobs = kb, max_jobs
         self.uploads = Path(kb.home) / "uploads"
         self.incoming = self.uploads / ".incoming"
-        self._home = Path(kb.home)
+        self._service = kb.service
+        self._service.adopt("jobs", _SCHEMA)
         self._clear_lost()
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._waiting: list[tuple[int, int, str]] = []  # (bytes, arrival, job id): smallest first
@@ -136,7 +140,7 @@ class JobQueue:
         """A job of this process, or one another server process took (from the service file)."""
         found = self._jobs.get(job_id)
         if found is None:
-            with servicedb.session(self._home) as conn:
+            with self._service.session() as conn:
                 row = conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
             found = Job.from_record(row[0]) if row else None
         return found
@@ -144,9 +148,9 @@ class JobQueue:
     def _save(self, job: Job) -> None:
         """Write the job's state for the other processes; a failure (a full disk) only delays that."""
         try:
-            with servicedb.session(self._home, write=True) as conn:
-                conn.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?)",
-                             (job.id, os.getpid(), job.state, job.finished, job.record()))
+            with self._service.session(write=True) as conn:
+                conn.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
+                conn.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, ?)", (job.id, os.getpid(), job.state, job.finished, job.record()))
                 if job.finished:
                     conn.execute("""DELETE FROM jobs WHERE finished IS NOT NULL AND id NOT IN
                                     (SELECT id FROM jobs WHERE finished IS NOT NULL ORDER BY finished DESC LIMIT ?)""",
@@ -157,12 +161,11 @@ class JobQueue:
     def _clear_lost(self) -> None:
         """Jobs of server processes that are gone are failed; their files, after a day, removed.
         (Another live process's jobs and files are left alone: several serve one home.)"""
-        with servicedb.session(self._home, write=True) as conn:
-            conn.execute(_SCHEMA)
+        with self._service.session(write=True) as conn:
             rows = conn.execute("SELECT id, pid, data FROM jobs WHERE state IN ('queued', 'running')").fetchall()
             for job_id, pid, data in rows:
-                if not _alive(pid):
-                    job = Job.from_record(data)
+                job = Job.from_record(data)
+                if job.host == HOST and not _alive(pid):
                     job.state, job.finished = "failed", time.time()
                     job.error = {"code": "server_restarted", "message": "The server stopped before this upload was "
                                  "ingested; upload it again."}

@@ -5,6 +5,7 @@ one database see each other's writes."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,10 +70,15 @@ def test_migrate_both_ways_and_back_up_without_embedding_again(sample_kb, postgr
     url = postgres.database()
     home = tmp_path / "home"
     shutil.copytree(sample_kb.home, home)
+    embedded = KnowledgeBase(Settings.load(env={}, home=home))
+    token = embedded.keys.create("migrated-key")  # keys and votes move with the store
+    embedded.record_feedback("newborn care", embedded.search("newborn care", k=1)[0].passage.id, True)
+    keys, votes = embedded.keys.rows(), embedded.feedback.rows()
     out = runner.invoke(main, ["migrate", "--to", url, "--home", str(home)])  # embedded -> PostgreSQL
     assert out.exit_code == 0 and "Copied 1 documents" in out.output, out.output
     on_pg = KnowledgeBase(Settings.load(env={}, home=home, database_url=url))
     assert _rows(on_pg.store) == _rows(sample_kb.store)  # every row, vectors bit for bit
+    assert on_pg.keys.rows() == keys and on_pg.feedback.rows() == votes and on_pg.keys.check(token) == "migrated-key"
     assert on_pg.search("newborn care", k=3)[0].passage.id == sample_kb.search("newborn care", k=3)[0].passage.id
     again = runner.invoke(main, ["migrate", "--to", url, "--home", str(home)])
     assert again.exit_code == 2 and "empty" in again.output
@@ -81,11 +87,44 @@ def test_migrate_both_ways_and_back_up_without_embedding_again(sample_kb, postgr
     assert out.exit_code == 0, out.output
     returned = KnowledgeBase(Settings.load(env={}, home=back))
     assert _rows(returned.store) == _rows(sample_kb.store)
+    assert returned.keys.rows() == keys and returned.feedback.rows() == votes
     assert (back / returned.documents()[0].file).is_file()  # with the original file
     copy = backup(on_pg, tmp_path / "backup")  # a PostgreSQL store backs up into the embedded kind
     assert copy["documents"] == 1 and copy["passages"] == sample_kb.counts().passages
     restored = restore(tmp_path / "backup", tmp_path / "restored")
-    assert _rows(KnowledgeBase(Settings.load(env={}, home=Path(restored["home"]))).store) == _rows(sample_kb.store)
+    from_backup = KnowledgeBase(Settings.load(env={}, home=Path(restored["home"])))
+    assert _rows(from_backup.store) == _rows(sample_kb.store)
+    assert from_backup.keys.rows() == keys and from_backup.feedback.rows() == votes
+
+
+def test_app_servers_share_keys_votes_and_upload_jobs(postgres, tmp_path):
+    """Keys, votes and upload jobs live in the database too: a key made through one app server
+    opens the other, a revocation through the other closes both, votes through either form one
+    evaluation set, and an upload taken by one is answered for by the other."""
+    from webapp.jobs import JobQueue
+
+    url = postgres.database()
+    a = KnowledgeBase(Settings.load(env={}, home=tmp_path / "a", database_url=url))
+    b = KnowledgeBase(Settings.load(env={}, home=tmp_path / "b", database_url=url))
+    assert not (tmp_path / "a" / "service.sqlite3").exists()
+    token = a.keys.create("reporting")
+    assert b.keys.check(token) == "reporting" and b.keys.fingerprint("reporting") == a.keys.fingerprint("reporting")
+    b.keys.revoke("reporting")
+    assert a.keys.check(token) is None
+    a.feedback.add("newborn care", "p1", "d1", True, voter="ann")
+    b.feedback.add("newborn care", "p2", "d1", False, voter="bob")
+    b.feedback.add("newborn care", "p1", "d1", False, voter="ann")  # ann changes her mind, through the other server
+    assert a.feedback.judgments() == b.feedback.judgments() == {"newborn care": {"p1": 0, "p2": 0}}
+    assert a.feedback.count() == 2
+    queue_a, queue_b = JobQueue(a, 1, 4), JobQueue(b, 1, 4)
+    upload = queue_a.new_file()
+    upload.write_text("Wells 2024\n\nNew wells brought safe water to 4,217 villages in 2024.\n")
+    job = queue_a.submit([("wells.txt", upload)])
+    deadline = time.monotonic() + 120
+    while (seen := queue_b.get(job.id)) is not None and seen.state in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.1)  # as a client polls GET /jobs/<id>, here through the other server
+    assert seen is not None and seen.state == "done" and seen.report["added"][0].endswith("wells.txt"), seen
+    assert b.search("safe water wells villages", k=1)[0].passage.text.startswith("New wells")
 
 
 def test_pgvector_answers_nearest_neighbour_queries_like_the_exact_index(server_a):

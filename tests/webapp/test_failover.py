@@ -56,10 +56,11 @@ def test_two_app_servers_over_a_primary_and_a_replica(tmp_path):
         assert seed.ingest([SAMPLE_DIR]).added
         seed.close()
         replica = primary.replica()
-        env, keys = {}, {}
+        env = {}
+        token = KnowledgeBase(Settings.load(env={}, home=tmp_path / "a", database_url=database)).keys.create("test")
+        keys = {"a": token, "b": token}  # one key for both: keys live in the database they share
         for name in ("a", "b"):
             home = tmp_path / name
-            keys[name] = KnowledgeBase(Settings.load(env={}, home=home, database_url=database)).keys.create("test")
             env[name] = {"KB_HOME": str(home), "KB_DATABASE_URL": database, "KB_DATABASE_REPLICAS": replica.url_of(database),
                          "KB_RATE_LIMIT": "100000", "KB_CLIENT_CONCURRENCY": "100"}
         env["b"]["KB_VECTOR_INDEX"] = "database"  # B keeps no vectors: pgvector answers, on the replica
