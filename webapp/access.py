@@ -18,14 +18,15 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import threading
-import time
 import uuid
+from pathlib import Path
 from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, redirect, request, url_for
 
 from kb.errors import KBError
+
+from .limits import InFlight, RateLimiter, SharedRateLimiter
 
 __all__ = ["register", "RateLimiter", "Unauthorized", "TooMany", "client_id"]
 
@@ -51,63 +52,6 @@ class TooLarge(KBError):
     status, code = 413, "request_entity_too_large"
 
 
-class RateLimiter:
-    """A token bucket per client: `per_minute` requests a minute, in bursts of at most `burst`
-    (by default a tenth of a minute's worth, at least 10): a client cannot spend a whole
-    minute's allowance in one second-long flood."""
-
-    def __init__(self, per_minute: int, burst: int | None = None):
-        self.per_minute = per_minute
-        burst = burst if burst is not None else max(min(per_minute, 10), per_minute // 10)
-        self.rate, self.capacity = per_minute / 60.0, float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, client: str, now: float | None = None, cost: float = 1.0) -> float:
-        """0 if allowed, else seconds until a request would be."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens, last = self._buckets.get(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if len(self._buckets) > 100_000:  # forget the idle: a full bucket is the default anyway
-                self._buckets = {c: v for c, v in self._buckets.items() if now - v[1] < 60}
-            if tokens >= cost:
-                self._buckets[client] = (tokens - cost, now)
-                return 0.0
-            self._buckets[client] = (tokens, now)
-            return (cost - tokens) / self.rate
-
-    def remaining(self, client: str, now: float | None = None) -> int:
-        now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.get(client, (self.capacity, now))
-        return max(0, int(min(self.capacity, tokens + (now - last) * self.rate)))
-
-
-class InFlight:
-    """Requests in progress per client, capped: one client cannot hold every core."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._count: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def enter(self, client: str) -> bool:
-        with self._lock:
-            n = self._count.get(client, 0)
-            if n >= self.limit:
-                return False
-            self._count[client] = n + 1
-            return True
-
-    def leave(self, client: str) -> None:
-        with self._lock:
-            n = self._count.get(client, 1) - 1
-            if n > 0:
-                self._count[client] = n
-            else:
-                self._count.pop(client, None)
-
-
 def _is_write() -> bool:
     return request.method in WRITE_METHODS and not request.path.endswith(READ_POSTS)
 
@@ -131,9 +75,15 @@ def register(app: Flask) -> None:
     from . import SECURITY_HEADERS, signin
 
     settings = app.extensions["kb"].settings
-    limiter = RateLimiter(settings.rate_limit, burst=settings.rate_limit)  # keys and signed-in people
-    anonymous = RateLimiter(settings.rate_limit)  # an address alone: short bursts
-    failures = RateLimiter(settings.failed_signins, burst=settings.failed_signins)
+    if settings.workers > 1:  # several processes serve this home: one allowance across them
+        shared = Path(settings.home) / "cache" / "limits.sqlite3"
+        limiter: RateLimiter = SharedRateLimiter(shared, "keyed", settings.rate_limit, burst=settings.rate_limit)
+        anonymous: RateLimiter = SharedRateLimiter(shared, "anonymous", settings.rate_limit)
+        failures: RateLimiter = SharedRateLimiter(shared, "signin", settings.failed_signins, burst=settings.failed_signins)
+    else:
+        limiter = RateLimiter(settings.rate_limit, burst=settings.rate_limit)  # keys and signed-in people
+        anonymous = RateLimiter(settings.rate_limit)  # an address alone: short bursts
+        failures = RateLimiter(settings.failed_signins, burst=settings.failed_signins)
     inflight = InFlight(settings.client_concurrency)
     origins = {o.strip() for o in settings.cors_origins.split(",") if o.strip()}
     app.extensions["kb_limiter"] = limiter

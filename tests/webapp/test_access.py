@@ -165,3 +165,19 @@ def test_edit_a_documents_metadata_over_the_api(api):
     client.post("/api/v1/documents?wait=60", headers=auth, data={"files": [(io.BytesIO(REPORT + b"\nMore.\n"), "water.txt")]})
     hit = client.get("/api/v1/search", query_string={"q": "boreholes"}).get_json()["results"][0]
     assert hit["document"]["title"] == "Water 2024" and hit["document"]["organisation"] == "Water Org"
+
+
+def test_shared_buckets_give_one_allowance_to_every_process(tmp_path):
+    """Two limiters over one file (two worker processes) draw on one bucket per client; each
+    name is its own bucket, and tokens come back at the rate."""
+    from webapp.limits import SharedRateLimiter
+
+    path = tmp_path / "cache" / "limits.sqlite3"
+    first, second = (SharedRateLimiter(path, "keyed", 60, burst=4) for _ in range(2))
+    other = SharedRateLimiter(path, "signin", 60, burst=4)
+    assert [first.take("ann", now=100.0), second.take("ann", now=100.0)] == [0.0, 0.0]
+    assert [second.take("ann", now=100.0), first.take("ann", now=100.0)] == [0.0, 0.0]
+    assert first.take("ann", now=100.0) == pytest.approx(1.0) and second.remaining("ann", now=100.0) == 0
+    assert first.take("bob", now=100.0) == 0.0 and other.take("ann", now=100.0) == 0.0  # other clients, other names
+    assert second.take("ann", now=101.0) == 0.0  # one a second comes back
+    assert first.remaining("ann", now=103.5) == 2

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -101,3 +102,30 @@ def test_two_workers_share_one_home(two_workers):
         except OSError:
             time.sleep(0.2)  # the new worker may still be loading the model
     assert ok == 6
+
+
+def test_a_rate_limit_holds_across_workers(sample_settings, tmp_path):
+    """One client's allowance is one allowance, whichever worker takes each request: the
+    buckets are shared by the processes serving one home (before, each worker kept its own,
+    and two workers let a client make twice its limit)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    home = tmp_path / "home"
+    shutil.copytree(sample_settings.home, home)
+    key = KnowledgeBase(sample_settings.replace(home=home)).keys.create("limited")
+    with running_server(KB_HOME=str(home), KB_WORKERS="2", KB_RATE_LIMIT="20", KB_CLIENT_CONCURRENCY="100") as base:
+        master = base.process.pid
+        deadline = time.time() + 60
+        while len(_children(master)) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+
+        def call(_) -> int:
+            try:
+                return _get(f"{base}/api/v1/documents", key)[0]  # a fresh connection each: any worker takes it
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(call, range(60)))
+    assert set(statuses) == {200, 429}
+    assert 20 <= statuses.count(200) <= 23, statuses  # a 20-request burst, and what refills in a few seconds
