@@ -13,7 +13,8 @@ embedded) and builds pgvector's HNSW index (timed). Then three backends:
   answers every dense search; the app server keeps only BM25.
 For each: nDCG@10 of the default hybrid mode on the collection's test queries (unless
 --no-quality: a synthetic home has no judgements); recall@10 of its dense search against
-exact search (FAISS Flat over the same vectors, the oracle); then `kb serve` with 1 and 2
+exact search (FAISS Flat over the same vectors, the oracle), and for pgvector the recall and
+in-process latency at several search widths (hnsw.ef_search); then `kb serve` with 1 and 2
 workers: search p50/p99 over HTTP with one client, dense and hybrid, throughput at 1, 8 and
 32 clients (default requests, each text new), the load generator's own CPU, and the
 servers' memory (RSS/PSS, master and workers). Writes bench/output/backends.json (or --out).
@@ -85,6 +86,32 @@ def _recall(kb: KnowledgeBase, exact: dict[str, set[int]], k: int = 10) -> float
     return round(hits / (k * len(exact)), 4)
 
 
+def _ef_sweep(kb: KnowledgeBase, exact: dict[str, set[int]], k: int = 10) -> dict:
+    """Recall@k and in-process p50/p99 of pgvector's HNSW at several search widths
+    (`kb.pgvectors.MIN_EF`, the width a small k gets); the shipped width is put back."""
+    import numpy as np
+
+    import kb.pgvectors as pgvectors
+
+    shipped, out = pgvectors.MIN_EF, {}
+    vectors = kb.engine().vectors
+    queries = {q: kb.query_vector(q) for q in exact}
+    try:
+        for ef in (40, 100, 200, 400):
+            pgvectors.MIN_EF = ef
+            hits, times = 0, []
+            for q, truth in exact.items():
+                started = time.perf_counter()
+                found = vectors.search(queries[q][None, :], k)[1][0]
+                times.append((time.perf_counter() - started) * 1000)
+                hits += len(truth & set(found.tolist()))
+            out[str(ef)] = {"recall@10": round(hits / (k * len(exact)), 4), "p50_ms": round(float(np.percentile(times, 50)), 2),
+                            "p99_ms": round(float(np.percentile(times, 99)), 2)}
+    finally:
+        pgvectors.MIN_EF = shipped
+    return out
+
+
 def _exact(kb: KnowledgeBase):
     """FAISS Flat over every vector of `kb`'s store (the oracle)."""
     from index.vectors import FaissIndex
@@ -106,6 +133,8 @@ def main() -> None:
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--backends", default="embedded,postgresql,postgresql-db")
+    ap.add_argument("--database", help="a PostgreSQL database already holding --home's store, with its HNSW index "
+                    "(skips the migration and the build: for reruns at 1M)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "output" / "backends.json")
     args = ap.parse_args()
     dataset = BeirDataset.load(args.eval, "test")
@@ -113,10 +142,16 @@ def main() -> None:
     workers = [int(w) for w in args.workers.split(",")]
     clients = [int(c) for c in args.clients.split(",")]
     wanted = args.backends.split(",")
-    pg = Server(options="-c maintenance_work_mem=4GB -c shared_buffers=1GB")
+    pg = None if args.database else Server(options="-c maintenance_work_mem=4GB -c shared_buffers=1GB")
     try:
         with tempfile.TemporaryDirectory(prefix="kb-backends-", dir=args.out.parent) as scratch:
-            embedded, moved, url = copy_into_postgres(args.home, Path(scratch), pg)
+            if pg is not None:
+                embedded, moved, url = copy_into_postgres(args.home, Path(scratch), pg)
+            else:
+                shutil.copytree(args.home, Path(scratch) / "embedded")
+                embedded = KnowledgeBase(Settings.load(env={}, home=Path(scratch) / "embedded"))
+                url = args.database
+                moved = {**embedded.store.counts(), "seconds": None, "existing_database": True}
             home = embedded.home
             pg_home = Path(scratch) / "pg-home"  # the PostgreSQL app server's own index files
             shutil.copytree(home / "index", pg_home / "index")
@@ -125,7 +160,7 @@ def main() -> None:
             on_pg = KnowledgeBase(Settings.load(env={}, home=pg_home, database_url=url))
             started = time.perf_counter()
             on_pg.store.index_vectors(384)  # type: ignore[attr-defined]
-            hnsw_seconds = time.perf_counter() - started
+            hnsw_seconds = time.perf_counter() - started  # with --database: only the check that it exists
             print(f"migrated {moved['passages']} passages in {moved['seconds']} s; pgvector HNSW built in "
                   f"{hnsw_seconds:.1f} s", flush=True)
             in_db = KnowledgeBase(Settings.load(env={}, home=db_home, database_url=url, vector_index="database"))
@@ -143,6 +178,8 @@ def main() -> None:
                 if not args.no_quality:
                     scored = evaluate_beir(kb, dataset, ["hybrid"])[0]
                     row.update({"ndcg@10": round(scored["ndcg@10"], 4), "eval_seconds": scored["seconds"]})
+                if name == "postgresql-db":
+                    row["ef_search"] = _ef_sweep(kb, exact)
                 results[name] = row
                 print(name, row, flush=True)
             for kb, _, _ in setups.values():
@@ -153,7 +190,8 @@ def main() -> None:
                     results[name][f"workers_{w}"] = _served(folder, env, queries, args.seconds, w, clients)
                     print(name, w, json.dumps(results[name][f"workers_{w}"]), flush=True)
     finally:
-        pg.stop()
+        if pg is not None:
+            pg.stop()
     _print(args.home.name, results, wanted)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

@@ -180,15 +180,16 @@ class PostgresStore:
             if not conn.broken:
                 conn.execute("COMMIT")
 
-    def _q(self, sql: str, args: Sequence = ()):
+    def _q(self, sql: str, args: Sequence = (), binary: bool = False):
+        """`binary`: rows in PostgreSQL's binary format (vectors arrive as float32 bytes, not text)."""
         import psycopg
 
         try:
-            return self._read_conn().execute(sql, args)
+            return self._read_conn().execute(sql, args, binary=binary)
         except psycopg.OperationalError:
             if getattr(self._local, "writing", False):
                 raise
-            return self._read_conn(skip=1).execute(sql, args)  # that server went away: the next one
+            return self._read_conn(skip=1).execute(sql, args, binary=binary)  # that server went away: the next one
 
     # -- reads -------------------------------------------------------------------------
 
@@ -279,7 +280,7 @@ class PostgresStore:
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self._q("SELECT key, vector FROM passages ORDER BY key").fetchall()
+        rows = self._q("SELECT key, vector FROM passages ORDER BY key", binary=True).fetchall()
         keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.asarray([r[1].to_numpy() for r in rows], dtype=np.float32).reshape(len(rows), dim)
         return keys, matrix
@@ -460,7 +461,7 @@ class PostgresStore:
         with self.reading() as conn:
             for table, columns in ROW_COLUMNS.items():
                 names = ", ".join(f'"{c}"' for c in columns)
-                with conn.cursor(name=f"rows_{table}") as cursor:  # server-side: a million passages stream
+                with conn.cursor(name=f"rows_{table}", binary=True) as cursor:  # server-side: a million passages stream
                     cursor.execute(f"SELECT {names} FROM {table}")
                     while chunk := cursor.fetchmany(batch):
                         if table == "passages":
@@ -512,7 +513,7 @@ class PostgresStore:
         if not len(keys):
             return out
         where = {int(k): i for i, k in enumerate(keys.tolist())}
-        for key, vector in self._q("SELECT key, vector FROM passages WHERE key = ANY(%s)", (list(where),)):
+        for key, vector in self._q("SELECT key, vector FROM passages WHERE key = ANY(%s)", (list(where),), binary=True):
             out[where[key]] = vector.to_numpy()
         return out
 

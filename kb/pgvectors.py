@@ -27,6 +27,7 @@ __all__ = ["DatabaseVectors", "EXACT_BELOW"]
 
 EXACT_BELOW = 50_000  # a filter allowing fewer passages than this is searched exactly (scan + sort)
 MAX_EF = 1000  # pgvector's largest hnsw.ef_search
+MIN_EF = 200  # the search width for a small k (pgvector's default is 40); bench/backends.py prints the recall of each
 
 
 class DatabaseVectors:
@@ -67,17 +68,17 @@ class DatabaseVectors:
             q = Vector(query)
             args: tuple
             if exact:  # "+ 0": not the index's expression, so the planner scans the allowed keys
-                sql = (f"SELECT key, -({self._column} <#> %s) FROM passages WHERE key = ANY(%s) "
-                       f"ORDER BY ({self._column} <#> %s) + 0 LIMIT %s")
+                sql = (f"SELECT key, -({self._column} <#> %b) FROM passages WHERE key = ANY(%s) "
+                       f"ORDER BY ({self._column} <#> %b) + 0 LIMIT %s")
                 args = (q, keys, q, k)
             elif keys is not None:
-                sql = (f"SELECT key, -({self._column} <#> %s) FROM passages WHERE key = ANY(%s) "
-                       f"ORDER BY {self._column} <#> %s LIMIT %s")
+                sql = (f"SELECT key, -({self._column} <#> %b) FROM passages WHERE key = ANY(%s) "
+                       f"ORDER BY {self._column} <#> %b LIMIT %s")
                 args = (q, keys, q, k)
             else:
-                sql = f"SELECT key, -({self._column} <#> %s) FROM passages ORDER BY {self._column} <#> %s LIMIT %s"
+                sql = f"SELECT key, -({self._column} <#> %b) FROM passages ORDER BY {self._column} <#> %b LIMIT %s"
                 args = (q, q, k)
-            rows = self.store.nearest(sql, args, ef_search=min(MAX_EF, max(40, k)), iterative=keys is not None)
+            rows = self.store.nearest(sql, args, ef_search=min(MAX_EF, max(MIN_EF, k)), iterative=keys is not None)
             rows.sort(key=lambda r: -r[1])  # an iterative scan may return them slightly out of order
             for j, (key, score) in enumerate(rows[:k]):
                 ids[n, j], scores[n, j] = key, score
