@@ -129,7 +129,8 @@ def main() -> None:
     defaults = {"mode": "hybrid", "rerank": s.rerank}
     lines = ["# Retrieval quality on every judged collection", "",
              f"Measured by `make quality` (bench/quality.py) on {machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-             f"Settings: fusion {s.fusion} at dense weight {s.dense_weight}, {s.candidates} candidates per retriever; "
+             f"Settings: fusion {s.fusion} at dense weight {s.dense_weight} for a query of 8 terms, {s.length_slope:+} per "
+             f"doubling of its terms, {s.candidates} candidates per retriever; "
              f"second stage {s.reranker} over the top {s.rerank_depth}, {'on' if s.rerank else 'off'} by default. "
              "Documents are ranked by their best passage.", "", *table(results, defaults), "",
              "| collection | default nDCG@10 | best single mode (dense or BM25) | BM25 | default − BM25 |", "|---|---|---|---|---|"]
