@@ -11,7 +11,11 @@ On disk (the home)::
     files/              a copy of every ingested file, named by document id
     uploads/            files uploaded through the API (``.incoming``: saved, not yet ingested)
     cache/pages/        PDF page images with a passage marked (the newest 300)
+    cache/limits.sqlite3  the rate limits' buckets, shared by `kb serve --workers N`
     write.lock          held by the one process allowed to write
+
+With `database_url` (PostgreSQL) the store and the service tables are in that database
+instead, and with `vector_index = "database"` no vector file is kept either (`kb.pgvectors`).
 
 The store is committed first; index files are stamped with the store's generation. Whoever
 opens a home whose index files lag the store (a crash between the two) rebuilds them from the
