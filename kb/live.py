@@ -48,6 +48,7 @@ class LiveIndex:
         self._engine: SearchEngine | None = None
         self._generation = -1
         self.unsaved: int | None = None  # the generation served from memory, its files unsaved (a full disk)
+        self._rebuilding: threading.Thread | None = None  # a rebuild from the store, while the engine in use serves
 
     def engine(self) -> SearchEngine | None:
         """The engine at the store's current generation (None before anything is indexed)."""
@@ -58,8 +59,8 @@ class LiveIndex:
         generation = self.store.generation()
         with self._lock:
             current = self._generation == generation or self._writer not in (None, threading.get_ident())
-            if self._engine is not None and current:
-                return self._engine, self._generation
+            if self._engine is not None and (current or self._rebuilding is not None):
+                return self._engine, self._generation  # (a rebuild under way installs its engine when done)
             dim = int(self.store.get_meta("dimension") or 0)
             if not dim:
                 return None, self._generation
@@ -133,31 +134,60 @@ class LiveIndex:
         return "hnsw" if passages > s.ann_threshold else "flat"
 
     def _load_or_rebuild(self, dim: int, generation: int) -> SearchEngine | None:
-        """The index files at `generation`, else a rebuild from the store; None if the files
-        lag only because another process is still writing them and an engine is in use."""
+        """The index files at `generation`, else a rebuild from the store. None while an
+        engine is in use and the new one is not ready: another process is still writing the
+        files, or the rebuild runs in the background (a write through another app server over
+        a shared database: at a million passages it takes minutes, and searches must not wait
+        for it; they answer from the engine in use meanwhile)."""
         engine = load_index(self.home / "index", self.new_engine(dim), generation, self.model)
         if engine is None:
             if self._engine is not None and self._writer != threading.get_ident():
                 with self._try_writing() as idle:
                     if not idle:  # another process is writing; it saves the files it owes
                         return None
-            log.info("index files lag the store (generation %s); rebuilding from the store", generation)
-            in_database = self._vector_kind(0) == "database"  # nothing to read: the database searches them
-            with self.store.reading():  # vectors and texts of one committed state: a writer may be at work
-                keys, vectors = self.store.all_vectors(dim) if not in_database else (np.zeros(0, np.int64), None)
-                ids, texts, headings = self.store.all_texts()
-            engine = self.new_engine(dim, len(keys))
-            if vectors is not None:
-                engine.vectors.add(keys, vectors)
-            engine.lexical.build(ids, texts or [], headings)
-            with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
-                if idle and self.store.generation() == generation:
-                    self._save_or_keep(engine, generation)  # a full disk: serve it from memory all the same
+                self._rebuild_in_background(dim, generation)
+                return None
+            engine = self._rebuild(dim, generation)
         elif self._vector_kind(len(engine.vectors), engine.vectors.kind) != engine.vectors.kind:
             with self._try_writing() as idle:  # KB_VECTOR_INDEX changed since the files were written
                 if idle and self.store.generation() == generation:
                     self._save(engine, generation)  # converts, then persists
         return engine
+
+    def _rebuild(self, dim: int, generation: int) -> SearchEngine:
+        """A new engine from the store's rows (nothing is embedded), saved as the index files."""
+        log.info("index files lag the store (generation %s); rebuilding from the store", generation)
+        in_database = self._vector_kind(0) == "database"  # nothing to read: the database searches them
+        with self.store.reading():  # vectors and texts of one committed state: a writer may be at work
+            keys, vectors = self.store.all_vectors(dim) if not in_database else (np.zeros(0, np.int64), None)
+            ids, texts, headings = self.store.all_texts()
+        engine = self.new_engine(dim, len(keys))
+        if vectors is not None:
+            engine.vectors.add(keys, vectors)
+        engine.lexical.build(ids, texts or [], headings)
+        with self._try_writing() as idle:  # persist it, unless a writer is busy (it saves its own)
+            if idle and self.store.generation() == generation:
+                self._save_or_keep(engine, generation)  # a full disk: serve it from memory all the same
+        return engine
+
+    def _rebuild_in_background(self, dim: int, generation: int) -> None:
+        """Rebuild in a thread of its own and install the result (called with `_lock` held);
+        `snapshot` serves the engine in use until then. A failure is logged, and the next
+        search tries again."""
+        def run() -> None:
+            try:
+                engine = self._rebuild(dim, generation)
+                with self._lock:
+                    if generation > self._generation:
+                        self._engine, self._generation = engine, generation
+            except Exception:  # noqa: BLE001  searches go on with the engine in use
+                log.exception("rebuilding the index from the store failed; searches use generation %s", self._generation)
+            finally:
+                with self._lock:
+                    self._rebuilding = None
+
+        self._rebuilding = threading.Thread(target=run, name="kb-rebuild", daemon=True)
+        self._rebuilding.start()
 
     def _save(self, engine: SearchEngine, generation: int) -> None:
         kind = self._vector_kind(len(engine.vectors), engine.vectors.kind)
