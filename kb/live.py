@@ -137,7 +137,7 @@ class LiveIndex:
         """The index files at `generation`, else a rebuild from the store. None while an
         engine is in use and the new one is not ready: another process is still writing the
         files, or the rebuild runs in the background (a write through another app server over
-        a shared database: at a million passages it takes minutes, and searches must not wait
+        a shared database: the rebuild grows with the collection, and searches must not wait
         for it; they answer from the engine in use meanwhile)."""
         engine = load_index(self.home / "index", self.new_engine(dim), generation, self.model)
         if engine is None:

@@ -70,7 +70,7 @@ def _eventually(check, seconds: float = SEEN_WITHIN):
 
 def test_searches_do_not_wait_for_the_rebuild_after_another_servers_write(server_a, database, tmp_path, monkeypatch):
     """Another app server's write moves the generation; this server rebuilds its index from
-    the database in the background (minutes at a million passages) and answers from the
+    the database in the background (it grows with the collection) and answers from the
     engine it has meanwhile; then the write is searched."""
     import threading
 
