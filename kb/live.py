@@ -170,16 +170,50 @@ class LiveIndex:
                 self._save_or_keep(engine, generation)  # a full disk: serve it from memory all the same
         return engine
 
+    def _catch_up(self, base: SearchEngine, since: int, dim: int) -> tuple[SearchEngine, int] | None:
+        """`base` (built at generation `since`) brought to the store's generation by the
+        passages written since, from the store's change log (PostgreSQL keeps one): their
+        vectors replaced and their BM25 entries merged, on a copy. None when the store keeps
+        no log or it does not reach back to `since` (the caller rebuilds in full). A write
+        landing meanwhile is caught at the next search, from the generation returned."""
+        changes_since = getattr(self.store, "changes_since", None)
+        found = changes_since(since) if changes_since is not None else None
+        if found is None:
+            return None
+        generation, touched = found
+        keys = sorted(touched)
+        log.info("catching up from generation %s to %s: %d passages written", since, generation, len(keys))
+        engine = base.copy()
+        if engine.vectors.kind == "database":
+            engine.vectors = self.new_engine(dim).vectors  # the database holds them; a new count
+        elif keys:
+            present = np.array(sorted(self.store.known_keys(keys)), dtype=np.int64)
+            engine.vectors.remove(np.array(keys, dtype=np.int64))
+            if len(present):
+                engine.vectors.add(present, self.store.vectors_of(present, dim))  # type: ignore[attr-defined]
+        headings = self.store.headings_for(keys)
+        gone = [k for k in keys if k not in headings]
+        if not engine.lexical.update(gone, list(headings), list(headings.values()), self.store.clean_texts):
+            every_key, _, every = self.store.all_texts(texts=False)
+            engine.lexical.rebuild(every_key, every, self.store.clean_texts)
+        with self._try_writing() as idle:
+            if idle and self.store.generation() == generation:
+                self._save_or_keep(engine, generation)
+        return engine, generation
+
     def _rebuild_in_background(self, dim: int, generation: int) -> None:
-        """Rebuild in a thread of its own and install the result (called with `_lock` held);
-        `snapshot` serves the engine in use until then. A failure is logged, and the next
-        search tries again."""
+        """Catch up (`_catch_up`) or else rebuild, in a thread of its own, and install the
+        result (called with `_lock` held); `snapshot` serves the engine in use until then. A
+        failure is logged, and the next search tries again."""
         def run() -> None:
             try:
-                engine = self._rebuild(dim, generation)
                 with self._lock:
-                    if generation > self._generation:
-                        self._engine, self._generation = engine, generation
+                    base, since = self._engine, self._generation
+                caught = self._catch_up(base, since, dim) if base is not None else None
+                engine, at = caught if caught is not None else (self._rebuild(dim, generation), generation)
+                with self._lock:
+                    if at > self._generation:
+                        self._engine, self._generation = engine, at
             except Exception:  # noqa: BLE001  searches go on with the engine in use
                 log.exception("rebuilding the index from the store failed; searches use generation %s", self._generation)
             finally:

@@ -60,7 +60,12 @@ CREATE TABLE IF NOT EXISTS occurrences (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, PRIMARY KEY (document, ordinal));
 CREATE INDEX IF NOT EXISTS occurrences_passage ON occurrences(passage);
 INSERT INTO meta VALUES ('generation', '0') ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS changes (generation BIGINT NOT NULL, key BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_generation ON changes(generation);
+CREATE TABLE IF NOT EXISTS changes_from (generation BIGINT NOT NULL);
+INSERT INTO changes_from SELECT value::bigint FROM meta WHERE key = 'generation' AND NOT EXISTS (SELECT 1 FROM changes_from);
 """
+KEEP_CHANGES = 1000  # generations of the change log kept: a server further behind rebuilds in full
 _WRITE_LOCK = 0x6B62_7772_6974  # "kbwrit": the advisory lock writers hold
 
 
@@ -378,12 +383,31 @@ class PostgresStore:
     # -- writes ------------------------------------------------------------------------
 
     @staticmethod
-    def _bump(conn, meta: dict | None = None) -> None:
-        """Move the generation (atomically, whoever else writes) and record `meta`."""
+    def _bump(conn, meta: dict | None = None, touched: Iterable[int] = ()) -> None:
+        """Move the generation (atomically, whoever else writes), record `meta`, and log the
+        passages the write `touched` (added, removed, or under a changed title or section):
+        another app server catches up by those alone (`changes_since`)."""
         for key, value in (meta or {}).items():
             conn.execute("INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                          (key, value))
-        conn.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation'")
+        generation = int(conn.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation' "
+                                      "RETURNING value").fetchone()[0])
+        keys = sorted({int(k) for k in touched})
+        conn.execute("INSERT INTO changes SELECT %s, unnest(%s::bigint[])", (generation, keys))
+        if generation % 100 == 0:  # now and then, forget what no server that far behind can use
+            conn.execute("DELETE FROM changes WHERE generation <= %s", (generation - KEEP_CHANGES,))
+            conn.execute("UPDATE changes_from SET generation = GREATEST(generation, %s)", (generation - KEEP_CHANGES,))
+
+    def changes_since(self, generation: int) -> tuple[int, set[int]] | None:
+        """(the current generation, the passages touched after `generation`), read in one
+        snapshot; None when the log does not reach back that far (the caller rebuilds)."""
+        with self.reading() as conn:
+            current = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+            start = conn.execute("SELECT generation FROM changes_from").fetchone()
+            if start is None or generation < start[0] or generation > current:
+                return None
+            touched = {r[0] for r in conn.execute("SELECT DISTINCT key FROM changes WHERE generation > %s", (generation,))}
+        return current, touched
 
     @staticmethod
     def _drop_orphans(conn, candidates: Iterable[int]) -> list[int]:
@@ -425,7 +449,7 @@ class PostgresStore:
                     cur.executemany("INSERT INTO occurrences VALUES (%s, %s, %s, %s, %s, %s, %s)",
                                     [(doc.id, o.ordinal, key, o.section, o.page, o.start, o.end) for key, o in occurrences])
             orphans = self._drop_orphans(conn, old)
-            self._bump(conn, meta)
+            self._bump(conn, meta, [*old, *(key for d in docs for key, _ in d[3])])
         return orphans
 
     def edit_document(self, doc_id: str, changes: dict[str, str | None]) -> Document | None:
@@ -441,20 +465,20 @@ class PostgresStore:
                 sets.append("series = NULL")
             conn.execute(f"UPDATE documents SET {', '.join([*sets, 'edits = %s'])} WHERE id = %s",
                          [*(v for v in changes.values() if v is not None), json.dumps(edits, sort_keys=True), doc_id])
-            self._bump(conn)
+            self._bump(conn, touched=self.passages_of([doc_id]))
             return self.document(doc_id)  # from the primary: a replica may not have it yet
 
     def move_document(self, doc_id: str, new_id: str, source: str, file: str | None) -> None:
         with self._transaction() as conn:
             conn.execute("UPDATE documents SET id = %s, source = %s, file = %s WHERE id = %s", (new_id, source, file, doc_id))
-            self._bump(conn)
+            self._bump(conn, touched=self.passages_of([new_id]))
 
     def remove_document(self, doc_id: str) -> list[int]:
         with self._transaction() as conn:
             old = list(self.passages_of([doc_id]))
             conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
             orphans = self._drop_orphans(conn, old)
-            self._bump(conn)
+            self._bump(conn, touched=old)
         return orphans
 
     def rows(self, batch: int = 5000) -> Iterator[tuple[str, list[tuple]]]:
@@ -487,6 +511,8 @@ class PostgresStore:
                         with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                             for r in chunk:
                                 copy.write_row(r)
+            conn.execute("DELETE FROM changes")  # the log starts at the loaded generation
+            conn.execute("UPDATE changes_from SET generation = (SELECT value::bigint FROM meta WHERE key = 'generation')")
 
     def index_vectors(self, dim: int) -> None:
         """An HNSW index (pgvector, inner product: the vectors are normalised) over the vectors,

@@ -69,9 +69,9 @@ def _eventually(check, seconds: float = SEEN_WITHIN):
 
 
 def test_searches_do_not_wait_for_the_rebuild_after_another_servers_write(server_a, database, tmp_path, monkeypatch):
-    """Another app server's write moves the generation; this server rebuilds its index from
-    the database in the background (it grows with the collection) and answers from the
-    engine it has meanwhile; then the write is searched."""
+    """Another app server's write moves the generation; this server brings its index up to it
+    in the background (by the change log, else by a rebuild from the database) and answers
+    from the engine it has meanwhile; then the write is searched."""
     import threading
 
     from kb.live import LiveIndex
@@ -79,14 +79,14 @@ def test_searches_do_not_wait_for_the_rebuild_after_another_servers_write(server
     server_b = KnowledgeBase(Settings.load(env={}, home=tmp_path / "app-b", database_url=database))
     before = [r.passage.id for r in server_b.search("newborn care", k=3)]
     started, release = threading.Event(), threading.Event()
-    rebuild = LiveIndex._rebuild
+    catch_up = LiveIndex._catch_up
 
-    def held(self, dim, generation):
+    def held(self, *args):
         started.set()
         release.wait(60)
-        return rebuild(self, dim, generation)
+        return catch_up(self, *args)
 
-    monkeypatch.setattr(LiveIndex, "_rebuild", held)
+    monkeypatch.setattr(LiveIndex, "_catch_up", held)
     (tmp_path / "wells").mkdir()
     (tmp_path / "wells" / "wells.txt").write_text("Wells 2024\n\nNew wells brought safe water to 4,217 villages "
                                                    "in the dry northern counties in 2024.\n")
@@ -238,3 +238,51 @@ def test_database_vectors_need_a_postgresql_store(tmp_path):
 
     with pytest.raises(InvalidRequest, match="PostgreSQL"):
         KnowledgeBase(Settings.load(env={}, home=tmp_path, vector_index="database"))
+
+
+def test_a_server_behind_another_servers_writes_catches_up_by_the_change_log(postgres, tmp_path, monkeypatch):
+    """A server whose index is behind writes made through another app server applies only the
+    passages written since (the database's change log): additions, a removal and a retitled
+    document, with the same answers as an index built from scratch at that generation, and
+    no rebuild. When the log no longer reaches back, it rebuilds in full."""
+    from kb.live import LiveIndex
+
+    url = postgres.database()
+    a = KnowledgeBase(Settings.load(env={}, home=tmp_path / "a", database_url=url))
+    a.ingest([SAMPLE_DIR])
+    behind = [KnowledgeBase(Settings.load(env={}, home=tmp_path / name, database_url=url, vector_index=kind))
+              for name, kind in (("b", "auto"), ("c", "database"))]
+    for kb in behind:
+        assert kb.search("newborn care", k=1)
+    rebuilt: list[int] = []
+    rebuild = LiveIndex._rebuild
+
+    def counted(self, dim, generation):
+        rebuilt.append(generation)
+        return rebuild(self, dim, generation)
+
+    monkeypatch.setattr(LiveIndex, "_rebuild", counted)
+    a.ingest([write_series(tmp_path / "series")])
+    editions = sorted(a.documents(), key=lambda d: d.title)
+    a.remove(next(d.id for d in editions if d.title.endswith("2021")))
+    retitled = next(d for d in a.documents() if d.title.endswith("2022"))
+    a.edit_document(retitled.id, title="Mountain districts school meals review 2022")
+    generation = a.store.generation()
+    for kb in behind:
+        _eventually(lambda kb=kb: kb.live.snapshot()[1] == generation)
+    assert rebuilt == []  # caught up, not rebuilt
+    for kb in behind:  # the oracle: a server of the same kind, its index built whole at this generation
+        fresh = KnowledgeBase(Settings.load(env={}, home=tmp_path / f"fresh-{kb.settings.vector_index}", database_url=url,
+                                            vector_index=kb.settings.vector_index))
+        for query in [*QUERIES, "school meals pilot in the mountain districts", "mountain districts review"]:
+            expected = [(r.passage.id, r.strength) for r in fresh.search(query, k=5)]
+            assert [(r.passage.id, r.strength) for r in kb.search(query, k=5)] == expected, (kb.settings.vector_index, query)
+    rebuilt.clear()  # (the two oracles were built whole)
+    with a.store._transaction() as conn:  # the log no longer reaches back to the servers' generation
+        conn.execute("UPDATE changes_from SET generation = %s", (generation + 1,))
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "wells.txt").write_text("Wells 2024\n\nNew wells brought safe water to 4,217 villages in 2024.\n")
+    a.ingest([tmp_path / "more"])
+    for kb in behind:
+        _eventually(lambda kb=kb: any("4,217" in r.passage.text for r in kb.search("safe water wells villages", k=3)))
+    assert len(rebuilt) == 2  # each server rebuilt in full
