@@ -18,6 +18,9 @@ in-process latency at several search widths (hnsw.ef_search); then `kb serve` wi
 workers: search p50/p99 over HTTP with one client, dense and hybrid, throughput at 1, 8 and
 32 clients (default requests, each text new), the load generator's own CPU, and the
 servers' memory (RSS/PSS, master and workers). Writes bench/output/backends.json (or --out).
+With --ingest N it times instead the ingest of N documents into each store (the 1M home is
+written directly, not embedded: embedding a million passages takes about ten hours here, so at
+1M the rate on record is `kb migrate`'s bulk load).
 """
 
 from __future__ import annotations
@@ -112,6 +115,34 @@ def _ef_sweep(kb: KnowledgeBase, exact: dict[str, set[int]], k: int = 10) -> dic
     return out
 
 
+def _ingest_rates(args) -> None:
+    """Ingest rate on both stores, in one run: the same records, embedded and committed
+    document by document, into an empty embedded home and an empty PostgreSQL database."""
+    records = BeirDataset.load(args.eval, "test").records()[:args.ingest]
+    pg = Server()
+    out: dict = {"documents": len(records)}
+    try:
+        with tempfile.TemporaryDirectory(prefix="kb-ingest-", dir=args.out.parent) as scratch:
+            for name, extra in (("embedded", {}), ("postgresql", {"database_url": pg.database()})):
+                kb = KnowledgeBase(Settings.load(env={}, home=Path(scratch) / name, **extra))
+                kb.embedder.embed("warm up")  # the model's load is not the store's cost
+                started = time.perf_counter()
+                kb.ingest_records(records)
+                seconds = time.perf_counter() - started
+                passages = kb.counts().passages
+                out[name] = {"passages": passages, "seconds": round(seconds, 1), "passages_per_s": round(passages / seconds, 1)}
+                print(name, out[name], flush=True)
+                kb.close()
+    finally:
+        pg.stop()
+    path = args.out.with_name(args.out.stem + "-ingest.json")
+    path.write_text(json.dumps(out, indent=2))
+    print("| store | documents | passages | seconds | passages/s |\n|---|---|---|---|---|")
+    for name in ("embedded", "postgresql"):
+        r = out[name]
+        print(f"| {name} | {out['documents']} | {r['passages']} | {r['seconds']} | {r['passages_per_s']} |")
+
+
 def _exact(kb: KnowledgeBase):
     """FAISS Flat over every vector of `kb`'s store (the oracle)."""
     from index.vectors import FaissIndex
@@ -135,8 +166,13 @@ def main() -> None:
     ap.add_argument("--backends", default="embedded,postgresql,postgresql-db")
     ap.add_argument("--database", help="a PostgreSQL database already holding --home's store, with its HNSW index "
                     "(skips the migration and the build: for reruns at 1M)")
+    ap.add_argument("--ingest", type=int, default=0, metavar="N",
+                    help="also time `ingest_records` of the collection's first N documents into a new embedded home "
+                         "and into a new PostgreSQL database (parse, chunk, embed, commit)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "output" / "backends.json")
     args = ap.parse_args()
+    if args.ingest:
+        return _ingest_rates(args)
     dataset = BeirDataset.load(args.eval, "test")
     queries = list(dataset.queries.values())
     workers = [int(w) for w in args.workers.split(",")]

@@ -40,6 +40,7 @@ from index.rerank import Reranker, load_reranker
 
 from .errors import IndexMismatch, InvalidRequest, NotFound
 from .feedback import FeedbackLog
+from .joblog import JobLog
 from .keys import KeyStore
 from .live import LiveIndex
 from .records import Counts, Document, IngestReport, Record, Result, Section
@@ -81,6 +82,7 @@ class KnowledgeBase:
         self.service = service_for(self.store, self.home)
         self.feedback = FeedbackLog(self.service)
         self.keys = KeyStore(self.service)
+        self._job_log: JobLog | None = None
         self.searcher = Searcher(self)
 
     # -- components, loaded on first use ---------------------------------------------
@@ -292,6 +294,13 @@ class KnowledgeBase:
                 if section:
                     firsts.setdefault(section, passage_id)
         return [Section(name, n, firsts.get(name)) for name, n in self.store.sections(doc_id)]
+
+    def job_log(self) -> JobLog:
+        """Where upload jobs record their states for every server (`kb.joblog`)."""
+        with self._lock:
+            if self._job_log is None:
+                self._job_log = JobLog(self.service)
+            return self._job_log
 
     def stats(self) -> dict:
         counts = self.store.counts()

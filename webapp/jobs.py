@@ -6,8 +6,8 @@ encoder took; a big file made every upload behind it wait, and a client that gav
 the server working with nobody to tell. Here a waiting job with fewer bytes runs first, so
 a small upload does not queue behind a big one for long; at most `max_jobs` wait or run.
 A job runs in the server process that took the upload; its state is written to the service
-tables (`kb.servicedb`, table ``jobs``: the home's ``service.sqlite3``, or the PostgreSQL
-database app servers share) as it moves, so with several server processes (`kb serve
+tables (`kb.joblog`: the home's ``service.sqlite3``, or the PostgreSQL database app servers
+share) as it moves, so with several server processes (`kb serve
 --workers N`) or app servers any of them answers GET /jobs/<id>. The last 500 finished jobs
 are kept. A job whose process died (a restart) is marked failed when another process on the
 same machine starts; its saved file in the uploads folder's ``.incoming`` is cleared after a day.
@@ -33,10 +33,8 @@ from kb.errors import KBError, is_disk_full
 __all__ = ["Job", "JobQueue", "Busy", "DiskFull"]
 
 log = logging.getLogger("kb")
-KEEP_FINISHED = 500
+KEEP_FINISHED = 500  # in this process's memory (the log keeps as many)
 STALE_SECONDS = 24 * 3600  # an incoming file older than this belongs to no live job
-_SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, state TEXT NOT NULL,
-                                           finished DOUBLE PRECISION, data TEXT NOT NULL)"""
 HOST = socket.gethostname()
 
 
@@ -106,8 +104,7 @@ class JobQueue:
         self.kb, self.max_jobs = kb, max_jobs
         self.uploads = Path(kb.home) / "uploads"
         self.incoming = self.uploads / ".incoming"
-        self._service = kb.service
-        self._service.adopt("jobs", _SCHEMA)
+        self._log = kb.job_log()
         self._clear_lost()
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._waiting: list[tuple[int, int, str]] = []  # (bytes, arrival, job id): smallest first
@@ -140,37 +137,27 @@ class JobQueue:
         """A job of this process, or one another server process took (from the service file)."""
         found = self._jobs.get(job_id)
         if found is None:
-            with self._service.session() as conn:
-                row = conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            found = Job.from_record(row[0]) if row else None
+            record = self._log.get(job_id)
+            found = Job.from_record(record) if record else None
         return found
 
     def _save(self, job: Job) -> None:
         """Write the job's state for the other processes; a failure (a full disk) only delays that."""
         try:
-            with self._service.session(write=True) as conn:
-                conn.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
-                conn.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, ?)", (job.id, os.getpid(), job.state, job.finished, job.record()))
-                if job.finished:
-                    conn.execute("""DELETE FROM jobs WHERE finished IS NOT NULL AND id NOT IN
-                                    (SELECT id FROM jobs WHERE finished IS NOT NULL ORDER BY finished DESC LIMIT ?)""",
-                                 (KEEP_FINISHED,))
+            self._log.save(job.id, os.getpid(), job.state, job.finished, job.record())
         except Exception:  # noqa: BLE001  the job itself goes on; its state is in this process
             log.warning("could not record the state of upload job %s", job.id, exc_info=True)
 
     def _clear_lost(self) -> None:
         """Jobs of server processes that are gone are failed; their files, after a day, removed.
         (Another live process's jobs and files are left alone: several serve one home.)"""
-        with self._service.session(write=True) as conn:
-            rows = conn.execute("SELECT id, pid, data FROM jobs WHERE state IN ('queued', 'running')").fetchall()
-            for job_id, pid, data in rows:
-                job = Job.from_record(data)
-                if job.host == HOST and not _alive(pid):
-                    job.state, job.finished = "failed", time.time()
-                    job.error = {"code": "server_restarted", "message": "The server stopped before this upload was "
-                                 "ingested; upload it again."}
-                    conn.execute("UPDATE jobs SET state = 'failed', finished = ?, data = ? WHERE id = ?",
-                                 (job.finished, job.record(), job_id))
+        for job_id, pid, data in self._log.unfinished():
+            job = Job.from_record(data)
+            if job.host == HOST and not _alive(pid):
+                job.state, job.finished = "failed", time.time()
+                job.error = {"code": "server_restarted", "message": "The server stopped before this upload was "
+                             "ingested; upload it again."}
+                self._log.fail(job_id, job.finished, job.record())
         if self.incoming.is_dir():
             for path in self.incoming.iterdir():
                 try:
