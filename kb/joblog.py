@@ -40,8 +40,9 @@ class JobLog:
         return row[0] if row else None
 
     def unfinished(self) -> list[tuple[str, int, str]]:
-        """(id, pid, JSON) of every job recorded as queued or running."""
-        with self.service.session() as conn:
+        """(id, pid, JSON) of every job recorded as queued or running, read where writes go
+        (a replica may lag: the caller marks some of them failed next)."""
+        with self.service.session(write=True) as conn:
             return [tuple(r) for r in conn.execute("SELECT id, pid, data FROM jobs WHERE state IN ('queued', 'running')")]
 
     def fail(self, job_id: str, finished: float, record: str) -> None:

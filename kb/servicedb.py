@@ -18,6 +18,7 @@ Callers write SQL once, with ``?`` placeholders, in the subset both databases sp
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -108,6 +109,9 @@ class PostgresService(Service):
         with self.store._transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SERVICE_LOCK,))  # two servers starting at once
             conn.execute(postgres_schema or schema)
+        deadline = time.monotonic() + 30  # reads go to a replica, which may not have replayed it yet
+        while self.store._q("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def service_for(store: "PassageStore", home: Path) -> Service:

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb.errors import KBError, is_disk_full
+from kb.errors import KBError, Unavailable, is_disk_full
 
 __all__ = ["Job", "JobQueue", "Busy", "DiskFull"]
 
@@ -151,7 +151,11 @@ class JobQueue:
     def _clear_lost(self) -> None:
         """Jobs of server processes that are gone are failed; their files, after a day, removed.
         (Another live process's jobs and files are left alone: several serve one home.)"""
-        for job_id, pid, data in self._log.unfinished():
+        try:
+            unfinished = self._log.unfinished()
+        except Unavailable:  # the database's primary is away: the next process to start clears them
+            unfinished = []
+        for job_id, pid, data in unfinished:
             job = Job.from_record(data)
             if job.host == HOST and not _alive(pid):
                 job.state, job.finished = "failed", time.time()
