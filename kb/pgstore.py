@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import Unavailable
-from .records import Document, Place
+from .records import Document
 from .store import (
     _DOC_COLUMNS,
     _FIRST_PLACE,
@@ -29,11 +29,10 @@ from .store import (
     ROW_COLUMNS,
     WORD,
     Filters,
+    _DerivedReads,
     _document,
     _heading,
     _with,
-    places_from_rows,
-    results_from_rows,
 )
 
 __all__ = ["PostgresStore"]
@@ -69,12 +68,14 @@ KEEP_CHANGES = 1000  # generations of the change log kept: a server further behi
 _WRITE_LOCK = 0x6B62_7772_6974  # "kbwrit": the advisory lock writers hold
 
 
-class PostgresStore:
+class PostgresStore(_DerivedReads):
     """Writes go to the primary (`url`); reads go to the first streaming replica that answers
     (`replicas`), else to the primary. One connection of each kind per thread (psycopg 3),
     autocommit outside explicit transactions. A read whose server went away is tried once on
     the next; a write while the primary is away raises `Unavailable` (the replicas go on
     answering searches)."""
+
+    _PARAM = "%s"
 
     def __init__(self, url: str, replicas: Sequence[str] = ()):
         self.url = url
@@ -202,20 +203,10 @@ class PostgresStore:
         row = self._q("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
         return row[0] if row else None
 
-    def generation(self) -> int:
-        return int(self.get_meta("generation") or 0)
-
     def _documents(self, where: str = "", args: tuple = ()) -> list[Document]:
         rows = self._q(f"""SELECT {_DOC_COLUMNS}, (SELECT COUNT(*) FROM occurrences o WHERE o.document = d.id)
                            FROM documents d {where} ORDER BY d.ingested_at, d.id""", args).fetchall()
         return [_document(r) for r in rows]
-
-    def document(self, doc_id: str) -> Document | None:
-        found = self._documents("WHERE d.id = %s", (doc_id,))
-        return found[0] if found else None
-
-    def documents(self) -> list[Document]:
-        return self._documents()
 
     def fingerprint(self, doc_id: str) -> str | None:
         row = self._q("SELECT content_hash || ':' || fingerprint FROM documents WHERE id = %s", (doc_id,)).fetchone()
@@ -245,19 +236,13 @@ class PostgresStore:
             args.append(filters["date_to"])
         return " AND " + " AND ".join(clauses), args
 
-    def _rows(self, keys: Sequence[int], filters: Filters | None):
+    def _place_rows(self, keys: Sequence[int], filters: Filters | None):
         where, args = self._filter_sql(filters)
         return self._q(
             f"""SELECT p.key, p.id, p.text, p.clean, p.tokens, o.document, o.ordinal, o.section, o.page, o.start,
                        o."end", {_DOC_COLUMNS}, 0
                 FROM passages p JOIN occurrences o ON o.passage = p.key JOIN documents d ON d.id = o.document
                 WHERE p.key = ANY(%s) {where} {_FIRST_PLACE}""", [[int(k) for k in keys], *args]).fetchall()
-
-    def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict:
-        return results_from_rows(self._rows(keys, filters)) if keys else {}
-
-    def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]:
-        return places_from_rows(self._rows(keys, filters)) if keys else {}
 
     def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         out: dict[int, tuple[str, str | None]] = {}
@@ -268,12 +253,6 @@ class PostgresStore:
         for key, title, section in rows:
             out.setdefault(key, (title, section))
         return out
-
-    def titles_for(self, keys: Sequence[int]) -> dict[int, str]:
-        return {key: title for key, (title, _) in self._first_places(keys).items()}
-
-    def headings_for(self, keys: Sequence[int]) -> dict[int, str]:
-        return {key: _heading(title, section) for key, (title, section) in self._first_places(keys).items()}
 
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]:
         return {r[0] for r in self._q("SELECT passage FROM occurrences WHERE document = ANY(%s)", (list(doc_ids),))}

@@ -129,7 +129,53 @@ class PassageStore(Protocol):
     def close(self) -> None: ...
 
 
-class SQLiteStore:
+class _DerivedReads:
+    """Reads both stores derive the same way from their own SQL primitives (`get_meta`,
+    `_documents`, `_place_rows`, `_first_places`); `_PARAM` is the driver's placeholder."""
+
+    _PARAM = "?"
+
+    def get_meta(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def _documents(self, where: str = "", args: tuple = ()) -> list[Document]:
+        raise NotImplementedError
+
+    def _place_rows(self, keys: Sequence[int], filters: Filters | None) -> Iterable[tuple]:
+        raise NotImplementedError
+
+    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        raise NotImplementedError
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def document(self, doc_id: str) -> Document | None:
+        found = self._documents(f"WHERE d.id = {self._PARAM}", (doc_id,))
+        return found[0] if found else None
+
+    def documents(self) -> list[Document]:
+        return self._documents()
+
+    def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict:
+        """key -> (Passage, Occurrence, Document): each passage at its first matching place."""
+        return results_from_rows(self._place_rows(keys, filters)) if keys else {}
+
+    def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]:
+        """key -> every place of the passage (within `filters`), its first place first."""
+        return places_from_rows(self._place_rows(keys, filters)) if keys else {}
+
+    def titles_for(self, keys: Sequence[int]) -> dict[int, str]:
+        """key -> title of the document at the passage's first place: the reranker's title feature."""
+        return {key: title for key, (title, _) in self._first_places(keys).items()}
+
+    def headings_for(self, keys: Sequence[int]) -> dict[int, str]:
+        """key -> heading (as `all_texts` gives it) of each of `keys` that is still stored:
+        what a write that touched only these passages gives the lexical index."""
+        return {key: _heading(title, section) for key, (title, section) in self._first_places(keys).items()}
+
+
+class SQLiteStore(_DerivedReads):
     """SQLite in WAL mode; one connection per thread, so server threads read concurrently."""
 
     def __init__(self, path: Path):
@@ -170,9 +216,6 @@ class SQLiteStore:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def generation(self) -> int:
-        return int(self.get_meta("generation") or 0)
-
     def _documents(self, where: str = "", args: tuple = ()) -> list[Document]:
         rows = self._conn().execute(
             f"""SELECT {_DOC_COLUMNS}, (SELECT COUNT(*) FROM occurrences o WHERE o.document = d.id)
@@ -180,13 +223,6 @@ class SQLiteStore:
             args,
         )
         return [_document(r) for r in rows]
-
-    def document(self, doc_id: str) -> Document | None:
-        found = self._documents("WHERE d.id = ?", (doc_id,))
-        return found[0] if found else None
-
-    def documents(self) -> list[Document]:
-        return self._documents()
 
     def fingerprint(self, doc_id: str) -> str | None:
         row = self._conn().execute(
@@ -239,14 +275,6 @@ class SQLiteStore:
             [*keys, *args],
         )
 
-    def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict:
-        """key -> (Passage, Occurrence, Document): each passage at its first matching place."""
-        return results_from_rows(self._place_rows(keys, filters)) if keys else {}
-
-    def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]:
-        """key -> every place of the passage (within `filters`), its first place first."""
-        return places_from_rows(self._place_rows(keys, filters)) if keys else {}
-
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]:
         """Keys of the passages that occur in these documents (inside a write: as it stands)."""
         out: set[int] = set()
@@ -269,15 +297,6 @@ class SQLiteStore:
             for key, title, section in rows:
                 out.setdefault(key, (title, section))
         return out
-
-    def titles_for(self, keys: Sequence[int]) -> dict[int, str]:
-        """key -> title of the document at the passage's first place: the reranker's title feature."""
-        return {key: title for key, (title, _) in self._first_places(keys).items()}
-
-    def headings_for(self, keys: Sequence[int]) -> dict[int, str]:
-        """key -> heading (as `all_texts` gives it) of each of `keys` that is still stored:
-        what a write that touched only these passages gives the lexical index."""
-        return {key: _heading(title, section) for key, (title, section) in self._first_places(keys).items()}
 
     def allowed_keys(self, filters: Filters) -> np.ndarray:
         where, args = self._filter_sql(filters)
