@@ -150,17 +150,10 @@ class KnowledgeBase:
         return Ingester(self).sync(Path(folder), IngestReport(), progress)
 
     def _finish(self, engine: SearchEngine, touched: set[int]) -> bool:
-        """After a writer's commit: bring `engine`'s lexical index to the store, then save it at
-        the store's generation and serve searches from it. Only the passages the write touched
-        can differ there: new ones, removed ones, and those of the documents written, whose
-        heading (title and section at their first place) may have moved. So only those are
-        looked up (`BM25Index.update`: at 1M passages the headings of all took 3-5 s); an index
-        that cannot merge is indexed again from every passage's heading."""
-        headings = self.store.headings_for(sorted(touched))
-        gone = [k for k in touched if k not in headings]
-        if not engine.lexical.update(gone, list(headings), list(headings.values()), self.store.clean_texts):
-            keys, _, every = self.store.all_texts(texts=False)
-            engine.lexical.rebuild(keys, every, self.store.clean_texts)
+        """After a writer's commit: bring `engine`'s lexical index to the store for the
+        passages the write `touched` (`LiveIndex.update_lexical`), then save it at the store's
+        generation and serve searches from it."""
+        self.live.update_lexical(engine, touched)
         return self.live.install(engine, self.store.generation())
 
     def edit_document(self, doc_id: str, **changes) -> Document:

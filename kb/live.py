@@ -19,7 +19,7 @@ import logging
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -170,6 +170,19 @@ class LiveIndex:
                 self._save_or_keep(engine, generation)  # a full disk: serve it from memory all the same
         return engine
 
+    def update_lexical(self, engine: SearchEngine, touched: Iterable[int]) -> None:
+        """Bring `engine`'s lexical index to the store for the passages `touched`: new ones,
+        removed ones, and those of documents written, whose heading (title and section at
+        their first place) may have moved. Only those are looked up (`BM25Index.update`: at
+        1M passages the headings of all took 3-5 s); an index that cannot merge is indexed
+        again from every passage's heading."""
+        keys = sorted(touched)
+        headings = self.store.headings_for(keys)
+        gone = [k for k in keys if k not in headings]
+        if not engine.lexical.update(gone, list(headings), list(headings.values()), self.store.clean_texts):
+            every_key, _, every = self.store.all_texts(texts=False)
+            engine.lexical.rebuild(every_key, every, self.store.clean_texts)
+
     def _catch_up(self, base: SearchEngine, since: int, dim: int) -> tuple[SearchEngine, int] | None:
         """`base` (built at generation `since`) brought to the store's generation by the
         passages written since, from the store's change log (PostgreSQL keeps one): their
@@ -191,11 +204,7 @@ class LiveIndex:
             engine.vectors.remove(np.array(keys, dtype=np.int64))
             if len(present):
                 engine.vectors.add(present, self.store.vectors_of(present, dim))  # type: ignore[attr-defined]
-        headings = self.store.headings_for(keys)
-        gone = [k for k in keys if k not in headings]
-        if not engine.lexical.update(gone, list(headings), list(headings.values()), self.store.clean_texts):
-            every_key, _, every = self.store.all_texts(texts=False)
-            engine.lexical.rebuild(every_key, every, self.store.clean_texts)
+        self.update_lexical(engine, touched)
         with self._try_writing() as idle:
             if idle and self.store.generation() == generation:
                 self._save_or_keep(engine, generation)
