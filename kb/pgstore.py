@@ -81,6 +81,7 @@ class PostgresStore(_DerivedReads):
         self.url = url
         self.replicas = [r for r in replicas if r]
         self._local = threading.local()
+        self._indexed: int | None = None  # the dimension the HNSW index is known to exist for
         with self._transaction() as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             conn.execute(_SCHEMA)
@@ -496,7 +497,7 @@ class PostgresStore(_DerivedReads):
     def index_vectors(self, dim: int) -> None:
         """An HNSW index (pgvector, inner product: the vectors are normalised) over the vectors,
         built once after a bulk load rather than kept up row by row during it."""
-        if getattr(self, "_indexed", None) == dim:
+        if self._indexed == dim:
             return
         with self._transaction() as conn:
             conn.execute(f"CREATE INDEX IF NOT EXISTS passages_vector ON passages "

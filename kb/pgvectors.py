@@ -64,21 +64,15 @@ class DatabaseVectors:
         if allowed is not None and not len(allowed):
             return scores, ids
         keys = [int(i) for i in allowed] if allowed is not None else None
+        distance = f"{self._column} <#> %b"
+        where = "WHERE key = ANY(%s) " if keys is not None else ""
+        order = f"({distance}) + 0" if exact else distance  # "+ 0": not the index's expression: a scan of the allowed keys
+        sql = f"SELECT key, -({distance}) FROM passages {where}ORDER BY {order} LIMIT %s"
+        ef_search = min(MAX_EF, max(MIN_EF, k))
         for n, query in enumerate(queries):
             q = Vector(query)
-            args: tuple
-            if exact:  # "+ 0": not the index's expression, so the planner scans the allowed keys
-                sql = (f"SELECT key, -({self._column} <#> %b) FROM passages WHERE key = ANY(%s) "
-                       f"ORDER BY ({self._column} <#> %b) + 0 LIMIT %s")
-                args = (q, keys, q, k)
-            elif keys is not None:
-                sql = (f"SELECT key, -({self._column} <#> %b) FROM passages WHERE key = ANY(%s) "
-                       f"ORDER BY {self._column} <#> %b LIMIT %s")
-                args = (q, keys, q, k)
-            else:
-                sql = f"SELECT key, -({self._column} <#> %b) FROM passages ORDER BY {self._column} <#> %b LIMIT %s"
-                args = (q, q, k)
-            rows = self.store.nearest(sql, args, ef_search=min(MAX_EF, max(MIN_EF, k)), iterative=keys is not None)
+            args = (q, keys, q, k) if keys is not None else (q, q, k)
+            rows = self.store.nearest(sql, args, ef_search=ef_search, iterative=keys is not None)
             rows.sort(key=lambda r: -r[1])  # an iterative scan may return them slightly out of order
             for j, (key, score) in enumerate(rows[:k]):
                 ids[n, j], scores[n, j] = key, score
