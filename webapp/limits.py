@@ -26,24 +26,29 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def _refill(self, tokens: float, last: float, now: float) -> float:
+        """The tokens at `now` of a bucket that held `tokens` at `last`."""
+        return min(self.capacity, tokens + max(0.0, now - last) * self.rate)
+
+    def _spend(self, tokens: float, cost: float) -> tuple[float, float]:
+        """(tokens left, seconds until the request would be allowed: 0 if it is)."""
+        return (tokens - cost, 0.0) if tokens >= cost else (tokens, (cost - tokens) / self.rate)
+
     def take(self, client: str, now: float | None = None, cost: float = 1.0) -> float:
         """0 if allowed, else seconds until a request would be."""
         now = time.monotonic() if now is None else now
         with self._lock:
             tokens, last = self._buckets.get(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if len(self._buckets) > 100_000:  # forget the idle: a full bucket is the default anyway
                 self._buckets = {c: v for c, v in self._buckets.items() if now - v[1] < 60}
-            if tokens >= cost:
-                self._buckets[client] = (tokens - cost, now)
-                return 0.0
+            tokens, wait = self._spend(self._refill(tokens, last, now), cost)
             self._buckets[client] = (tokens, now)
-            return (cost - tokens) / self.rate
+            return wait
 
     def remaining(self, client: str, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
         tokens, last = self._buckets.get(client, (self.capacity, now))
-        return max(0, int(min(self.capacity, tokens + (now - last) * self.rate)))
+        return max(0, int(self._refill(tokens, last, now)))
 
 
 class SharedRateLimiter(RateLimiter):
@@ -81,9 +86,7 @@ class SharedRateLimiter(RateLimiter):
             row = conn.execute("SELECT tokens, last FROM buckets WHERE name = ? AND client = ?",
                                (self._name, client)).fetchone()
             tokens, last = row if row else (self.capacity, now)
-            tokens = min(self.capacity, tokens + max(0.0, now - last) * self.rate)
-            wait = 0.0 if tokens >= cost else (cost - tokens) / self.rate
-            tokens -= cost if not wait else 0.0
+            tokens, wait = self._spend(self._refill(tokens, last, now), cost)
             conn.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)", (self._name, client, tokens, now))
             self._takes += 1
             if self._takes % 1000 == 0:  # forget the idle: a full bucket is the default anyway
@@ -99,7 +102,7 @@ class SharedRateLimiter(RateLimiter):
         row = self._conn().execute("SELECT tokens, last FROM buckets WHERE name = ? AND client = ?",
                                    (self._name, client)).fetchone()
         tokens, last = row if row else (self.capacity, now)
-        return max(0, int(min(self.capacity, tokens + max(0.0, now - last) * self.rate)))
+        return max(0, int(self._refill(tokens, last, now)))
 
 
 class InFlight:
