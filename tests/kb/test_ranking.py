@@ -22,6 +22,24 @@ def test_relevance_is_in_0_1_and_highest_for_the_answer(fine_kb, mode, query, an
     assert results[-1].relevance < best.relevance
 
 
+@pytest.mark.parametrize("query", [ONLINE, NEWBORN, "history of the Roman empire", "positive parenting 2,053"])
+def test_served_relevance_is_the_calibration_over_the_features_it_was_fitted_on(fine_kb, query):
+    """bench/calibrate_loo.py fits the calibration on (cosine z, weighted coverage, proximity)
+    of the hybrid top 10; a search must read the same columns, or its relevance and default
+    cut are not the ones fitted (it once read plain coverage in place of weighted)."""
+    from index.relevance import CALIBRATION_FEATURES, Calibrator
+    from index.rerank import FEATURES
+
+    served = fine_kb.search(query, k=10, min_score=0)
+    vector = fine_kb.query_vector(query)
+    hits = fine_kb.retrieve(query, 10, "hybrid", None, vector)
+    assert fine_kb.store.results_for([hits[0].id])[hits[0].id][0].id == served[0].passage.id
+    x = fine_kb.evidence(fine_kb.engine(), query, hits)
+    z = fine_kb.cosine_null().z(vector, x[:, FEATURES.index("cosine")])
+    fitted = Calibrator().model.predict(np.column_stack([z] + [x[:, FEATURES.index(n)] for n in CALIBRATION_FEATURES[1:]]))
+    assert served[0].relevance == pytest.approx(float(fitted[0]), abs=1e-9)
+
+
 def test_a_query_nothing_answers_returns_nothing_by_default(fine_kb):
     assert fine_kb.search(NONSENSE, k=10) == []
     everything = fine_kb.search(NONSENSE, k=10, min_score=0)
