@@ -6,8 +6,8 @@ leave-one-collection-out.
 
 Every judged collection (homes made by bench/quality.py, reused, or ingested here) gives, for the top 10
 results of each query ranked as served (hybrid, no second stage), the calibration's features
-(cosine z-score against the collection's null, the query's IDF mass the passage holds, term
-proximity) and a label (the passage's document is relevant; for our questions, the passage
+(cosine z-score against the collection's null, the cosine, the query's IDF mass the passage
+holds, term proximity) and a label (the passage's document is relevant; for our questions, the passage
 holds the evidence). Off-topic queries for a collection: 100 of the other collections'
 queries plus our questions' off-topic ones (and, for the reports, the 10 written off-topic).
 
@@ -38,6 +38,7 @@ from index.relevance import (  # noqa: E402
     CALIBRATION_FEATURES,
     CALIBRATION_FILE,
     CALIBRATION_TRAIN,
+    Calibrator,
     LinearModel,
     fit_calibration,
     gate_for,
@@ -56,8 +57,7 @@ def rows_for(kb: KnowledgeBase, queries: list[str], label) -> list[tuple[np.ndar
     """Per query: (calibration features of its top results as served, their labels)."""
     engine = kb.engine()
     null = kb.cosine_null()
-    cos = FEATURES.index("cosine")
-    others = [FEATURES.index(n) for n in CALIBRATION_FEATURES[1:]]
+    calibrator = Calibrator(LinearModel(CALIBRATION_FEATURES, (0.0,) * len(CALIBRATION_FEATURES), 0.0))
     out = []
     for n, text in enumerate(queries):
         text = text[:1000]
@@ -66,7 +66,7 @@ def rows_for(kb: KnowledgeBase, queries: list[str], label) -> list[tuple[np.ndar
         if not hits:
             continue
         x = kb.evidence(engine, text, hits)
-        f = np.column_stack([null.z(vector, x[:, cos]), x[:, others]])
+        f = calibrator.columns(null.z(vector, x[:, FEATURES.index("cosine")]), x)
         rows = kb.store.results_for([h.id for h in hits])
         out.append((f, np.array([label(n, rows.get(h.id)) for h in hits], dtype=int)))
     return out

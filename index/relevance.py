@@ -3,11 +3,13 @@
 Raw scores do not compare across queries: a question's cosine to its answer is lower than a
 claim's to its evidence, and BM25 grows with the collection. So the calibration looks at how
 far a passage's cosine stands out from what the same query scores against typical text in
-this collection (a z-score under a `CosineNull`), plus how much of the query's IDF mass the
-passage holds (its rare words count most) and how close together. A logistic model over
-those three maps them to a probability. It is fitted across every judged collection by
-``bench/calibrate_loo.py`` (checked leave-one-collection-out) and shipped as JSON with the
-default cut (`gate`): the best result's relevance below which a search shows the empty state.
+this collection (a z-score under a `CosineNull`), the cosine itself (one model, one scale:
+a passage that stands out from a collection of unrelated text can still be a weak match),
+how much of the query's IDF mass the passage holds (its rare words count most) and how close
+together. A logistic model over those four maps them to a probability. It is fitted across
+every judged collection by ``bench/calibrate_loo.py`` (checked leave-one-collection-out) and
+shipped as JSON with the default cut (`gate`): the best result's relevance below which a
+search shows the empty state.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .rerank import FEATURES
+
 __all__ = ["CosineNull", "Calibrator", "LinearModel", "CALIBRATION_FEATURES", "reference_null", "fit_calibration",
            "gate_for", "reliability_table", "shipped_gate"]
 
@@ -29,7 +33,7 @@ CALIBRATION_TRAIN = MODELS / "calibration-train.npz"  # the features it was fitt
 REFERENCE_NULLS = {"sentence-transformers/all-MiniLM-L6-v2": MODELS / "null-all-MiniLM-L6-v2.npz"}
 PRIOR_WEIGHT = 2000  # a collection of n passages counts n / (n + 2000) against the reference
 
-CALIBRATION_FEATURES = ("cosine_z", "weighted_coverage", "proximity")
+CALIBRATION_FEATURES = ("cosine_z", "cosine", "weighted_coverage", "proximity")  # then columns of `FEATURES`
 RELIABILITY_BINS = ((0, .05), (.05, .1), (.1, .2), (.2, .35), (.35, .5), (.5, .7), (.7, 1.01))
 
 
@@ -157,15 +161,18 @@ def _shipped() -> LinearModel:
 
 
 class Calibrator:
-    """Probability of relevance from (cosine z-score, term coverage, term proximity)."""
+    """Probability of relevance from the cosine z-scores and the rows of a `FEATURES` matrix
+    (the calibration reads its other columns from it by name)."""
 
     def __init__(self, model: LinearModel | None = None):
         self.model = model or _shipped()
+        self._columns = [FEATURES.index(name) for name in self.model.names[1:]]
 
-    def columns(self, z: np.ndarray, coverage: np.ndarray, proximity: np.ndarray) -> np.ndarray:
-        return np.column_stack([z, coverage, proximity]).astype(np.float64)
+    def columns(self, z: np.ndarray, features: np.ndarray) -> np.ndarray:
+        x = np.asarray(features, dtype=np.float64).reshape(-1, len(FEATURES))
+        return np.column_stack([np.asarray(z, dtype=np.float64), x[:, self._columns]])
 
-    def __call__(self, z: np.ndarray, coverage: np.ndarray, proximity: np.ndarray) -> np.ndarray:
+    def __call__(self, z: np.ndarray, features: np.ndarray) -> np.ndarray:
         if not len(z):
             return np.zeros(0)
-        return self.model.predict(self.columns(z, coverage, proximity))
+        return self.model.predict(self.columns(z, features))

@@ -19,7 +19,7 @@ import numpy as np
 from index import Hit, SearchEngine
 from index.analysis import Analyzer
 from index.diversity import mmr
-from index.relevance import CALIBRATION_FEATURES, Calibrator, CosineNull, reference_null
+from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, features
 
 from .highlight import Sentences, SentenceVectors, best_sentences
@@ -253,7 +253,7 @@ class Searcher:
         if self._calibrator is None:
             self._calibrator = Calibrator()
         z = self.cosine_null(snapshot).z(vector, x[:, FEATURES.index("cosine")])
-        return self._calibrator(z, *(x[:, FEATURES.index(name)] for name in CALIBRATION_FEATURES[1:]))
+        return self._calibrator(z, x)
 
     def search(self, query: str, k: int | None = None, mode: str = "hybrid", filters: dict | None = None,
                explain: bool = False, rerank: bool | None = None, diversify: bool = False,

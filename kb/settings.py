@@ -62,7 +62,7 @@ class Settings:
     reranker: str = _setting("builtin", "Second stage for rerank=true: builtin (learned, no extra weights) or a cross-encoder name or path.")
     rerank: bool = _setting(False, "Use the second stage when a request does not say (rerank=true turns it on per request). Off: fitted leave-one-collection-out, the built-in one lowers nDCG@10 on some held-out collections (bench/QUALITY.md, bench/rerank_loo.py).")
     rerank_depth: int = _setting(50, "First-stage candidates the second stage reorders.")
-    min_score: float = _setting(0.1, "The default cut: when a request gives no min_score, a query whose first result's calibrated relevance (0-1) is below this gets no results (the empty state); otherwise all are shown. 0 turns it off. A request's own min_score drops each result below it. The default is the cut bench/calibrate_loo.py fits across collections (index/models/calibration.json: gate), rounded down.")
+    min_score: float = _setting(0.09, "The default cut: when a request gives no min_score, a query whose first result's calibrated relevance (0-1) is below this gets no results (the empty state); otherwise all are shown. 0 turns it off. A request's own min_score drops each result below it. The default is the cut bench/calibrate_loo.py fits across collections (index/models/calibration.json: gate), rounded down.")
     diversity: float = _setting(0.7, "MMR trade-off for diversify=true: 1 is pure relevance, lower favours passages unlike those above.")
     bm25_k1: float = _setting(0.9, "BM25 term-frequency saturation.")
     bm25_b: float = _setting(0.4, "BM25 length normalisation.")

@@ -13,6 +13,7 @@ from index.relevance import (
     reference_null,
     shipped_gate,
 )
+from index.rerank import FEATURES
 from kb.settings import Settings
 
 
@@ -45,15 +46,27 @@ def test_small_collections_lean_on_the_prior(tmp_path):
     assert loaded.count == 4000 and np.allclose(loaded.mean, prior.mean, atol=1e-6)
 
 
+def _rows(cosine, weighted_coverage, proximity):
+    """`FEATURES` rows with the calibration's columns set (the others must not matter)."""
+    x = np.full((len(cosine), len(FEATURES)), 7.0)
+    for name, values in zip(CALIBRATION_FEATURES[1:], (cosine, weighted_coverage, proximity)):
+        x[:, FEATURES.index(name)] = values
+    return x
+
+
 def test_calibration_is_monotone_in_every_feature_and_within_0_1():
     calibrate = Calibrator()
     assert calibrate.model.names == CALIBRATION_FEATURES
-    base = calibrate(np.array([3.0]), np.array([0.5]), np.array([0.2]))[0]
+    base = calibrate([3.0], _rows([0.3], [0.5], [0.2]))[0]
     assert 0 < base < 1
-    assert calibrate(np.array([6.0]), np.array([0.5]), np.array([0.2]))[0] > base
-    assert calibrate(np.array([3.0]), np.array([1.0]), np.array([0.2]))[0] > base
-    assert calibrate(np.array([0.0]), np.array([0.0]), np.array([0.0]))[0] < shipped_gate() / 2  # nothing in common: cut
-    assert calibrate(np.array([]), np.array([]), np.array([])).shape == (0,)
+    assert calibrate([6.0], _rows([0.3], [0.5], [0.2]))[0] > base
+    assert calibrate([3.0], _rows([0.5], [0.5], [0.2]))[0] > base
+    assert calibrate([3.0], _rows([0.3], [1.0], [0.2]))[0] > base
+    x = _rows([0.3], [0.5], [0.2])
+    x[:, [i for i, n in enumerate(FEATURES) if n not in CALIBRATION_FEATURES]] = 0.0
+    assert calibrate([3.0], x)[0] == base  # only its own columns are read
+    assert calibrate([0.0], _rows([0.0], [0.0], [0.0]))[0] < shipped_gate() / 2  # nothing in common: cut
+    assert calibrate([], np.zeros((0, len(FEATURES)))).shape == (0,)
 
 
 def test_the_bundled_model_has_a_reference_null():

@@ -24,8 +24,8 @@ def test_relevance_is_in_0_1_and_highest_for_the_answer(fine_kb, mode, query, an
 
 @pytest.mark.parametrize("query", [ONLINE, NEWBORN, "history of the Roman empire", "positive parenting 2,053"])
 def test_served_relevance_is_the_calibration_over_the_features_it_was_fitted_on(fine_kb, query):
-    """bench/calibrate_loo.py fits the calibration on (cosine z, weighted coverage, proximity)
-    of the hybrid top 10; a search must read the same columns, or its relevance and default
+    """bench/calibrate_loo.py fits the calibration on (cosine z, cosine, weighted coverage,
+    proximity) of the hybrid top 10; a search must read the same columns, or its relevance and default
     cut are not the ones fitted (it once read plain coverage in place of weighted)."""
     from index.relevance import CALIBRATION_FEATURES, Calibrator
     from index.rerank import FEATURES
