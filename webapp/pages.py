@@ -71,6 +71,12 @@ def _kb():
     return current_app.extensions["kb"]
 
 
+@bp.app_context_processor
+def _limits() -> dict:
+    """The search box takes as much as a search accepts (the setting, not a copy of it)."""
+    return {"max_query_chars": _kb().settings.max_query_chars}
+
+
 TOKEN_SECONDS = 24 * 3600  # a results page's vote buttons work for a day
 
 

@@ -241,7 +241,7 @@ def test_filters(sample_kb):
     [
         ({"query": ""}, "empty_query"),
         ({"query": "   "}, "empty_query"),
-        ({"query": "x" * 1001}, "query_too_long"),
+        ({"query": "x" * 4001}, "query_too_long"),
         ({"query": "ok", "k": 0}, "invalid_k"),
         ({"query": "ok", "k": 101}, "invalid_k"),
         ({"query": "ok", "k": True}, "invalid_k"),

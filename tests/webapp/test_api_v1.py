@@ -93,6 +93,20 @@ def test_bytes_that_are_not_utf8_get_a_clear_400(client):
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "query_too_long"
 
 
+def test_a_pasted_paragraph_is_a_query(client, sample_kb):
+    """A paragraph of the report (2,000 characters, as long as an argument or an abstract)
+    finds its own first passage first; past the setting's limit the query is refused by name."""
+    from ..conftest import SAMPLE
+
+    paragraph = max(SAMPLE.read_text().splitlines(), key=len)[:2000]
+    r = client.post("/api/v1/search", json={"query": paragraph, "k": 3})
+    assert r.status_code == 200 and paragraph.startswith(r.get_json()["results"][0]["text"][:300])
+    too_long = "word " * (sample_kb.settings.max_query_chars // 5 + 1)
+    r = client.post("/api/v1/search", json={"query": too_long})
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "query_too_long"
+    assert f'maxlength="{sample_kb.settings.max_query_chars}"' in client.get("/").get_data(as_text=True)
+
+
 def test_highlight_by_terms_or_by_model(client):
     q = "how many health professionals were trained in newborn care"
     by_terms = client.get("/api/v1/search", query_string={"q": q, "k": 3, "highlight": "terms"}).get_json()["results"]
