@@ -143,7 +143,9 @@ def main() -> None:
             v = res["served"]
             lines += ["", f"**{res['collection']}, as served** (every default): hit@1 {v['hit@1']:.3f}, hit@5 {v['hit@5']:.3f}, "
                           f"hit@10 {v['hit@10']:.3f} over {v['questions']} questions; answers ranked first but hidden by the default "
-                          f"cut: {v['hidden_by_cut']}; off-topic questions given the empty state: {v['off_topic_empty']} of {v['off_topic']}."]
+                          f"cut: {v['hidden_by_cut']}; off-topic questions given the empty state: {v['off_topic_empty']} of {v['off_topic']}"
+                          + (f"; the first result is from the report the question is about for {v['right_report_first']:.3f} of "
+                             f"{v['naming_a_report']}." if v.get("naming_a_report") else ".")]
     lines += calibration_lines()
     lines += ["", PUBLISHED, ""]
     (ROOT / "bench" / "output").mkdir(exist_ok=True)

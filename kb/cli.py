@@ -328,7 +328,9 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
         click.echo(f"As served (every default): hit@1 {served['hit@1']:.3f}, hit@5 {served['hit@5']:.3f}, hit@10 {served['hit@10']:.3f} "
                    f"over {served['questions']} questions; answers ranked first but hidden by the default cut: {served['hidden_by_cut']}"
                    + (f"; off-topic questions given the empty state: {served['off_topic_empty']} of {served['off_topic']}"
-                      if served["off_topic"] else ""))
+                      if served["off_topic"] else "")
+                   + (f"; the right report first for {served['right_report_first']:.3f} of the {served['naming_a_report']} "
+                      "that name it" if served["naming_a_report"] else ""))
 
 
 @main.command()

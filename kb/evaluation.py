@@ -124,6 +124,7 @@ class Question:
     query: str
     relevant: tuple[str, ...]
     off_topic: bool = False  # nothing in the collection answers it: the empty state is right
+    document: str | None = None  # the report that answers it: its id, or its file's name (with or without the extension)
 
 
 def read_questions(path: str | Path) -> list[Question]:
@@ -138,7 +139,11 @@ def read_questions(path: str | Path) -> list[Question]:
                 or (relevant and off_topic) or not all(isinstance(r, str) and r.strip() for r in relevant):
             raise InvalidRequest(f"{path.name} question {n}: need {{\"query\": text, \"relevant\": [ids or snippets]}}, "
                                  "or {\"query\": text, \"relevant\": [], \"off_topic\": true}.", "invalid_dataset")
-        out.append(Question(query.strip(), tuple(r.strip() for r in relevant), off_topic))
+        document = row.get("document")
+        if document is not None and (not isinstance(document, str) or not document.strip() or off_topic):
+            raise InvalidRequest(f"{path.name} question {n}: \"document\" names the report that answers it (its id or file "
+                                 "name), and an off-topic question has none.", "invalid_dataset")
+        out.append(Question(query.strip(), tuple(r.strip() for r in relevant), off_topic, document.strip() if document else None))
     if not out:
         raise InvalidRequest(f"{path.name} holds no questions.", "invalid_dataset")
     return out
@@ -186,11 +191,13 @@ def evaluate_questions(kb: KnowledgeBase, questions: list[Question], modes: Iter
 def evaluate_served(kb: KnowledgeBase, questions: list[Question], progress: Progress | None = None) -> dict:
     """The questions asked as a person asks them: `kb.search` with every default (second
     stage, relevance cut, k). Hits at 1/5/10 among what is shown; answers the default cut hid
-    (the evidence ranks first with no cut, yet nothing of it is shown); and off-topic questions
-    that got the empty state."""
+    (the evidence ranks first with no cut, yet nothing of it is shown); off-topic questions
+    that got the empty state; and, for questions that name their report (`document`), how
+    often the first result shown is from that report."""
     answered = [q for q in questions if not q.off_topic]
     hits = {1: 0, 5: 0, 10: 0}
     hidden, empty, shown_off = [], 0, []
+    named, right_report = 0, 0
     for q in (progress(questions) if progress else questions):
         shown = kb.search(q.query)
         if q.off_topic:
@@ -203,10 +210,20 @@ def evaluate_served(kb: KnowledgeBase, questions: list[Question], progress: Prog
             hits[k] += bool(ranks) and ranks[0] <= k
         if not ranks and _ranks(q, kb.search(q.query, min_score=0)[:1]):
             hidden.append(q.query)
+        if q.document is not None:
+            named += 1
+            right_report += bool(shown) and _is_document(q.document, shown[0].document)
     n = max(1, len(answered))
     return {"questions": len(answered), **{f"hit@{k}": round(v / n, 4) for k, v in hits.items()},
             "hidden_by_cut": len(hidden), "hidden": hidden, "off_topic": len(questions) - len(answered),
-            "off_topic_empty": empty, "off_topic_shown": shown_off}
+            "off_topic_empty": empty, "off_topic_shown": shown_off,
+            "naming_a_report": named, "right_report_first": round(right_report / named, 4) if named else None}
+
+
+def _is_document(name: str, document) -> bool:
+    """`name` is the document's id, or its source file's name with or without the extension."""
+    source = Path(document.source)
+    return name in (document.id, source.name, source.stem)
 
 
 def _ranks(question: Question, results) -> list[int]:

@@ -1,6 +1,7 @@
 """What a person gets with every default: plain-word paraphrases and bare figures are shown,
 a question naming one of two similar reports finds that report, off-topic gets nothing."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,32 @@ def test_a_question_naming_one_of_two_similar_reports_ranks_that_report_first(si
 def test_off_topic_questions_get_the_empty_state(similar_kb):
     for query in ("recipe for sourdough bread", "who won the football world cup", "easy guitar chords for beginners"):
         assert similar_kb.search(query) == [], query
+
+
+def test_kb_eval_counts_the_right_report_first(similar_kb, tmp_path):
+    """A question may name the report that answers it (its id, or its file's name with or
+    without the extension); `kb eval` then counts how often the first result shown is from
+    that report, with every default."""
+    from click.testing import CliRunner
+
+    from kb.cli import main
+    from kb.evaluation import evaluate_served, read_questions
+
+    sample = next(d for d in similar_kb.documents() if "UNICEF" in d.title)
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in [
+        {"query": "How many employees did Lockheed Martin have in fiscal 2022?", "relevant": ["116,000"],
+         "document": "lockheed-workforce-fy2022"},
+        {"query": "Lockheed Martin workforce FY2021", "relevant": ["114,000"], "document": "lockheed-workforce-fy2021.md"},
+        {"query": "How many health professionals were trained in newborn care?", "relevant": ["748,000"], "document": sample.id},
+        {"query": "How many engineers and scientists did Lockheed Martin employ in 2021?", "relevant": ["59,000"],
+         "document": "lockheed-workforce-fy2022"},  # named wrong on purpose: the FY2021 report answers it
+        {"query": "recipe for sourdough bread", "relevant": [], "off_topic": True},
+    ]))
+    served = evaluate_served(similar_kb, read_questions(questions))
+    assert served["naming_a_report"] == 4 and served["right_report_first"] == 0.75
+    out = CliRunner().invoke(main, ["eval", str(questions), "--home", str(similar_kb.home)])
+    assert out.exit_code == 0 and "the right report first for 0.750 of the 4 that name it" in out.output
+    questions.write_text(json.dumps({"query": "x", "relevant": [], "off_topic": True, "document": "a"}) + "\n")
+    out = CliRunner().invoke(main, ["eval", str(questions), "--home", str(similar_kb.home)])
+    assert out.exit_code == 2 and "question 1" in out.output and "document" in out.output
