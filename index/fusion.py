@@ -30,10 +30,13 @@ def reciprocal_rank_fusion(
 
 
 def score_fusion(rankings: Sequence[Ranking], weights: Sequence[float] | None = None) -> list[tuple[Hashable, float]]:
-    """Convex combination of min-max normalised scores (Bruch et al., 2023's "TM2C2").
+    """Convex combination of min-max normalised scores (Bruch et al., 2023).
 
-    Each ranking's scores are mapped to [0, 1] over that ranking; an id a ranking lacks
-    gets 0 from it. Unlike RRF it keeps how far apart the scores are, not only their order.
+    Each ranking's scores are mapped to [0, 1] over that ranking, from its own lowest to its
+    highest; an id a ranking lacks gets 0 from it. Unlike RRF it keeps how far apart the
+    scores are, not only their order. (The paper's "TM2C2" takes the scoring function's
+    lowest possible score instead of the ranking's; left out in turn, that and a mean ± 3 sd
+    range each lost to this on most collections.)
     """
     weights = _weights(rankings, weights)
     fused: dict[Hashable, float] = {}
