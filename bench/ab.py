@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load import wait_until_up  # noqa: E402
+from load import spawn, wait_until_up  # noqa: E402
 from scale import Floor, free_port, get_search, warm_page_cache  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ def start(home: Path, command, env: dict) -> tuple[subprocess.Popen, int]:
     """A server from `command(port)`, up and answering."""
     port = free_port()
     full = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "1000000", **env}
-    server = subprocess.Popen(command(port), env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = spawn(command(port), full)
     wait_until_up(server, port)
     return server, port
 

@@ -45,13 +45,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn(command: list[str], env: dict) -> subprocess.Popen:
+    """A server process whose log goes to a file, not a pipe: nobody reads a pipe while the
+    benchmark measures, and with one log line per request it filled after about 600 requests
+    and the server blocked on its next line (bench/scale.py timed out). `wait_until_up`
+    shows the log's end if the server exits."""
+    log = tempfile.TemporaryFile("w+")
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    server.log = log  # type: ignore[attr-defined]
+    return server
+
+
 def wait_until_up(server: subprocess.Popen, port: int, path: str = "/api/v1/ready", timeout: float = 300) -> None:
     """Until GET `path` answers 200 (connections refused while the server starts); raises if
     the process exits or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            err = server.stderr.read()[-2000:] if server.stderr else ""
+            log = getattr(server, "log", None)
+            if log is not None:
+                log.seek(0)
+            err = (log.read() if log is not None else server.stderr.read() if server.stderr else "")[-2000:]
             raise RuntimeError(f"the server exited ({server.returncode}): {err}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)

@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -42,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import free_port, wait_until_up  # noqa: E402
+from bench.load import free_port, spawn, wait_until_up  # noqa: E402
 from kb import KnowledgeBase  # noqa: E402
 from kb.evaluation import BeirDataset  # noqa: E402
 from kb.indexfiles import INDEX_FORMAT  # noqa: E402
@@ -212,8 +211,7 @@ def measure_server(home: Path, queries: list[str], floor) -> dict:
     env = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "1000000", "PYTHONUNBUFFERED": "1"}
     warm_page_cache(home)
     started = time.perf_counter()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "kb"), "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = spawn([str(Path(sys.executable).parent / "kb"), "serve", "--port", str(port)], env)
     try:
         wait_until_up(server, port)
         ready = time.perf_counter() - started
@@ -274,8 +272,7 @@ def measure_web_floor(home: Path, queries: list[str], floor, size: int) -> dict:
         for flag, spec in (("--echo", f"{size}"), ("--web-only", str(home))):
             port = free_port()
             env = {**os.environ, "KB_HOME": str(home), "KB_RATE_LIMIT": "1000000"}
-            started.append((subprocess.Popen([sys.executable, __file__, flag, f"{port}:{spec}"], env=env,
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), port))
+            started.append((spawn([sys.executable, __file__, flag, f"{port}:{spec}"], env), port))
         for server, port in started:
             wait_until_up(server, port, "/api/v1/health")
         conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _, port in started]
