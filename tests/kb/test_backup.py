@@ -41,7 +41,8 @@ def test_a_home_being_written_to_backs_up_and_restores_whole(tmp_path):
             time.sleep(0.05)
         about = backup(kb, tmp_path / "backup")
     finally:
-        assert writer.wait(timeout=120) == 0, writer.stderr.read()
+        _, err = writer.communicate(timeout=120)  # read as it runs: a full pipe would block the writer
+        assert writer.returncode == 0, err
     assert about["taken_during_a_write"] and 2 <= about["documents"] <= 101 and not about["index_files"]
     restored_home = tmp_path / "restored"
     restore(tmp_path / "backup", restored_home)
