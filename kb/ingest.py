@@ -433,7 +433,12 @@ class Ingester:
         doc = Document(doc_id, loaded.title, source, loaded.date, loaded.format, digest, loaded.pages, len(chunks),
                        file=file, organisation=loaded.organisation, period=loaded.period, kind=loaded.kind)
         tables = [(b.start, b.end) for b in loaded.blocks if b.kind == "table"]
-        return _Prepared(doc, loaded.text, chunks, [passage_key(c.clean) for c in chunks], data, replaces, dict(edits or {}),
+        # A passage's key names what its vector was made from: its text, or, with context, its
+        # text under its document's title and section. Switching the setting then gives every
+        # passage a new key and a new vector (an unchanged key keeps its vector), and the same
+        # text in two reports gets each report's own.
+        read = (lambda c: embedding_text(doc, c)) if self.settings.embed_context else (lambda c: c.clean)
+        return _Prepared(doc, loaded.text, chunks, [passage_key(read(c)) for c in chunks], data, replaces, dict(edits or {}),
                          tables)
 
     def _embed(self, pending: list[_Prepared]) -> dict[int, np.ndarray]:

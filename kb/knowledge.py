@@ -121,7 +121,7 @@ class KnowledgeBase:
     def chunking_id(self) -> str:
         """What passages were cut with: a file is read again when this or its content changes
         (v3: tables are kept for the reader, and a short HTML page's tables keep their rows;
-        passages whose text is unchanged keep their vectors, nothing is embedded again)."""
+        passages whose embedded text is unchanged keep their vectors, nothing is embedded again)."""
         s = self.settings
         return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v3"
 

@@ -189,6 +189,7 @@ def document_id(source: str) -> str:
 
 
 def passage_key(clean: str) -> tuple[str, int]:
-    """Public id (16 hex digits of SHA-256 of the cleaned text) and the int64 the indexes use."""
+    """Public id (16 hex digits of SHA-256 of what the encoder reads: the cleaned text, or
+    with `embed_context` that text under its context) and the int64 the indexes use."""
     pid = hashlib.sha256(clean.encode()).hexdigest()[:16]
     return pid, int(pid, 16) >> 1

@@ -4,6 +4,7 @@ set (sidecar files and edits) surviving re-ingest."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,4 +167,41 @@ def test_embed_context_puts_where_a_passage_stands_before_its_text(tmp_path):
     for chunk in chunk_document(load_document(tmp_path / "a.txt"), kb.embedder.count_tokens, kb.embedder.max_tokens, 200, 32):
         text = embedding_text(doc, chunk)
         assert text.startswith("Annex 0 to the report") or chunk.clean.startswith("Annex 0 to the report")
-        assert np.allclose(stored[passage_key(chunk.clean)[1]], kb.embedder.embed_batch([text])[0])
+        assert np.allclose(stored[passage_key(text)[1]], kb.embedder.embed_batch([text])[0])  # keyed by what was embedded
+
+
+def test_switching_embed_context_embeds_every_passage_again(tmp_path):
+    """Bug: switching embed_context re-read the files, but a passage whose text was unchanged
+    kept the vector made under the old setting, so a home held vectors of both kinds. Every
+    stored vector is what the setting now says the encoder reads, both ways; and with context,
+    the same text in two reports gets each report's own vector."""
+    from kb import Settings
+    from kb.chunking import chunk_document
+    from kb.ingest import embedding_text
+    from kb.loaders import load_document
+
+    files = []
+    for name, title in (("a.txt", "Annex 0 to the report"), ("b.txt", "Annex 0 to the other report")):
+        files.append(tmp_path / name)
+        files[-1].write_text(ANNEX.format(n=0).replace("Annex 0 to the report", title), encoding="utf-8")
+
+    def stored_against_expected(kb):
+        keys, vectors = kb.store.all_vectors(kb.embedder.dim)
+        stored = [v for v in vectors]
+        expected = []
+        for doc in kb.documents():
+            for chunk in chunk_document(load_document(Path(doc.source)), kb.embedder.count_tokens, kb.embedder.max_tokens, 200, 32):
+                text = embedding_text(doc, chunk) if kb.settings.embed_context else chunk.clean
+                expected.append(kb.embedder.embed_batch([text])[0])
+        return stored, expected
+
+    home = tmp_path / "home"
+    for context in (False, True, False):
+        kb = KnowledgeBase(Settings.load(env={}, home=home, model="hash", embed_context=context))
+        report = kb.ingest(files)
+        assert len(report.added) + len(report.updated) == 2 and not report.failed
+        stored, expected = stored_against_expected(kb)
+        for vector in expected:  # every vector the setting calls for is in the store
+            assert any(np.allclose(vector, v) for v in stored), context
+        assert len(stored) == len({tuple(np.round(v, 6)) for v in expected})  # and nothing else
+        kb.close()
