@@ -38,8 +38,8 @@ from index.relevance import (  # noqa: E402
     CALIBRATION_FEATURES,
     CALIBRATION_FILE,
     CALIBRATION_TRAIN,
-    Calibrator,
     LinearModel,
+    calibration_columns,
     fit_calibration,
     gate_for,
     reliability_table,
@@ -57,7 +57,6 @@ def rows_for(kb: KnowledgeBase, queries: list[str], label) -> list[tuple[np.ndar
     """Per query: (calibration features of its top results as served, their labels)."""
     engine = kb.engine()
     null = kb.cosine_null()
-    calibrator = Calibrator(LinearModel(CALIBRATION_FEATURES, (0.0,) * len(CALIBRATION_FEATURES), 0.0))
     out = []
     for n, text in enumerate(queries):
         text = text[:1000]
@@ -66,7 +65,7 @@ def rows_for(kb: KnowledgeBase, queries: list[str], label) -> list[tuple[np.ndar
         if not hits:
             continue
         x = kb.evidence(engine, text, hits)
-        f = calibrator.columns(null.z(vector, x[:, FEATURES.index("cosine")]), x)
+        f = calibration_columns(null.z(vector, x[:, FEATURES.index("cosine")]), x)
         rows = kb.store.results_for([h.id for h in hits])
         out.append((f, np.array([label(n, rows.get(h.id)) for h in hits], dtype=int)))
     return out

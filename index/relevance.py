@@ -18,13 +18,13 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from .rerank import FEATURES
 
-__all__ = ["CosineNull", "Calibrator", "LinearModel", "CALIBRATION_FEATURES", "reference_null", "fit_calibration",
+__all__ = ["CosineNull", "Calibrator", "LinearModel", "CALIBRATION_FEATURES", "calibration_columns", "reference_null", "fit_calibration",
            "gate_for", "reliability_table", "shipped_gate"]
 
 MODELS = Path(__file__).with_name("models")
@@ -160,19 +160,20 @@ def _shipped() -> LinearModel:
     return model
 
 
+def calibration_columns(z: np.ndarray, features: np.ndarray, names: Sequence[str] = CALIBRATION_FEATURES) -> np.ndarray:
+    """The rows a calibration reads: the cosine z-scores, then the columns of a `FEATURES`
+    matrix it names (what `bench/calibrate_loo.py` fits on and a search computes alike)."""
+    x = np.asarray(features, dtype=np.float64).reshape(-1, len(FEATURES))
+    return np.column_stack([np.asarray(z, dtype=np.float64), x[:, [FEATURES.index(n) for n in names[1:]]]])
+
+
 class Calibrator:
-    """Probability of relevance from the cosine z-scores and the rows of a `FEATURES` matrix
-    (the calibration reads its other columns from it by name)."""
+    """Probability of relevance from the cosine z-scores and the rows of a `FEATURES` matrix."""
 
     def __init__(self, model: LinearModel | None = None):
         self.model = model or _shipped()
-        self._columns = [FEATURES.index(name) for name in self.model.names[1:]]
-
-    def columns(self, z: np.ndarray, features: np.ndarray) -> np.ndarray:
-        x = np.asarray(features, dtype=np.float64).reshape(-1, len(FEATURES))
-        return np.column_stack([np.asarray(z, dtype=np.float64), x[:, self._columns]])
 
     def __call__(self, z: np.ndarray, features: np.ndarray) -> np.ndarray:
         if not len(z):
             return np.zeros(0)
-        return self.model.predict(self.columns(z, features))
+        return self.model.predict(calibration_columns(z, features, self.model.names))
