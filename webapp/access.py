@@ -75,15 +75,17 @@ def register(app: Flask) -> None:
     from . import SECURITY_HEADERS, signin
 
     settings = app.extensions["kb"].settings
-    if settings.workers > 1:  # several processes serve this home: one allowance across them
-        shared = Path(settings.home) / "cache" / "limits.sqlite3"
-        limiter: RateLimiter = SharedRateLimiter(shared, "keyed", settings.rate_limit, burst=settings.rate_limit)
-        anonymous: RateLimiter = SharedRateLimiter(shared, "anonymous", settings.rate_limit)
-        failures: RateLimiter = SharedRateLimiter(shared, "signin", settings.failed_signins, burst=settings.failed_signins)
-    else:
-        limiter = RateLimiter(settings.rate_limit, burst=settings.rate_limit)  # keys and signed-in people
-        anonymous = RateLimiter(settings.rate_limit)  # an address alone: short bursts
-        failures = RateLimiter(settings.failed_signins, burst=settings.failed_signins)
+    shared = Path(settings.home) / "cache" / "limits.sqlite3"
+
+    def bucket(name: str, per_minute: int, burst: int | None = None) -> RateLimiter:
+        """Several processes serve this home: one allowance across them, in a file they share."""
+        if settings.workers > 1:
+            return SharedRateLimiter(shared, name, per_minute, burst)
+        return RateLimiter(per_minute, burst)
+
+    limiter = bucket("keyed", settings.rate_limit, burst=settings.rate_limit)  # keys and signed-in people
+    anonymous = bucket("anonymous", settings.rate_limit)  # an address alone: short bursts
+    failures = bucket("signin", settings.failed_signins, burst=settings.failed_signins)
     inflight = InFlight(settings.client_concurrency)
     origins = {o.strip() for o in settings.cors_origins.split(",") if o.strip()}
     app.extensions["kb_limiter"] = limiter
