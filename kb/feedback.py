@@ -56,14 +56,9 @@ class FeedbackLog:
     def add(self, query: str, passage_id: str, document_id: str | None, helpful: bool, voter: str | None = None) -> None:
         """One vote per voter, query and passage: a repeat replaces the earlier one (and
         moves to the end, so it is the latest)."""
-        query = " ".join(query.split())
+        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self.service.session(write=True) as conn:
-            if voter is not None:
-                conn.execute("DELETE FROM feedback WHERE voter = ? AND query = ? AND passage = ?", (voter, query, passage_id))
-            conn.execute(
-                "INSERT INTO feedback (query, passage, document, helpful, at, voter) VALUES (?, ?, ?, ?, ?, ?)",
-                (query, passage_id, document_id, int(helpful), datetime.now(timezone.utc).isoformat(timespec="seconds"), voter),
-            )
+            _record(conn, " ".join(query.split()), passage_id, document_id, int(helpful), at, voter)
 
     def judgments(self) -> dict[str, dict[str, int]]:
         """{query: {passage id: 1 helpful / 0 not}}; a later vote on the same pair wins.
@@ -87,9 +82,14 @@ class FeedbackLog:
     def load(self, rows: list[tuple]) -> int:
         """Votes from another knowledge base, after this one's (a voter's repeat replaces theirs)."""
         with self.service.session(write=True) as conn:
-            for query, passage, document, helpful, at, voter in rows:
-                if voter is not None:
-                    conn.execute("DELETE FROM feedback WHERE voter = ? AND query = ? AND passage = ?", (voter, query, passage))
-                conn.execute("INSERT INTO feedback (query, passage, document, helpful, at, voter) VALUES (?, ?, ?, ?, ?, ?)",
-                             (query, passage, document, helpful, at, voter))
+            for row in rows:
+                _record(conn, *row)
         return len(rows)
+
+
+def _record(conn, query: str, passage: str, document: str | None, helpful: int, at: str, voter: str | None) -> None:
+    """One vote, after the voter's earlier one on the same query and passage is dropped."""
+    if voter is not None:
+        conn.execute("DELETE FROM feedback WHERE voter = ? AND query = ? AND passage = ?", (voter, query, passage))
+    conn.execute("INSERT INTO feedback (query, passage, document, helpful, at, voter) VALUES (?, ?, ?, ?, ?, ?)",
+                 (query, passage, document, helpful, at, voter))
