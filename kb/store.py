@@ -103,6 +103,7 @@ class PassageStore(Protocol):
     def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict: ...
     def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]: ...
     def titles_for(self, keys: Sequence[int]) -> dict[int, str]: ...
+    def documents_for(self, keys: Sequence[int]) -> dict[int, tuple[str, str]]: ...
     def headings_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]: ...
     def around(self, doc_id: str, ordinal: int) -> tuple[str, str]: ...
@@ -144,7 +145,7 @@ class _DerivedReads:
     def _place_rows(self, keys: Sequence[int], filters: Filters | None) -> Iterable[tuple]:
         raise NotImplementedError
 
-    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
         raise NotImplementedError
 
     def generation(self) -> int:
@@ -167,12 +168,17 @@ class _DerivedReads:
 
     def titles_for(self, keys: Sequence[int]) -> dict[int, str]:
         """key -> title of the document at the passage's first place: the reranker's title feature."""
-        return {key: title for key, (title, _) in self._first_places(keys).items()}
+        return {key: title for key, (_, title, _) in self._first_places(keys).items()}
+
+    def documents_for(self, keys: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """key -> (id, title) of the document at the passage's first place, as `results_for`
+        picks it: which passages are one document's, without reading their text."""
+        return {key: (doc, title) for key, (doc, title, _) in self._first_places(keys).items()}
 
     def headings_for(self, keys: Sequence[int]) -> dict[int, str]:
         """key -> heading (as `all_texts` gives it) of each of `keys` that is still stored:
         what a write that touched only these passages gives the lexical index."""
-        return {key: _heading(title, section) for key, (title, section) in self._first_places(keys).items()}
+        return {key: _heading(title, section) for key, (_, title, section) in self._first_places(keys).items()}
 
 
 class SQLiteStore(_DerivedReads):
@@ -282,20 +288,20 @@ class SQLiteStore(_DerivedReads):
             out.update(r[0] for r in self._conn().execute("SELECT passage FROM occurrences WHERE document = ?", (doc_id,)))
         return out
 
-    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str | None]]:
-        """key -> (document title, section) at the passage's first place (as `results_for`
+    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
+        """key -> (document id, title, section) at the passage's first place (as `results_for`
         picks it), for each of `keys` that is still stored; no passage text is read."""
-        out: dict[int, tuple[str, str | None]] = {}
+        out: dict[int, tuple[str, str, str | None]] = {}
         keys = list(keys)
         for i in range(0, len(keys), 900):
             batch = keys[i:i + 900]
             rows = self._conn().execute(
-                f"""SELECT o.passage, d.title, o.section FROM occurrences o JOIN documents d ON d.id = o.document
+                f"""SELECT o.passage, d.id, d.title, o.section FROM occurrences o JOIN documents d ON d.id = o.document
                     WHERE o.passage IN ({",".join("?" * len(batch))}) {_FIRST_PLACE}""",
                 batch,
             )
-            for key, title, section in rows:
-                out.setdefault(key, (title, section))
+            for key, doc, title, section in rows:
+                out.setdefault(key, (doc, title, section))
         return out
 
     def allowed_keys(self, filters: Filters) -> np.ndarray:

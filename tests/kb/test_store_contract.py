@@ -93,6 +93,7 @@ def test_commit_read_and_count(store):
     rows = store.results_for([shared.key])
     passage, occurrence, document = rows[shared.key]
     assert passage.text == SHARED and document.id == "a" and occurrence.ordinal == 1  # its first place
+    assert store.documents_for([shared.key]) == {shared.key: ("a", "Report 2022")}  # the same first place
     assert [p.document.id for p in store.places([shared.key])[shared.key]] == ["a", "b"]
     assert store.passage_by_id(shared.id) == (shared.key, "a")
     assert store.passages_of(["b"]) == {shared.key, _passage("Opened 23 libraries.").key}
@@ -120,6 +121,7 @@ def test_layout_text_and_neighbours(store):
     keys, texts, headings = store.all_texts()
     assert len(keys) == 3 and "Second part." in texts and all(h.startswith("Report 2022") for h in headings)
     assert store.titles_for([_passage("First part.").key]) == {_passage("First part.").key: "Report 2022"}
+    assert store.documents_for([_passage("Third part.").key, 12345]) == {_passage("Third part.").key: ("a", "Report 2022")}
     assert "second" in store.words()
 
 
