@@ -24,6 +24,7 @@ from index.rerank import FEATURES, features
 
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .lru import LRU
+from .named import within_named
 from .records import Place, Result
 from .series import Series, edition_year, find_series, fold, query_years
 from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
@@ -48,7 +49,8 @@ class Searcher:
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
         self.query_vectors = LRU(512)
         self._titles = LRU(20_000)  # analysed document titles
-        self._passage_titles: tuple[weakref.ref | None, dict[int, str]] = (None, {})  # per engine: key -> title
+        self._title_vectors = LRU(2048)  # embedded document titles (`kb.named`)
+        self._passage_documents: tuple[weakref.ref | None, dict[int, tuple[str, str]]] = (None, {})  # per engine: key -> (id, title)
         self._sentences = Sentences()
         self._sentence_vectors: SentenceVectors | None = None
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
@@ -122,6 +124,10 @@ class Searcher:
                              complete=complete or rerank)
         if titled and hits:
             hits = self._by_title(engine, query, hits)
+            if vector is not None:
+                keys = [h.id for h in hits]
+                hits = within_named(engine, query, hits, self._documents_of(engine, keys),
+                                    self._title_terms(engine, keys), vector, self.title_vector)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]
@@ -138,21 +144,26 @@ class Searcher:
             head = [head[i] for i in mmr(np.array([h.score for h in head]), vectors, min(k, len(head)), s.diversity)]
         return (head + tail)[:k]
 
-    def _title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
-        """The analysed title of each passage's document (at its first place). Titles are
-        remembered per engine, which every write replaces, so a search reads the store only
-        for passages it has not met since the last write."""
-        ref, titles = self._passage_titles
+    def _documents_of(self, engine: SearchEngine, keys: list[int]) -> list[tuple[str, str]]:
+        """(id, title) of each passage's document (at its first place). Remembered per engine,
+        which every write replaces, so a search reads the store only for passages it has not
+        met since the last write."""
+        ref, known = self._passage_documents
         if ref is None or ref() is not engine:
-            titles = {}
-            self._passage_titles = (weakref.ref(engine), titles)
-        missing = [k for k in keys if k not in titles]
+            known = {}
+            self._passage_documents = (weakref.ref(engine), known)
+        missing = [k for k in keys if k not in known]
         if missing:
-            if len(titles) > 200_000:  # bounded
-                titles.clear()
-            titles.update(self.store.titles_for(missing))
+            if len(known) > 200_000:  # bounded
+                known.clear()
+            known.update(self.store.documents_for(missing))
+        return [known.get(k, ("", "")) for k in keys]
+
+    def _title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
+        """The analysed title of each passage's document (analysed once, cached)."""
         analyser = engine.lexical.analyzer
-        return self._titles.get_many([titles.get(k, "") for k in keys], lambda new: [frozenset(analyser(t)) for t in new])
+        titles = [title for _, title in self._documents_of(engine, keys)]
+        return self._titles.get_many(titles, lambda new: [frozenset(analyser(t)) for t in new])
 
     def _by_title(self, engine: SearchEngine, query: str, hits: list[Hit]) -> list[Hit]:
         """Fused scores plus `title_weight` times the share of the query's IDF mass that the
@@ -219,6 +230,10 @@ class Searcher:
         """The query's embedding, through a small LRU cache: paging, facets and repeated
         questions do not pay for the encoder again."""
         return self.query_vectors.get_many([query], lambda missing: [self.embedder.embed(missing[0])])[0]
+
+    def title_vector(self, title: str) -> np.ndarray:
+        """A document title's embedding, cached apart from queries' (`kb.named` reads it)."""
+        return self._title_vectors.get_many([title], lambda missing: [self.embedder.embed(missing[0])])[0]
 
     def evidence(self, engine: SearchEngine, query: str, hits: list[Hit]) -> np.ndarray:
         """The reranker's feature matrix for `hits`. Where query terms occur comes from the

@@ -110,3 +110,48 @@ def test_kb_eval_counts_the_right_report_first(similar_kb, tmp_path):
     questions.write_text(json.dumps({"query": "x", "relevant": [], "off_topic": True, "document": "a"}) + "\n")
     out = CliRunner().invoke(main, ["eval", str(questions), "--home", str(similar_kb.home)])
     assert out.exit_code == 2 and "question 1" in out.output and "document" in out.output
+
+
+FILINGS = Path(__file__).resolve().parents[1] / "data" / "filings"
+
+
+@pytest.fixture(scope="module")
+def filings_kb(tmp_path_factory) -> KnowledgeBase:
+    """The sample report and four real filings: a press release among 10-K pages."""
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path_factory.mktemp("filings")))
+    kb.ingest([SAMPLE_DIR] + [FILINGS / name for name in ("ultabeauty-earnings-release-2023-q1.pdf", "nike-10-k-2021.pdf",
+                                                        "3m-10-k-2022-excerpt.pdf", "costco-8-k-2023-08-16.pdf")])
+    return kb
+
+
+@pytest.mark.parametrize("query, evidence", [
+    ("Ulta Beauty net income first quarter fiscal 2023", "Net income increased 4.7% to $347.1 million"),
+    ("Ulta Beauty comparable sales growth first quarter 2023", "increased 9.3% compared to an increase of 18.0%"),
+])
+def test_a_question_naming_its_document_finds_the_passage_that_does_not_repeat_the_name(filings_kb, query, evidence):
+    """The release's boilerplate ("About Ulta Beauty ...") says the name the question gives;
+    the passage with the figure does not. Among the release's passages, the name tells
+    nothing, so the rest of the question ranks them (`kb.named`)."""
+    shown = filings_kb.search(query)
+    assert "Ulta Beauty" in shown[0].document.title
+    assert evidence in " ".join(" ".join(r.passage.text.split()) for r in shown[:3])
+
+
+def test_only_the_named_documents_passages_move(filings_kb, monkeypatch):
+    """Reordering within the named document keeps every place's document and score: which
+    documents come first, and every other passage, stay as the first stage left them."""
+    import kb.search as searching
+
+    query = "Ulta Beauty net income first quarter fiscal 2023"
+    named = filings_kb.retrieve(query, 50)
+    monkeypatch.setattr(searching, "within_named", lambda engine, query, hits, *rest: hits)
+    plain = filings_kb.retrieve(query, 50)
+    assert [h.id for h in named] != [h.id for h in plain]  # it did reorder
+    assert sorted(h.id for h in named) == sorted(h.id for h in plain)
+    assert [h.score for h in named] == [h.score for h in plain]
+    documents = filings_kb.store.documents_for([h.id for h in plain])
+    assert [documents[h.id] for h in named] == [documents[h.id] for h in plain]
+    moved = [i for i, (a, b) in enumerate(zip(named, plain)) if a.id != b.id]
+    assert all("Ulta Beauty" in documents[plain[i].id][1] for i in moved)
+    unnamed = "what was done on online child protection"  # no title names it: nothing moves
+    assert [h.id for h in filings_kb.retrieve(unnamed, 50)] == [h.id for h in (monkeypatch.undo() or filings_kb.retrieve(unnamed, 50))]

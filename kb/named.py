@@ -1,0 +1,76 @@
+"""A question that names its document: rank that document's passages by the rest of it.
+
+"Ulta Beauty net income first quarter fiscal 2023" names a press release by its title and
+asks for one figure in it. The title bonus (`Searcher._by_title`) brings the release's
+passages up; but among them, both retrievers prefer the ones that repeat the name: the
+embedding of "About Ulta Beauty ... Ulta Beauty operates 1,359 stores" and BM25's
+count of "ulta" both reward the boilerplate, while the passage that holds the net income
+never says "Ulta". Among the named document's passages the name tells nothing (every one
+of them is that document's), so they are ranked again by what the question asks beyond it:
+the query's embedding with its component along the title's embedding taken out, and BM25
+over the words the title does not hold. They go back into the places the document's
+passages held, so which documents come first, and every other passage, stay as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Callable
+
+import numpy as np
+
+from index import Hit, SearchEngine
+
+__all__ = ["NAMED_SHARE", "within_named"]
+
+NAMED_SHARE = 0.25  # of the query's IDF mass in the top document's title: below it, a few shared words are a topic, not a name
+_WORD = re.compile(r"\S+")
+
+
+def within_named(engine: SearchEngine, query: str, hits: list[Hit], documents: list[tuple[str, str]],
+                 heads: list[frozenset[str]], vector: np.ndarray, title_vector: Callable[[str], np.ndarray]) -> list[Hit]:
+    """`hits` with the passages of the first hit's document reordered among their own places,
+    when the query names that document (its title holds `NAMED_SHARE` of the query's IDF mass)
+    and asks something beyond the name. `documents`: each hit's document (id, title); `heads`:
+    its title analysed; `vector`: the query's unit embedding; `title_vector`: a title's unit embedding."""
+    if not hits or not heads[0] or vector is None:
+        return hits
+    lexical, head = engine.lexical, heads[0]
+    terms = list(dict.fromkeys(lexical.analyzer(query)))
+    idf = lexical.idf(terms)
+    if idf.sum() <= 0 or sum(w for t, w in zip(terms, idf.tolist()) if t in head) < NAMED_SHARE * idf.sum():
+        return hits
+    words = _WORD.findall(query)
+    rest = [w for w in words if not _names(lexical.analyzer(w), head)]
+    slots = [i for i, d in enumerate(documents) if d[0] == documents[0][0]]
+    if len(rest) == len(words) or not lexical.terms(" ".join(rest)) or len(slots) < 2:
+        return hits
+    remainder = " ".join(rest)
+    t = title_vector(documents[0][1])
+    residual = vector - float(vector @ t) * t
+    norm = float(np.linalg.norm(residual))
+    if norm < 1e-6:
+        return hits
+    ids = np.array([hits[i].id for i in slots], dtype=np.int64)
+    dense = engine.vectors.vectors(ids) @ (residual / norm)
+    weight = engine.query_dense_weight(remainder)
+    score = weight * _unit(dense) + (1.0 - weight) * _unit(lexical.scores(remainder, ids))
+    order = np.argsort(-score, kind="stable")
+    out = list(hits)
+    for slot, j in zip(slots, order.tolist()):
+        out[slot] = dataclasses.replace(hits[slots[j]], score=hits[slot].score)  # the place keeps its score: order and scores agree
+    return out
+
+
+def _names(terms: list[str], head: frozenset[str]) -> bool:
+    """A word is part of the name when the title holds every term it analyses to (a stop
+    word analyses to none and stays with the question)."""
+    return bool(terms) and head.issuperset(terms)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Min-max to [0, 1] over these passages (all 1 when they tie), as hybrid fusion does."""
+    x = np.asarray(x, dtype=np.float64)
+    span = float(x.max() - x.min())
+    return (x - x.min()) / span if span > 0 else np.ones_like(x)
