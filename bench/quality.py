@@ -1,6 +1,6 @@
 """Retrieval quality on every judged collection: every mode, with and without the second stage.
 
-    python bench/quality.py --eval ../shared/eval [--questions data/eval/questions.jsonl --reports-home DIR]
+    python bench/quality.py --eval ../shared/eval [--questions data/eval/questions.jsonl [--questions FILE ...] --reports-home DIR]
 
 Each BEIR folder under --eval is ingested into bench/output/<name>-home (kept and reused) and
 measured with `kb.evaluation.evaluate_beir` for hybrid, dense and lexical, each with and
@@ -113,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--questions", type=Path)
+    parser.add_argument("--questions", type=Path, action="append", default=[], help="a questions file (repeatable)")
     parser.add_argument("--reports-home", type=Path)
     args = parser.parse_args()
     folders = sorted(p for p in args.eval.iterdir() if (p / "corpus.jsonl").exists()) if args.eval.is_dir() else []
@@ -123,8 +123,8 @@ def main() -> None:
     for folder in folders:
         print(f"{folder.name} ...", flush=True)
         results.append(collection(folder, args.split))
-    if args.questions and args.reports_home:
-        results.append(questions(args.questions, args.reports_home))
+    if args.reports_home:
+        results += [questions(path, args.reports_home) for path in args.questions]
     s = Settings.load()
     defaults = {"mode": "hybrid", "rerank": s.rerank}
     lines = ["# Retrieval quality on every judged collection", "",
