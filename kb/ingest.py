@@ -163,6 +163,7 @@ class Ingester:
                 else:
                     self._files(files, pages, report, progress, sidecars, write)
             self._end(write)
+            self._title_vectors()
         if write.unsaved:
             report.warnings.append(UNSAVED)
         report.seconds = time.perf_counter() - started
@@ -255,6 +256,7 @@ class Ingester:
             with self._publishing_on_error(write):
                 self._records(records, report, progress, write)
             self._end(write)
+            self._title_vectors()
         if write.unsaved:
             report.warnings.append(UNSAVED)
         report.seconds = time.perf_counter() - started
@@ -519,6 +521,19 @@ class Ingester:
             (report.updated if p.replaces else report.added).append(p.doc.source)
         report.passages_new += len(fresh)
         report.passages_reused += len(all_keys) - len(fresh)
+
+    def _title_vectors(self, batch: int = 1024) -> None:
+        """Embed the document titles no stored vector holds yet (new, edited, or all of a home
+        from before), for `kb.named`. Search is right without them (a missing one is embedded
+        when first needed, once per process), so a failure here is a warning."""
+        kb = self.kb
+        try:
+            missing = kb.store.titles_without_vectors(kb.model)
+            for i in range(0, len(missing), batch):
+                titles = missing[i:i + batch]
+                kb.store.add_title_vectors(kb.model, dict(zip(titles, kb.embedder.embed_batch(titles))))
+        except Exception as exc:
+            log.warning("document titles were not embedded (%s); searches embed them when first needed", exc)
 
     def _move(self, old: Document, source: str, suffix: str) -> None:
         new_id = document_id(source)

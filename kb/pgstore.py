@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS changes (generation BIGINT NOT NULL, key BIGINT NOT N
 CREATE INDEX IF NOT EXISTS changes_generation ON changes(generation);
 CREATE TABLE IF NOT EXISTS changes_from (generation BIGINT NOT NULL);
 INSERT INTO changes_from SELECT value::bigint FROM meta WHERE key = 'generation' AND NOT EXISTS (SELECT 1 FROM changes_from);
+CREATE TABLE IF NOT EXISTS title_vectors (model TEXT NOT NULL, title TEXT NOT NULL, vector BYTEA NOT NULL,
+                                          PRIMARY KEY (model, title));
 """
 KEEP_CHANGES = 1000  # generations of the change log kept: a server further behind rebuilds in full
 _WRITE_LOCK = 0x6B62_7772_6974  # "kbwrit": the advisory lock writers hold
@@ -460,6 +462,26 @@ class PostgresStore(_DerivedReads):
             orphans = self._drop_orphans(conn, old)
             self._bump(conn, touched=old)
         return orphans
+
+    # -- title vectors (see SQLiteStore) -------------------------------------------------
+
+    def title_vectors(self, model: str, titles: Sequence[str]) -> dict[str, np.ndarray]:
+        rows = self._q("SELECT title, vector FROM title_vectors WHERE model = %s AND title = ANY(%s)",
+                       (model, list(dict.fromkeys(titles))))
+        return {title: np.frombuffer(bytes(blob), np.float32) for title, blob in rows}
+
+    def titles_without_vectors(self, model: str) -> list[str]:
+        return [r[0] for r in self._q(
+            "SELECT DISTINCT title FROM documents WHERE title NOT IN (SELECT title FROM title_vectors WHERE model = %s)",
+            (model,))]
+
+    def add_title_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        with self._transaction() as conn:
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO title_vectors VALUES (%s, %s, %s) ON CONFLICT (model, title) "
+                                "DO UPDATE SET vector = EXCLUDED.vector",
+                                [(model, t, np.asarray(v, np.float32).tobytes()) for t, v in vectors.items()])
+            conn.execute("DELETE FROM title_vectors WHERE model != %s OR title NOT IN (SELECT title FROM documents)", (model,))
 
     def rows(self, batch: int = 5000) -> Iterator[tuple[str, list[tuple]]]:
         with self.reading() as conn:

@@ -232,8 +232,12 @@ class Searcher:
         return self.query_vectors.get_many([query], lambda missing: [self.embedder.embed(missing[0])])[0]
 
     def title_vector(self, title: str) -> np.ndarray:
-        """A document title's embedding, cached apart from queries' (`kb.named` reads it)."""
-        return self._title_vectors.get_many([title], lambda missing: [self.embedder.embed(missing[0])])[0]
+        """A document title's embedding (`kb.named` reads it): as ingest stored it, else
+        embedded now; kept in a cache apart from queries'."""
+        def load(missing: list[str]) -> list[np.ndarray]:
+            stored = self.store.title_vectors(self.model, missing)
+            return [stored[t] if t in stored else self.embedder.embed(t) for t in missing]
+        return self._title_vectors.get_many([title], load)[0]
 
     def evidence(self, engine: SearchEngine, query: str, hits: list[Hit]) -> np.ndarray:
         """The reranker's feature matrix for `hits`. Where query terms occur comes from the

@@ -68,6 +68,8 @@ CREATE TABLE IF NOT EXISTS occurrences (
     PRIMARY KEY (document, ordinal)
 );
 CREATE INDEX IF NOT EXISTS occurrences_passage ON occurrences(passage);
+CREATE TABLE IF NOT EXISTS title_vectors (model TEXT NOT NULL, title TEXT NOT NULL, vector BLOB NOT NULL,
+                                          PRIMARY KEY (model, title));
 """
 
 WORD = re.compile(r"[^\W\d_]{3,}")  # a word for spelling suggestions: 3+ letters
@@ -104,6 +106,9 @@ class PassageStore(Protocol):
     def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]: ...
     def titles_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def documents_for(self, keys: Sequence[int]) -> dict[int, tuple[str, str]]: ...
+    def title_vectors(self, model: str, titles: Sequence[str]) -> dict[str, np.ndarray]: ...
+    def titles_without_vectors(self, model: str) -> list[str]: ...
+    def add_title_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None: ...
     def headings_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]: ...
     def around(self, doc_id: str, ordinal: int) -> tuple[str, str]: ...
@@ -470,6 +475,36 @@ class SQLiteStore(_DerivedReads):
     def exclusive(self) -> ContextManager:
         """Nothing to take: the store lives in the home, whose write.lock every writer holds."""
         return nullcontext()
+
+    # -- title vectors: each document title embedded once, at ingest, for `kb.named` ----
+
+    def title_vectors(self, model: str, titles: Sequence[str]) -> dict[str, np.ndarray]:
+        titles = list(dict.fromkeys(titles))
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(titles), 900):
+            batch = titles[i:i + 900]
+            rows = self._conn().execute(f"SELECT title, vector FROM title_vectors WHERE model = ? AND title IN "
+                                        f"({','.join('?' * len(batch))})", [model, *batch])
+            out.update((title, np.frombuffer(blob, np.float32)) for title, blob in rows)
+        return out
+
+    def titles_without_vectors(self, model: str) -> list[str]:
+        return [r[0] for r in self._conn().execute(
+            "SELECT DISTINCT title FROM documents WHERE title NOT IN (SELECT title FROM title_vectors WHERE model = ?)",
+            (model,))]
+
+    def add_title_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        """Keep these; drop the vectors of titles no document has any more (and of other
+        models). Not a change to what is searchable: the generation stays."""
+        conn = self._write()
+        try:
+            conn.executemany("INSERT OR REPLACE INTO title_vectors VALUES (?, ?, ?)",
+                             [(model, t, np.asarray(v, np.float32).tobytes()) for t, v in vectors.items()])
+            conn.execute("DELETE FROM title_vectors WHERE model != ? OR title NOT IN (SELECT title FROM documents)", (model,))
+            self._done(conn, True)
+        except BaseException:
+            self._done(conn, False)
+            raise
 
     def rows(self, batch: int = 5000) -> Iterator[tuple[str, list[tuple]]]:
         with self.reading() as conn:  # one committed state

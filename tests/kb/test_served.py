@@ -155,3 +155,14 @@ def test_only_the_named_documents_passages_move(filings_kb, monkeypatch):
     assert all("Ulta Beauty" in documents[plain[i].id][1] for i in moved)
     unnamed = "what was done on online child protection"  # no title names it: nothing moves
     assert [h.id for h in filings_kb.retrieve(unnamed, 50)] == [h.id for h in (monkeypatch.undo() or filings_kb.retrieve(unnamed, 50))]
+
+
+def test_ingest_stores_each_titles_embedding(filings_kb):
+    """What `kb.named` projects out is read from the store, not encoded per query: ingest
+    embeds every title once, as the query encoder would."""
+    titles = [d.title for d in filings_kb.documents()]
+    assert filings_kb.store.titles_without_vectors(filings_kb.model) == []
+    stored = filings_kb.store.title_vectors(filings_kb.model, titles)
+    assert set(stored) == set(titles)
+    for title in titles:
+        assert float(stored[title] @ filings_kb.embedder.embed(title)) > 0.99, title

@@ -146,3 +146,22 @@ def test_a_failed_commit_leaves_nothing(store):
     with pytest.raises(store.refused):  # an occurrence of a passage that is neither stored nor given: refused whole
         store.commit([bad[0]], [], {})
     assert store.counts() == before and store.generation() == generation and store.document("b") is None
+
+
+def test_title_vectors_are_kept_per_model_and_follow_the_documents(store):
+    """Each document title's embedding, stored at ingest for `kb.named`: derived data, so
+    adding it leaves the generation (what is searchable) alone, and a title no document has
+    any more, or another model's vector, goes at the next add."""
+    _commit(store, _document("a", "Report 2022", ["First part."]), _document("b", "Report 2023", ["Other part."]))
+    generation = store.generation()
+    assert sorted(store.titles_without_vectors("m")) == ["Report 2022", "Report 2023"]
+    store.add_title_vectors("old", {"Report 2022": _vector(3)})  # another model's: dropped by the next add
+    store.add_title_vectors("m", {"Report 2022": _vector(1), "Report 2023": _vector(2)})
+    assert store.generation() == generation and store.titles_without_vectors("m") == []
+    got = store.title_vectors("m", ["Report 2022", "Report 2023", "Report 2024"])
+    assert set(got) == {"Report 2022", "Report 2023"} and np.allclose(got["Report 2023"], _vector(2))
+    assert store.title_vectors("old", ["Report 2022"]) == {}
+    assert store.edit_document("a", {"title": "Annual Report 2022"}) is not None
+    assert store.titles_without_vectors("m") == ["Annual Report 2022"]
+    store.add_title_vectors("m", {"Annual Report 2022": _vector(4)})
+    assert set(store.title_vectors("m", ["Report 2022", "Annual Report 2022"])) == {"Annual Report 2022"}
