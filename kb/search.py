@@ -169,14 +169,29 @@ class Searcher:
         """Fused scores plus `title_weight` times the share of the query's IDF mass that the
         passage's document title holds, reordered. A passage of a financial statement never
         says whose statement it is; its document's title ("Lockheed Martin Corporation Form
-        10-K FY2021") does, so a question naming the company and year finds that report."""
+        10-K FY2021") does, so a question naming the company and year finds that report.
+
+        A year fills passages (every edition also gives the year before's figures), so its IDF
+        is low and that share barely tells the FY2022 edition from the FY2021 one. So when the
+        question names a series (a word of its title besides the year) and a year one of its
+        editions reports on, that edition's passages gain `title_weight` besides."""
         lexical = engine.lexical
         terms = list(dict.fromkeys(lexical.analyzer(query)))
         idf = dict(zip(terms, lexical.idf(terms).tolist()))
         mass = sum(idf.values()) or 1.0
-        heads = self._title_terms(engine, [h.id for h in hits])
+        keys = [h.id for h in hits]
+        heads = self._title_terms(engine, keys)
         weight = self.settings.title_weight / mass
         bonus = [weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0 for head in heads]
+        years = query_years(query)
+        if years and any(bonus):
+            named = set(terms) - {str(y) for y in years}
+            series_of = self.series_of()
+            for i, ((doc, _), head) in enumerate(zip(self._documents_of(engine, keys), heads)):
+                series = series_of.get(doc)
+                edition = series.edition(doc) if series is not None and head & named else None
+                if edition is not None and edition.year in years:
+                    bonus[i] += self.settings.title_weight
         if not any(bonus):
             return hits
         scored = [dataclasses.replace(h, score=h.score + b) if b else h for h, b in zip(hits, bonus)]

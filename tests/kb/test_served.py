@@ -166,3 +166,39 @@ def test_ingest_stores_each_titles_embedding(filings_kb):
     assert set(stored) == set(titles)
     for title in titles:
         assert float(stored[title] @ filings_kb.embedder.embed(title)) > 0.99, title
+
+
+@pytest.fixture(scope="module")
+def editions_kb(tmp_path_factory) -> KnowledgeBase:
+    """Two organisations' yearly reports, two editions each; as in real filings, each edition
+    also gives the year before's figures."""
+    folder = tmp_path_factory.mktemp("editions-src")
+    said = {
+        ("Acme Water", 2021): "In 2021 the utility connected 12,400 households to safe drinking water, up from 9,800 "
+                              "in 2020, and trained 310 technicians, against 240 in 2020.",
+        ("Acme Water", 2022): "In 2022 the utility connected 15,900 households to safe drinking water, up from 12,400 "
+                              "in 2021, and trained 425 technicians, against 310 in 2021.",
+        ("Borealis Power", 2021): "In 2021 the company connected 8,100 households to the grid, up from 7,000 in 2020, "
+                                  "and trained 150 electricians, against 120 in 2020.",
+        ("Borealis Power", 2022): "In 2022 the company connected 9,700 households to the grid, up from 8,100 in 2021, "
+                                  "and trained 185 electricians, against 150 in 2021.",
+    }
+    for (org, year), text in said.items():
+        (folder / f"{org.split()[0].lower()}-{year}.md").write_text(
+            f"# {org} Annual Report {year}\n\n## Results\n\n{text} Work continued across all regions during the year.\n")
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path_factory.mktemp("editions")))
+    kb.ingest([folder])
+    return kb
+
+
+@pytest.mark.parametrize("query, edition", [
+    ("Acme Water households connected in 2021", "Acme Water Annual Report 2021"),
+    ("Acme Water households connected in 2022", "Acme Water Annual Report 2022"),
+    ("How many electricians did Borealis Power train in 2021?", "Borealis Power Annual Report 2021"),
+])
+def test_a_question_naming_a_series_and_a_year_finds_that_edition(editions_kb, query, edition):
+    """A year fills passages, so its IDF is low and the title bonus alone barely tells one
+    edition from the next; a question naming the series and a year an edition reports on
+    gives that edition's passages the title bonus in full."""
+    assert len(editions_kb.series()) == 2
+    assert editions_kb.search(query, min_score=0)[0].document.title == edition
