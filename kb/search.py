@@ -123,11 +123,10 @@ class Searcher:
         hits = engine.search(query, max(k, depth, s.candidates if titled else 0), mode, allowed, vector,
                              complete=complete or rerank)
         if titled and hits:
-            hits = self._by_title(engine, query, hits)
+            documents = self._documents_of(engine, [h.id for h in hits])
+            hits, documents, heads = self._by_title(engine, query, hits, documents, self._heads(engine, documents))
             if vector is not None:
-                keys = [h.id for h in hits]
-                hits = within_named(engine, query, hits, self._documents_of(engine, keys),
-                                    self._title_terms(engine, keys), vector, self.title_vector)
+                hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]
@@ -160,12 +159,19 @@ class Searcher:
         return [known.get(k, ("", "")) for k in keys]
 
     def _title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
-        """The analysed title of each passage's document (analysed once, cached)."""
-        analyser = engine.lexical.analyzer
-        titles = [title for _, title in self._documents_of(engine, keys)]
-        return self._titles.get_many(titles, lambda new: [frozenset(analyser(t)) for t in new])
+        """The analysed title of each passage's document."""
+        return self._heads(engine, self._documents_of(engine, keys))
 
-    def _by_title(self, engine: SearchEngine, query: str, hits: list[Hit]) -> list[Hit]:
+    def _heads(self, engine: SearchEngine, documents: list[tuple[str, str]]) -> list[frozenset[str]]:
+        """The analysed title of each of `documents` (analysed once, cached; many passages
+        share a document, so each title is looked up once)."""
+        analyser = engine.lexical.analyzer
+        titles = list(dict.fromkeys(title for _, title in documents))
+        heads = dict(zip(titles, self._titles.get_many(titles, lambda new: [frozenset(analyser(t)) for t in new])))
+        return [heads[title] for _, title in documents]
+
+    def _by_title(self, engine: SearchEngine, query: str, hits: list[Hit], documents: list[tuple[str, str]],
+                  heads: list[frozenset[str]]) -> tuple[list[Hit], list[tuple[str, str]], list[frozenset[str]]]:
         """Fused scores plus `title_weight` times the share of the query's IDF mass that the
         passage's document title holds, reordered. A passage of a financial statement never
         says whose statement it is; its document's title ("Lockheed Martin Corporation Form
@@ -174,28 +180,28 @@ class Searcher:
         A year fills passages (every edition also gives the year before's figures), so its IDF
         is low and that share barely tells the FY2022 edition from the FY2021 one. So when the
         question names a series (a word of its title besides the year) and a year one of its
-        editions reports on, that edition's passages gain `title_weight` besides."""
+        editions reports on, that edition's passages gain `title_weight` besides. Returns the
+        hits reordered, with their documents and analysed titles in the same order."""
         lexical = engine.lexical
         terms = list(dict.fromkeys(lexical.analyzer(query)))
         idf = dict(zip(terms, lexical.idf(terms).tolist()))
-        mass = sum(idf.values()) or 1.0
-        keys = [h.id for h in hits]
-        heads = self._title_terms(engine, keys)
-        weight = self.settings.title_weight / mass
-        bonus = [weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0 for head in heads]
+        weight = self.settings.title_weight / (sum(idf.values()) or 1.0)
         years = query_years(query)
-        if years and any(bonus):
-            named = set(terms) - {str(y) for y in years}
-            series_of = self.series_of()
-            for i, ((doc, _), head) in enumerate(zip(self._documents_of(engine, keys), heads)):
-                series = series_of.get(doc)
+        named = set(terms) - {str(y) for y in years}
+        series_of = self.series_of() if years else {}
+        by_document: dict[str, float] = {}  # the bonus depends on the document alone
+        for (doc, _), head in zip(documents, heads):
+            if doc not in by_document:
+                bonus = weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0
+                series = series_of.get(doc) if bonus else None
                 edition = series.edition(doc) if series is not None and head & named else None
-                if edition is not None and edition.year in years:
-                    bonus[i] += self.settings.title_weight
-        if not any(bonus):
-            return hits
-        scored = [dataclasses.replace(h, score=h.score + b) if b else h for h, b in zip(hits, bonus)]
-        return sorted(scored, key=lambda h: -h.score)
+                by_document[doc] = bonus + (self.settings.title_weight if edition and edition.year in years else 0.0)
+        if not any(by_document.values()):
+            return hits, documents, heads
+        scores = [h.score + by_document[doc] for h, (doc, _) in zip(hits, documents)]
+        order = sorted(range(len(hits)), key=lambda i: -scores[i])
+        return ([dataclasses.replace(hits[i], score=scores[i]) if scores[i] != hits[i].score else hits[i] for i in order],
+                [documents[i] for i in order], [heads[i] for i in order])
 
     # -- series ------------------------------------------------------------------------
 
