@@ -53,6 +53,7 @@ def best_sentences(
     embed: Callable[[list[str]], np.ndarray] | None,
     most: int = 2,
     embed_top: int = 3,
+    titled: Sequence[frozenset[str]] | None = None,
 ) -> list[tuple[str, ...]]:
     """For each passage (as `Sentences` gives it), up to `most` of its sentences, as they
     stand in the text.
@@ -63,14 +64,26 @@ def best_sentences(
     there is no embedder, by how many distinct query terms a sentence holds. Embedding sentences is the costly part of a search, hence the split. When the query
     names figures or codes ("748,000", "10-K") and a passage holds them, only the sentences
     holding the most of them are candidates: "748,000" is not answered by "74,000 teachers".
+    `titled`: for each passage, the query terms its document's title holds. In deciding
+    whether a sentence holds half the query's terms they count as held (beside at least one of
+    the sentence's own, so the sentence chosen by terms holds one): "Ulta Beauty net income
+    first quarter fiscal 2023" is answered in its own words by "Net income increased 4.7% ... in
+    the first quarter" of the release titled "Ulta Beauty Announces First Quarter Fiscal 2023
+    Results", which never says "Ulta" again.
     """
     use_model = embed is not None and query_vector is not None
     exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
     enough = max(1, (len(query_terms) + 1) // 2)
     # a passage one of whose sentences holds half the query's terms or more is highlighted by
     # terms: that sentence answers in the query's own words, and embedding it costs most of a search
+    given = list(titled) if titled is not None else [frozenset()] * len(passages)
+
+    def holds(t: frozenset[str], n: int) -> int:  # the title's terms count only beside one of the sentence's own
+        own = query_terms & t
+        return len(own | given[n]) if own else 0
+
     by_model = {n for n, (group, terms) in enumerate(passages[:embed_top])
-                if use_model and group and max((len(query_terms & t) for t in terms), default=0) < enough}
+                if use_model and group and max((holds(t, n) for t in terms), default=0) < enough}
     top = [s for n, (group, _) in enumerate(passages) if n in by_model for s in group]
     dense = iter(embed([clean_text(s) for s in top]) @ query_vector if top and embed is not None else [])
     out: list[tuple[str, ...]] = []

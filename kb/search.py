@@ -360,8 +360,9 @@ class Searcher:
         highlights: list[tuple[str, ...]] = [()] * len(hits)
         if highlight != "none":
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
+            titled = [frozenset(terms & head) for head in self._title_terms(engine, [h.id for h in hits])]
             highlights = best_sentences(vector, terms, passages, self.sentence_vectors() if use_model else None,
-                                        embed_top=embed_top)
+                                        embed_top=embed_top, titled=titled)
         matched = engine.lexical.positions(sorted(terms), [h.id for h in hits])[0] if explain else []
         pairs = engine.lexical.analyzer.pairs(query) if explain else []
         results = []

@@ -202,3 +202,32 @@ def test_a_question_naming_a_series_and_a_year_finds_that_edition(editions_kb, q
     gives that edition's passages the title bonus in full."""
     assert len(editions_kb.series()) == 2
     assert editions_kb.search(query, min_score=0)[0].document.title == edition
+
+
+def test_the_answer_to_a_question_naming_its_document_is_highlighted_by_its_words(similar_kb):
+    """The workforce paragraph never says "Lockheed Martin" or "2022": its title does. The
+    sentence with the headcount and the title together hold half the question's words or
+    more, so the sentence is chosen by those words, without running the sentence encoder (the
+    costly part of a search)."""
+    from kb.highlight import Sentences, best_sentences
+
+    query = "How many employees did Lockheed Martin have in fiscal 2022?"
+    first = similar_kb.search(query)[0]
+    assert any("116,000" in h for h in first.highlights)
+
+    lexical = similar_kb.engine().lexical
+    terms = set(lexical.terms(query))
+    passages = Sentences()([first.passage.text], lexical.analyzer)
+    encoded: list[int] = []
+
+    def encoder(sentences):  # the real sentence encoder, counted
+        encoded.append(len(sentences))
+        return similar_kb.embedder.embed_short(sentences)
+
+    vector = similar_kb.embedder.embed(query)
+    best_sentences(vector, terms, passages, encoder)  # without the title's words: the encoder decides
+    assert encoded
+    encoded.clear()
+    titled = [frozenset(terms & set(lexical.analyzer(first.document.title)))]
+    picked = best_sentences(vector, terms, passages, encoder, titled=titled)[0]
+    assert encoded == [] and any("116,000" in h for h in picked)
