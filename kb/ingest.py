@@ -163,7 +163,7 @@ class Ingester:
                 else:
                     self._files(files, pages, report, progress, sidecars, write)
             self._end(write)
-            self._title_vectors()
+            self.embed_titles()
         if write.unsaved:
             report.warnings.append(UNSAVED)
         report.seconds = time.perf_counter() - started
@@ -256,7 +256,7 @@ class Ingester:
             with self._publishing_on_error(write):
                 self._records(records, report, progress, write)
             self._end(write)
-            self._title_vectors()
+            self.embed_titles()
         if write.unsaved:
             report.warnings.append(UNSAVED)
         report.seconds = time.perf_counter() - started
@@ -522,7 +522,7 @@ class Ingester:
         report.passages_new += len(fresh)
         report.passages_reused += len(all_keys) - len(fresh)
 
-    def _title_vectors(self, batch: int = 1024) -> None:
+    def embed_titles(self, batch: int = 1024) -> None:
         """Embed the document titles no stored vector holds yet (new, edited, or all of a home
         from before), for `kb.named`. Search is right without them (a missing one is embedded
         when first needed, once per process), so a failure here is a warning."""

@@ -170,6 +170,10 @@ class KnowledgeBase:
             doc = self.store.edit_document(doc_id, changes)
             if serving is not None:  # the title is part of what BM25 indexes with each passage
                 self._finish(serving.copy(), touched)
+            if "title" in changes:  # a question naming the new title reads its embedding (`kb.named`)
+                from .ingest import Ingester
+
+                Ingester(self).embed_titles()
             assert doc is not None
             return doc
 

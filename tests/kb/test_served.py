@@ -231,3 +231,17 @@ def test_the_answer_to_a_question_naming_its_document_is_highlighted_by_its_word
     titled = [frozenset(terms & set(lexical.analyzer(first.document.title)))]
     picked = best_sentences(vector, terms, passages, encoder, titled=titled)[0]
     assert encoded == [] and any("116,000" in h for h in picked)
+
+
+def test_a_new_title_is_embedded_when_it_is_set(fresh_kb, tmp_path):
+    """Setting a document's title by hand stores its embedding then, as ingest does, so the
+    first question naming it does not pay for the encoder."""
+    report = tmp_path / "acme-2021.md"
+    report.write_text("# Acme Water Annual Report 2021\n\nIn 2021 the utility connected 12,400 households.\n")
+    fresh_kb.ingest([report])
+    doc = fresh_kb.documents()[0]
+    assert fresh_kb.store.titles_without_vectors(fresh_kb.model) == []
+    fresh_kb.edit_document(doc.id, title="Acme Water Utility Review 2021")
+    assert fresh_kb.store.titles_without_vectors(fresh_kb.model) == []
+    stored = fresh_kb.store.title_vectors(fresh_kb.model, ["Acme Water Utility Review 2021", "Acme Water Annual Report 2021"])
+    assert list(stored) == ["Acme Water Utility Review 2021"]  # the old title's went with it
