@@ -104,7 +104,6 @@ class PassageStore(Protocol):
     def remove_document(self, doc_id: str) -> list[int]: ...
     def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict: ...
     def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]: ...
-    def titles_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def documents_for(self, keys: Sequence[int]) -> dict[int, tuple[str, str]]: ...
     def title_vectors(self, model: str, titles: Sequence[str]) -> dict[str, np.ndarray]: ...
     def titles_without_vectors(self, model: str) -> list[str]: ...
@@ -171,13 +170,10 @@ class _DerivedReads:
         """key -> every place of the passage (within `filters`), its first place first."""
         return places_from_rows(self._place_rows(keys, filters)) if keys else {}
 
-    def titles_for(self, keys: Sequence[int]) -> dict[int, str]:
-        """key -> title of the document at the passage's first place: the reranker's title feature."""
-        return {key: title for key, (_, title, _) in self._first_places(keys).items()}
-
     def documents_for(self, keys: Sequence[int]) -> dict[int, tuple[str, str]]:
         """key -> (id, title) of the document at the passage's first place, as `results_for`
-        picks it: which passages are one document's, without reading their text."""
+        picks it: which passages are one document's, and the title the title bonus, the
+        reranker and `kb.named` read, without reading their text."""
         return {key: (doc, title) for key, (doc, title, _) in self._first_places(keys).items()}
 
     def headings_for(self, keys: Sequence[int]) -> dict[int, str]:

@@ -120,7 +120,7 @@ def test_layout_text_and_neighbours(store):
     assert [t for _, _, _, _, t in store.document_passages("a", 1, 1)] == ["Second part."]
     keys, texts, headings = store.all_texts()
     assert len(keys) == 3 and "Second part." in texts and all(h.startswith("Report 2022") for h in headings)
-    assert store.titles_for([_passage("First part.").key]) == {_passage("First part.").key: "Report 2022"}
+    assert store.documents_for([_passage("First part.").key]) == {_passage("First part.").key: ("a", "Report 2022")}
     assert store.documents_for([_passage("Third part.").key, 12345]) == {_passage("Third part.").key: ("a", "Report 2022")}
     assert "second" in store.words()
 
