@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Callable
+from typing import Callable, Hashable
 
 import numpy as np
 
 from index import Hit, SearchEngine
+from index.fusion import score_fusion
 
 __all__ = ["NAMED_SHARE", "within_named"]
 
@@ -53,13 +54,14 @@ def within_named(engine: SearchEngine, query: str, hits: list[Hit], documents: l
     if norm < 1e-6:
         return hits
     ids = np.array([hits[i].id for i in slots], dtype=np.int64)
-    dense = engine.vectors.vectors(ids) @ (residual / norm)
+    dense = (engine.vectors.vectors(ids) @ (residual / norm)).tolist()
+    lexical_scores = lexical.scores(remainder, ids).tolist()
     weight = engine.query_dense_weight(remainder)
-    score = weight * _unit(dense) + (1.0 - weight) * _unit(lexical.scores(remainder, ids))
-    order = np.argsort(-score, kind="stable")
+    slot_of: dict[Hashable, int] = {hits[i].id: i for i in slots}
+    ranked = score_fusion([list(zip(slot_of, dense)), list(zip(slot_of, lexical_scores))], (weight, 1.0 - weight))
     out = list(hits)
-    for slot, j in zip(slots, order.tolist()):
-        out[slot] = dataclasses.replace(hits[slots[j]], score=hits[slot].score)  # the place keeps its score: order and scores agree
+    for slot, (key, _) in zip(slots, ranked):  # the place keeps its score: order and scores agree
+        out[slot] = dataclasses.replace(hits[slot_of[key]], score=hits[slot].score)
     return out
 
 
@@ -67,10 +69,3 @@ def _names(terms: list[str], head: frozenset[str]) -> bool:
     """A word is part of the name when the title holds every term it analyses to (a stop
     word analyses to none and stays with the question)."""
     return bool(terms) and head.issuperset(terms)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    """Min-max to [0, 1] over these passages (all 1 when they tie), as hybrid fusion does."""
-    x = np.asarray(x, dtype=np.float64)
-    span = float(x.max() - x.min())
-    return (x - x.min()) / span if span > 0 else np.ones_like(x)
