@@ -292,6 +292,10 @@ class PostgresStore(_DerivedReads):
         found = dict(self._q("SELECT key, clean FROM passages WHERE key = ANY(%s)", (wanted,)).fetchall())
         return [found[k] for k in wanted]
 
+    def texts(self, keys: Sequence[int]) -> dict[int, str]:
+        wanted = [int(k) for k in dict.fromkeys(keys)]
+        return dict(self._q("SELECT key, text FROM passages WHERE key = ANY(%s)", (wanted,)).fetchall())
+
     def neighbours(self, doc_id: str, ordinal: int, around: int = 1) -> list[tuple[int, str]]:
         rows = self._q("""SELECT o.ordinal, p.text FROM occurrences o JOIN passages p ON p.key = o.passage
                           WHERE o.document = %s AND o.ordinal BETWEEN %s AND %s ORDER BY o.ordinal""",

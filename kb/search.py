@@ -23,6 +23,7 @@ from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, features
 
 from .highlight import Sentences, SentenceVectors, best_sentences
+from .labels import Lines, label_lines, labelled_first
 from .lru import LRU
 from .named import within_named
 from .records import Place, Result
@@ -55,6 +56,7 @@ class Searcher:
         self._sentence_vectors: SentenceVectors | None = None
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
         self._signatures = LRU(50_000)  # passages' words, for folding editions (`kb.series.fold`)
+        self._lines = LRU(50_000)  # passages' lines with figures, analysed (`kb.labels`)
 
     # what a search reads from the knowledge base
     @property
@@ -127,6 +129,7 @@ class Searcher:
             hits, documents, heads = self._by_title(engine, query, hits, documents, self._heads(engine, documents))
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
+            hits = labelled_first(engine, query, hits, documents, heads, lambda keys: self._label_lines(engine, keys))
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]
@@ -157,6 +160,14 @@ class Searcher:
                 known.clear()
             known.update(self.store.documents_for(missing))
         return [known.get(k, ("", "")) for k in keys]
+
+    def _label_lines(self, engine: SearchEngine, keys: list[int]) -> list[Lines]:
+        """`kb.labels.label_lines` of each passage, read and analysed once (a passage's key is
+        its text's hash, so what is cached never goes stale)."""
+        def load(missing: list[int]) -> list[Lines]:
+            texts = self.store.texts(missing)
+            return [label_lines(texts.get(k, ""), engine.lexical.analyzer) for k in missing]
+        return self._lines.get_many(keys, load)
 
     def _title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
         """The analysed title of each passage's document."""

@@ -116,6 +116,7 @@ class PassageStore(Protocol):
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]: ...
     def all_texts(self, texts: bool = True) -> tuple[np.ndarray, list[str] | None, list[str]]: ...
     def clean_texts(self, keys: np.ndarray) -> list[str]: ...
+    def texts(self, keys: Sequence[int]) -> dict[int, str]: ...
     def passage_sources(self) -> dict[int, list[str]]: ...
     def counts(self) -> dict: ...
     def words(self, limit: int = 200_000) -> set[str]: ...
@@ -372,6 +373,17 @@ class SQLiteStore(_DerivedReads):
             sql = f"SELECT key, clean FROM passages WHERE key IN ({','.join('?' * len(batch))})"
             found.update((r[0], r[1]) for r in self._conn().execute(sql, batch))
         return [found[k] for k in wanted]
+
+    def texts(self, keys: Sequence[int]) -> dict[int, str]:
+        """key -> the text (lines as laid out) of each of `keys` still stored: what `kb.labels`
+        reads a passage's lines from, without its places."""
+        wanted = [int(k) for k in dict.fromkeys(keys)]
+        found: dict[int, str] = {}
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i:i + 500]
+            sql = f"SELECT key, text FROM passages WHERE key IN ({','.join('?' * len(batch))})"
+            found.update((r[0], r[1]) for r in self._conn().execute(sql, batch))
+        return found
 
     def neighbours(self, doc_id: str, ordinal: int, around: int = 1) -> list[tuple[int, str]]:
         """(ordinal, text) of the passages within `around` places of `ordinal` in a document,

@@ -157,6 +157,38 @@ def test_only_the_named_documents_passages_move(filings_kb, monkeypatch):
     assert [h.id for h in filings_kb.retrieve(unnamed, 50)] == [h.id for h in (monkeypatch.undo() or filings_kb.retrieve(unnamed, 50))]
 
 
+@pytest.mark.parametrize("query, evidence", [
+    ("Nike total assets May 31, 2021", "TOTAL ASSETS $ 37,740 $ 31,342"),
+    ("Nike cash provided by operations fiscal 2021", "Cash provided (used) by operations 6,657"),
+])
+def test_a_question_asking_for_a_statement_line_finds_that_line(filings_kb, query, evidence):
+    """The balance sheet's and the cash flow statement's passages are tables of figures: they
+    embed far from any question, and BM25 prefers notes that say "total assets" in prose.
+    The line labelled with what the question asks brings its passage up within its
+    document (`kb.labels`); without it neither was in the first 20."""
+    shown = filings_kb.search(query, k=5)
+    assert any(evidence in r.passage.text for r in shown), [r.passage.text[:60] for r in shown]
+
+
+def test_labels_move_passages_within_their_document_only(filings_kb, monkeypatch):
+    """Every place keeps its document and its score: documents rank as the first stage left
+    them, and only which of a document's passages comes first changes."""
+    import kb.search as searching
+
+    query = "Nike total assets May 31, 2021"
+    labelled = filings_kb.retrieve(query, 60)
+    monkeypatch.setattr(searching, "labelled_first", lambda engine, query, hits, *rest: hits)
+    plain = filings_kb.retrieve(query, 60)
+    assert [h.id for h in labelled] != [h.id for h in plain]  # it did reorder
+    assert sorted(h.id for h in labelled) == sorted(h.id for h in plain)
+    assert [h.score for h in labelled] == [h.score for h in plain]
+    documents = filings_kb.store.documents_for([h.id for h in plain])
+    assert [documents[h.id] for h in labelled] == [documents[h.id] for h in plain]
+    assert [h.id for h in labelled[50:]] == [h.id for h in plain[50:]]  # below the depth looked at
+    figure = "2,053"  # a bare figure asks for no words: nothing moves
+    assert [h.id for h in filings_kb.retrieve(figure, 50)] == [h.id for h in (monkeypatch.undo() or filings_kb.retrieve(figure, 50))]
+
+
 def test_ingest_stores_each_titles_embedding(filings_kb):
     """What `kb.named` projects out is read from the store, not encoded per query: ingest
     embeds every title once, as the query encoder would."""

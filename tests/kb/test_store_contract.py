@@ -125,6 +125,16 @@ def test_layout_text_and_neighbours(store):
     assert "second" in store.words()
 
 
+def test_texts_keep_the_lines_as_laid_out(store):
+    """`texts` gives what `kb.labels` reads lines from: the text, not the cleaned one."""
+    row = "Total assets $ 37,740 $ 31,342\nInventories 6,854 7,367"
+    pid, key = passage_key(row)
+    (doc, _), laid_out = _document("a", "Report 2022", [row]), Passage(pid, key, row, " ".join(row.split()), 8)
+    store.commit([doc], [(laid_out, _vector(0))], {"model": "test", "dimension": str(DIM)})
+    assert store.texts([key, key, 12345]) == {key: row}
+    assert store.clean_texts(np.array([key])) == [" ".join(row.split())]
+
+
 def test_edit_move_and_remove(store):
     _commit(store, _document("a", "Report 2022", ["Opened 22 libraries.", SHARED]),
             _document("b", "Report 2023", ["Opened 23 libraries.", SHARED]))

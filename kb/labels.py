@@ -1,0 +1,95 @@
+"""A question asking for a figure: the line that labels it comes first within its document.
+
+"Nike FY2023 cost of sales" names the 10-K by its title and asks for one line of its income
+statement: "Cost of sales 28,925 25,231 24,576". Neither retriever ranks that line's passage
+high: a table of figures embeds far from any question, and BM25 prefers the notes that say
+"cost of sales" three times in prose. What marks the answer is the line itself. It holds
+figures, and its words are the words the question asks beyond the document's title. A
+sentence that mentions cost of sales among other things covers the question as well but is
+mostly other words.
+
+So each passage among the first `LABEL_DEPTH` hits is scored by its best labelling line:
+a line holding a figure whose words cover at least half the IDF mass of what the question asks
+beyond the passage's document title, scored by that share times the share of the line's words
+that are the question's. Within each document, its passages are ranked again by their fused
+score plus `LABEL_WEIGHT` times that, and go back into the places the document's passages
+held, each place keeping its score. Documents keep their order and their scores, so a
+document-level collection ranks exactly as before; only which of a document's passages shows
+first changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Callable, Sequence
+
+from index import Hit, SearchEngine
+
+__all__ = ["LABEL_DEPTH", "LABEL_WEIGHT", "label_lines", "labelled_first"]
+
+LABEL_DEPTH = 50  # hits looked at: the head the second stage reorders, as deep as anyone reads
+LABEL_WEIGHT = 0.5  # of a fused score (about 0-1): a full label match outranks a near miss in prose
+COVER = 0.5  # share of what the question asks that a line must hold to label it
+LINE_WORDS = 30  # longer lines are prose, not a label and its figures (and are not analysed)
+_FIGURE = re.compile(r"\d")
+
+Lines = tuple[tuple[str, ...], ...]  # each line with a figure: its analysed words, figures left out
+
+
+def label_lines(text: str, analyser: Callable[[str], list[str]]) -> Lines:
+    """The words of each line of `text` that holds a figure (a table row, a line of a
+    statement), figures and stop words left out. Lines without words, and lines of more than
+    `LINE_WORDS` words, are left out."""
+    out = []
+    for line in text.splitlines():
+        if _FIGURE.search(line) and len(line.split()) <= LINE_WORDS:
+            words = tuple(t for t in analyser(line) if not _FIGURE.search(t))
+            if words:
+                out.append(words)
+    return tuple(out)
+
+
+def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents: Sequence[tuple[str, str]],
+                   heads: Sequence[frozenset[str]], lines_of: Callable[[list[int]], list[Lines]]) -> list[Hit]:
+    """`hits` with each document's passages among the first `LABEL_DEPTH` reordered among their
+    own places, those with a line that labels what the query asks first. `documents`: each
+    hit's document (id, title); `heads`: its title analysed; `lines_of`: `label_lines` of
+    each of a list of passage keys."""
+    lexical = engine.lexical
+    terms = [t for t in dict.fromkeys(lexical.analyzer(query)) if not _FIGURE.search(t)]
+    if not terms or len(hits) < 2:
+        return hits
+    idf = dict(zip(terms, lexical.idf(terms).tolist()))
+    top = hits[:LABEL_DEPTH]
+    bonus = [LABEL_WEIGHT * _label_score(lines, idf, head)
+             for lines, head in zip(lines_of([h.id for h in top]), heads)]
+    if not any(bonus):
+        return hits
+    slots: dict[str, list[int]] = {}
+    for i in range(len(top)):
+        slots.setdefault(documents[i][0], []).append(i)
+    out = list(hits)
+    for places in slots.values():
+        ranked = sorted(places, key=lambda i: -(top[i].score + bonus[i]))  # stable: ties keep their order
+        for slot, i in zip(places, ranked):  # the place keeps its score: order and scores agree
+            if slot != i:
+                out[slot] = dataclasses.replace(top[i], score=top[slot].score)
+    return out
+
+
+def _label_score(lines: Lines, idf: dict[str, float], head: frozenset[str]) -> float:
+    """The best line's share of the query's IDF mass beyond the title, times the share of the
+    line's words that are the query's; 0 below `COVER`."""
+    asked = {t: w for t, w in idf.items() if t not in head}
+    mass = sum(asked.values())
+    best = 0.0
+    if mass <= 0:
+        return best
+    for words in lines:
+        held = asked.keys() & set(words)
+        if held:
+            cover = sum(asked[t] for t in held) / mass
+            if cover >= COVER:
+                best = max(best, cover * sum(1 for t in words if t in held) / len(words))
+    return best
