@@ -25,6 +25,7 @@ import re
 from typing import Callable, Sequence
 
 from index import Hit, SearchEngine
+from index.analysis import Analyzer
 
 __all__ = ["LABEL_DEPTH", "LABEL_WEIGHT", "label_lines", "labelled_first"]
 
@@ -34,20 +35,15 @@ COVER = 0.5  # share of what the question asks that a line must hold to label it
 LINE_WORDS = 30  # longer lines are prose, not a label and its figures (and are not analysed)
 _FIGURE = re.compile(r"\d")
 
-Lines = tuple[tuple[str, ...], ...]  # each line with a figure: its analysed words, figures left out
+Lines = tuple[str, ...]  # a passage's lines that hold a figure, lower-cased
 
 
-def label_lines(text: str, analyser: Callable[[str], list[str]]) -> Lines:
-    """The words of each line of `text` that holds a figure (a table row, a line of a
-    statement), figures and stop words left out. Lines without words, and lines of more than
-    `LINE_WORDS` words, are left out."""
-    out = []
-    for line in text.splitlines():
-        if _FIGURE.search(line) and len(line.split()) <= LINE_WORDS:
-            words = tuple(t for t in analyser(line) if not _FIGURE.search(t))
-            if words:
-                out.append(words)
-    return tuple(out)
+def label_lines(text: str) -> Lines:
+    """The lines of `text` that hold a figure (a table row, a line of a statement), lower-cased;
+    lines of more than `LINE_WORDS` words are prose and left out. Nothing is analysed here:
+    stemming every line of fifty passages a search has not met cost more than the rest of
+    this step, so a line is analysed only once a question's words are found in it."""
+    return tuple(line.lower() for line in text.splitlines() if _FIGURE.search(line) and len(line.split()) <= LINE_WORDS)
 
 
 def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents: Sequence[tuple[str, str]],
@@ -62,7 +58,8 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
         return hits
     idf = dict(zip(terms, lexical.idf(terms).tolist()))
     top = hits[:LABEL_DEPTH]
-    bonus = [LABEL_WEIGHT * _label_score(lines, idf, head)
+    analyser = lexical.analyzer
+    bonus = [LABEL_WEIGHT * _label_score(lines, idf, head, analyser)
              for lines, head in zip(lines_of([h.id for h in top]), heads)]
     if not any(bonus):
         return hits
@@ -78,15 +75,20 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
     return out
 
 
-def _label_score(lines: Lines, idf: dict[str, float], head: frozenset[str]) -> float:
+def _label_score(lines: Lines, idf: dict[str, float], head: frozenset[str], analyser: Analyzer) -> float:
     """The best line's share of the query's IDF mass beyond the title, times the share of the
-    line's words that are the query's; 0 below `COVER`."""
+    line's words that are the query's; 0 below `COVER`. A line is analysed only if it holds
+    the first four letters of an asked term (a stem begins as its word does)."""
     asked = {t: w for t, w in idf.items() if t not in head}
     mass = sum(asked.values())
     best = 0.0
     if mass <= 0:
         return best
-    for words in lines:
+    starts = {t[:4] for t in asked}
+    for line in lines:
+        if line.isascii() and not any(s in line for s in starts):
+            continue
+        words = [t for t in analyser(line) if not _FIGURE.search(t)]
         held = asked.keys() & set(words)
         if held:
             cover = sum(asked[t] for t in held) / mass

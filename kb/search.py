@@ -129,7 +129,7 @@ class Searcher:
             hits, documents, heads = self._by_title(engine, query, hits, documents, self._heads(engine, documents))
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
-            hits = labelled_first(engine, query, hits, documents, heads, lambda keys: self._label_lines(engine, keys))
+            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]
@@ -161,12 +161,12 @@ class Searcher:
             known.update(self.store.documents_for(missing))
         return [known.get(k, ("", "")) for k in keys]
 
-    def _label_lines(self, engine: SearchEngine, keys: list[int]) -> list[Lines]:
-        """`kb.labels.label_lines` of each passage, read and analysed once (a passage's key is
-        its text's hash, so what is cached never goes stale)."""
+    def _label_lines(self, keys: list[int]) -> list[Lines]:
+        """`kb.labels.label_lines` of each passage, read once (a passage's key is its text's
+        hash, so what is cached never goes stale)."""
         def load(missing: list[int]) -> list[Lines]:
             texts = self.store.texts(missing)
-            return [label_lines(texts.get(k, ""), engine.lexical.analyzer) for k in missing]
+            return [label_lines(texts.get(k, "")) for k in missing]
         return self._lines.get_many(keys, load)
 
     def _title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
