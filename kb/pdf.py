@@ -375,7 +375,7 @@ def _assemble(lines: list[_Line]) -> tuple[str, list[Block]]:
         if i in starts:
             flush()
             first, end = starts[i]
-            header = " ".join(x.text for x in lines[i:first])
+            header = " ".join(x.text for x in lines[first:i])  # the caption: "CONSOLIDATED BALANCE SHEETS"
             if not _YEARS.search(header) and i - columns[0] <= 60:
                 header = " ".join(x for x in (columns[1], header) if x)
             rows = [x.text for x in lines[i:end]]

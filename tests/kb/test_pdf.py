@@ -68,6 +68,18 @@ def test_a_statement_row_stays_one_line_under_its_title_and_columns():
     assert table.page == 6  # the statement's page in the excerpt
 
 
+def test_a_tables_caption_is_in_its_context():
+    """The short lines just above a table's first row, not set as headings ("Cash Flows from
+    Operating Activities:"), name what its rows are: a question asking for operating cash
+    flow finds them by it. (The caption was read from the wrong end of its range, so it was
+    always empty.)"""
+    doc = load_document(FILINGS / "3m-10-k-2022-excerpt.pdf")
+    contexts = {b.context for b in doc.blocks if b.kind == "table" and b.page in (3, 4)}
+    for caption in ("Cash Flows from Operating Activities:", "Cash Flows from Investing Activities:",
+                    "Cash Flows from Financing Activities:"):
+        assert any(c and caption in c for c in contexts), (caption, contexts)
+
+
 def test_running_headers_and_page_numbers_stay_out_of_passages():
     doc = load_document(FILINGS / "3m-10-k-2022-excerpt.pdf")
     assert "Table of Contents" not in doc.text  # atop every page of the filing
