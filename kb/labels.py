@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 from index import Hit, SearchEngine
 from index.analysis import Analyzer
 
-__all__ = ["LABEL_DEPTH", "LABEL_WEIGHT", "label_lines", "labelled_first"]
+__all__ = ["LABEL_DEPTH", "LABEL_WEIGHT", "label_lines", "label_scores", "labelled_first"]
 
 LABEL_DEPTH = 50  # hits looked at: the head the second stage reorders, as deep as anyone reads
 LABEL_WEIGHT = 0.5  # of a fused score (about 0-1): a full label match outranks a near miss in prose
@@ -56,11 +56,9 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
     terms = [t for t in dict.fromkeys(lexical.analyzer(query)) if not _FIGURE.search(t)]
     if not terms or len(hits) < 2:
         return hits
-    idf = dict(zip(terms, lexical.idf(terms).tolist()))
     top = hits[:LABEL_DEPTH]
-    analyser = lexical.analyzer
-    bonus = [LABEL_WEIGHT * _label_score(lines, idf, head, analyser)
-             for lines, head in zip(lines_of([h.id for h in top]), heads)]
+    idf = dict(zip(terms, lexical.idf(terms).tolist()))
+    bonus = [LABEL_WEIGHT * b for b in label_scores(idf, lines_of([h.id for h in top]), heads, lexical.analyzer)]
     if not any(bonus):
         return hits
     slots: dict[str, list[int]] = {}
@@ -75,20 +73,45 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
     return out
 
 
-def _label_score(lines: Lines, idf: dict[str, float], head: frozenset[str], analyser: Analyzer) -> float:
-    """The best line's share of the query's IDF mass beyond the title, times the share of the
-    line's words that are the query's; 0 below `COVER`. A line is analysed only if it holds
-    the first four letters of an asked term (a stem begins as its word does)."""
+def label_scores(idf: dict[str, float], lines: Sequence[Lines], heads: Sequence[frozenset[str]],
+                 analyser: Analyzer) -> list[float]:
+    """Each passage's best labelling line (`_label_score`), given the query's terms and their
+    IDF, each passage's `label_lines` and its document's analysed title.
+
+    What is asked counts only the query's words that some line among these passages holds:
+    "... Give a response to the question by relying on the details shown in the income
+    statement" asks in words no statement line has, and they would otherwise outweigh
+    "cost of sales" (their IDF is high because reports seldom use them)."""
+    starts = {t[:4] for t in idf}
+    words = [_words(passage, starts, analyser) for passage in lines]
+    seen = {t for passage in words for line in passage for t in line}
+    asked = {t: w for t, w in idf.items() if t in seen}
+    return [_label_score(passage, asked, head) for passage, head in zip(words, heads)]
+
+
+def _words(lines: Lines, starts: set[str], analyser: Analyzer) -> list[tuple[str, ...]]:
+    """The analysed words (figures left out) of each line that holds the first four letters
+    of a query term (a stem begins as its word does); other lines cannot match and are not
+    analysed."""
+    out = []
+    for line in lines:
+        if line.isascii() and not any(s in line for s in starts):
+            continue
+        kept = tuple(t for t in analyser(line) if not _FIGURE.search(t))
+        if kept:
+            out.append(kept)
+    return out
+
+
+def _label_score(lines: list[tuple[str, ...]], idf: dict[str, float], head: frozenset[str]) -> float:
+    """The best line's share of the IDF mass asked beyond the title, times the share of the
+    line's words that are the query's; 0 below `COVER`."""
     asked = {t: w for t, w in idf.items() if t not in head}
     mass = sum(asked.values())
     best = 0.0
     if mass <= 0:
         return best
-    starts = {t[:4] for t in asked}
-    for line in lines:
-        if line.isascii() and not any(s in line for s in starts):
-            continue
-        words = [t for t in analyser(line) if not _FIGURE.search(t)]
+    for words in lines:
         held = asked.keys() & set(words)
         if held:
             cover = sum(asked[t] for t in held) / mass
