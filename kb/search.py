@@ -27,7 +27,7 @@ from .labels import Lines, label_lines, labelled_first
 from .lru import LRU
 from .named import within_named
 from .records import Place, Result
-from .series import Series, edition_year, find_series, fold, query_years
+from .series import Edition, Series, edition_year, find_series, fold, query_years
 from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -191,8 +191,11 @@ class Searcher:
         A year fills passages (every edition also gives the year before's figures), so its IDF
         is low and that share barely tells the FY2022 edition from the FY2021 one. So when the
         question names a series (a word of its title besides the year) and a year one of its
-        editions reports on, that edition's passages gain `title_weight` besides. Returns the
-        hits reordered, with their documents and analysed titles in the same order."""
+        editions reports on, that edition's passages gain `title_weight` besides, and the
+        editions of earlier years lose their title bonus and as much again: they cannot report
+        on the year asked about (their statements end before it), yet their tables read like
+        the question.
+        Returns the hits reordered, with their documents and analysed titles in the same order."""
         lexical = engine.lexical
         terms = list(dict.fromkeys(lexical.analyzer(query)))
         idf = dict(zip(terms, lexical.idf(terms).tolist()))
@@ -206,7 +209,8 @@ class Searcher:
                 bonus = weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0
                 series = series_of.get(doc) if bonus else None
                 edition = series.edition(doc) if series is not None and head & named else None
-                by_document[doc] = bonus + (self.settings.title_weight if edition and edition.year in years else 0.0)
+                toward = _edition_bonus(series, edition, years) if series is not None and edition is not None else 0.0
+                by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * self.settings.title_weight
         if not any(by_document.values()):
             return hits, documents, heads
         scores = [h.score + by_document[doc] for h, (doc, _) in zip(hits, documents)]
@@ -428,3 +432,12 @@ def _in_order(relevance: list[float | None]) -> list[float | None]:
         ceiling = min(ceiling, r)
         out.append(ceiling)
     return out
+
+
+def _edition_bonus(series: Series, edition: Edition, years: set[int]) -> float:
+    """+1 for the edition of a year the question names, -1 for an edition of a year before the
+    first such, 0 otherwise (and when no edition reports on a year it names)."""
+    asked = [e.year for e in series.editions if e.year is not None and e.year in years]
+    if not asked or edition.year is None:
+        return 0.0
+    return 1.0 if edition.year in years else -1.0 if edition.year < min(asked) else 0.0

@@ -236,6 +236,28 @@ def test_a_question_naming_a_series_and_a_year_finds_that_edition(editions_kb, q
     assert editions_kb.search(query, min_score=0)[0].document.title == edition
 
 
+def test_an_edition_of_an_earlier_year_does_not_answer_for_a_later_one(tmp_path):
+    """The 2021 edition says "dividends paid to shareholders" as the question does; the 2022
+    edition, the only one that can answer for 2022, words it otherwise. An edition of a year
+    before the one asked about cannot report on it, so it gives way."""
+    said = {2021: "Cobalt Rail dividends paid to shareholders in 2021 were $410 million, against $380 million in 2020.",
+            2022: "In 2022 Cobalt Rail paid $455 million to its shareholders, up from $410 million in 2021."}
+    other = ["## Safety\n\nThe network recorded fewer signal faults in {} after the winter maintenance programme.",
+             "## People\n\nApprentices joined the depots in the spring of {} and completed their first rotations.",
+             "## Stations\n\nThree stations were rebuilt in {} with step-free access and new waiting rooms.",
+             "## Freight\n\nContainer traffic from the port grew in {} as two new terminals opened inland."]
+    for year, text in said.items():  # no paragraph is the same in both editions
+        body = "\n\n".join([f"## Returns to owners\n\n{text}", *(o.format(year) for o in other)])
+        (tmp_path / f"cobalt-{year}.md").write_text(f"# Cobalt Rail Annual Report {year}\n\n{body}\n")
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path / "home"))
+    kb.ingest([tmp_path / "cobalt-2021.md", tmp_path / "cobalt-2022.md"])
+    assert len(kb.series()) == 1
+    shown = kb.search("Cobalt Rail dividends paid to shareholders in 2022", min_score=0)
+    assert shown[0].document.title == "Cobalt Rail Annual Report 2022", [(r.document.title, r.score) for r in shown[:3]]
+    shown = kb.search("Cobalt Rail dividends paid to shareholders in 2021", min_score=0)
+    assert shown[0].document.title == "Cobalt Rail Annual Report 2021"  # a later edition is not pushed away
+
+
 def test_the_answer_to_a_question_naming_its_document_is_highlighted_by_its_words(similar_kb):
     """The workforce paragraph never says "Lockheed Martin" or "2022": its title does. The
     sentence with the headcount and the title together hold half the question's words or
