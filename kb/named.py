@@ -16,17 +16,34 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Callable, Hashable
+from typing import Callable, Collection, Hashable, Sequence
 
 import numpy as np
 
 from index import Hit, SearchEngine
 from index.fusion import score_fusion
 
-__all__ = ["NAMED_SHARE", "within_named"]
+__all__ = ["LEGAL_FORMS", "NAMED_SHARE", "name_terms", "names", "within_named"]
 
 NAMED_SHARE = 0.25  # of the query's IDF mass in the top document's title: below it, a few shared words are a topic, not a name
 _WORD = re.compile(r"\S+")
+LEGAL_FORMS = ("the inc incorporated corporation corp company co ltd limited plc llc llp lp group holdings "
+               "sa ag nv bv gmbh spa")  # words of a legal form, which tell no organisation from another
+
+
+def name_terms(organisation: str, analyser: Callable[[str], list[str]]) -> tuple[str, ...]:
+    """The analysed words of an organisation's name that tell it apart from others: "3M
+    Company" -> ("3m",), "JPMorgan Chase & Co." -> ("jpmorgan", "chase")."""
+    forms = set(analyser(LEGAL_FORMS))
+    return tuple(t for t in dict.fromkeys(analyser(organisation)) if t not in forms)
+
+
+def names(query_terms: Collection[str], name: Sequence[str], idf: Sequence[float]) -> bool:
+    """Does a query name the organisation whose `name_terms` are `name` (with their IDF)? It
+    does when it holds at least half of the name's IDF mass: "JPMorgan net income" names
+    JPMorgan Chase, "bank capital" does not name Bank of America."""
+    mass = sum(idf)
+    return mass > 0 and sum(w for t, w in zip(name, idf) if t in query_terms) >= 0.5 * mass
 
 
 def within_named(engine: SearchEngine, query: str, hits: list[Hit], documents: list[tuple[str, str]],

@@ -25,7 +25,7 @@ from index.rerank import FEATURES, features
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .labels import Lines, label_lines, labelled_first
 from .lru import LRU
-from .named import within_named
+from .named import name_terms, names, within_named
 from .records import Place, Result
 from .series import Edition, Series, edition_year, find_series, fold, query_years
 from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
@@ -52,6 +52,7 @@ class Searcher:
         self._titles = LRU(20_000)  # analysed document titles
         self._title_vectors = LRU(2048)  # embedded document titles (`kb.named`)
         self._passage_documents: tuple[weakref.ref | None, dict[int, tuple[str, str]]] = (None, {})  # per engine: key -> (id, title)
+        self._organisations: tuple[weakref.ref | None, dict[str, tuple[str, ...]]] = (None, {})  # per engine: document -> `name_terms`
         self._sentences = Sentences()
         self._sentence_vectors: SentenceVectors | None = None
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
@@ -161,6 +162,18 @@ class Searcher:
             known.update(self.store.documents_for(missing))
         return [known.get(k, ("", "")) for k in keys]
 
+    def _organisations_of(self, engine: SearchEngine) -> dict[str, tuple[str, ...]]:
+        """Document id -> the words of its organisation's name that tell it apart
+        (`kb.named.name_terms`), for the documents with one. Remembered per engine, which
+        every write replaces."""
+        ref, known = self._organisations
+        if ref is None or ref() is not engine:
+            analyser = engine.lexical.analyzer
+            known = {d.id: terms for d in self.store.documents() if d.organisation
+                     for terms in [name_terms(d.organisation, analyser)] if terms}
+            self._organisations = (weakref.ref(engine), known)
+        return known
+
     def _label_lines(self, keys: list[int]) -> list[Lines]:
         """`kb.labels.label_lines` of each passage, read once (a passage's key is its text's
         hash, so what is cached never goes stale)."""
@@ -195,6 +208,11 @@ class Searcher:
         editions of earlier years lose their title bonus and as much again: they cannot report
         on the year asked about (their statements end before it), yet their tables read like
         the question.
+
+        The share is small for a company that a question names among many other words ("3M
+        purchases of property, plant and equipment in 2022"), and a company's name fills its
+        own reports, so its IDF is low too. So a question naming an organisation (`kb.named.names`)
+        gives its documents `title_weight` as well.
         Returns the hits reordered, with their documents and analysed titles in the same order."""
         lexical = engine.lexical
         terms = list(dict.fromkeys(lexical.analyzer(query)))
@@ -203,6 +221,7 @@ class Searcher:
         years = query_years(query)
         named = set(terms) - {str(y) for y in years}
         series_of = self.series_of() if years else {}
+        organisations, named_organisations = self._organisations_of(engine), {}
         by_document: dict[str, float] = {}  # the bonus depends on the document alone
         for (doc, _), head in zip(documents, heads):
             if doc not in by_document:
@@ -210,6 +229,11 @@ class Searcher:
                 series = series_of.get(doc) if bonus else None
                 edition = series.edition(doc) if series is not None and head & named else None
                 toward = _edition_bonus(series, edition, years) if series is not None and edition is not None else 0.0
+                name = organisations.get(doc)
+                if toward >= 0 and name:
+                    if name not in named_organisations:
+                        named_organisations[name] = names(idf, name, lexical.idf(list(name)).tolist())
+                    toward += named_organisations[name]
                 by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * self.settings.title_weight
         if not any(by_document.values()):
             return hits, documents, heads

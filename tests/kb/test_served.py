@@ -189,6 +189,14 @@ def test_labels_move_passages_within_their_document_only(filings_kb, monkeypatch
     assert [h.id for h in filings_kb.retrieve(figure, 50)] == [h.id for h in (monkeypatch.undo() or filings_kb.retrieve(figure, 50))]
 
 
+@pytest.mark.parametrize("query", ["3M long-term debt", "3M gross margin", "3M share repurchases"])
+def test_a_question_naming_a_company_finds_its_report(filings_kb, query):
+    """A company's name fills its own reports, so its IDF is low and the title bonus's share
+    of the question small: Nike's or Ulta Beauty's passages came first for each of these. A
+    question naming an organisation gives its documents the title weight (`kb.named.names`)."""
+    assert filings_kb.search(query, min_score=0)[0].document.title.startswith("3M Company")
+
+
 def test_ingest_stores_each_titles_embedding(filings_kb):
     """What `kb.named` projects out is read from the store, not encoded per query: ingest
     embeds every title once, as the query encoder would."""
