@@ -247,15 +247,11 @@ class PostgresStore(_DerivedReads):
                 FROM passages p JOIN occurrences o ON o.passage = p.key JOIN documents d ON d.id = o.document
                 WHERE p.key = ANY(%s) {where} {_FIRST_PLACE}""", [[int(k) for k in keys], *args]).fetchall()
 
-    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
-        out: dict[int, tuple[str, str, str | None]] = {}
+    def _places_in_order(self, keys: Sequence[int]) -> Iterable[tuple[int, str, str, str | None]]:
         if not keys:
-            return out
-        rows = self._q(f"""SELECT o.passage, d.id, d.title, o.section FROM occurrences o JOIN documents d ON d.id = o.document
-                            WHERE o.passage = ANY(%s) {_FIRST_PLACE}""", ([int(k) for k in keys],))
-        for key, doc, title, section in rows:
-            out.setdefault(key, (doc, title, section))
-        return out
+            return []
+        return self._q(f"""SELECT o.passage, d.id, d.title, o.section FROM occurrences o JOIN documents d ON d.id = o.document
+                           WHERE o.passage = ANY(%s) {_FIRST_PLACE}""", ([int(k) for k in keys],)).fetchall()
 
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]:
         return {r[0] for r in self._q("SELECT passage FROM occurrences WHERE document = ANY(%s)", (list(doc_ids),))}

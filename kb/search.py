@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Searcher"]
 
+_NOWHERE: tuple[tuple[str, str], ...] = (("", ""),)  # a passage no longer stored
+
 
 class Searcher:
     def __init__(self, kb: KnowledgeBase):
@@ -51,7 +53,7 @@ class Searcher:
         self.query_vectors = LRU(512)
         self._titles = LRU(20_000)  # analysed document titles
         self._title_vectors = LRU(2048)  # embedded document titles (`kb.named`)
-        self._passage_documents: tuple[weakref.ref | None, dict[int, tuple[str, str]]] = (None, {})  # per engine: key -> (id, title)
+        self._passage_documents: tuple[weakref.ref | None, dict[int, tuple[tuple[str, str], ...]]] = (None, {})  # per engine: key -> its documents' (id, title)
         self._organisations: tuple[weakref.ref | None, dict[str, tuple[str, ...]]] = (None, {})  # per engine: document -> `name_terms`
         self._sentences = Sentences()
         self._sentence_vectors: SentenceVectors | None = None
@@ -126,8 +128,7 @@ class Searcher:
         hits = engine.search(query, max(k, depth, s.candidates if titled else 0), mode, allowed, vector,
                              complete=complete or rerank)
         if titled and hits:
-            documents = self._documents_of(engine, [h.id for h in hits])
-            hits, documents, heads = self._by_title(engine, query, hits, documents, self._heads(engine, documents))
+            hits, documents, heads = self._by_title(engine, query, hits, self._every_document_of(engine, [h.id for h in hits]))
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
             hits = labelled_first(engine, query, hits, documents, heads, self._label_lines)
@@ -148,9 +149,13 @@ class Searcher:
         return (head + tail)[:k]
 
     def _documents_of(self, engine: SearchEngine, keys: list[int]) -> list[tuple[str, str]]:
-        """(id, title) of each passage's document (at its first place). Remembered per engine,
-        which every write replaces, so a search reads the store only for passages it has not
-        met since the last write."""
+        """(id, title) of each passage's document at its first place."""
+        return [documents[0] for documents in self._every_document_of(engine, keys)]
+
+    def _every_document_of(self, engine: SearchEngine, keys: list[int]) -> list[tuple[tuple[str, str], ...]]:
+        """(id, title) of every document each passage occurs in, its first place's first.
+        Remembered per engine, which every write replaces, so a search reads the store only for
+        passages it has not met since the last write."""
         ref, known = self._passage_documents
         if ref is None or ref() is not engine:
             known = {}
@@ -159,8 +164,8 @@ class Searcher:
         if missing:
             if len(known) > 200_000:  # bounded
                 known.clear()
-            known.update(self.store.documents_for(missing))
-        return [known.get(k, ("", "")) for k in keys]
+            known.update(self.store.every_document_for(missing))
+        return [known.get(k, _NOWHERE) for k in keys]
 
     def _organisations_of(self, engine: SearchEngine) -> dict[str, tuple[str, ...]]:
         """Document id -> the words of its organisation's name that tell it apart
@@ -194,8 +199,8 @@ class Searcher:
         heads = dict(zip(titles, self._titles.get_many(titles, lambda new: [frozenset(analyser(t)) for t in new])))
         return [heads[title] for _, title in documents]
 
-    def _by_title(self, engine: SearchEngine, query: str, hits: list[Hit], documents: list[tuple[str, str]],
-                  heads: list[frozenset[str]]) -> tuple[list[Hit], list[tuple[str, str]], list[frozenset[str]]]:
+    def _by_title(self, engine: SearchEngine, query: str, hits: list[Hit], options: list[tuple[tuple[str, str], ...]]
+                  ) -> tuple[list[Hit], list[tuple[str, str]], list[frozenset[str]]]:
         """Fused scores plus `title_weight` times the share of the query's IDF mass that the
         passage's document title holds, reordered. A passage of a financial statement never
         says whose statement it is; its document's title ("Lockheed Martin Corporation Form
@@ -213,6 +218,10 @@ class Searcher:
         purchases of property, plant and equipment in 2022"), and a company's name fills its
         own reports, so its IDF is low too. So a question naming an organisation (`kb.named.names`)
         gives its documents `title_weight` as well.
+
+        `options`: every document each passage occurs in. A paragraph repeated word for word
+        across editions is one passage in each of them; it takes the best of their bonuses, and
+        that document is the one it counts as from here on.
         Returns the hits reordered, with their documents and analysed titles in the same order."""
         lexical = engine.lexical
         terms = list(dict.fromkeys(lexical.analyzer(query)))
@@ -222,8 +231,11 @@ class Searcher:
         named = set(terms) - {str(y) for y in years}
         series_of = self.series_of() if years else {}
         organisations, named_organisations = self._organisations_of(engine), {}
+        flat = list(dict.fromkeys(d for documents in options for d in documents))
+        heads_of = dict(zip(flat, self._heads(engine, flat)))
         by_document: dict[str, float] = {}  # the bonus depends on the document alone
-        for (doc, _), head in zip(documents, heads):
+        for (doc, title) in flat:
+            head = heads_of[(doc, title)]
             if doc not in by_document:
                 bonus = weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0
                 series = series_of.get(doc) if bonus else None
@@ -235,6 +247,9 @@ class Searcher:
                         named_organisations[name] = names(idf, name, lexical.idf(list(name)).tolist())
                     toward += named_organisations[name]
                 by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * self.settings.title_weight
+        # the best of a passage's documents; `max` keeps the first of equals: its first place
+        documents = [max(o, key=lambda d: by_document[d[0]]) if len(o) > 1 else o[0] for o in options]
+        heads = [heads_of[d] for d in documents]
         if not any(by_document.values()):
             return hits, documents, heads
         scores = [h.score + by_document[doc] for h, (doc, _) in zip(hits, documents)]

@@ -105,6 +105,7 @@ class PassageStore(Protocol):
     def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict: ...
     def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]: ...
     def documents_for(self, keys: Sequence[int]) -> dict[int, tuple[str, str]]: ...
+    def every_document_for(self, keys: Sequence[int]) -> dict[int, tuple[tuple[str, str], ...]]: ...
     def title_vectors(self, model: str, titles: Sequence[str]) -> dict[str, np.ndarray]: ...
     def titles_without_vectors(self, model: str) -> list[str]: ...
     def add_title_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None: ...
@@ -137,7 +138,7 @@ class PassageStore(Protocol):
 
 class _DerivedReads:
     """Reads both stores derive the same way from their own SQL primitives (`get_meta`,
-    `_documents`, `_place_rows`, `_first_places`); `_PARAM` is the driver's placeholder."""
+    `_documents`, `_place_rows`, `_places_in_order`); `_PARAM` is the driver's placeholder."""
 
     _PARAM = "?"
 
@@ -150,8 +151,16 @@ class _DerivedReads:
     def _place_rows(self, keys: Sequence[int], filters: Filters | None) -> Iterable[tuple]:
         raise NotImplementedError
 
-    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
+    def _places_in_order(self, keys: Sequence[int]) -> Iterable[tuple[int, str, str, str | None]]:
+        """(key, document id, title, section) of every place of each of `keys` still stored,
+        each passage's first place (as `results_for` picks it) first; no passage text is read."""
         raise NotImplementedError
+
+    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
+        out: dict[int, tuple[str, str, str | None]] = {}
+        for key, doc, title, section in self._places_in_order(keys):
+            out.setdefault(key, (doc, title, section))
+        return out
 
     def generation(self) -> int:
         return int(self.get_meta("generation") or 0)
@@ -176,6 +185,15 @@ class _DerivedReads:
         picks it: which passages are one document's, and the title the title bonus, the
         reranker and `kb.named` read, without reading their text."""
         return {key: (doc, title) for key, (doc, title, _) in self._first_places(keys).items()}
+
+    def every_document_for(self, keys: Sequence[int]) -> dict[int, tuple[tuple[str, str], ...]]:
+        """key -> (id, title) of every document the passage occurs in, the one at its first
+        place first: a paragraph repeated word for word across a report's editions is one
+        passage, and it is in each of them (the title bonus takes the best of its documents)."""
+        out: dict[int, dict[tuple[str, str], None]] = {}
+        for key, doc, title, _ in self._places_in_order(keys):
+            out.setdefault(key, {})[(doc, title)] = None
+        return {key: tuple(docs) for key, docs in out.items()}
 
     def headings_for(self, keys: Sequence[int]) -> dict[int, str]:
         """key -> heading (as `all_texts` gives it) of each of `keys` that is still stored:
@@ -290,21 +308,15 @@ class SQLiteStore(_DerivedReads):
             out.update(r[0] for r in self._conn().execute("SELECT passage FROM occurrences WHERE document = ?", (doc_id,)))
         return out
 
-    def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
-        """key -> (document id, title, section) at the passage's first place (as `results_for`
-        picks it), for each of `keys` that is still stored; no passage text is read."""
-        out: dict[int, tuple[str, str, str | None]] = {}
+    def _places_in_order(self, keys: Sequence[int]) -> Iterable[tuple[int, str, str, str | None]]:
         keys = list(keys)
         for i in range(0, len(keys), 900):
             batch = keys[i:i + 900]
-            rows = self._conn().execute(
+            yield from self._conn().execute(
                 f"""SELECT o.passage, d.id, d.title, o.section FROM occurrences o JOIN documents d ON d.id = o.document
                     WHERE o.passage IN ({",".join("?" * len(batch))}) {_FIRST_PLACE}""",
                 batch,
             )
-            for key, doc, title, section in rows:
-                out.setdefault(key, (doc, title, section))
-        return out
 
     def allowed_keys(self, filters: Filters) -> np.ndarray:
         where, args = self._filter_sql(filters)

@@ -2,6 +2,7 @@
 a question naming one of two similar reports finds that report, off-topic gets nothing."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -264,6 +265,28 @@ def test_an_edition_of_an_earlier_year_does_not_answer_for_a_later_one(tmp_path)
     assert shown[0].document.title == "Cobalt Rail Annual Report 2022", [(r.document.title, r.score) for r in shown[:3]]
     shown = kb.search("Cobalt Rail dividends paid to shareholders in 2021", min_score=0)
     assert shown[0].document.title == "Cobalt Rail Annual Report 2021"  # a later edition is not pushed away
+
+
+def test_a_paragraph_repeated_in_two_editions_counts_for_the_edition_asked_about(tmp_path):
+    """A paragraph repeated word for word in the 2021 and 2022 editions is one passage, placed
+    first in the edition ingested first. Asked about 2022, it is the 2022 edition's paragraph
+    too, and must not give way as the 2021 edition's passages do."""
+    policy = "Every train crew completes a fatigue risk assessment before each night shift, and supervisors review it weekly."
+    for year in (2021, 2022):
+        other = [f"## Stations\n\nThree stations were rebuilt in {year} with step-free access and new waiting rooms.",
+                 f"## Freight\n\nContainer traffic from the port grew in {year} as two new terminals opened inland.",
+                 f"## Staff\n\nTrain crews hired in {year} received new uniforms, radios and a week of route training."]
+        body = "\n\n".join([f"## Crew safety\n\n{policy}", *other])
+        (tmp_path / f"cobalt-{year}.md").write_text(f"# Cobalt Rail Annual Report {year}\n\n{body}\n")
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path / "home"))
+    kb.ingest([tmp_path / "cobalt-2021.md"])  # first: the shared paragraph's first place is in 2021
+    time.sleep(1.1)  # documents are ordered by the second they were ingested in
+    kb.ingest([tmp_path / "cobalt-2022.md"])
+    assert len(kb.series()) == 1
+    shared = next(r for r in kb.search(policy, min_score=0) if r.passage.text == policy).passage.key
+    assert kb.store.documents_for([shared])[shared][1] == "Cobalt Rail Annual Report 2021"
+    shown = kb.search("Cobalt Rail crew safety 2022", min_score=0)
+    assert shown[0].passage.text.startswith("Every train crew"), [(r.document.title, r.passage.text[:30]) for r in shown[:3]]
 
 
 def test_the_answer_to_a_question_naming_its_document_is_highlighted_by_its_words(similar_kb):

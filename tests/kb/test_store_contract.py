@@ -95,6 +95,9 @@ def test_commit_read_and_count(store):
     assert passage.text == SHARED and document.id == "a" and occurrence.ordinal == 1  # its first place
     assert store.documents_for([shared.key]) == {shared.key: ("a", "Report 2022")}  # the same first place
     assert [p.document.id for p in store.places([shared.key])[shared.key]] == ["a", "b"]
+    alone = _passage("Opened 23 libraries.").key
+    assert store.every_document_for([shared.key, alone, 12345]) == {
+        shared.key: (("a", "Report 2022"), ("b", "Report 2023")), alone: (("b", "Report 2023"),)}
     assert store.passage_by_id(shared.id) == (shared.key, "a")
     assert store.passages_of(["b"]) == {shared.key, _passage("Opened 23 libraries.").key}
 
