@@ -22,7 +22,7 @@ import numpy as np
 
 from .records import Document, Occurrence, Passage, Place
 
-__all__ = ["PassageStore", "SQLiteStore", "Filters", "EDITABLE", "ROW_COLUMNS"]
+__all__ = ["PassageStore", "SQLiteStore", "Filters", "EDITABLE", "ROW_COLUMNS", "use_wal"]
 
 EDITABLE = ("title", "organisation", "date", "period", "kind", "series")  # document fields people may set
 
@@ -218,7 +218,7 @@ class SQLiteStore(_DerivedReads):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            _wal(conn)
+            use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # reads without a syscall per page: results_for 0.23 vs 0.31 ms
@@ -710,9 +710,10 @@ class SQLiteStore(_DerivedReads):
             raise
 
 
-def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+def use_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
     """Switch to WAL. Switching a new file takes an exclusive lock, and SQLite answers "locked"
-    at once (the busy timeout does not apply) when two processes create a home together."""
+    at once (the busy timeout does not apply) when two processes create a file together: a
+    home, or the rate limits `kb serve --workers N` share."""
     deadline = time.monotonic() + wait
     while True:
         try:

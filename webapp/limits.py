@@ -11,6 +11,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from kb.store import use_wal
+
 __all__ = ["RateLimiter", "SharedRateLimiter", "InFlight"]
 
 
@@ -68,7 +70,7 @@ class SharedRateLimiter(RateLimiter):
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)  # workers starting together each switch the new file
         conn.execute("PRAGMA synchronous=OFF")  # counts of the last minute: a crash may lose them
         return conn
 

@@ -167,6 +167,36 @@ def test_edit_a_documents_metadata_over_the_api(api):
     assert hit["document"]["title"] == "Water 2024" and hit["document"]["organisation"] == "Water Org"
 
 
+def _open_limits(path, barrier, results):
+    from webapp.limits import SharedRateLimiter
+
+    barrier.wait()  # every process opens the new file at once, as `kb serve --workers N` does
+    try:
+        SharedRateLimiter(path, "keyed", 60).take("ann")
+        results.put("ok")
+    except Exception as exc:  # reported to the test, not raised in the child
+        results.put(repr(exc))
+
+
+def test_workers_starting_together_all_open_the_shared_limits(tmp_path):
+    """Switching a new SQLite file to WAL answers "database is locked" at once, without the
+    busy timeout, when several processes do it together: a worker of `kb serve --workers 2`
+    failed to boot that way in CI (1 in about 25 here before the fix)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(15):
+        path = tmp_path / str(round_) / "limits.sqlite3"
+        barrier, results = context.Barrier(4), context.Queue()
+        workers = [context.Process(target=_open_limits, args=(path, barrier, results)) for _ in range(4)]
+        for w in workers:
+            w.start()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for w in workers:
+            w.join(timeout=60)
+        assert outcomes == ["ok"] * 4, outcomes
+
+
 def test_shared_buckets_give_one_allowance_to_every_process(tmp_path):
     """Two limiters over one file (two worker processes) draw on one bucket per client; each
     name is its own bucket, and tokens come back at the rate."""
