@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence
 
 import numpy as np
@@ -39,11 +40,24 @@ class Sentences:
         def split(missing: list[str]) -> list[Split]:
             out = []
             for text in missing:
-                group = tuple(text[s:e] for s, e in split_sentences(text))
+                group = tuple(part for s, e in split_sentences(text) for part in _rows(text[s:e]))
                 out.append((group, tuple(frozenset(analyze(s)) for s in group)))
             return out
 
         return self._cache.get_many(list(texts), split)
+
+
+_ENDS_IN_FIGURE = re.compile(r"[\d)%—–-]\s*$")
+
+
+def _rows(sentence: str) -> list[str]:
+    """A table's rows have no full stops, so a table is one "sentence" to the splitter; its
+    rows are what answer ("Cost of sales 28,925 25,231 24,576"). Three lines or more, two
+    thirds of them ending in a figure, are rows; anything else stays whole."""
+    lines = [line for line in sentence.split("\n") if line.strip()]
+    if len(lines) >= 3 and 3 * sum(bool(_ENDS_IN_FIGURE.search(line)) for line in lines) >= 2 * len(lines):
+        return [line.strip() for line in lines]
+    return [sentence]
 
 
 def best_sentences(
@@ -64,6 +78,9 @@ def best_sentences(
     there is no embedder, by how many distinct query terms a sentence holds. Embedding sentences is the costly part of a search, hence the split. When the query
     names figures or codes ("748,000", "10-K") and a passage holds them, only the sentences
     holding the most of them are candidates: "748,000" is not answered by "74,000 teachers".
+    (Not those its document's title holds: the "2023" of "Nike FY2023 cost of sales" names the
+    report, and the statement's column headings "2023 2022 2021" do not answer.) A table's
+    rows are its sentences (`_rows`).
     `titled`: for each passage, the query terms its document's title holds. In deciding
     whether a sentence holds half the query's terms they count as held (beside at least one of
     the sentence's own, so the sentence chosen by terms holds one): "Ulta Beauty net income
@@ -97,7 +114,8 @@ def best_sentences(
         else:
             own = np.array([len(query_terms & t) for t in terms], dtype=np.float32)
             gap, floor = 0.0, 1.0
-        held = np.array([len(exact & t) for t in terms], dtype=np.float32) if exact else None
+        asked = exact - given[n]  # a year its title holds names the report, not a figure in it
+        held = np.array([len(asked & t) for t in terms], dtype=np.float32) if asked else None
         if held is not None and held.max() > 0:  # a figure or code the query names: the sentence holding it answers
             own = np.where(held == held.max(), own - own.min() + 1.0, -np.inf)
             gap, floor = np.inf, 1.0

@@ -205,7 +205,7 @@ def search():
             view["texts"] = shown_texts(results)
             terms, analyzer = kb.query_terms(query)
             if results and page == 1 and results[0].strength == "strong" and results[0].highlights:
-                view["answer"] = (results[0], answer_text(results[0].highlights[0], terms, analyzer))
+                view["answer"] = (results[0], answer_text(results[0].highlights[0], terms, analyzer, results[0].passage.text))
             for r in results:
                 view["contexts"][r.rank] = reading.context(kb, r)
                 view["citations"][r.rank] = reading.citation(r, _reader_url(r, absolute=True))
@@ -225,13 +225,22 @@ def search():
     ), status
 
 
-def answer_text(sentence: str, terms: set[str], analyzer) -> str:
+def answer_text(sentence: str, terms: set[str], analyzer, passage: str | None = None) -> str:
     """What the answer card quotes: the best sentence, or, when it is a table's rows (one
     per line), the row holding most of the query's terms, with the table's first line (its
-    column headings) above it when that differs. Only the report's own words."""
+    column headings) above it when that differs. Only the report's own words.
+
+    A table's highlight is already its best row (`kb.highlight`): then the rows are the
+    `passage`'s, and the row highlighted is the one quoted."""
+    from kb.chunking import split_sentences
     from kb.reader import cells
 
     lines = [line.strip() for line in sentence.splitlines() if line.strip()]
+    if len(lines) == 1 and passage:  # the row's table: the passage's "sentence" holding it
+        for start, end in split_sentences(passage):
+            table = [line.strip() for line in passage[start:end].splitlines() if line.strip()]
+            if lines[0] in table and sum(len(cells(line)) >= 2 for line in table) >= max(2, len(table) // 2):
+                return lines[0] if table[0] == lines[0] else f"{table[0]}\n{lines[0]}"
     rows = sum(len(cells(line)) >= 2 for line in lines)  # a label and figures (or cells apart)
     if len(lines) < 2 or rows < max(2, len(lines) // 2) or analyzer is None or not terms:
         return sentence  # a sentence (wrapped lines are still one sentence), not a table

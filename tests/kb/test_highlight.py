@@ -46,3 +46,28 @@ def test_a_figure_in_the_query_highlights_the_sentence_that_holds_it(sample_kb):
     for query, figure in (("748,000", "748,000"), ("74,000", "74,000 teachers"), ("2,053", "2,053")):
         top = sample_kb.search(query, k=1, min_score=0)[0]
         assert top.highlights and all(figure in h for h in top.highlights), (query, top.highlights)
+
+
+STATEMENT = ("(In millions, except per share data) 2023 2022 2021\nRevenues $ 51,217 $ 46,710 $ 44,538\n"
+             "Cost of sales 28,925 25,231 24,576\nGross profit 22,292 21,479 19,962\n"
+             "Interest expense (income), net (6) 205 262")
+
+
+def test_a_tables_rows_are_its_sentences():
+    """A table has no full stops: to the splitter it is one sentence, and a highlight of all of
+    it shows nothing. Its rows are what answer."""
+    (group, _), = Sentences()([STATEMENT], Analyzer())
+    assert group == tuple(STATEMENT.split("\n"))
+    prose = "We paid\nquarterly dividends of $2.80 per share during 2022 and\n$3.00 per share in the fourth quarter"
+    (group, _), = Sentences()([prose], Analyzer())
+    assert group == (prose,)  # lines of a wrapped sentence, most not ending in a figure, stay one
+
+
+def test_the_row_asked_for_is_highlighted_not_the_year_its_title_holds():
+    """"Nike FY2023 cost of sales": the title holds "2023"; the column headings hold it too,
+    but they do not answer; the row labelled "Cost of sales" does."""
+    analyze = Analyzer()
+    query = set(analyze("Nike FY2023 cost of sales"))
+    passages = Sentences()([STATEMENT], analyze)
+    title = frozenset(query & set(analyze("NIKE, Inc. Form 10-K FY2023")))
+    assert best_sentences(None, query, passages, None, titled=[title]) == [("Cost of sales 28,925 25,231 24,576",)]
