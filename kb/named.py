@@ -1,7 +1,7 @@
 """A question that names its document: rank that document's passages by the rest of it.
 
 "Ulta Beauty net income first quarter fiscal 2023" names a press release by its title and
-asks for one figure in it. The title bonus (`Searcher._by_title`) brings the release's
+asks for one figure in it. The title bonus (`kb.titles`) brings the release's
 passages up; but among them, both retrievers prefer the ones that repeat the name: the
 embedding of "About Ulta Beauty ... Ulta Beauty operates 1,359 stores" and BM25's
 count of "ulta" both reward the boilerplate, while the passage that holds the net income

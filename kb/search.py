@@ -1,7 +1,7 @@
 """Search: from a query to ranked, highlighted results with a calibrated relevance.
 
 `Searcher` is the search half of a `KnowledgeBase` (`kb.ingest.Ingester` is the writing half):
-fusion and the title prior on the engine's hits, the second stage, the relevance calibration
+fusion and the title prior (`kb.titles`) on the engine's hits, the second stage, the relevance calibration
 and the default cut, series folding, highlights and explain. It reads the store and the
 engine the knowledge base holds and keeps the caches a search fills (query vectors, titles,
 sentences, series), so a `KnowledgeBase` stays a thin front.
@@ -25,9 +25,10 @@ from index.rerank import FEATURES, features
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .labels import Lines, label_lines, labelled_first
 from .lru import LRU
-from .named import name_terms, names, within_named
+from .named import name_terms, within_named
 from .records import Place, Result
-from .series import Edition, Series, edition_year, find_series, fold, query_years
+from .series import Series, edition_year, find_series, fold, query_years
+from .titles import by_title
 from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -128,7 +129,9 @@ class Searcher:
         hits = engine.search(query, max(k, depth, s.candidates if titled else 0), mode, allowed, vector,
                              complete=complete or rerank)
         if titled and hits:
-            hits, documents, heads = self._by_title(engine, query, hits, self._every_document_of(engine, [h.id for h in hits]))
+            hits, documents, heads = by_title(engine.lexical, query, hits, self._every_document_of(engine, [h.id for h in hits]),
+                                              lambda d: self._heads(engine, d), self.series_of, self._organisations_of(engine),
+                                              s.title_weight)
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
             hits = labelled_first(engine, query, hits, documents, heads, self._label_lines)
@@ -198,64 +201,6 @@ class Searcher:
         titles = list(dict.fromkeys(title for _, title in documents))
         heads = dict(zip(titles, self._titles.get_many(titles, lambda new: [frozenset(analyser(t)) for t in new])))
         return [heads[title] for _, title in documents]
-
-    def _by_title(self, engine: SearchEngine, query: str, hits: list[Hit], options: list[tuple[tuple[str, str], ...]]
-                  ) -> tuple[list[Hit], list[tuple[str, str]], list[frozenset[str]]]:
-        """Fused scores plus `title_weight` times the share of the query's IDF mass that the
-        passage's document title holds, reordered. A passage of a financial statement never
-        says whose statement it is; its document's title ("Lockheed Martin Corporation Form
-        10-K FY2021") does, so a question naming the company and year finds that report.
-
-        A year fills passages (every edition also gives the year before's figures), so its IDF
-        is low and that share barely tells the FY2022 edition from the FY2021 one. So when the
-        question names a series (a word of its title besides the year) and a year one of its
-        editions reports on, that edition's passages gain `title_weight` besides, and the
-        editions of earlier years lose their title bonus and as much again: they cannot report
-        on the year asked about (their statements end before it), yet their tables read like
-        the question.
-
-        The share is small for a company that a question names among many other words ("3M
-        purchases of property, plant and equipment in 2022"), and a company's name fills its
-        own reports, so its IDF is low too. So a question naming an organisation (`kb.named.names`)
-        gives its documents `title_weight` as well.
-
-        `options`: every document each passage occurs in. A paragraph repeated word for word
-        across editions is one passage in each of them; it takes the best of their bonuses, and
-        that document is the one it counts as from here on.
-        Returns the hits reordered, with their documents and analysed titles in the same order."""
-        lexical = engine.lexical
-        terms = list(dict.fromkeys(lexical.analyzer(query)))
-        idf = dict(zip(terms, lexical.idf(terms).tolist()))
-        weight = self.settings.title_weight / (sum(idf.values()) or 1.0)
-        years = query_years(query)
-        named = set(terms) - {str(y) for y in years}
-        series_of = self.series_of() if years else {}
-        organisations, named_organisations = self._organisations_of(engine), {}
-        flat = list(dict.fromkeys(d for documents in options for d in documents))
-        heads_of = dict(zip(flat, self._heads(engine, flat)))
-        by_document: dict[str, float] = {}  # the bonus depends on the document alone
-        for (doc, title) in flat:
-            head = heads_of[(doc, title)]
-            if doc not in by_document:
-                bonus = weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0
-                series = series_of.get(doc) if bonus else None
-                edition = series.edition(doc) if series is not None and head & named else None
-                toward = _edition_bonus(series, edition, years) if series is not None and edition is not None else 0.0
-                name = organisations.get(doc)
-                if toward >= 0 and name:
-                    if name not in named_organisations:
-                        named_organisations[name] = names(idf, name, lexical.idf(list(name)).tolist())
-                    toward += named_organisations[name]
-                by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * self.settings.title_weight
-        # the best of a passage's documents; `max` keeps the first of equals: its first place
-        documents = [max(o, key=lambda d: by_document[d[0]]) if len(o) > 1 else o[0] for o in options]
-        heads = [heads_of[d] for d in documents]
-        if not any(by_document.values()):
-            return hits, documents, heads
-        scores = [h.score + by_document[doc] for h, (doc, _) in zip(hits, documents)]
-        order = sorted(range(len(hits)), key=lambda i: -scores[i])
-        return ([dataclasses.replace(hits[i], score=scores[i]) if scores[i] != hits[i].score else hits[i] for i in order],
-                [documents[i] for i in order], [heads[i] for i in order])
 
     # -- series ------------------------------------------------------------------------
 
@@ -471,12 +416,3 @@ def _in_order(relevance: list[float | None]) -> list[float | None]:
         ceiling = min(ceiling, r)
         out.append(ceiling)
     return out
-
-
-def _edition_bonus(series: Series, edition: Edition, years: set[int]) -> float:
-    """+1 for the edition of a year the question names, -1 for an edition of a year before the
-    first such, 0 otherwise (and when no edition reports on a year it names)."""
-    asked = [e.year for e in series.editions if e.year is not None and e.year in years]
-    if not asked or edition.year is None:
-        return 0.0
-    return 1.0 if edition.year in years else -1.0 if edition.year < min(asked) else 0.0

@@ -1,0 +1,90 @@
+"""The title prior: a question naming a report, its organisation or its year ranks that report's
+passages first.
+
+A passage of a financial statement never says whose statement it is; its document's title
+("Lockheed Martin Corporation Form 10-K FY2021") does. So each hit gains `title_weight` times
+the share of the query's IDF mass its document's title holds.
+
+That share alone is too weak in three cases, each with its own rule:
+- **Years.** A year fills passages (every edition also gives the year before's figures), so its
+  IDF is low and the share barely tells the FY2022 edition from the FY2021 one. When the
+  question names a series (a word of its title besides the year) and a year one of its
+  editions reports on, that edition gains `title_weight` besides. Editions of earlier years
+  lose their title bonus and as much again: they cannot report on the year asked about (their
+  statements end before it), yet their tables read like the question.
+- **Organisations.** A company's name fills its own reports, so its IDF is low too, and its
+  share of a question that names it among many other words is small ("3M purchases of
+  property, plant and equipment in 2022"). A question naming an organisation
+  (`kb.named.names`) gives its documents `title_weight` as well.
+- **Repeated passages.** A paragraph repeated word for word across editions is one passage,
+  in each of them. It takes the best of their bonuses, and counts as that document's from
+  here on (`kb.named`, `kb.labels` group passages by it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Mapping, Sequence
+
+from index import Hit
+from index.lexical import LexicalIndex
+
+from .named import names
+from .series import Edition, Series, query_years
+
+__all__ = ["by_title"]
+
+Documents = tuple[tuple[str, str], ...]  # (id, title) of every document a passage occurs in, its first place's first
+
+
+def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequence[Documents],
+             heads_of: Callable[[list[tuple[str, str]]], list[frozenset[str]]],
+             series_of: Callable[[], Mapping[str, Series]], organisations: Mapping[str, tuple[str, ...]],
+             title_weight: float) -> tuple[list[Hit], list[tuple[str, str]], list[frozenset[str]]]:
+    """`hits` with the title prior added to their scores, reordered; with each hit's document
+    (id, title) and its analysed title, in the same order. `options`: each hit's documents;
+    `heads_of`: analysed titles; `series_of`: document id -> its series (read only when the
+    query names a year); `organisations`: document id -> `kb.named.name_terms` of its
+    organisation."""
+    terms = list(dict.fromkeys(lexical.analyzer(query)))
+    idf = dict(zip(terms, lexical.idf(terms).tolist()))
+    weight = title_weight / (sum(idf.values()) or 1.0)
+    years = query_years(query)
+    named = set(terms) - {str(y) for y in years}
+    series = series_of() if years else {}
+    flat = list(dict.fromkeys(d for documents in options for d in documents))
+    head_of = dict(zip(flat, heads_of(flat)))
+    naming: dict[tuple[str, ...], bool] = {}
+    by_document: dict[str, float] = {}  # the bonus depends on the document alone
+    for doc, title in flat:
+        head = head_of[(doc, title)]
+        if doc in by_document:
+            continue
+        bonus = weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0
+        found = series.get(doc) if bonus else None
+        edition = found.edition(doc) if found is not None and head & named else None
+        toward = _edition_bonus(found, edition, years) if found is not None and edition is not None else 0.0
+        name = organisations.get(doc)
+        if toward >= 0 and name:
+            if name not in naming:
+                naming[name] = names(idf, name, lexical.idf(list(name)).tolist())
+            toward += naming[name]
+        by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * title_weight
+    # the best of a passage's documents; `max` keeps the first of equals: its first place
+    documents = [max(o, key=lambda d: by_document[d[0]]) if len(o) > 1 else o[0] for o in options]
+    heads = [head_of[d] for d in documents]
+    if not any(by_document.values()):
+        return hits, documents, heads
+    scores = [h.score + by_document[doc] for h, (doc, _) in zip(hits, documents)]
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])
+    return ([dataclasses.replace(hits[i], score=scores[i]) if scores[i] != hits[i].score else hits[i] for i in order],
+            [documents[i] for i in order], [heads[i] for i in order])
+
+
+def _edition_bonus(series: Series, edition: Edition, years: set[int]) -> float:
+    """+1 for the edition of a year the question names, -1 for an edition of a year before the
+    first such, 0 otherwise (and when no edition reports on a year it names)."""
+    asked = [e.year for e in series.editions if e.year is not None and e.year in years]
+    if not asked or edition.year is None:
+        return 0.0
+    return 1.0 if edition.year in years else -1.0 if edition.year < min(asked) else 0.0
