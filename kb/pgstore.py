@@ -283,14 +283,8 @@ class PostgresStore(_DerivedReads):
         held = set(keys.tolist())
         return keys, [clean for key, clean in stored if key in held], headings
 
-    def clean_texts(self, keys: np.ndarray) -> list[str]:
-        wanted = [int(k) for k in keys]
-        found = dict(self._q("SELECT key, clean FROM passages WHERE key = ANY(%s)", (wanted,)).fetchall())
-        return [found[k] for k in wanted]
-
-    def texts(self, keys: Sequence[int]) -> dict[int, str]:
-        wanted = [int(k) for k in dict.fromkeys(keys)]
-        return dict(self._q("SELECT key, text FROM passages WHERE key = ANY(%s)", (wanted,)).fetchall())
+    def _passage_column(self, keys: list[int], column: str) -> dict[int, str]:
+        return dict(self._q(f"SELECT key, {column} FROM passages WHERE key = ANY(%s)", (keys,)).fetchall())
 
     def neighbours(self, doc_id: str, ordinal: int, around: int = 1) -> list[tuple[int, str]]:
         rows = self._q("""SELECT o.ordinal, p.text FROM occurrences o JOIN passages p ON p.key = o.passage

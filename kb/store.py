@@ -138,7 +138,8 @@ class PassageStore(Protocol):
 
 class _DerivedReads:
     """Reads both stores derive the same way from their own SQL primitives (`get_meta`,
-    `_documents`, `_place_rows`, `_places_in_order`); `_PARAM` is the driver's placeholder."""
+    `_documents`, `_place_rows`, `_places_in_order`, `_passage_column`); `_PARAM` is the
+    driver's placeholder."""
 
     _PARAM = "?"
 
@@ -155,6 +156,21 @@ class _DerivedReads:
         """(key, document id, title, section) of every place of each of `keys` still stored,
         each passage's first place (as `results_for` picks it) first; no passage text is read."""
         raise NotImplementedError
+
+    def _passage_column(self, keys: list[int], column: str) -> dict[int, str]:
+        """key -> `column` ("text" or "clean") of each of `keys` (distinct) still stored."""
+        raise NotImplementedError
+
+    def clean_texts(self, keys: np.ndarray) -> list[str]:
+        """The cleaned texts of passages `keys`, in that order (what `LexicalIndex.rebuild` fetches)."""
+        wanted = [int(k) for k in keys]
+        found = self._passage_column(list(dict.fromkeys(wanted)), "clean")
+        return [found[k] for k in wanted]
+
+    def texts(self, keys: Sequence[int]) -> dict[int, str]:
+        """key -> the text (lines as laid out) of each of `keys` still stored: what `kb.labels`
+        reads a passage's lines from, without its places."""
+        return self._passage_column([int(k) for k in dict.fromkeys(keys)], "text")
 
     def _first_places(self, keys: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
         out: dict[int, tuple[str, str, str | None]] = {}
@@ -376,24 +392,11 @@ class SQLiteStore(_DerivedReads):
             stored = [r for r in stored if r[0] in held]
         return keys, [r[1] for r in stored], headings
 
-    def clean_texts(self, keys: np.ndarray) -> list[str]:
-        """The cleaned texts of passages `keys`, in that order (what `LexicalIndex.rebuild` fetches)."""
+    def _passage_column(self, keys: list[int], column: str) -> dict[int, str]:
         found: dict[int, str] = {}
-        wanted = [int(k) for k in keys]
-        for i in range(0, len(wanted), 500):
-            batch = wanted[i:i + 500]
-            sql = f"SELECT key, clean FROM passages WHERE key IN ({','.join('?' * len(batch))})"
-            found.update((r[0], r[1]) for r in self._conn().execute(sql, batch))
-        return [found[k] for k in wanted]
-
-    def texts(self, keys: Sequence[int]) -> dict[int, str]:
-        """key -> the text (lines as laid out) of each of `keys` still stored: what `kb.labels`
-        reads a passage's lines from, without its places."""
-        wanted = [int(k) for k in dict.fromkeys(keys)]
-        found: dict[int, str] = {}
-        for i in range(0, len(wanted), 500):
-            batch = wanted[i:i + 500]
-            sql = f"SELECT key, text FROM passages WHERE key IN ({','.join('?' * len(batch))})"
+        for i in range(0, len(keys), 500):
+            batch = keys[i:i + 500]
+            sql = f"SELECT key, {column} FROM passages WHERE key IN ({','.join('?' * len(batch))})"
             found.update((r[0], r[1]) for r in self._conn().execute(sql, batch))
         return found
 
