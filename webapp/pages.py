@@ -235,14 +235,19 @@ def answer_text(sentence: str, terms: set[str], analyzer, passage: str | None = 
     from kb.chunking import split_sentences
     from kb.reader import cells
 
-    lines = [line.strip() for line in sentence.splitlines() if line.strip()]
+    def rows(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def is_table(lines: list[str]) -> bool:  # most lines a label and figures (or cells apart)
+        return sum(len(cells(line)) >= 2 for line in lines) >= max(2, len(lines) // 2)
+
+    lines = rows(sentence)
     if len(lines) == 1 and passage:  # the row's table: the passage's "sentence" holding it
         for start, end in split_sentences(passage):
-            table = [line.strip() for line in passage[start:end].splitlines() if line.strip()]
-            if lines[0] in table and sum(len(cells(line)) >= 2 for line in table) >= max(2, len(table) // 2):
+            table = rows(passage[start:end])
+            if lines[0] in table and is_table(table):
                 return lines[0] if table[0] == lines[0] else f"{table[0]}\n{lines[0]}"
-    rows = sum(len(cells(line)) >= 2 for line in lines)  # a label and figures (or cells apart)
-    if len(lines) < 2 or rows < max(2, len(lines) // 2) or analyzer is None or not terms:
+    if len(lines) < 2 or not is_table(lines) or analyzer is None or not terms:
         return sentence  # a sentence (wrapped lines are still one sentence), not a table
     scores = [len(terms.intersection(analyzer(line))) for line in lines]
     best = max(range(len(lines)), key=lambda i: (scores[i], -i))
