@@ -60,7 +60,7 @@ class Searcher:
         self._sentence_vectors: SentenceVectors | None = None
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
         self._signatures = LRU(50_000)  # passages' words, for folding editions (`kb.series.fold`)
-        self._lines = LRU(50_000)  # passages' lines with figures, analysed (`kb.labels`)
+        self._lines = LRU(50_000)  # passages' lines with figures (`kb.labels.label_lines`)
 
     # what a search reads from the knowledge base
     @property
