@@ -138,6 +138,17 @@ def test_a_question_naming_its_document_finds_the_passage_that_does_not_repeat_t
     assert evidence in " ".join(" ".join(r.passage.text.split()) for r in shown[:3])
 
 
+def _moved_within_documents(kb, moved, plain):
+    """Assert that `moved` reorders `plain` and keeps every place's score and document (so
+    documents rank as before); give each passage's (document id, title)."""
+    assert [h.id for h in moved] != [h.id for h in plain]  # it did reorder
+    assert sorted(h.id for h in moved) == sorted(h.id for h in plain)
+    assert [h.score for h in moved] == [h.score for h in plain]
+    documents = kb.store.documents_for([h.id for h in plain])
+    assert [documents[h.id] for h in moved] == [documents[h.id] for h in plain]
+    return documents
+
+
 def test_only_the_named_documents_passages_move(filings_kb, monkeypatch):
     """Reordering within the named document keeps every place's document and score: which
     documents come first, and every other passage, stay as the first stage left them."""
@@ -147,11 +158,7 @@ def test_only_the_named_documents_passages_move(filings_kb, monkeypatch):
     named = filings_kb.retrieve(query, 50)
     monkeypatch.setattr(searching, "within_named", lambda engine, query, hits, *rest: hits)
     plain = filings_kb.retrieve(query, 50)
-    assert [h.id for h in named] != [h.id for h in plain]  # it did reorder
-    assert sorted(h.id for h in named) == sorted(h.id for h in plain)
-    assert [h.score for h in named] == [h.score for h in plain]
-    documents = filings_kb.store.documents_for([h.id for h in plain])
-    assert [documents[h.id] for h in named] == [documents[h.id] for h in plain]
+    documents = _moved_within_documents(filings_kb, named, plain)
     moved = [i for i, (a, b) in enumerate(zip(named, plain)) if a.id != b.id]
     assert all("Ulta Beauty" in documents[plain[i].id][1] for i in moved)
     unnamed = "what was done on online child protection"  # no title names it: nothing moves
@@ -180,11 +187,7 @@ def test_labels_move_passages_within_their_document_only(filings_kb, monkeypatch
     labelled = filings_kb.retrieve(query, 60)
     monkeypatch.setattr(searching, "labelled_first", lambda engine, query, hits, *rest: hits)
     plain = filings_kb.retrieve(query, 60)
-    assert [h.id for h in labelled] != [h.id for h in plain]  # it did reorder
-    assert sorted(h.id for h in labelled) == sorted(h.id for h in plain)
-    assert [h.score for h in labelled] == [h.score for h in plain]
-    documents = filings_kb.store.documents_for([h.id for h in plain])
-    assert [documents[h.id] for h in labelled] == [documents[h.id] for h in plain]
+    _moved_within_documents(filings_kb, labelled, plain)
     assert [h.id for h in labelled[50:]] == [h.id for h in plain[50:]]  # below the depth looked at
     figure = "2,053"  # a bare figure asks for no words: nothing moves
     assert [h.id for h in filings_kb.retrieve(figure, 50)] == [h.id for h in (monkeypatch.undo() or filings_kb.retrieve(figure, 50))]
