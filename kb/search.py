@@ -22,6 +22,7 @@ from index.diversity import mmr
 from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, features
 
+from .glossary import idf_rarity, load_glossary
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .labels import Lines, label_lines, labelled_first
 from .lru import LRU
@@ -61,6 +62,7 @@ class Searcher:
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
         self._signatures = LRU(50_000)  # passages' words, for folding editions (`kb.series.fold`)
         self._lines = LRU(50_000)  # passages' lines with figures (`kb.labels.label_lines`)
+        self._glossary = load_glossary(kb.settings.glossary)
 
     # what a search reads from the knowledge base
     @property
@@ -115,7 +117,20 @@ class Searcher:
         of them that are not all alike. `complete` gives every hit its BM25 score too.
         """
         engine = self.engine()
-        return [] if engine is None else self._retrieve(engine, query, k, mode, filters, vector, rerank, diversify, complete)
+        if engine is None:
+            return []
+        wide = self.widened(engine, query)
+        if wide != query and vector is not None:
+            vector = self.query_vector(wide)
+        return self._retrieve(engine, wide, k, mode, filters, vector, rerank, diversify, complete)
+
+    def widened(self, engine: SearchEngine, query: str) -> str:
+        """The query with the other names `kb.glossary` gives its reporting terms ("capex" ->
+        "purchases of property and equipment"), those this collection uses clearly more; what
+        retrieval looks for (the words asked still decide relevance and what matched)."""
+        if self._glossary is None:
+            return query
+        return self._glossary.widen(query, idf_rarity(engine.lexical.analyzer, engine.lexical.idf))
 
     def _retrieve(self, engine: SearchEngine, query: str, k: int, mode: str, filters: dict | None,
                   vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool) -> list[Hit]:
@@ -328,10 +343,11 @@ class Searcher:
             if min_score is None:
                 gate = self.settings.min_score or None
         rerank = bool(rerank)
-        vector = self.query_vector(query) if use_model else None
+        wide = self.widened(engine, query)
+        vector = self.query_vector(wide) if use_model else None
         series_of = self.series_of(generation)
         extra = k if series_of else 0  # folded editions leave room for more results
-        hits = self._retrieve(engine, query, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain)
+        hits = self._retrieve(engine, wide, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain)
         filters = self.store_filters(filters)
         also: list[tuple] = []
         if series_of:
@@ -355,14 +371,14 @@ class Searcher:
             also = [also[i] for i in kept] if also else also
         also = also[offset:offset + k]
         hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
-        terms = set(engine.lexical.terms(query))
+        terms = set(engine.lexical.terms(wide))  # the names a glossary added are highlighted too
         highlights: list[tuple[str, ...]] = [()] * len(hits)
         if highlight != "none":
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
             titled = [frozenset(terms & head) for head in self._title_terms(engine, [h.id for h in hits])]
             highlights = best_sentences(vector, terms, passages, self.sentence_vectors() if use_model else None,
                                         embed_top=embed_top, titled=titled)
-        matched = engine.lexical.positions(sorted(terms), [h.id for h in hits])[0] if explain else []
+        matched = engine.lexical.positions(sorted(engine.lexical.terms(query)), [h.id for h in hits])[0] if explain else []
         pairs = engine.lexical.analyzer.pairs(query) if explain else []
         results = []
         for i, (hit, marks, rel) in enumerate(zip(hits, highlights, relevance)):

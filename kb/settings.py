@@ -59,6 +59,7 @@ class Settings:
     dense_weight: float = _setting(0.5, "Weight of the dense ranking in hybrid fusion for a query of 8 terms (lexical gets 1 minus it; length_slope moves it with the query's length), less the share of the query's weight carried by figures (an embedding does not read numbers).")
     length_slope: float = _setting(0.035, "Hybrid mode: added to dense_weight per doubling of the query's terms beyond 8 (taken off below 8; the weight stays within 0.1-0.9): BM25 drifts on long, verbose questions, an embedding on one or two words. 0 gives every query dense_weight (bench/fusion_loo.py).")
     title_weight: float = _setting(0.1, "Hybrid mode: added to a passage's fused score times the share of the query's weight (IDF) its document's title holds, so a question naming a company, report or year ranks that report's passages first. 0 turns it off (bench/QUALITY.md).")
+    glossary: str = _setting("bundled", "Other names of a query's terms that retrieval also looks for, where the collection uses them clearly more: bundled (reporting terms: capex, COGS, SG&A, PP&E...; kb/glossary.txt), a path to a file in that format, or none.")
     reranker: str = _setting("builtin", "Second stage for rerank=true: builtin (learned, no extra weights) or a cross-encoder name or path.")
     rerank: bool = _setting(False, "Use the second stage when a request does not say (rerank=true turns it on per request). Off: fitted leave-one-collection-out, the built-in one lowers nDCG@10 on some held-out collections (bench/QUALITY.md, bench/rerank_loo.py).")
     rerank_depth: int = _setting(50, "First-stage candidates the second stage reorders.")
@@ -138,6 +139,8 @@ class Settings:
             raise ValueError("setting vector_index must be auto, flat, hnsw or database")
         if self.log_format not in ("text", "json"):
             raise ValueError("setting log_format must be text or json")
+        if self.glossary not in ("bundled", "none") and not Path(self.glossary).expanduser().is_file():
+            raise ValueError(f"setting glossary must be bundled, none or a file's path; {self.glossary} is not a file")
         if self.fusion not in ("rrf", "minmax"):
             raise ValueError("setting fusion must be rrf or minmax")
         if not all(0 <= getattr(self, n) <= 1 for n in ("dense_weight", "length_slope", "title_weight", "diversity", "min_score")):

@@ -178,6 +178,20 @@ def test_a_question_asking_for_a_statement_line_finds_that_line(filings_kb, quer
     assert any(evidence in r.passage.text for r in shown), [r.passage.text[:60] for r in shown]
 
 
+@pytest.mark.parametrize("query, title, line", [
+    ("3M capex 2022", "3M Company", "purchases of property, plant and equipment"),
+    ("Nike net PP&E May 31 2021", "NIKE, Inc.", "property, plant and equipment"),
+])
+def test_a_question_in_the_trades_words_finds_the_line_under_its_own_name(filings_kb, query, title, line):
+    """Analysts say "capex" and "PP&E"; a 10-K prints "Purchases of property, plant and
+    equipment". The bundled glossary (`kb.glossary`) adds the names this collection uses.
+    Without it no passage of the first 3 held the 3M line, and 3M's passages came first for
+    the Nike question ("PP&E" analyses to "pp", which 3M's statements print)."""
+    shown = filings_kb.search(query, k=3)
+    assert [r.document.title.startswith(title) for r in shown] == [True] * 3, [r.document.title for r in shown]
+    assert any(line in r.passage.text.lower() for r in shown), [r.passage.text[:60] for r in shown]
+
+
 def test_labels_move_passages_within_their_document_only(filings_kb, monkeypatch):
     """Every place keeps its document and its score: documents rank as the first stage left
     them, and only which of a document's passages comes first changes."""
