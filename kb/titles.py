@@ -15,7 +15,10 @@ That share alone is too weak in three cases, each with its own rule:
 - **Organisations.** A company's name fills its own reports, so its IDF is low too, and its
   share of a question that names it among many other words is small ("3M purchases of
   property, plant and equipment in 2022"). A question naming an organisation
-  (`kb.named.names`) gives its documents `title_weight` as well.
+  (`kb.named.names`) gives its documents `title_weight` as well, and the documents of other
+  organisations lose their title bonus and as much again, as earlier editions do: a
+  question about Microsoft's equity is not answered by Nike's balance sheet, however alike
+  they read.
 - **Repeated passages.** A paragraph repeated word for word across editions is one passage,
   in each of them. It takes the best of their bonuses, and counts as that document's from
   here on (`kb.named`, `kb.labels` group passages by it).
@@ -55,6 +58,9 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
     flat = list(dict.fromkeys(d for documents in options for d in documents))
     head_of = dict(zip(flat, heads_of(flat)))
     naming: dict[tuple[str, ...], bool] = {}
+    for name in {organisations[doc] for doc, _ in flat if doc in organisations}:
+        naming[name] = names(idf, name, lexical.idf(list(name)).tolist())
+    someone = any(naming.values())  # the query names an organisation among these documents
     by_document: dict[str, float] = {}  # the bonus depends on the document alone
     for doc, title in flat:
         head = head_of[(doc, title)]
@@ -66,9 +72,7 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
         toward = _edition_bonus(found, edition, years) if found is not None and edition is not None else 0.0
         name = organisations.get(doc)
         if toward >= 0 and name:
-            if name not in naming:
-                naming[name] = names(idf, name, lexical.idf(list(name)).tolist())
-            toward += naming[name]
+            toward += 1.0 if naming[name] else -1.0 if someone else 0.0
         by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * title_weight
     # the best of a passage's documents; `max` keeps the first of equals: its first place
     documents = [max(o, key=lambda d: by_document[d[0]]) if len(o) > 1 else o[0] for o in options]

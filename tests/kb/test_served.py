@@ -215,6 +215,12 @@ def test_a_question_naming_a_company_finds_its_report(filings_kb, query):
     assert filings_kb.search(query, min_score=0)[0].document.title.startswith("3M Company")
 
 
+def test_a_question_naming_one_company_is_not_answered_by_another(filings_kb):
+    """The documents of organisations the question does not name lose their title bonus: the
+    earnings release's share-repurchase passage came first for Costco before."""
+    assert filings_kb.search("Costco share repurchase", min_score=0)[0].document.title.startswith("Costco")
+
+
 def test_ingest_stores_each_titles_embedding(filings_kb):
     """What `kb.named` projects out is read from the store, not encoded per query: ingest
     embeds every title once, as the query encoder would."""
