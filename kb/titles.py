@@ -57,9 +57,8 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
     series = series_of() if years else {}
     flat = list(dict.fromkeys(d for documents in options for d in documents))
     head_of = dict(zip(flat, heads_of(flat)))
-    naming: dict[tuple[str, ...], bool] = {}
-    for name in {organisations[doc] for doc, _ in flat if doc in organisations}:
-        naming[name] = names(idf, name, lexical.idf(list(name)).tolist())
+    naming = {name: names(idf, name, lexical.idf(list(name)).tolist())
+              for name in {organisations[doc] for doc, _ in flat if doc in organisations}}
     someone = any(naming.values())  # the query names an organisation among these documents
     by_document: dict[str, float] = {}  # the bonus depends on the document alone
     for doc, title in flat:
@@ -70,9 +69,8 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
         found = series.get(doc) if bonus else None
         edition = found.edition(doc) if found is not None and head & named else None
         toward = _edition_bonus(found, edition, years) if found is not None and edition is not None else 0.0
-        name = organisations.get(doc)
-        if toward >= 0 and name:
-            toward += 1.0 if naming[name] else -1.0 if someone else 0.0
+        if toward >= 0 and doc in organisations:
+            toward += 1.0 if naming[organisations[doc]] else -1.0 if someone else 0.0
         by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * title_weight
     # the best of a passage's documents; `max` keeps the first of equals: its first place
     documents = [max(o, key=lambda d: by_document[d[0]]) if len(o) > 1 else o[0] for o in options]
