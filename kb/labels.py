@@ -20,7 +20,6 @@ first changes.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Callable, Sequence
 
@@ -69,7 +68,7 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
         ranked = sorted(places, key=lambda i: -(top[i].score + bonus[i]))  # stable: ties keep their order
         for slot, i in zip(places, ranked):  # the place keeps its score: order and scores agree
             if slot != i:
-                out[slot] = dataclasses.replace(top[i], score=top[slot].score)
+                out[slot] = top[i].rescored(top[slot].score)
     return out
 
 

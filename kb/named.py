@@ -14,7 +14,6 @@ passages held, so which documents come first, and every other passage, stay as t
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Callable, Collection, Hashable, Sequence
 
@@ -78,7 +77,7 @@ def within_named(engine: SearchEngine, query: str, hits: list[Hit], documents: l
     ranked = score_fusion([list(zip(slot_of, dense)), list(zip(slot_of, lexical_scores))], (weight, 1.0 - weight))
     out = list(hits)
     for slot, (key, _) in zip(slots, ranked):  # the place keeps its score: order and scores agree
-        out[slot] = dataclasses.replace(hits[slot_of[key]], score=hits[slot].score)
+        out[slot] = hits[slot_of[key]].rescored(hits[slot].score)
     return out
 
 

@@ -26,7 +26,6 @@ That share alone is too weak in three cases, each with its own rule:
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable, Mapping, Sequence
 
 from index import Hit
@@ -79,7 +78,7 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
         return hits, documents, heads
     scores = [h.score + by_document[doc] for h, (doc, _) in zip(hits, documents)]
     order = sorted(range(len(hits)), key=lambda i: -scores[i])
-    return ([dataclasses.replace(hits[i], score=scores[i]) if scores[i] != hits[i].score else hits[i] for i in order],
+    return ([hits[i].rescored(scores[i]) if scores[i] != hits[i].score else hits[i] for i in order],
             [documents[i] for i in order], [heads[i] for i in order])
 
 
