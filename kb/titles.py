@@ -59,11 +59,9 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
     naming = {name: names(idf, name, lexical.idf(list(name)).tolist())
               for name in {organisations[doc] for doc, _ in flat if doc in organisations}}
     someone = any(naming.values())  # the query names an organisation among these documents
-    by_document: dict[str, float] = {}  # the bonus depends on the document alone
+    by_document: dict[str, float] = {}  # the bonus depends on the document alone (each is in `flat` once)
     for doc, title in flat:
         head = head_of[(doc, title)]
-        if doc in by_document:
-            continue
         bonus = weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0
         found = series.get(doc) if bonus else None
         edition = found.edition(doc) if found is not None and head & named else None
