@@ -32,22 +32,17 @@ BUNDLED = Path(__file__).with_name("glossary.txt")
 RARER = 1.0  # IDF (nats) by which the query's own name must be rarer than a name added for it
 _WORD = re.compile(r"\w+(?:&\w+)*")
 
-Phrase = tuple[str, ...]
 
-
-def _tokens(text: str) -> Phrase:
-    """Lower-cased words, "&" kept inside one ("r&d"), a plural "s" dropped (not "ss")."""
-    return tuple(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-                 for w in _WORD.findall(text.lower()))
-
-
-def _holds(words: str, phrase: Phrase) -> bool:
-    return f" {' '.join(phrase)} " in words
+def _words(text: str) -> str:
+    """Lower-cased words between spaces (" cost of sale "), "&" kept inside one ("r&d"), a
+    plural "s" dropped (not "ss"): a name is held when its words are in the query's."""
+    words = (w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in _WORD.findall(text.lower()))
+    return f" {' '.join(words)} "
 
 
 @dataclass(frozen=True)
 class Glossary:
-    groups: tuple[tuple[tuple[str, Phrase], ...], ...]  # each name as written, and as matched
+    groups: tuple[tuple[tuple[str, str], ...], ...]  # each name as written, and its `_words`
 
     @classmethod
     def parse(cls, text: str, source: str = "glossary") -> Glossary:
@@ -56,8 +51,8 @@ class Glossary:
             line = raw.split("#", 1)[0].strip()
             if not line:
                 continue
-            names = [(p.strip(), _tokens(p)) for p in line.split(",") if p.strip()]
-            if len(names) < 2 or not all(phrase for _, phrase in names):
+            names = [(p.strip(), _words(p)) for p in line.split(",") if p.strip()]
+            if len(names) < 2 or not all(words.strip() for _, words in names):
                 raise ValueError(f"{source} line {n}: a group is two or more names separated by commas")
             groups.append(tuple(names))
         return cls(tuple(groups))
@@ -66,15 +61,15 @@ class Glossary:
         """The names the query also looks for, in glossary order: for each group whose name
         it holds, the group's other names that are `RARER` commoner than that one.
         `rarity(text)`: the IDF of its rarest word in the collection (inf when none)."""
-        words = f" {' '.join(_tokens(query))} "
+        words = _words(query)
         out: dict[str, None] = {}
         for group in self.groups:
-            held = [written for written, phrase in group if _holds(words, phrase)]
+            held = [written for written, name in group if name in words]
             if not held:
                 continue
             asked = min(rarity(written) for written in held)
-            for written, phrase in group:
-                if not _holds(words, phrase) and rarity(written) < asked - RARER:
+            for written, name in group:
+                if name not in words and rarity(written) < asked - RARER:
                     out[written] = None
         return list(out)
 
