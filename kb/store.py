@@ -104,7 +104,6 @@ class PassageStore(Protocol):
     def remove_document(self, doc_id: str) -> list[int]: ...
     def results_for(self, keys: Sequence[int], filters: Filters | None = None) -> dict: ...
     def places(self, keys: Sequence[int], filters: Filters | None = None) -> dict[int, list[Place]]: ...
-    def documents_for(self, keys: Sequence[int]) -> dict[int, tuple[str, str]]: ...
     def every_document_for(self, keys: Sequence[int]) -> dict[int, tuple[tuple[str, str], ...]]: ...
     def title_vectors(self, model: str, titles: Sequence[str]) -> dict[str, np.ndarray]: ...
     def titles_without_vectors(self, model: str) -> list[str]: ...
@@ -196,16 +195,11 @@ class _DerivedReads:
         """key -> every place of the passage (within `filters`), its first place first."""
         return places_from_rows(self._place_rows(keys, filters)) if keys else {}
 
-    def documents_for(self, keys: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """key -> (id, title) of the document at the passage's first place, as `results_for`
-        picks it: which passages are one document's, and the title the title bonus, the
-        reranker and `kb.named` read, without reading their text."""
-        return {key: (doc, title) for key, (doc, title, _) in self._first_places(keys).items()}
-
     def every_document_for(self, keys: Sequence[int]) -> dict[int, tuple[tuple[str, str], ...]]:
         """key -> (id, title) of every document the passage occurs in, the one at its first
-        place first: a paragraph repeated word for word across a report's editions is one
-        passage, and it is in each of them (the title bonus takes the best of its documents)."""
+        place (as `results_for` picks it) first, without reading their text: a paragraph
+        repeated word for word across a report's editions is one passage, and it is in each of
+        them (the title bonus takes the best of its documents)."""
         out: dict[int, dict[tuple[str, str], None]] = {}
         for key, doc, title, _ in self._places_in_order(keys):
             out.setdefault(key, {})[(doc, title)] = None

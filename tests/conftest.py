@@ -154,3 +154,8 @@ def _tiny_cross_encoder(folder):
 @pytest.fixture(scope="session")
 def tiny_cross_encoder(tmp_path_factory):
     return _tiny_cross_encoder(tmp_path_factory.mktemp("tiny-ce"))
+
+
+def first_documents(store, keys) -> dict:
+    """key -> (id, title) of the document at each passage's first place (as `results_for` picks it)."""
+    return {key: documents[0] for key, documents in store.every_document_for(keys).items()}

@@ -8,7 +8,7 @@ import pytest
 from index import BM25Index, FaissIndex
 from kb import IndexMismatch, InvalidRequest, KnowledgeBase, NotFound
 
-from ..conftest import SAMPLE
+from ..conftest import SAMPLE, first_documents
 
 ONLINE = "what was done on online child protection"
 NEWBORN = "how many health professionals were trained in newborn care"
@@ -51,7 +51,7 @@ def test_repeated_section_is_stored_once_and_linked_to_both_places(sample_kb):
     assert rows and all(r[2] < r[3] for r in rows)
 
 
-def test_documents_for_names_the_document_results_for_picks(fake_kb, sample_copy):
+def test_the_first_document_of_a_passage_is_the_one_results_for_picks(fake_kb, sample_copy):
     """The document and title lookup (title bonus, reranker) agrees with the result rows on each passage's first place,
     also for passages that two documents share."""
     (sample_copy / "annex.md").write_text("# Annex on water\n\nSafe drinking water reached 30,000 rural schools.\n")
@@ -61,12 +61,12 @@ def test_documents_for_names_the_document_results_for_picks(fake_kb, sample_copy
     fake_kb.ingest([sample_copy])
     keys = fake_kb.store.all_texts()[0].tolist()
     rows = fake_kb.store.results_for(keys)
-    documents = fake_kb.store.documents_for(keys)
+    documents = first_documents(fake_kb.store, keys)
     assert documents == {k: (rows[k][2].id, rows[k][2].title) for k in keys}
     assert "Annex on water" in {title for _, title in documents.values()}
     counts = fake_kb.store.counts()
     assert counts["occurrences"] > counts["passages"] + 2  # shared passages: which place is first mattered
-    assert fake_kb.store.documents_for([]) == {}
+    assert first_documents(fake_kb.store, []) == {}
     # what a lexical rebuild reads: headings without texts, then only the texts it asks for
     keys_only, none, headings_only = fake_kb.store.all_texts(texts=False)
     all_keys, cleans, headings = fake_kb.store.all_texts()
@@ -106,7 +106,7 @@ def test_bm25_heading_comes_from_the_place_results_show(fake_kb):
     shown = fake_kb.store.results_for(keys.tolist())
     assert [shown[k][2].title for k in keys.tolist()] == [h.split("\n")[0] for h in headings]
     assert {h.split("\n")[0] for k, h in zip(keys.tolist(), headings) if k in shared} == {"Zanzibar annual review"}
-    assert {fake_kb.store.documents_for(list(shared))[k][1] for k in shared} == {"Zanzibar annual review"}
+    assert {first_documents(fake_kb.store, list(shared))[k][1] for k in shared} == {"Zanzibar annual review"}
 
 
 def test_a_passage_no_document_uses_is_not_indexed(fake_kb, sample_copy):

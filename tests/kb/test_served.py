@@ -10,7 +10,7 @@ import pytest
 from kb import KnowledgeBase
 from kb.settings import Settings
 
-from ..conftest import SAMPLE_DIR
+from ..conftest import SAMPLE_DIR, first_documents
 
 SIMILAR = Path(__file__).resolve().parents[1] / "data" / "similar"
 
@@ -144,7 +144,7 @@ def _moved_within_documents(kb, moved, plain):
     assert [h.id for h in moved] != [h.id for h in plain]  # it did reorder
     assert sorted(h.id for h in moved) == sorted(h.id for h in plain)
     assert [h.score for h in moved] == [h.score for h in plain]
-    documents = kb.store.documents_for([h.id for h in plain])
+    documents = first_documents(kb.store, [h.id for h in plain])
     assert [documents[h.id] for h in moved] == [documents[h.id] for h in plain]
     return documents
 
@@ -307,7 +307,7 @@ def test_a_paragraph_repeated_in_two_editions_counts_for_the_edition_asked_about
     kb.ingest([tmp_path / "cobalt-2022.md"])
     assert len(kb.series()) == 1
     shared = next(r for r in kb.search(policy, min_score=0) if r.passage.text == policy).passage.key
-    assert kb.store.documents_for([shared])[shared][1] == "Cobalt Rail Annual Report 2021"
+    assert first_documents(kb.store, [shared])[shared][1] == "Cobalt Rail Annual Report 2021"
     shown = kb.search("Cobalt Rail crew safety 2022", min_score=0)
     assert shown[0].passage.text.startswith("Every train crew"), [(r.document.title, r.passage.text[:30]) for r in shown[:3]]
 

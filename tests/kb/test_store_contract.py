@@ -12,6 +12,8 @@ import pytest
 from kb.records import Document, Occurrence, Passage, passage_key
 from kb.store import PassageStore, SQLiteStore
 
+from ..conftest import first_documents
+
 
 def _postgres(request, tmp):
     import psycopg
@@ -93,7 +95,7 @@ def test_commit_read_and_count(store):
     rows = store.results_for([shared.key])
     passage, occurrence, document = rows[shared.key]
     assert passage.text == SHARED and document.id == "a" and occurrence.ordinal == 1  # its first place
-    assert store.documents_for([shared.key]) == {shared.key: ("a", "Report 2022")}  # the same first place
+    assert first_documents(store, [shared.key]) == {shared.key: ("a", "Report 2022")}  # the same first place
     assert [p.document.id for p in store.places([shared.key])[shared.key]] == ["a", "b"]
     alone = _passage("Opened 23 libraries.").key
     assert store.every_document_for([shared.key, alone, 12345]) == {
@@ -123,8 +125,8 @@ def test_layout_text_and_neighbours(store):
     assert [t for _, _, _, _, t in store.document_passages("a", 1, 1)] == ["Second part."]
     keys, texts, headings = store.all_texts()
     assert len(keys) == 3 and "Second part." in texts and all(h.startswith("Report 2022") for h in headings)
-    assert store.documents_for([_passage("First part.").key]) == {_passage("First part.").key: ("a", "Report 2022")}
-    assert store.documents_for([_passage("Third part.").key, 12345]) == {_passage("Third part.").key: ("a", "Report 2022")}
+    assert first_documents(store, [_passage("First part.").key]) == {_passage("First part.").key: ("a", "Report 2022")}
+    assert first_documents(store, [_passage("Third part.").key, 12345]) == {_passage("Third part.").key: ("a", "Report 2022")}
     assert "second" in store.words()
 
 
