@@ -145,7 +145,9 @@ def main() -> None:
                           f"hit@10 {v['hit@10']:.3f} over {v['questions']} questions; answers ranked first but hidden by the default "
                           f"cut: {v['hidden_by_cut']}; off-topic questions given the empty state: {v['off_topic_empty']} of {v['off_topic']}"
                           + (f"; the first result is from the report the question is about for {v['right_report_first']:.3f} of "
-                             f"{v['naming_a_report']}." if v.get("naming_a_report") else ".")]
+                             f"{v['naming_a_report']}" if v.get("naming_a_report") else "")
+                          + (f"; the highlight overlaps the evidence for {v['evidence_highlighted']:.3f} of the "
+                             f"{v['evidence_shown']} whose evidence is in the top 5" if v.get("evidence_shown") else "") + "."]
     lines += calibration_lines()
     lines += ["", PUBLISHED, ""]
     (ROOT / "bench" / "output").mkdir(exist_ok=True)

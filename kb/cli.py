@@ -330,7 +330,9 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
                    + (f"; off-topic questions given the empty state: {served['off_topic_empty']} of {served['off_topic']}"
                       if served["off_topic"] else "")
                    + (f"; the right report first for {served['right_report_first']:.3f} of the {served['naming_a_report']} "
-                      "that name it" if served["naming_a_report"] else ""))
+                      "that name it" if served["naming_a_report"] else "")
+                   + (f"; the evidence highlighted for {served['evidence_highlighted']:.3f} of the {served['evidence_shown']} "
+                      "whose evidence is in the top 5" if served["evidence_shown"] else ""))
 
 
 @main.command()

@@ -193,9 +193,12 @@ def evaluate_served(kb: KnowledgeBase, questions: list[Question], progress: Prog
     stage, relevance cut, k). Hits at 1/5/10 among what is shown; answers the default cut hid
     (the evidence ranks first with no cut, yet nothing of it is shown); off-topic questions
     that got the empty state; and, for questions that name their report (`document`), how
-    often the first result shown is from that report."""
+    often the first result shown is from that report; and, where the evidence is a text
+    snippet shown in the top 5, how often the highlight of the first result holding it
+    overlaps the snippet (the sentence shown is the one that answers)."""
     answered = [q for q in questions if not q.off_topic]
     hits = {1: 0, 5: 0, 10: 0}
+    marked, highlighted = 0, 0
     hidden, empty, shown_off = [], 0, []
     named, right_report = 0, 0
     for q in (progress(questions) if progress else questions):
@@ -208,6 +211,10 @@ def evaluate_served(kb: KnowledgeBase, questions: list[Question], progress: Prog
         ranks = _ranks(q, shown)
         for k in hits:
             hits[k] += bool(ranks) and ranks[0] <= k
+        shown_at = _highlight_holds(q, shown[:5])
+        if shown_at is not None:
+            marked += 1
+            highlighted += shown_at
         if not ranks and _ranks(q, kb.search(q.query, min_score=0)[:1]):
             hidden.append(q.query)
         if q.document is not None:
@@ -217,7 +224,21 @@ def evaluate_served(kb: KnowledgeBase, questions: list[Question], progress: Prog
     return {"questions": len(answered), **{f"hit@{k}": round(v / n, 4) for k, v in hits.items()},
             "hidden_by_cut": len(hidden), "hidden": hidden, "off_topic": len(questions) - len(answered),
             "off_topic_empty": empty, "off_topic_shown": shown_off,
-            "naming_a_report": named, "right_report_first": round(right_report / named, 4) if named else None}
+            "naming_a_report": named, "right_report_first": round(right_report / named, 4) if named else None,
+            "evidence_shown": marked, "evidence_highlighted": round(highlighted / marked, 4) if marked else None}
+
+
+def _highlight_holds(question: Question, results) -> bool | None:
+    """Whether a highlight of the first result holding one of the question's snippets overlaps
+    that snippet (both found in the passage's squashed text); None when no result holds one."""
+    for r in results:
+        text = _squash(r.passage.text)
+        evidence = [(i, i + len(s)) for s in map(_squash, question.relevant) for i in [text.find(s)] if i >= 0]
+        if not evidence:
+            continue
+        marks = [(i, i + len(h)) for h in map(_squash, r.highlights) for i in [text.find(h)] if i >= 0]
+        return any(a < f and e < b for a, b in marks for e, f in evidence)
+    return None
 
 
 def _is_document(name: str, document) -> bool:

@@ -353,3 +353,22 @@ def test_a_new_title_is_embedded_when_it_is_set(fresh_kb, tmp_path):
     assert fresh_kb.store.titles_without_vectors(fresh_kb.model) == []
     stored = fresh_kb.store.title_vectors(fresh_kb.model, ["Acme Water Utility Review 2021", "Acme Water Annual Report 2021"])
     assert list(stored) == ["Acme Water Utility Review 2021"]  # the old title's went with it
+
+
+def test_kb_eval_counts_evidence_the_highlight_shows(similar_kb, tmp_path):
+    """Where a question's evidence is a snippet shown in the top 5, `kb eval` counts whether
+    the highlight of the result holding it overlaps it: the answering sentence is shown, not
+    only its passage."""
+    from kb.evaluation import evaluate_served, read_questions
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in [
+        {"query": "How many health professionals were trained in newborn care?", "relevant": ["748,000 health professionals"]},
+        # the same passage holds this snippet, in a sentence that does not answer the question
+        {"query": "How many health professionals were trained in newborn care?",
+         "relevant": ["Published data on children affected by migration"]},
+        {"query": "recipe for sourdough bread", "relevant": [], "off_topic": True},
+    ]))
+    served = evaluate_served(similar_kb, read_questions(questions))
+    assert served["hit@5"] == 1.0
+    assert served["evidence_shown"] == 2 and served["evidence_highlighted"] == 0.5
