@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -68,9 +68,10 @@ def best_sentences(
     most: int = 2,
     embed_top: int = 3,
     titled: Sequence[frozenset[str]] | None = None,
+    rarity: Mapping[str, float] | None = None,
 ) -> list[tuple[str, ...]]:
     """For each passage (as `Sentences` gives it), up to `most` of its sentences, as they
-    stand in the text.
+    stand in the text, the one that answers best first.
 
     The first `embed_top` passages are scored by the embedder: cosine similarity of each
     sentence to the query (all in one batch), keeping sentences close to the passage's best,
@@ -89,6 +90,8 @@ def best_sentences(
     Results", which never says "Ulta" again.
     """
     use_model = embed is not None and query_vector is not None
+    weight = dict(rarity or {})
+    tie = 0.25 / max(1e-9, sum(weight.get(t, 0.0) for t in query_terms))  # all of them weigh a quarter of a term
     exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
     enough = max(1, (len(query_terms) + 1) // 2)
     # a passage one of whose sentences holds half the query's terms or more is highlighted by
@@ -111,9 +114,10 @@ def best_sentences(
         if n in by_model:
             own = np.array([next(dense) for _ in group], dtype=np.float32)
             gap, floor = 0.08, 0.2
-        else:
-            own = np.array([len(query_terms & t) for t in terms], dtype=np.float32)
-            gap, floor = 0.0, 1.0
+        else:  # how many terms a sentence holds, then how rare they are (below one term's worth)
+            own = np.array([len(held) + tie * sum(weight.get(w, 0.0) for w in held)
+                            for held in (query_terms & t for t in terms)], dtype=np.float64)
+            gap, floor = 0.5, 1.0
         asked = exact - given[n]  # a year its title holds names the report, not a figure in it
         held = np.array([len(asked & t) for t in terms], dtype=np.float32) if asked else None
         if held is not None and held.max() > 0:  # a figure or code the query names: the sentence holding it answers
@@ -121,5 +125,5 @@ def best_sentences(
             gap, floor = np.inf, 1.0
         best = float(own.max())
         keep = [j for j in np.argsort(-own, kind="stable")[:most] if own[j] >= max(best - gap, floor)]
-        out.append(tuple(group[j] for j in sorted(keep)))
+        out.append(tuple(group[j] for j in keep))  # best first: the page shows the first as the answer
     return out

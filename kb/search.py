@@ -376,8 +376,10 @@ class Searcher:
         if highlight != "none":
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
             titled = [frozenset(terms & head) for head in self._title_terms(engine, [h.id for h in hits])]
+            ordered = sorted(terms)
             highlights = best_sentences(vector, terms, passages, self.sentence_vectors() if use_model else None,
-                                        embed_top=embed_top, titled=titled)
+                                        embed_top=embed_top, titled=titled,
+                                        rarity=dict(zip(ordered, engine.lexical.idf(ordered).tolist())))
         matched = engine.lexical.positions(sorted(engine.lexical.terms(query)), [h.id for h in hits])[0] if explain else []
         pairs = engine.lexical.analyzer.pairs(query) if explain else []
         results = []

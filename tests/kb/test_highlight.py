@@ -37,8 +37,28 @@ def test_terms_pick_the_sentences_holding_most_query_words():
             continue
         assert marks and all(m in group for m in marks)
         assert max(len(terms & sentence_terms[group.index(m)]) for m in marks) == max(counts)
-        assert list(marks) == sorted(marks, key=group.index)  # in reading order
+        held = [len(terms & sentence_terms[group.index(m)]) for m in marks]
+        assert held == sorted(held, reverse=True)  # the best first: the page shows it as the answer
     assert any(marks for marks in picked)
+
+
+def test_among_sentences_holding_as_many_query_words_the_rarer_words_come_first():
+    """Bug: "how many teachers were trained" highlighted "Trained almost 748,000 health
+    professionals ..." and "Trained more than 95,000 ...", the first two sentences holding one
+    query word each, and not "... 74,000 teachers ...", which holds the rarer one. The page
+    shows the first highlight as the answer."""
+    text = ("Trained almost 748,000 health professionals in early essential newborn care. "
+            "Trained more than 95,000 community health workers in early childhood services. "
+            "Reached more than 1.1 million children and over 74,000 teachers with better education.")
+    analyze = Analyzer()
+    passages = Sentences()([text], analyze)
+    terms = set(analyze("how many teachers were trained"))
+    rarity = {t: (3.0 if t.startswith("teach") else 0.5) for t in terms}
+    marks, = best_sentences(None, terms, passages, None, most=2, rarity=rarity)
+    assert "74,000 teachers" in marks[0] and len(marks) == 2
+    rarity = {t: (0.5 if t.startswith("teach") else 3.0) for t in terms}  # the other way round
+    marks, = best_sentences(None, terms, passages, None, most=2, rarity=rarity)
+    assert all(m.startswith("Trained") for m in marks)
 
 
 def test_a_figure_in_the_query_highlights_the_sentence_that_holds_it(sample_kb):
