@@ -246,10 +246,32 @@ def chunk_document(
             j += 1
         context = sized[i].context
         budget = max(8, target - room.get(context, 0)) if context else target
-        for run in _pack(sized[i:j], budget, 0 if context else overlap):
-            chunks.append(_chunk(text, run))
+        for group in _by_page(sized[i:j], budget // 4):
+            for run in _pack(group, budget, 0 if context else overlap):
+                chunks.append(_chunk(text, run))
         i = j
     return _enforce_limit(text, chunks, count_tokens, max_tokens)
+
+
+def _by_page(pieces: list[_Piece], least: int) -> list[list[_Piece]]:
+    """A section's pieces cut where the page turns, so that a passage cites one page: a
+    passage packed across a page break was cited by the page it began on, and the figure or
+    line it holds on the next page was not found on its page. A page's share under `least`
+    tokens (the last line of a paragraph carried over, a table's last row) stays with the
+    piece of the section before it, or after it when it comes first."""
+    groups: list[list[_Piece]] = []
+    for p in pieces:
+        if groups and groups[-1][-1].page == p.page:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    merged: list[list[_Piece]] = []
+    for group in groups:
+        if merged and (sum(p.tokens for p in group) < least or sum(p.tokens for p in merged[-1]) < least):
+            merged[-1] = merged[-1] + group
+        else:
+            merged.append(group)
+    return merged
 
 
 def _chunk(text: str, run: list[_Piece]) -> Chunk:

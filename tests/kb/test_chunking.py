@@ -67,6 +67,26 @@ def test_passages_stay_within_sections_and_carry_them():
     ]
 
 
+def test_a_passage_cites_one_page():
+    """Bug: passages were packed across page breaks and cited by the page they began on, so a
+    line on the next page (a statement's total, a figure) was cited by the wrong page. A
+    page's short remainder (under a quarter of the target) stays with its neighbour."""
+    def paged(pages):
+        text, blocks = "", []
+        for number, paragraph in pages:
+            text += "\n\n" if text else ""
+            blocks.append(Block(len(text), len(text) + len(paragraph), "text", page=number))
+            text += paragraph
+        return LoadedDocument(text, tuple(blocks), "Title", None, "pdf", pages=pages[-1][0])
+
+    page = " ".join(f"Sentence {i} on this page has seven." for i in range(5))  # 35 words
+    chunks = chunk_document(paged([(1, page), (2, page.replace("page", "leaf")), (3, "Last words here.")]),
+                            words, max_tokens=100, target=100, overlap=10)
+    assert [c.page for c in chunks] == [1, 2]
+    assert "page" in chunks[0].text and "leaf" not in chunks[0].text
+    assert "leaf" in chunks[1].text and chunks[1].text.endswith("Last words here.")  # 3 words: a remainder
+
+
 def test_an_over_long_sentence_is_cut_at_words():
     doc = _doc([" ".join(["word"] * 130) + "."])
     chunks = chunk_document(doc, words, max_tokens=50, target=50, overlap=0)
