@@ -147,7 +147,9 @@ def main() -> None:
                           + (f"; the first result is from the report the question is about for {v['right_report_first']:.3f} of "
                              f"{v['naming_a_report']}" if v.get("naming_a_report") else "")
                           + (f"; the highlight overlaps the evidence for {v['evidence_highlighted']:.3f} of the "
-                             f"{v['evidence_shown']} whose evidence is in the top 5" if v.get("evidence_shown") else "") + "."]
+                             f"{v['evidence_shown']} whose evidence is in the top 5" if v.get("evidence_shown") else "")
+                          + (f"; the evidence page cited at 1/5/10: {v['page@1']:.3f} / {v['page@5']:.3f} / {v['page@10']:.3f} "
+                             f"of the {v['with_pages']} that give it" if v.get("with_pages") else "") + "."]
     lines += calibration_lines()
     lines += ["", PUBLISHED, ""]
     (ROOT / "bench" / "output").mkdir(exist_ok=True)

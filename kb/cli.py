@@ -332,7 +332,9 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
                    + (f"; the right report first for {served['right_report_first']:.3f} of the {served['naming_a_report']} "
                       "that name it" if served["naming_a_report"] else "")
                    + (f"; the evidence highlighted for {served['evidence_highlighted']:.3f} of the {served['evidence_shown']} "
-                      "whose evidence is in the top 5" if served["evidence_shown"] else ""))
+                      "whose evidence is in the top 5" if served["evidence_shown"] else "")
+                   + (f"; the evidence page cited at 1/5/10: {served['page@1']:.3f} / {served['page@5']:.3f} / "
+                      f"{served['page@10']:.3f} of the {served['with_pages']} that give it" if served["with_pages"] else ""))
 
 
 @main.command()

@@ -125,6 +125,7 @@ class Question:
     relevant: tuple[str, ...]
     off_topic: bool = False  # nothing in the collection answers it: the empty state is right
     document: str | None = None  # the report that answers it: its id, or its file's name (with or without the extension)
+    pages: tuple[int, ...] = ()  # the pages of `document` the evidence is on: a result must cite one of them
 
 
 def read_questions(path: str | Path) -> list[Question]:
@@ -143,23 +144,43 @@ def read_questions(path: str | Path) -> list[Question]:
         if document is not None and (not isinstance(document, str) or not document.strip() or off_topic):
             raise InvalidRequest(f"{path.name} question {n}: \"document\" names the report that answers it (its id or file "
                                  "name), and an off-topic question has none.", "invalid_dataset")
-        out.append(Question(query.strip(), tuple(r.strip() for r in relevant), off_topic, document.strip() if document else None))
+        pages = row.get("pages", [])
+        if not isinstance(pages, list) or not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in pages) \
+                or (pages and document is None):
+            raise InvalidRequest(f"{path.name} question {n}: \"pages\" lists the pages (from 1) of its \"document\" that hold "
+                                 "the evidence.", "invalid_dataset")
+        out.append(Question(query.strip(), tuple(r.strip() for r in relevant), off_topic, document.strip() if document else None,
+                            tuple(pages)))
     if not out:
         raise InvalidRequest(f"{path.name} holds no questions.", "invalid_dataset")
     return out
 
 
-def _squash(text: str) -> str:
+def squash(text: str) -> str:
+    """Text as evidence snippets are matched: case folded, runs of white space one space."""
     return " ".join(text.lower().split())
+
+
+def page_texts(path: Path) -> dict[int, str]:
+    """Page number (from 1) -> the page's text as kb's loader reads it, squashed: where a
+    question's evidence is printed (`bench/evidence_pages.py` gives questions their pages)."""
+    from .loaders import load_document
+
+    doc = load_document(Path(path))
+    pages: dict[int, list[str]] = {}
+    for block in doc.blocks:
+        if block.page is not None:
+            pages.setdefault(block.page, []).append(doc.text[block.start:block.end])
+    return {number: squash(" ".join(parts)) for number, parts in pages.items()}
 
 
 def _question_ranking(question: Question, results) -> list[tuple[str, float]]:
     """Results -> a ranking over the question's items (item ids "0", "1", ...) and misses."""
-    items = [(str(i), r, _squash(r)) for i, r in enumerate(question.relevant)]
+    items = [(str(i), r, squash(r)) for i, r in enumerate(question.relevant)]
     done: set[str] = set()
     ranking = []
     for passage_id, document_id, text, score in results:
-        text = _squash(text)
+        text = squash(text)
         match = next((i for i, raw, snippet in items if i not in done
                       and (raw in (passage_id, document_id) or snippet in text)), None)
         if match is None:
@@ -195,9 +216,12 @@ def evaluate_served(kb: KnowledgeBase, questions: list[Question], progress: Prog
     that got the empty state; and, for questions that name their report (`document`), how
     often the first result shown is from that report; and, where the evidence is a text
     snippet shown in the top 5, how often the highlight of the first result holding it
-    overlaps the snippet (the sentence shown is the one that answers)."""
+    overlaps the snippet (the sentence shown is the one that answers); and, for questions that
+    give their evidence `pages`, the evidence page at 1/5/10: a result from that report citing
+    one of those pages (a passage is found, and also cited where a reader can check it)."""
     answered = [q for q in questions if not q.off_topic]
     hits = {1: 0, 5: 0, 10: 0}
+    page_hits, paged = {1: 0, 5: 0, 10: 0}, 0
     marked, highlighted = 0, 0
     hidden, empty, shown_off = [], 0, []
     named, right_report = 0, 0
@@ -211,6 +235,11 @@ def evaluate_served(kb: KnowledgeBase, questions: list[Question], progress: Prog
         ranks = _ranks(q, shown)
         for k in hits:
             hits[k] += bool(ranks) and ranks[0] <= k
+        if q.pages and q.document is not None:
+            paged += 1
+            cited = [i for i, r in enumerate(shown, 1) if _is_document(q.document, r.document) and r.occurrence.page in q.pages]
+            for k in page_hits:
+                page_hits[k] += bool(cited) and cited[0] <= k
         shown_at = _highlight_holds(q, shown[:5])
         if shown_at is not None:
             marked += 1
@@ -225,18 +254,19 @@ def evaluate_served(kb: KnowledgeBase, questions: list[Question], progress: Prog
             "hidden_by_cut": len(hidden), "hidden": hidden, "off_topic": len(questions) - len(answered),
             "off_topic_empty": empty, "off_topic_shown": shown_off,
             "naming_a_report": named, "right_report_first": round(right_report / named, 4) if named else None,
-            "evidence_shown": marked, "evidence_highlighted": round(highlighted / marked, 4) if marked else None}
+            "evidence_shown": marked, "evidence_highlighted": round(highlighted / marked, 4) if marked else None,
+            "with_pages": paged, **{f"page@{k}": round(v / paged, 4) if paged else None for k, v in page_hits.items()}}
 
 
 def _highlight_holds(question: Question, results) -> bool | None:
     """Whether a highlight of the first result holding one of the question's snippets overlaps
     that snippet (both found in the passage's squashed text); None when no result holds one."""
     for r in results:
-        text = _squash(r.passage.text)
-        evidence = [(i, i + len(s)) for s in map(_squash, question.relevant) for i in [text.find(s)] if i >= 0]
+        text = squash(r.passage.text)
+        evidence = [(i, i + len(s)) for s in map(squash, question.relevant) for i in [text.find(s)] if i >= 0]
         if not evidence:
             continue
-        marks = [(i, i + len(h)) for h in map(_squash, r.highlights) for i in [text.find(h)] if i >= 0]
+        marks = [(i, i + len(h)) for h in map(squash, r.highlights) for i in [text.find(h)] if i >= 0]
         return any(a < f and e < b for a, b in marks for e, f in evidence)
     return None
 

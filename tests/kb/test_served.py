@@ -372,3 +372,24 @@ def test_kb_eval_counts_evidence_the_highlight_shows(similar_kb, tmp_path):
     served = evaluate_served(similar_kb, read_questions(questions))
     assert served["hit@5"] == 1.0
     assert served["evidence_shown"] == 2 and served["evidence_highlighted"] == 0.5
+
+
+def test_kb_eval_counts_results_citing_the_evidence_page(filings_kb, tmp_path):
+    """A question over a PDF may give the pages its evidence is on; `kb eval` counts whether a
+    result from that report cites one of them (the page, read from the PDF itself, not from
+    what search found)."""
+    from kb.evaluation import InvalidRequest, evaluate_served, page_texts, read_questions
+
+    pdf = next(Path(d.source) for d in filings_kb.documents() if Path(d.source).name == "nike-10-k-2021.pdf")
+    line = "total assets $ 37,740 $ 31,342"
+    pages = [n for n, text in page_texts(pdf).items() if line in text]
+    assert pages and 1 not in pages
+    question = {"query": "Nike total assets as of May 31, 2021", "relevant": [line], "document": "nike-10-k-2021"}
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in [{**question, "pages": pages}, {**question, "pages": [1]}]))
+    served = evaluate_served(filings_kb, read_questions(questions))
+    assert served["with_pages"] == 2 and served["page@5"] == 0.5 and served["page@10"] == 0.5
+    for wrong in ({**question, "pages": [0]}, {**question, "pages": ["12"]}, {k: v for k, v in question.items() if k != "document"} | {"pages": [3]}):
+        questions.write_text(json.dumps(wrong))
+        with pytest.raises(InvalidRequest, match="pages"):
+            read_questions(questions)
