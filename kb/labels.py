@@ -33,6 +33,9 @@ LABEL_WEIGHT = 0.5  # of a fused score (about 0-1): a full label match outranks 
 COVER = 0.5  # share of what the question asks that a line must hold to label it
 LINE_WORDS = 30  # longer lines are prose, not a label and its figures (and are not analysed)
 _FIGURE = re.compile(r"\d")
+# a date names the period, as a year does, not the line: "as of May 31, 2021" does not ask for a line saying "May"
+_DATE = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+                   r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?\s+\d{1,2}\b(?:,?\s+\d{4})?", re.I)
 
 Lines = tuple[str, ...]  # a passage's lines that hold a figure, lower-cased
 
@@ -52,7 +55,7 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
     hit's document (id, title); `heads`: its title analysed; `lines_of`: `label_lines` of
     each of a list of passage keys."""
     lexical = engine.lexical
-    terms = [t for t in dict.fromkeys(lexical.analyzer(query)) if not _FIGURE.search(t)]
+    terms = [t for t in dict.fromkeys(lexical.analyzer(_DATE.sub(" ", query))) if not _FIGURE.search(t)]
     if not terms or len(hits) < 2:
         return hits
     top = hits[:LABEL_DEPTH]

@@ -178,6 +178,16 @@ def test_a_question_asking_for_a_statement_line_finds_that_line(filings_kb, quer
     assert any(evidence in r.passage.text for r in shown), [r.passage.text[:60] for r in shown]
 
 
+@pytest.mark.parametrize("query", ["Nike total assets May 31, 2021", "What were Nike's total assets as of May 31, 2021?"])
+def test_a_date_in_the_question_names_the_period_not_the_line(filings_kb, query):
+    """Bug: in "Nike total assets May 31, 2021" the word "May" counted as asked of a line,
+    like "total" and "assets"; the balance sheet's "Total assets" line then held only part of
+    what was asked, and notes with "May 31" lines came before it (4th). A date names the
+    period, as a year does (`kb.labels`)."""
+    shown = filings_kb.search(query, k=2)
+    assert any("TOTAL ASSETS $ 37,740 $ 31,342" in r.passage.text for r in shown), [r.passage.text[:60] for r in shown]
+
+
 @pytest.mark.parametrize("query, title, line", [
     ("3M capex 2022", "3M Company", "purchases of property, plant and equipment"),
     ("Nike net PP&E May 31 2021", "NIKE, Inc.", "property, plant and equipment"),
