@@ -13,9 +13,17 @@ question used: its rarest word is at least `RARER` nats of IDF commoner (about e
 passages hold it). The query as asked still decides relevance and what counts as matched;
 only retrieval looks wider.
 
-The file is a list of groups, one per line: names separated by commas, `#` comments.
+A measure computed from lines ("current ratio", "days payable outstanding", "free cash
+flow") is printed in no statement; the lines it is computed from are. A measure's entry names
+them, and a question naming the measure has those lines labelled as what it asks for
+(`kb.labels`), within the documents retrieval found: it does not widen retrieval (adding "total
+current assets; total current liabilities" to every question about a ratio diluted it).
+
+The file is a list of entries, one per line, `#` comments. A group is names separated by
+commas. A measure is its names, "=>", then the lines it is computed from separated by ";",
+each line as names separated by "|" (and, when one of them names a group, that group's names).
 Phrases match whole words, case-insensitively, a plural "s" ignored; "&" stays inside a
-word ("r&d"). An entry should be a phrase or an abbreviation, never one common word.
+word ("r&d"). A group's entry should be a phrase or an abbreviation, never one common word.
 """
 
 from __future__ import annotations
@@ -40,22 +48,56 @@ def _words(text: str) -> str:
     return f" {' '.join(words)} "
 
 
+Names = tuple[tuple[str, str], ...]  # each name as written, and its `_words`
+
+
+def _names(text: str, separator: str) -> Names:
+    return tuple((p.strip(), _words(p)) for p in text.split(separator) if p.strip())
+
+
 @dataclass(frozen=True)
 class Glossary:
-    groups: tuple[tuple[tuple[str, str], ...], ...]  # each name as written, and its `_words`
+    groups: tuple[Names, ...]
+    measures: tuple[tuple[Names, tuple[Names, ...]], ...] = ()  # a measure's names, and the lines it is computed from
 
     @classmethod
     def parse(cls, text: str, source: str = "glossary") -> Glossary:
-        groups = []
+        groups, measures = [], []
         for n, raw in enumerate(text.splitlines(), 1):
             line = raw.split("#", 1)[0].strip()
             if not line:
                 continue
-            names = [(p.strip(), _words(p)) for p in line.split(",") if p.strip()]
+            if "=>" in line:
+                left, _, right = line.partition("=>")
+                names, inputs = _names(left, ","), tuple(_names(part, "|") for part in right.split(";"))
+                if not names or not all(inputs) or not all(w.strip() for _, w in names + sum(inputs, ())):
+                    raise ValueError(f"{source} line {n}: a measure is names separated by commas, \"=>\", then the lines "
+                                     "it is computed from separated by \";\" (each as names separated by \"|\")")
+                measures.append((names, inputs))
+                continue
+            names = _names(line, ",")
             if len(names) < 2 or not all(words.strip() for _, words in names):
                 raise ValueError(f"{source} line {n}: a group is two or more names separated by commas")
-            groups.append(tuple(names))
-        return cls(tuple(groups))
+            groups.append(names)
+        return cls(tuple(groups), tuple(measures))
+
+    def lines_for(self, query: str) -> list[str]:
+        """The names of the lines the measures a query names are computed from, with the other
+        names of their groups ("free cash flow" -> "operating cash flow", ..., "net cash from
+        operations", "capex", ..., "additions to property and equipment"); none when it names
+        no measure."""
+        words = _words(query)
+        out: dict[str, None] = {}
+        for names, inputs in self.measures:
+            if not any(name in words for _, name in names):
+                continue
+            for line in inputs:
+                for written, name in line:
+                    out[written] = None
+                    for group in self.groups:
+                        if any(name == other for _, other in group):
+                            out.update(dict.fromkeys(w for w, _ in group))
+        return list(out)
 
     def additions(self, query: str, rarity: Callable[[str], float]) -> list[str]:
         """The names the query also looks for, in glossary order: for each group whose name

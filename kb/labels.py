@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 from index import Hit, SearchEngine
 from index.analysis import Analyzer
 
-__all__ = ["LABEL_DEPTH", "LABEL_WEIGHT", "label_lines", "label_scores", "labelled_first"]
+__all__ = ["LABEL_DEPTH", "LABEL_WEIGHT", "label_lines", "label_scores", "labelled_first", "labels_what_is_asked"]
 
 LABEL_DEPTH = 50  # hits looked at: the head the second stage reorders, as deep as anyone reads
 LABEL_WEIGHT = 0.5  # of a fused score (about 0-1): a full label match outranks a near miss in prose
@@ -49,18 +49,19 @@ def label_lines(text: str) -> Lines:
 
 
 def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents: Sequence[tuple[str, str]],
-                   heads: Sequence[frozenset[str]], lines_of: Callable[[list[int]], list[Lines]]) -> list[Hit]:
+                   heads: Sequence[frozenset[str]], lines_of: Callable[[list[int]], list[Lines]],
+                   lines_asked: Sequence[str] = ()) -> list[Hit]:
     """`hits` with each document's passages among the first `LABEL_DEPTH` reordered among their
     own places, those with a line that labels what the query asks first. `documents`: each
     hit's document (id, title); `heads`: its title analysed; `lines_of`: `label_lines` of
-    each of a list of passage keys."""
+    each of a list of passage keys; `lines_asked`: names of lines the query asks for besides
+    its own words (the lines a measure it names is computed from, `kb.glossary`)."""
     lexical = engine.lexical
-    terms = [t for t in dict.fromkeys(lexical.analyzer(_DATE.sub(" ", query))) if not _FIGURE.search(t)]
-    if not terms or len(hits) < 2:
+    idf, also = _asked(engine, query, lines_asked)
+    if not (idf or also) or len(hits) < 2:
         return hits
     top = hits[:LABEL_DEPTH]
-    idf = dict(zip(terms, lexical.idf(terms).tolist()))
-    bonus = [LABEL_WEIGHT * b for b in label_scores(idf, lines_of([h.id for h in top]), heads, lexical.analyzer)]
+    bonus = [LABEL_WEIGHT * b for b in label_scores(idf, lines_of([h.id for h in top]), heads, lexical.analyzer, also)]
     if not any(bonus):
         return hits
     slots: dict[str, list[int]] = {}
@@ -75,20 +76,44 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
     return out
 
 
+def labels_what_is_asked(engine: SearchEngine, query: str, lines: Lines, head: frozenset[str],
+                         lines_asked: Sequence[str] = ()) -> bool:
+    """Whether one of a passage's lines labels what the query asks (as `labelled_first`
+    scores it): evidence that it answers which the calibrated relevance does not read, as a
+    statement's "Total current assets" line answers "current ratio" in no word of the question.
+    A line must hold at least `COVER` of what is asked and be mostly made of it (score at least
+    `COVER`): a prose line holding one word of an off-topic question is no evidence."""
+    idf, also = _asked(engine, query, lines_asked)
+    return bool(idf or also) and label_scores(idf, [lines], [head], engine.lexical.analyzer, also)[0] >= COVER
+
+
+def _asked(engine: SearchEngine, query: str, lines_asked: Sequence[str]) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """The query's words a line may be asked for (no figures, dates or years), and the words of
+    each line named besides, each with its IDF."""
+    lexical = engine.lexical
+    terms = [t for t in dict.fromkeys(lexical.analyzer(_DATE.sub(" ", query))) if not _FIGURE.search(t)]
+    named = [[t for t in dict.fromkeys(lexical.analyzer(line)) if not _FIGURE.search(t)] for line in lines_asked]
+    also = [dict(zip(line, lexical.idf(line).tolist())) for line in named if line]
+    return dict(zip(terms, lexical.idf(terms).tolist())), also
+
+
 def label_scores(idf: dict[str, float], lines: Sequence[Lines], heads: Sequence[frozenset[str]],
-                 analyser: Analyzer) -> list[float]:
+                 analyser: Analyzer, also: Sequence[dict[str, float]] = ()) -> list[float]:
     """Each passage's best labelling line (`_label_score`), given the query's terms and their
-    IDF, each passage's `label_lines` and its document's analysed title.
+    IDF, each passage's `label_lines` and its document's analysed title; or, if higher, its
+    best line labelled by one of `also` (the terms of a line's name asked for besides, with
+    their IDF: all of it is asked, its document's title aside).
 
     What is asked counts only the query's words that some line among these passages holds:
     "... Give a response to the question by relying on the details shown in the income
     statement" asks in words no statement line has, and they would otherwise outweigh
     "cost of sales" (their IDF is high because reports seldom use them)."""
-    starts = {t[:4] for t in idf}
+    starts = {t[:4] for t in idf} | {t[:4] for line in also for t in line}
     words = [_words(passage, starts, analyser) for passage in lines]
     seen = {t for passage in words for line in passage for t in line}
     asked = {t: w for t, w in idf.items() if t in seen}
-    return [_label_score(passage, asked, head) for passage, head in zip(words, heads)]
+    return [max([_label_score(passage, asked, head)] + [_label_score(passage, line, frozenset()) for line in also])
+            for passage, head in zip(words, heads)]
 
 
 def _words(lines: Lines, starts: set[str], analyser: Analyzer) -> list[tuple[str, ...]]:

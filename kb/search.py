@@ -24,7 +24,7 @@ from index.rerank import FEATURES, features
 
 from .glossary import idf_rarity, load_glossary
 from .highlight import Sentences, SentenceVectors, best_sentences
-from .labels import Lines, label_lines, labelled_first
+from .labels import Lines, label_lines, labelled_first, labels_what_is_asked
 from .lru import LRU
 from .named import name_terms, within_named
 from .records import Place, Result
@@ -149,7 +149,8 @@ class Searcher:
                                               s.title_weight)
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
-            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines)
+            measured = self._glossary.lines_for(query) if self._glossary is not None else []
+            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, measured)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]
@@ -196,6 +197,13 @@ class Searcher:
                      for terms in [name_terms(d.organisation, analyser)] if terms}
             self._organisations = (weakref.ref(engine), known)
         return known
+
+    def _labelled(self, engine: SearchEngine, query: str, key: int, document) -> bool:
+        """Whether a line of the passage labels what the query asks (`kb.labels`): the first
+        result is then shown whatever its relevance reads, as when it holds every query term."""
+        measured = self._glossary.lines_for(query) if self._glossary is not None else []
+        head = self._heads(engine, [(document.id, document.title)])[0]
+        return labels_what_is_asked(engine, query, self._label_lines([key])[0], head, measured)
 
     def _label_lines(self, keys: list[int]) -> list[Lines]:
         """`kb.labels.label_lines` of each passage, read once (a passage's key is its text's
@@ -363,7 +371,8 @@ class Searcher:
             relevance = [float(r) for r in self.relevance(vector, x, (engine, generation))]
             whole = bool(x[0, FEATURES.index("weighted_coverage")] >= 1.0 - 1e-9)
         relevance = _in_order(relevance)
-        if gate is not None and not whole and (not relevance or relevance[0] is None or relevance[0] < gate):
+        if gate is not None and not whole and (not relevance or relevance[0] is None or relevance[0] < gate) \
+                and not (hits and self._labelled(engine, wide, hits[0].id, rows[hits[0].id][2])):
             hits, relevance, also = [], [], []  # the honest empty state: no result is a fair match
         if min_score is not None:  # relevance falls with rank, so the cut keeps a head of the list
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]

@@ -48,9 +48,25 @@ def test_names_match_whole_words_plurals_and_ampersands():
     assert GROUPS.additions("recapex", rarity) == []  # part of a word is no name
 
 
+def test_a_measure_names_the_lines_it_is_computed_from_with_their_other_names():
+    glossary = Glossary.parse("""
+operating cash flow, net cash from operations
+capex, additions to property and equipment
+free cash flow, fcf => operating cash flow; capex | capital spending
+current ratio => total current assets; total current liabilities
+""")
+    assert glossary.lines_for("Microsoft FCF FY2023") == [
+        "operating cash flow", "net cash from operations", "capex", "additions to property and equipment", "capital spending"]
+    assert glossary.lines_for("Lockheed Martin current ratios 2022") == ["total current assets", "total current liabilities"]
+    assert glossary.lines_for("Microsoft operating cash flow FY2023") == []  # a line, not a measure
+    assert glossary.widen("Microsoft FCF FY2023", lambda text: 0.0) == "Microsoft FCF FY2023"  # measures never widen retrieval
+
+
 def test_a_bad_file_names_its_line(tmp_path):
     with pytest.raises(ValueError, match="line 2"):
         Glossary.parse("capex, capital expenditure\nlonely name\n")
+    with pytest.raises(ValueError, match="line 1: a measure"):
+        Glossary.parse("free cash flow => operating cash flow; \n")
     with pytest.raises(ValueError, match="cannot read"):
         load_glossary(str(tmp_path / "missing.txt"))
     assert load_glossary("none") is None
@@ -59,7 +75,7 @@ def test_a_bad_file_names_its_line(tmp_path):
 def test_the_bundled_glossary_names_phrases_or_abbreviations_only():
     """One common word as a name ("turnover", "revenue") would widen every question holding it."""
     glossary = load_glossary("bundled")
-    assert glossary is not None and len(glossary.groups) >= 15 and BUNDLED.is_file()
+    assert glossary is not None and len(glossary.groups) >= 15 and len(glossary.measures) >= 10 and BUNDLED.is_file()
     for group in glossary.groups:
         for written, words in group:
             assert len(words.split()) >= 2 or len(written) <= 5, written

@@ -403,3 +403,30 @@ def test_kb_eval_counts_results_citing_the_evidence_page(filings_kb, tmp_path):
         questions.write_text(json.dumps(wrong))
         with pytest.raises(InvalidRequest, match="pages"):
             read_questions(questions)
+
+
+@pytest.mark.parametrize("query, line", [
+    ("Nike free cash flow fiscal 2021", "additions to property, plant and equipment"),
+    ("Ulta Beauty operating margin first quarter 2023", "operating income"),
+])
+def test_a_question_naming_a_measure_finds_the_lines_it_is_computed_from(filings_kb, query, line):
+    """No statement prints "free cash flow" or "operating margin"; they print the lines those
+    are computed from. The glossary's measures name them, and they label what the question
+    asks (`kb.labels`). Without the measures the first was not in the top 10 and the second 6th."""
+    shown = filings_kb.search(query, k=3)
+    assert any(line in " ".join(r.passage.text.lower().split()) for r in shown), [r.passage.text[:60] for r in shown]
+
+
+def test_a_first_result_labelled_as_what_is_asked_is_shown_whatever_its_relevance(filings_kb):
+    """A statement's table answers "free cash flow" in no word of the question, so its
+    calibrated relevance reads low; the line labelling what is asked is the evidence the cut
+    must not overrule. Under a cut no relevance reaches, a labelled first result is still
+    shown, and an off-topic question still gets the empty state."""
+    strict = KnowledgeBase(Settings.load(env={}, home=filings_kb.home, min_score=0.99))
+    try:
+        assert strict.search("3M free cash flow 2022")  # "Net cash provided by operating activities", "Purchases of PP&E"
+        assert strict.search("Ulta Beauty net margin first quarter 2023")  # "Net income", "Net sales"
+        assert not strict.search("recipe for chocolate chip cookies")
+        assert not strict.search("history of the Roman empire")
+    finally:
+        strict.close()
