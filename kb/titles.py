@@ -16,9 +16,10 @@ That share alone is too weak in three cases, each with its own rule:
   share of a question that names it among many other words is small ("3M purchases of
   property, plant and equipment in 2022"). A question naming an organisation
   (`kb.named.names`) gives its documents `title_weight` as well, and the documents of other
-  organisations lose their title bonus and as much again, as earlier editions do: a
-  question about Microsoft's equity is not answered by Nike's balance sheet, however alike
-  they read.
+  organisations lose their title bonus and `OTHERS` title weights (a whole fused score), so
+  they follow the named organisation's: a question about Microsoft's equity is not answered
+  by Nike's balance sheet, however alike they read, nor one about Microsoft's free cash flow
+  by 3M's, which prints the words.
 - **Repeated passages.** A paragraph repeated word for word across editions is one passage,
   in each of them. It takes the best of their bonuses, and counts as that document's from
   here on (`kb.named`, `kb.labels` group passages by it).
@@ -36,6 +37,11 @@ from .series import Edition, Series, query_years
 
 __all__ = ["by_title"]
 
+# title weights another organisation's document loses when a question names one among the
+# candidates: with `title_weight` 0.1, a whole fused score (they run about 0-1), so what the
+# named organisation reports comes first ("Microsoft free cash flow" showed 3M's, which prints
+# "free cash flow"; Microsoft's report does not)
+OTHERS = 10.0
 Documents = tuple[tuple[str, str], ...]  # (id, title) of every document a passage occurs in, its first place's first
 
 
@@ -67,7 +73,7 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
         edition = found.edition(doc) if found is not None and head & named else None
         toward = _edition_bonus(found, edition, years) if found is not None and edition is not None else 0.0
         if toward >= 0 and doc in organisations:
-            toward += 1.0 if naming[organisations[doc]] else -1.0 if someone else 0.0
+            toward += 1.0 if naming[organisations[doc]] else -OTHERS if someone else 0.0
         by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * title_weight
     # the best of a passage's documents; `max` keeps the first of equals: its first place
     documents = [max(o, key=lambda d: by_document[d[0]]) if len(o) > 1 else o[0] for o in options]
