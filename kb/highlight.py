@@ -69,6 +69,7 @@ def best_sentences(
     embed_top: int = 3,
     titled: Sequence[frozenset[str]] | None = None,
     rarity: Mapping[str, float] | None = None,
+    lines: Sequence[frozenset[str]] = (),
 ) -> list[tuple[str, ...]]:
     """For each passage (as `Sentences` gives it), up to `most` of its sentences, as they
     stand in the text, the one that answers best first.
@@ -88,12 +89,20 @@ def best_sentences(
     first quarter fiscal 2023" is answered in its own words by "Net income increased 4.7% ... in
     the first quarter" of the release titled "Ulta Beauty Announces First Quarter Fiscal 2023
     Results", which never says "Ulta" again.
+    `rarity`: each query term's weight in the collection (BM25's IDF); by terms, sentences
+    holding as many terms are ordered by the summed rarity of those they hold, not by place:
+    "How many teachers were trained" is answered by "74,000 teachers", not by "Trained almost
+    748,000 health professionals", which comes first and holds "trained", a commoner word.
+    `lines`: the terms of each line asked for besides the query's words (the lines a measure
+    it names is computed from, `kb.glossary`), which `query_terms` holds too: a sentence holding
+    all of one's terms answers in its own words, as one holding half the query's terms does
+    ("Total current assets" for "current ratio").
     """
     use_model = embed is not None and query_vector is not None
     weight = dict(rarity or {})
     tie = 0.25 / max(1e-9, sum(weight.get(t, 0.0) for t in query_terms))  # all of them weigh a quarter of a term
     exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
-    enough = max(1, (len(query_terms) + 1) // 2)
+    enough = max(1, (len(query_terms - frozenset().union(*lines)) + 1) // 2)
     # a passage one of whose sentences holds half the query's terms or more is highlighted by
     # terms: that sentence answers in the query's own words, and embedding it costs most of a search
     given = list(titled) if titled is not None else [frozenset()] * len(passages)
@@ -103,7 +112,8 @@ def best_sentences(
         return len(own | given[n]) if own else 0
 
     by_model = {n for n, (group, terms) in enumerate(passages[:embed_top])
-                if use_model and group and max((holds(t, n) for t in terms), default=0) < enough}
+                if use_model and group and max((holds(t, n) for t in terms), default=0) < enough
+                and not any(line <= t for line in lines for t in terms)}
     top = [s for n, (group, _) in enumerate(passages) if n in by_model for s in group]
     dense = iter(embed([clean_text(s) for s in top]) @ query_vector if top and embed is not None else [])
     out: list[tuple[str, ...]] = []

@@ -381,6 +381,9 @@ class Searcher:
         also = also[offset:offset + k]
         hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
         terms = set(engine.lexical.terms(wide))  # the names a glossary added are highlighted too
+        measured = self._glossary.lines_for(wide) if self._glossary is not None else []  # and a measure's lines
+        lines = [held for line in measured if (held := frozenset(engine.lexical.terms(line)))]
+        terms.update(*lines)
         highlights: list[tuple[str, ...]] = [()] * len(hits)
         if highlight != "none":
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
@@ -388,7 +391,7 @@ class Searcher:
             ordered = sorted(terms)
             highlights = best_sentences(vector, terms, passages, self.sentence_vectors() if use_model else None,
                                         embed_top=embed_top, titled=titled,
-                                        rarity=dict(zip(ordered, engine.lexical.idf(ordered).tolist())))
+                                        rarity=dict(zip(ordered, engine.lexical.idf(ordered).tolist())), lines=lines)
         matched = engine.lexical.positions(sorted(engine.lexical.terms(query)), [h.id for h in hits])[0] if explain else []
         pairs = engine.lexical.analyzer.pairs(query) if explain else []
         results = []
