@@ -81,6 +81,11 @@ class Glossary:
             groups.append(names)
         return cls(tuple(groups), tuple(measures))
 
+    def measures_in(self, query: str) -> list[str]:
+        """The names of measures the query holds, as written in the glossary."""
+        words = _words(query)
+        return [written for names, _ in self.measures for written, name in names if name in words]
+
     def lines_for(self, query: str) -> list[str]:
         """The names of the lines the measures a query names are computed from, with the other
         names of their groups ("free cash flow" -> "operating cash flow", ..., "net cash from

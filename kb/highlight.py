@@ -60,6 +60,15 @@ def _rows(sentence: str) -> list[str]:
     return [sentence]
 
 
+def _line_share(line: frozenset[str], terms: frozenset[str]) -> float:
+    """How much of `line` a sentence holds, times how much of the sentence's words (figures
+    aside) are the line's: "Total assets" is the line "total assets" more than "Total current
+    assets" is."""
+    held = len(line & terms)
+    words = sum(1 for t in terms if not any(c.isdigit() for c in t))
+    return held / len(line) * held / words if held else 0.0
+
+
 def best_sentences(
     query_vector: np.ndarray | None,
     query_terms: set[str],
@@ -94,15 +103,20 @@ def best_sentences(
     "How many teachers were trained" is answered by "74,000 teachers", not by "Trained almost
     748,000 health professionals", which comes first and holds "trained", a commoner word.
     `lines`: the terms of each line asked for besides the query's words (the lines a measure
-    it names is computed from, `kb.glossary`), which `query_terms` holds too: a sentence holding
+    it names is computed from, `kb.glossary`; the caller leaves the measure's own name out of
+    `query_terms`, or "working capital" is answered by "Work in process"). A sentence holding
     all of one's terms answers in its own words, as one holding half the query's terms does
-    ("Total current assets" for "current ratio").
+    ("Total current assets" for "current ratio"); by terms, the share of a line a sentence
+    holds is worth half a query term: "Total assets" answers "Microsoft return on assets", not
+    "Operating lease right-of-use assets", yet "Free cash flow conversion 66 %", which 3M
+    prints, answers "3M free cash flow conversion" before the "Net cash provided by operating
+    activities" it is computed from (it holds "conversion").
     """
     use_model = embed is not None and query_vector is not None
     weight = dict(rarity or {})
     tie = 0.25 / max(1e-9, sum(weight.get(t, 0.0) for t in query_terms))  # all of them weigh a quarter of a term
     exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
-    enough = max(1, (len(query_terms - frozenset().union(*lines)) + 1) // 2)
+    enough = max(1, (len(query_terms) + 1) // 2)
     # a passage one of whose sentences holds half the query's terms or more is highlighted by
     # terms: that sentence answers in the query's own words, and embedding it costs most of a search
     given = list(titled) if titled is not None else [frozenset()] * len(passages)
@@ -124,10 +138,11 @@ def best_sentences(
         if n in by_model:
             own = np.array([next(dense) for _ in group], dtype=np.float32)
             gap, floor = 0.08, 0.2
-        else:  # how many terms a sentence holds, then how rare they are (below one term's worth)
-            own = np.array([len(held) + tie * sum(weight.get(w, 0.0) for w in held)
-                            for held in (query_terms & t for t in terms)], dtype=np.float64)
-            gap, floor = 0.5, 1.0
+        else:  # how many terms a sentence holds, then a line asked for and how rare they are (below one term's worth)
+            own = np.array([len(query_terms & t) + tie * sum(weight.get(w, 0.0) for w in query_terms & t)
+                            + 0.5 * max((_line_share(line, t) for line in lines), default=0.0)
+                            for t in terms], dtype=np.float64)
+            gap, floor = 0.5, 1e-9 if lines else 1.0  # a query term held, or part of a line asked for
         asked = exact - given[n]  # a year its title holds names the report, not a figure in it
         held = np.array([len(asked & t) for t in terms], dtype=np.float32) if asked else None
         if held is not None and held.max() > 0:  # a figure or code the query names: the sentence holding it answers

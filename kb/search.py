@@ -383,7 +383,8 @@ class Searcher:
         terms = set(engine.lexical.terms(wide))  # the names a glossary added are highlighted too
         measured = self._glossary.lines_for(wide) if self._glossary is not None else []  # and a measure's lines
         lines = [held for line in measured if (held := frozenset(engine.lexical.terms(line)))]
-        terms.update(*lines)
+        if lines and self._glossary is not None:  # asked through its lines: "working capital" is not "Work in process"
+            terms -= set(engine.lexical.terms(" ".join(self._glossary.measures_in(wide))))
         highlights: list[tuple[str, ...]] = [()] * len(hits)
         if highlight != "none":
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
