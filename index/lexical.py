@@ -72,6 +72,14 @@ def _member(values: np.ndarray, wanted: list[int]) -> np.ndarray:
     return hit
 
 
+def _count_in(values: np.ndarray, among: np.ndarray) -> int:
+    """How many of `values` are in the sorted array `among`."""
+    if not len(among) or not len(values):
+        return 0
+    at = np.minimum(np.searchsorted(among, values), len(among) - 1)
+    return int((among[at] == values).sum())
+
+
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The positions starts[0], ..., starts[0] + lengths[0] - 1, starts[1], ..., end to end."""
     ends = np.cumsum(lengths)
@@ -114,7 +122,7 @@ class LexicalIndex(Protocol):
 
     def terms(self, query: str) -> list[str]: ...
 
-    def idf(self, terms: Sequence[str]) -> np.ndarray: ...
+    def idf(self, terms: Sequence[str], among: np.ndarray | None = None) -> np.ndarray: ...
 
     def scores(self, query: str, ids: Ids) -> np.ndarray: ...
 
@@ -316,11 +324,19 @@ class BM25Index:
         vocab, indptr = self._vocab, self._indptr
         return [t for t in dict.fromkeys(self.analyzer(query)) if (i := vocab.get(t)) is not None and indptr[i + 1] > indptr[i]]
 
-    def idf(self, terms: Sequence[str]) -> np.ndarray:
+    def idf(self, terms: Sequence[str], among: np.ndarray | None = None) -> np.ndarray:
         """BM25's inverse document frequency of each term; a term the collection lacks gets
-        the largest (as if it were in no passage), so it weighs most in what a passage misses."""
-        n, vocab, indptr = len(self._ids), self._vocab, self._indptr
-        df = np.array([int(indptr[i + 1] - indptr[i]) if (i := vocab.get(t)) is not None else 0 for t in terms], np.float64)
+        the largest (as if it were in no passage), so it weighs most in what a passage misses.
+        `among`: sorted passage ids; the frequencies then count those passages only (how a
+        part of the collection words things)."""
+        vocab, indptr = self._vocab, self._indptr
+        if among is None:
+            n = len(self._ids)
+            df = np.array([int(indptr[i + 1] - indptr[i]) if (i := vocab.get(t)) is not None else 0 for t in terms], np.float64)
+        else:
+            n = len(among)
+            df = np.array([_count_in(self._ids[self._indices[indptr[i]:indptr[i + 1]]], among)
+                           if (i := vocab.get(t)) is not None else 0 for t in terms], np.float64)
         return np.log1p((n - df + 0.5) / (df + 0.5))
 
     def _postings(self, terms: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -104,6 +104,11 @@ class Glossary:
                             out.update(dict.fromkeys(w for w, _ in group))
         return list(out)
 
+    def holds(self, query: str) -> bool:
+        """Whether the query holds a name of one of the groups."""
+        words = _words(query)
+        return any(name in words for group in self.groups for _, name in group)
+
     def additions(self, query: str, rarity: Callable[[str], float]) -> list[str]:
         """The names the query also looks for, in glossary order: for each group whose name
         it holds, the group's other names that are `RARER` commoner than that one.

@@ -26,7 +26,7 @@ from .glossary import idf_rarity, load_glossary
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .labels import Lines, label_lines, labelled_first, labels_what_is_asked
 from .lru import LRU
-from .named import name_terms, within_named
+from .named import name_terms, names, within_named
 from .records import Place, Result
 from .series import Series, edition_year, find_series, fold, query_years
 from .titles import by_title
@@ -57,6 +57,8 @@ class Searcher:
         self._title_vectors = LRU(2048)  # embedded document titles (`kb.named`)
         self._passage_documents: tuple[weakref.ref | None, dict[int, tuple[tuple[str, str], ...]]] = (None, {})  # per engine: key -> its documents' (id, title)
         self._organisations: tuple[weakref.ref | None, dict[str, tuple[str, ...]]] = (None, {})  # per engine: document -> `name_terms`
+        # per engine: each organisation name's IDF, and the passages of each set of documents named
+        self._named_keys: tuple[weakref.ref | None, dict[tuple[str, ...], list[float]], dict[tuple[str, ...], np.ndarray]] = (None, {}, {})
         self._sentences = Sentences()
         self._sentence_vectors: SentenceVectors | None = None
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
@@ -126,11 +128,42 @@ class Searcher:
 
     def widened(self, engine: SearchEngine, query: str) -> str:
         """The query with the other names `kb.glossary` gives its reporting terms ("capex" ->
-        "purchases of property and equipment"), those this collection uses clearly more; what
-        retrieval looks for (the words asked still decide relevance and what matched)."""
+        "purchases of property and equipment"), those this collection uses clearly more, or,
+        when the query names organisations, those their own documents use clearly more (Nike
+        prints "Additions to property, plant and equipment", while Lockheed's "capital
+        expenditures" makes that name common in a folder holding both); what retrieval looks
+        for (the words asked still decide relevance and what matched)."""
         if self._glossary is None:
             return query
-        return self._glossary.widen(query, idf_rarity(engine.lexical.analyzer, engine.lexical.idf))
+        lexical = engine.lexical
+        among = self._named_passages(engine, query)
+        idf = lexical.idf if among is None else (lambda terms: lexical.idf(terms, among))
+        return self._glossary.widen(query, idf_rarity(lexical.analyzer, idf))
+
+    def _named_passages(self, engine: SearchEngine, query: str) -> np.ndarray | None:
+        """The sorted keys of the passages of the organisations the query names
+        (`kb.named.names`), or None when it names none. Remembered per engine and set of
+        organisations."""
+        organisations = self._organisations_of(engine)
+        if not organisations or self._glossary is None or not self._glossary.holds(query):
+            return None  # no organisation the collection knows, or no glossary name in the query: nothing to look up
+        lexical = engine.lexical
+        terms = list(dict.fromkeys(lexical.analyzer(query)))
+        idf = dict(zip(terms, lexical.idf(terms).tolist()))
+        ref, weights, known = self._named_keys
+        if ref is None or ref() is not engine:
+            weights, known = {}, {}
+            self._named_keys = (weakref.ref(engine), weights, known)
+        for name in set(organisations.values()) - weights.keys():  # each name's terms' IDF, once per engine
+            weights[name] = lexical.idf(list(name)).tolist()
+        named = tuple(sorted(doc for doc, name in organisations.items() if names(idf, name, weights[name])))
+        if not named:
+            return None
+        if named not in known:
+            if len(known) > 256:  # bounded
+                known.clear()
+            known[named] = np.unique(np.asarray(self.store.allowed_keys({"document": list(named)}), dtype=np.int64))
+        return known[named]
 
     def _retrieve(self, engine: SearchEngine, query: str, k: int, mode: str, filters: dict | None,
                   vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool) -> list[Hit]:

@@ -137,6 +137,24 @@ def test_top_k_equals_a_full_sort_with_ties(seed):
         assert top_k(scores, postings, k).tolist() == expected
 
 
+@pytest.mark.parametrize("every", [1, 3, 7])
+def test_idf_among_some_passages_counts_those_passages_only(every):
+    """`idf(terms, among)`: the same formula, with the passages and document frequencies of
+    a part of the collection (one organisation's reports), counted here by hand."""
+    texts = _corpus()
+    ids = list(range(1000, 1000 + len(texts)))
+    index = BM25Index()
+    index.build(ids, texts)
+    analyze = Analyzer()
+    among = np.array(ids[::every], dtype=np.int64)
+    held = [set(analyze(texts[i - 1000])) for i in among.tolist()]
+    terms = analyze("water teachers violence") + ["nowhere"]
+    expected = [math.log1p((len(held) - df + 0.5) / (df + 0.5)) for df in (sum(t in h for h in held) for t in terms)]
+    assert index.idf(terms, among).tolist() == pytest.approx(expected)
+    if every == 1:
+        assert index.idf(terms).tolist() == pytest.approx(expected)  # all of them: the collection's own IDF
+
+
 def test_search_with_a_filter_matches_the_reference_on_allowed_passages():
     texts = _corpus()
     ids = list(range(1000, 1000 + len(texts)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,26 @@ def test_a_glossary_setting_that_is_no_file_is_refused_at_load():
     with pytest.raises(ValueError, match="glossary"):
         Settings.load(env={"KB_GLOSSARY": "/no/such/glossary.txt"})
     assert Settings.load(env={"KB_GLOSSARY": "none"}).glossary == "none"
+
+
+def test_a_question_naming_an_organisation_is_widened_by_how_its_own_reports_word_things(fake_kb, tmp_path):
+    """Nike prints "Additions to property, plant and equipment"; Lockheed Martin prints
+    "capital expenditures" throughout. In a folder holding both, "capital expenditure" is the
+    commoner name, so "Nike capital expenditures" was not widened. The rule now reads the named
+    organisation's own passages."""
+    def report(name: str, sections: list[str]) -> Path:
+        path = tmp_path / f"{name.split()[0].lower()}.md"
+        path.write_text(f"# {name} Annual Report 2022\n\n" + "\n\n".join(
+            f"## Part {i}\n\n{text} This section of the {name} report is about part {i}." for i, text in enumerate(sections)))
+        return path
+
+    acme = report("Acme Corporation", ["Additions to property and equipment (500) (420) for the year."] * 5
+                  + ["Revenue grew in every region, led by the widgets segment."] * 5)
+    globex = report("Globex Corporation", ["Capital expenditures were $1.2 billion, mostly on new plants."] * 30)
+    report_ = fake_kb.ingest([acme, globex])
+    assert not report_.failed
+    assert {d.organisation for d in fake_kb.documents()} == {"Acme Corporation", "Globex Corporation"}
+    engine = fake_kb.engine()
+    assert "additions to property and equipment" in fake_kb.searcher.widened(engine, "Acme capital expenditures 2022")
+    # no organisation named: the collection's own wording, where "capital expenditures" is common
+    assert fake_kb.searcher.widened(engine, "capital expenditures 2022") == "capital expenditures 2022"
