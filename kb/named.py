@@ -15,14 +15,15 @@ passages held, so which documents come first, and every other passage, stay as t
 from __future__ import annotations
 
 import re
-from typing import Callable, Collection, Hashable, Sequence
+import threading
+from typing import Callable, Collection, Hashable, Iterable, Sequence
 
 import numpy as np
 
 from index import Hit, SearchEngine
 from index.fusion import score_fusion
 
-__all__ = ["LEGAL_FORMS", "NAMED_SHARE", "name_terms", "names", "within_named"]
+__all__ = ["LEGAL_FORMS", "NAMED_SHARE", "Organisations", "name_terms", "names", "within_named"]
 
 NAMED_SHARE = 0.25  # of the query's IDF mass in the top document's title: below it, a few shared words are a topic, not a name
 _WORD = re.compile(r"\S+")
@@ -43,6 +44,46 @@ def names(query_terms: Collection[str], name: Sequence[str], idf: Sequence[float
     JPMorgan Chase, "bank capital" does not name Bank of America."""
     mass = sum(idf)
     return mass > 0 and sum(w for t, w in zip(name, idf) if t in query_terms) >= 0.5 * mass
+
+
+class Organisations:
+    """The organisations of a collection's documents, as one engine's searches read them: the
+    words of each name that tell it apart, their IDF, and the passages of those a query names.
+    Made per engine (every write replaces it), so none of it goes stale."""
+
+    def __init__(self, engine: SearchEngine, documents: Iterable[tuple[str, str]],
+                 passages_of: Callable[[list[str]], np.ndarray]):
+        """`documents`: (id, organisation) of the documents that have one; `passages_of`: the
+        keys of the passages of some documents."""
+        self._lexical, self._passages_of = engine.lexical, passages_of
+        self.terms = {doc: terms for doc, organisation in documents
+                      for terms in [name_terms(organisation, self._lexical.analyzer)] if terms}  # document id -> name terms
+        self._idf: dict[tuple[str, ...], list[float]] = {}
+        self._passages: dict[tuple[str, ...], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def named(self, query: str) -> tuple[str, ...]:
+        """The ids of the documents whose organisation the query names (`names`), sorted."""
+        if not self.terms:
+            return ()
+        terms = list(dict.fromkeys(self._lexical.analyzer(query)))
+        idf = dict(zip(terms, self._lexical.idf(terms).tolist()))
+        with self._lock:
+            for name in set(self.terms.values()) - self._idf.keys():
+                self._idf[name] = self._lexical.idf(list(name)).tolist()
+        return tuple(sorted(doc for doc, name in self.terms.items() if names(idf, name, self._idf[name])))
+
+    def passages(self, documents: tuple[str, ...]) -> np.ndarray:
+        """The sorted keys of the passages of `documents` (as `named` gives them), remembered."""
+        with self._lock:
+            found = self._passages.get(documents)
+        if found is None:
+            found = np.unique(np.asarray(self._passages_of(list(documents)), dtype=np.int64))
+            with self._lock:
+                if len(self._passages) > 256:  # bounded
+                    self._passages.clear()
+                self._passages[documents] = found
+        return found
 
 
 def within_named(engine: SearchEngine, query: str, hits: list[Hit], documents: list[tuple[str, str]],

@@ -26,7 +26,7 @@ from .glossary import idf_rarity, load_glossary
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .labels import Lines, label_lines, labelled_first, labels_what_is_asked
 from .lru import LRU
-from .named import name_terms, names, within_named
+from .named import Organisations, within_named
 from .records import Place, Result
 from .series import Series, edition_year, find_series, fold, query_years
 from .titles import by_title
@@ -56,9 +56,7 @@ class Searcher:
         self._titles = LRU(20_000)  # analysed document titles
         self._title_vectors = LRU(2048)  # embedded document titles (`kb.named`)
         self._passage_documents: tuple[weakref.ref | None, dict[int, tuple[tuple[str, str], ...]]] = (None, {})  # per engine: key -> its documents' (id, title)
-        self._organisations: tuple[weakref.ref | None, dict[str, tuple[str, ...]]] = (None, {})  # per engine: document -> `name_terms`
-        # per engine: each organisation name's IDF, and the passages of each set of documents named
-        self._named_keys: tuple[weakref.ref | None, dict[tuple[str, ...], list[float]], dict[tuple[str, ...], np.ndarray]] = (None, {}, {})
+        self._organisations: tuple[weakref.ref | None, Organisations | None] = (None, None)  # per engine
         self._sentences = Sentences()
         self._sentence_vectors: SentenceVectors | None = None
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
@@ -136,34 +134,10 @@ class Searcher:
         if self._glossary is None:
             return query
         lexical = engine.lexical
-        among = self._named_passages(engine, query)
+        named = self._organisations_of(engine).named(query) if self._glossary.holds(query) else ()
+        among = self._organisations_of(engine).passages(named) if named else None
         idf = lexical.idf if among is None else (lambda terms: lexical.idf(terms, among))
         return self._glossary.widen(query, idf_rarity(lexical.analyzer, idf))
-
-    def _named_passages(self, engine: SearchEngine, query: str) -> np.ndarray | None:
-        """The sorted keys of the passages of the organisations the query names
-        (`kb.named.names`), or None when it names none. Remembered per engine and set of
-        organisations."""
-        organisations = self._organisations_of(engine)
-        if not organisations or self._glossary is None or not self._glossary.holds(query):
-            return None  # no organisation the collection knows, or no glossary name in the query: nothing to look up
-        lexical = engine.lexical
-        terms = list(dict.fromkeys(lexical.analyzer(query)))
-        idf = dict(zip(terms, lexical.idf(terms).tolist()))
-        ref, weights, known = self._named_keys
-        if ref is None or ref() is not engine:
-            weights, known = {}, {}
-            self._named_keys = (weakref.ref(engine), weights, known)
-        for name in set(organisations.values()) - weights.keys():  # each name's terms' IDF, once per engine
-            weights[name] = lexical.idf(list(name)).tolist()
-        named = tuple(sorted(doc for doc, name in organisations.items() if names(idf, name, weights[name])))
-        if not named:
-            return None
-        if named not in known:
-            if len(known) > 256:  # bounded
-                known.clear()
-            known[named] = np.unique(np.asarray(self.store.allowed_keys({"document": list(named)}), dtype=np.int64))
-        return known[named]
 
     def _retrieve(self, engine: SearchEngine, query: str, k: int, mode: str, filters: dict | None,
                   vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool) -> list[Hit]:
@@ -178,7 +152,7 @@ class Searcher:
                              complete=complete or rerank)
         if titled and hits:
             hits, documents, heads = by_title(engine.lexical, query, hits, self._every_document_of(engine, [h.id for h in hits]),
-                                              lambda d: self._heads(engine, d), self.series_of, self._organisations_of(engine),
+                                              lambda d: self._heads(engine, d), self.series_of, self._organisations_of(engine).terms,
                                               s.title_weight)
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
@@ -219,15 +193,13 @@ class Searcher:
             known.update(self.store.every_document_for(missing))
         return [known.get(k, _NOWHERE) for k in keys]
 
-    def _organisations_of(self, engine: SearchEngine) -> dict[str, tuple[str, ...]]:
-        """Document id -> the words of its organisation's name that tell it apart
-        (`kb.named.name_terms`), for the documents with one. Remembered per engine, which
-        every write replaces."""
+    def _organisations_of(self, engine: SearchEngine) -> Organisations:
+        """The documents' organisations (`kb.named.Organisations`), made again for each
+        engine, which every write replaces."""
         ref, known = self._organisations
-        if ref is None or ref() is not engine:
-            analyser = engine.lexical.analyzer
-            known = {d.id: terms for d in self.store.documents() if d.organisation
-                     for terms in [name_terms(d.organisation, analyser)] if terms}
+        if ref is None or ref() is not engine or known is None:
+            known = Organisations(engine, [(d.id, d.organisation) for d in self.store.documents() if d.organisation],
+                                  lambda documents: self.store.allowed_keys({"document": documents}))
             self._organisations = (weakref.ref(engine), known)
         return known
 
