@@ -20,3 +20,19 @@ def test_a_question_names_an_organisation_holding_half_its_names_weight():
     assert not names(set(ANALYSE("bank capital ratio")), bank, [1.0, 3.0])  # the common word alone
     assert names(set(ANALYSE("Bank of America capital ratio")), bank, [1.0, 3.0])
     assert not names(set(ANALYSE("anything")), (), [])
+
+
+def test_organisations_name_the_documents_a_question_names_and_give_their_passages(fake_kb, tmp_path):
+    """`Organisations` over a real store and BM25 index: the documents of the organisation a
+    question names (every edition), and exactly their passages, as the store filters them."""
+    for name, year in (("Acme Corporation", 2021), ("Acme Corporation", 2022), ("Globex Corporation", 2022)):
+        (tmp_path / f"{name.split()[0].lower()}-{year}.md").write_text(
+            f"# {name} Annual Report {year}\n\n## Results\n\nRevenue grew in {year}.\n\n## Outlook\n\nWe expect more growth.")
+    assert not fake_kb.ingest([tmp_path]).failed
+    organisations = fake_kb.searcher._organisations_of(fake_kb.engine())
+    acme = tuple(sorted(d.id for d in fake_kb.documents() if d.organisation == "Acme Corporation"))
+    assert len(acme) == 2 and organisations.named("Acme revenue 2022") == acme
+    assert organisations.named("revenue growth") == ()
+    keys = organisations.passages(acme)
+    assert keys.tolist() == sorted(fake_kb.store.allowed_keys({"document": list(acme)}).tolist()) and len(keys)
+    assert organisations.passages(acme) is keys  # remembered
