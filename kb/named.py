@@ -68,10 +68,17 @@ class Organisations:
             return ()
         terms = list(dict.fromkeys(self._lexical.analyzer(query)))
         idf = dict(zip(terms, self._lexical.idf(terms).tolist()))
+        return tuple(sorted(doc for doc, name in self.terms.items() if names(idf, name, self.weights(name))))
+
+    def weights(self, name: tuple[str, ...]) -> list[float]:
+        """The IDF of a name's terms (as `terms` gives them), looked up once per engine."""
         with self._lock:
-            for name in set(self.terms.values()) - self._idf.keys():
-                self._idf[name] = self._lexical.idf(list(name)).tolist()
-        return tuple(sorted(doc for doc, name in self.terms.items() if names(idf, name, self._idf[name])))
+            found = self._idf.get(name)
+        if found is None:
+            found = self._lexical.idf(list(name)).tolist()
+            with self._lock:
+                self._idf[name] = found
+        return found
 
     def passages(self, documents: tuple[str, ...]) -> np.ndarray:
         """The sorted keys of the passages of `documents` (as `named` gives them), remembered."""

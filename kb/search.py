@@ -152,12 +152,11 @@ class Searcher:
                              complete=complete or rerank)
         if titled and hits:
             hits, documents, heads = by_title(engine.lexical, query, hits, self._every_document_of(engine, [h.id for h in hits]),
-                                              lambda d: self._heads(engine, d), self.series_of, self._organisations_of(engine).terms,
+                                              lambda d: self._heads(engine, d), self.series_of, self._organisations_of(engine),
                                               s.title_weight)
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
-            measured = self._glossary.lines_for(query) if self._glossary is not None else []
-            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, measured)
+            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, self._measured(query))
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]
@@ -203,10 +202,14 @@ class Searcher:
             self._organisations = (weakref.ref(engine), known)
         return known
 
-    def _labelled(self, engine: SearchEngine, query: str, key: int, document) -> bool:
-        """Whether a line of the passage labels what the query asks (`kb.labels`): the first
-        result is then shown whatever its relevance reads, as when it holds every query term."""
-        measured = self._glossary.lines_for(query) if self._glossary is not None else []
+    def _measured(self, query: str) -> list[str]:
+        """The names of the lines the measures a query names are computed from (`kb.glossary`)."""
+        return self._glossary.lines_for(query) if self._glossary is not None else []
+
+    def _labelled(self, engine: SearchEngine, query: str, key: int, document, measured: list[str]) -> bool:
+        """Whether a line of the passage labels what the query asks (`kb.labels`; `measured`:
+        `_measured(query)`): the first result is then shown whatever its relevance reads, as
+        when it holds every query term."""
         head = self._heads(engine, [(document.id, document.title)])[0]
         return labels_what_is_asked(engine, query, self._label_lines([key])[0], head, measured)
 
@@ -376,8 +379,9 @@ class Searcher:
             relevance = [float(r) for r in self.relevance(vector, x, (engine, generation))]
             whole = bool(x[0, FEATURES.index("weighted_coverage")] >= 1.0 - 1e-9)
         relevance = _in_order(relevance)
+        measured = self._measured(wide)
         if gate is not None and not whole and (not relevance or relevance[0] is None or relevance[0] < gate) \
-                and not (hits and self._labelled(engine, wide, hits[0].id, rows[hits[0].id][2])):
+                and not (hits and self._labelled(engine, wide, hits[0].id, rows[hits[0].id][2], measured)):
             hits, relevance, also = [], [], []  # the honest empty state: no result is a fair match
         if min_score is not None:  # relevance falls with rank, so the cut keeps a head of the list
             kept = [i for i, r in enumerate(relevance) if r is not None and r >= min_score]
@@ -385,8 +389,7 @@ class Searcher:
             also = [also[i] for i in kept] if also else also
         also = also[offset:offset + k]
         hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
-        terms = set(engine.lexical.terms(wide))  # the names a glossary added are highlighted too
-        measured = self._glossary.lines_for(wide) if self._glossary is not None else []  # and a measure's lines
+        terms = set(engine.lexical.terms(wide))  # the names a glossary added are highlighted too, and a measure's lines
         lines = [held for line in measured if (held := frozenset(engine.lexical.terms(line)))]
         if lines and self._glossary is not None:  # asked through its lines: "working capital" is not "Work in process"
             terms -= set(engine.lexical.terms(" ".join(self._glossary.measures_in(wide))))

@@ -32,7 +32,7 @@ from typing import Callable, Mapping, Sequence
 from index import Hit
 from index.lexical import LexicalIndex
 
-from .named import names
+from .named import Organisations, names
 from .series import Edition, Series, query_years
 
 __all__ = ["by_title"]
@@ -47,13 +47,13 @@ Documents = tuple[tuple[str, str], ...]  # (id, title) of every document a passa
 
 def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequence[Documents],
              heads_of: Callable[[list[tuple[str, str]]], list[frozenset[str]]],
-             series_of: Callable[[], Mapping[str, Series]], organisations: Mapping[str, tuple[str, ...]],
+             series_of: Callable[[], Mapping[str, Series]], organisations: Organisations,
              title_weight: float) -> tuple[list[Hit], list[tuple[str, str]], list[frozenset[str]]]:
     """`hits` with the title prior added to their scores, reordered; with each hit's document
     (id, title) and its analysed title, in the same order. `options`: each hit's documents;
     `heads_of`: analysed titles; `series_of`: document id -> its series (read only when the
-    query names a year); `organisations`: document id -> `kb.named.name_terms` of its
-    organisation."""
+    query names a year); `organisations`: the documents' organisations (`kb.named`), whose
+    names' IDF it looks up once per engine."""
     terms = list(dict.fromkeys(lexical.analyzer(query)))
     idf = dict(zip(terms, lexical.idf(terms).tolist()))
     weight = title_weight / (sum(idf.values()) or 1.0)
@@ -62,8 +62,8 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
     series = series_of() if years else {}
     flat = list(dict.fromkeys(d for documents in options for d in documents))
     head_of = dict(zip(flat, heads_of(flat)))
-    naming = {name: names(idf, name, lexical.idf(list(name)).tolist())
-              for name in {organisations[doc] for doc, _ in flat if doc in organisations}}
+    of = organisations.terms  # document id -> the words of its organisation's name
+    naming = {name: names(idf, name, organisations.weights(name)) for name in {of[doc] for doc, _ in flat if doc in of}}
     someone = any(naming.values())  # the query names an organisation among these documents
     by_document: dict[str, float] = {}  # the bonus depends on the document alone (each is in `flat` once)
     for doc, title in flat:
@@ -72,8 +72,8 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
         found = series.get(doc) if bonus else None
         edition = found.edition(doc) if found is not None and head & named else None
         toward = _edition_bonus(found, edition, years) if found is not None and edition is not None else 0.0
-        if toward >= 0 and doc in organisations:
-            toward += 1.0 if naming[organisations[doc]] else -OTHERS if someone else 0.0
+        if toward >= 0 and doc in of:
+            toward += 1.0 if naming[of[doc]] else -OTHERS if someone else 0.0
         by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * title_weight
     # the best of a passage's documents; `max` keeps the first of equals: its first place
     documents = [max(o, key=lambda d: by_document[d[0]]) if len(o) > 1 else o[0] for o in options]
