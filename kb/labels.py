@@ -26,6 +26,8 @@ from typing import Callable, Sequence
 from index import Hit, SearchEngine
 from index.analysis import Analyzer
 
+from .structure import MONTH
+
 __all__ = ["LABEL_DEPTH", "LABEL_WEIGHT", "label_lines", "label_scores", "labelled_first", "labels_what_is_asked"]
 
 LABEL_DEPTH = 50  # hits looked at: the head the second stage reorders, as deep as anyone reads
@@ -34,8 +36,7 @@ COVER = 0.5  # share of what the question asks that a line must hold to label it
 LINE_WORDS = 30  # longer lines are prose, not a label and its figures (and are not analysed)
 _FIGURE = re.compile(r"\d")
 # a date names the period, as a year does, not the line: "as of May 31, 2021" does not ask for a line saying "May"
-_DATE = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-                   r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?\s+\d{1,2}\b(?:,?\s+\d{4})?", re.I)
+_DATE = re.compile(rf"\b{MONTH}\s+\d{{1,2}}\b(?:,?\s+\d{{4}})?", re.I)
 
 Lines = tuple[str, ...]  # a passage's lines that hold a figure, lower-cased
 

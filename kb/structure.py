@@ -11,13 +11,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["Block", "LoadedDocument", "TextBuilder", "parse_text", "parse_date", "title_from_filename", "is_heading", "month_number"]
+__all__ = ["MONTH", "Block", "LoadedDocument", "TextBuilder", "parse_text", "parse_date", "title_from_filename", "is_heading", "month_number"]
 
 _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
-_MONTH = r"(January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
+MONTH = r"(January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
 _DATE_PATTERNS = [
-    (re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH},?\s+(\d{{4}})", re.I), ("d", "m", "y")),
-    (re.compile(rf"{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", re.I), ("m", "d", "y")),
+    (re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)?\s+{MONTH},?\s+(\d{{4}})", re.I), ("d", "m", "y")),
+    (re.compile(rf"{MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", re.I), ("m", "d", "y")),
     (re.compile(r"(\d{4})-(\d{2})-(\d{2})"), ("y", "mm", "d")),
 ]
 _DATE_LABELS = {"", "published", "published on", "date", "dated", "updated", "last updated"}
