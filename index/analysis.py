@@ -5,7 +5,8 @@ dropped and Snowball-stemmed. Figures and codes stay whole terms: "2,053" and "$
 the term 2053 (as is "2053"), "12.5%" is 12.5, "1.10" is 1.1, "FY2022" is fy2022; a
 hyphenated code or name ("10-K", "COVID-19", "South-South") is the whole term and also its
 parts of two or more characters, so "10-K" matches "10-K" exactly and "South-South" still
-matches "south". Chinese, Japanese and Korean have no spaces between words (or, in Korean,
+matches "south"; so is an ampersand code of short parts ("R&D", "SG&A", "PP&E", "AT&T"),
+which would otherwise lose every letter to the two-character minimum or the stop words. Chinese, Japanese and Korean have no spaces between words (or, in Korean,
 particles glued to them), so a run of their characters is indexed as overlapping character
 bigrams ("儿童保护" -> 儿童 童保 保护), as Lucene's CJK analyzer does: a query's bigrams then
 match wherever its words occur, with no dictionary to ship.
@@ -22,18 +23,19 @@ __all__ = ["Analyzer"]
 
 _CJK_CHARS = "\u3005-\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
 _DASHES = "\u2010\u2011\u2012\u2013"  # hyphen, non-breaking hyphen, figure dash, en dash
-# Runs of word characters joined by a hyphen, comma or point: one token, told apart in `_terms`
-# (a figure, a hyphenated code, or words glued by punctuation, "vulnerable.To"). One simple
-# pattern keeps tokenising as fast as the plain \w\w+ it replaced.
-_WORDS = rf"\w+(?:[-{_DASHES},.]\w+)*"
+# Runs of word characters joined by a hyphen, comma, point or ampersand: one token, told apart
+# in `_terms` (a figure, a hyphenated or ampersand code, or words glued by punctuation,
+# "vulnerable.To"). One simple pattern keeps tokenising as fast as the plain \w\w+ it replaced.
+_WORDS = rf"\w+(?:[-{_DASHES},.&]\w+)*"
 _TOKEN = re.compile(_WORDS)
 _CJK = re.compile(f"[{_CJK_CHARS}]+")
-_LATIN = rf"[^\W{_CJK_CHARS}]+(?:[-{_DASHES},.][^\W{_CJK_CHARS}]+)*"  # the same, stopping at CJK characters
+_LATIN = rf"[^\W{_CJK_CHARS}]+(?:[-{_DASHES},.&][^\W{_CJK_CHARS}]+)*"  # the same, stopping at CJK characters
 _SPLIT = re.compile(f"[{_CJK_CHARS}]+|{_LATIN}")
 _PIECES = re.compile(f"([{_CJK_CHARS}]+|{_LATIN})")
 _FIGURE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)+")
 _HYPHENATED = re.compile(rf"\w+(?:[-{_DASHES}]\w+)+")
-_PARTS = re.compile(rf"[-{_DASHES},.]")
+_PARTS = re.compile(rf"[-{_DASHES},.&]")
+_AMPERSAND = re.compile(r"[^\W_]{1,3}(?:&[^\W_]{1,3})+")  # r&d, sg&a, pp&e, at&t: not johnson&johnson
 _PERIOD = re.compile(r"(?:fy|cy|q[1-4]|h[12])(\d{2}|\d{4})")  # fiscal year, quarter, half: fy2022, q4_22
 
 
@@ -124,7 +126,8 @@ class Analyzer:
     def _terms(self, token: str, stop: frozenset[str]) -> list[str]:
         """A figure as one normalised term; a period code as itself and its year ("fy2022",
         "2022": a question saying "fiscal 2022" finds the report titled FY2022); a hyphenated
-        code as itself and its parts; words glued by a comma or point as those words."""
+        code as itself and its parts; an ampersand code of short parts ("r&d") as itself,
+        unstemmed, and its parts; words glued by a comma, point or "&" as those words."""
         period = _PERIOD.fullmatch(token)
         if period:
             return [token, period.group(1)]
@@ -134,6 +137,8 @@ class Analyzer:
                 figure = figure.rstrip("0").rstrip(".") or "0"
             return [figure]
         parts = [p for p in _PARTS.split(token) if len(p) >= 2 and p not in stop]
+        if _AMPERSAND.fullmatch(token):
+            return list(dict.fromkeys([token, *self._stem(parts)]))
         if _HYPHENATED.fullmatch(token):
             whole = re.sub(f"[{_DASHES}]", "-", token)
             return list(dict.fromkeys(self._stem([whole, *parts])))

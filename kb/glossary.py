@@ -145,7 +145,7 @@ def load_glossary(setting: str) -> Glossary | None:
 
 def idf_rarity(analyser: Callable[[str], list[str]], idf: Callable[[list[str]], object]) -> Callable[[str], float]:
     """`Glossary.additions`' rarity over a lexical index: the largest IDF of a text's terms;
-    a name with no term the analyser keeps ("R&D" analyses to nothing) counts as rarest."""
+    a name with no term the analyser keeps (stop words only) counts as rarest."""
     def rarity(text: str) -> float:
         terms = analyser(text)
         return max(idf(terms).tolist()) if terms else math.inf  # type: ignore[attr-defined]

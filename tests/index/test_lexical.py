@@ -322,6 +322,28 @@ def test_figures_and_codes_are_whole_terms(text, terms):
     assert Analyzer()(text) == terms
 
 
+@pytest.mark.parametrize("text, terms", [
+    ("R&D spend", ["r&d", "spend"]),
+    ("SG&A expenses", ["sg&a", "sg", "expens"]),
+    ("PP&E, net", ["pp&e", "pp", "net"]),
+    ("AT&T Inc.", ["at&t", "inc"]),
+    ("S&P 500", ["s&p", "500"]),
+    ("Johnson&Johnson", ["johnson", "johnson"]),  # words joined by "&" are those words
+    ("Research & Development", ["research", "develop"]),
+])
+def test_ampersand_codes_are_whole_terms(text, terms):
+    """Bug: "R&D" and "AT&T" analysed to nothing, "SG&A" to "sg": the abbreviations reports
+    and analysts use most ("R&D", "SG&A", "PP&E", "M&A") could not be searched for."""
+    assert Analyzer()(text) == terms
+
+
+def test_an_ampersand_code_finds_the_passage_that_holds_it():
+    index = BM25Index()
+    index.build([1, 2, 3], ["R&D expenses rose 12%.", "Research and development of the road.",
+                            "The D-Day landings and R-rated films."])
+    assert [i for i, _ in index.search("R&D", 3)] == [1]
+
+
 def test_a_bare_figure_finds_the_passage_that_holds_it():
     index = BM25Index()
     index.build([1, 2, 3, 4], ["They trained 74,000 teachers.", "It will standardize the 2,053 one-stop service centres.",
