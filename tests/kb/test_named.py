@@ -13,6 +13,15 @@ def test_legal_forms_tell_no_organisation_apart():
     assert name_terms("The Holdings Group plc", ANALYSE) == ()
 
 
+def test_an_organisation_named_by_an_ampersand_code_can_be_named():
+    """Bug: "AT&T Inc." had no name at all (every letter of "AT&T" was lost), so no question
+    could name AT&T and its reports got no organisation's bonus."""
+    att = name_terms("AT&T Inc.", ANALYSE)
+    assert att == ("at&t",)
+    assert names(set(ANALYSE("AT&T free cash flow 2022")), att, [5.0])
+    assert not names(set(ANALYSE("free cash flow at T-Mobile")), att, [5.0])
+
+
 def test_a_question_names_an_organisation_holding_half_its_names_weight():
     jpm = name_terms("JPMorgan Chase & Co.", ANALYSE)
     assert names(set(ANALYSE("JPMorgan net income")), jpm, [1.6, 1.6])
