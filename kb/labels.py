@@ -13,7 +13,9 @@ a line holding a figure whose words cover at least half the IDF mass of what the
 beyond the passage's document title, scored by that share times the share of the line's words
 that are the question's. Within each document, its passages are ranked again by their fused
 score plus `LABEL_WEIGHT` times that, and go back into the places the document's passages
-held, each place keeping its score. Documents keep their order and their scores, so a
+held, each place keeping its score. A question naming a measure (`kb.glossary`) asks for
+lines no prose holds: a passage printing the measure, then one holding a line it is computed
+from, come before the rest of their document whatever the scores. Documents keep their order and their scores, so a
 document-level collection ranks exactly as before; only which of a document's passages shows
 first changes.
 """
@@ -51,26 +53,42 @@ def label_lines(text: str) -> Lines:
 
 def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents: Sequence[tuple[str, str]],
                    heads: Sequence[frozenset[str]], lines_of: Callable[[list[int]], list[Lines]],
-                   lines_asked: Sequence[str] = ()) -> list[Hit]:
+                   lines_asked: Sequence[str] = (), measures: Sequence[str] = ()) -> list[Hit]:
     """`hits` with each document's passages among the first `LABEL_DEPTH` reordered among their
     own places, those with a line that labels what the query asks first. `documents`: each
     hit's document (id, title); `heads`: its title analysed; `lines_of`: `label_lines` of
     each of a list of passage keys; `lines_asked`: names of lines the query asks for besides
-    its own words (the lines a measure it names is computed from, `kb.glossary`)."""
+    its own words (the lines a measure it names is computed from, `kb.glossary`); `measures`:
+    the names of those measures.
+
+    A measure is asked through its lines, so no prose can answer it: when the query names one,
+    a passage with a line printing the measure itself (all of a name's words, "Effective tax
+    rate 14.0 %") comes first within its document, then those labelled by the lines it is
+    computed from (score at least `COVER`), then the rest, each group by score. Prose saying
+    "inventory" does not give days inventory outstanding; the balance sheet's "Inventories"
+    line does."""
     lexical = engine.lexical
     idf, also = _asked(engine, query, lines_asked)
     if not (idf or also) or len(hits) < 2:
         return hits
     top = hits[:LABEL_DEPTH]
-    bonus = [LABEL_WEIGHT * b for b in label_scores(idf, lines_of([h.id for h in top]), heads, lexical.analyzer, also)]
-    if not any(bonus):
+    lines = lines_of([h.id for h in top])
+    labels = label_scores(idf, lines, heads, lexical.analyzer, also)
+    if not any(labels):
         return hits
+    tier = [0] * len(top)  # 0 first
+    if also:
+        named = [dict(zip(words, lexical.idf(words).tolist())) for name in measures
+                 if (words := [t for t in dict.fromkeys(lexical.analyzer(name)) if not _FIGURE.search(t)])]
+        printed = label_scores({}, lines, heads, lexical.analyzer, named) if named else [0.0] * len(top)
+        inputs = label_scores({}, lines, heads, lexical.analyzer, also)
+        tier = [0 if p >= COVER else 1 if b >= COVER else 2 for p, b in zip(printed, inputs)]
     slots: dict[str, list[int]] = {}
     for i in range(len(top)):
         slots.setdefault(documents[i][0], []).append(i)
     out = list(hits)
-    for places in slots.values():
-        ranked = sorted(places, key=lambda i: -(top[i].score + bonus[i]))  # stable: ties keep their order
+    for places in slots.values():  # stable: ties keep their order
+        ranked = sorted(places, key=lambda i: (tier[i], -(top[i].score + LABEL_WEIGHT * labels[i])))
         for slot, i in zip(places, ranked):  # the place keeps its score: order and scores agree
             if slot != i:
                 out[slot] = top[i].rescored(top[slot].score)

@@ -156,7 +156,8 @@ class Searcher:
                                               s.title_weight)
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
-            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, self._measured(query))
+            measures = self._glossary.measures_in(query) if self._glossary is not None else []
+            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, self._measured(query), measures)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]

@@ -426,6 +426,18 @@ def test_a_question_naming_a_measure_finds_the_lines_it_is_computed_from(filings
     assert any(line in " ".join(r.passage.text.lower().split()) for r in shown), [r.passage.text[:60] for r in shown]
 
 
+@pytest.mark.parametrize("query, line", [
+    ("Nike return on equity fiscal 2021", "shareholders' equity 10,523"),  # was the stock performance graph
+    ("Nike net profit margin fiscal 2021", "revenues $ 44,538"),  # was the EBIT table, which prints neither
+    ("Nike effective tax rate fiscal 2021", "effective tax rate 14.0 %"),  # the measure printed comes before its lines
+])
+def test_a_question_naming_a_measure_shows_a_line_it_is_computed_from_first(filings_kb, query, line):
+    """No prose answers a measure: within the report, a passage printing the measure comes
+    first, then one holding the lines it is computed from, then the rest (`kb.labels`)."""
+    first = filings_kb.search(query, k=1)[0]
+    assert line in " ".join(first.passage.text.lower().split()), first.passage.text[:80]
+
+
 def test_a_first_result_labelled_as_what_is_asked_is_shown_whatever_its_relevance(filings_kb):
     """A statement's table answers "free cash flow" in no word of the question, so its
     calibrated relevance reads low; the line labelling what is asked is the evidence the cut
