@@ -103,7 +103,7 @@ def features(terms: Sequence[str], hits: Sequence[Hit], matches: Sequence[dict[s
             60.0 / (60 + hit.dense_rank) if hit.dense_rank else 0.0,
             60.0 / (60 + hit.lexical_rank) if hit.lexical_rank else 0.0,
             math.log1p(lengths[i]),
-            sum(weight[t] for t in held if t in weight) / mass,
+            math.fsum(weight[t] for t in held if t in weight) / mass,  # exact: no set order in it
         ))
     return np.array(rows, dtype=np.float64).reshape(len(hits), len(FEATURES))
 

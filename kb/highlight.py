@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Callable, Mapping, Sequence
 
@@ -114,7 +115,7 @@ def best_sentences(
     """
     use_model = embed is not None and query_vector is not None
     weight = dict(rarity or {})
-    tie = 0.25 / max(1e-9, sum(weight.get(t, 0.0) for t in query_terms))  # all of them weigh a quarter of a term
+    tie = 0.25 / max(1e-9, math.fsum(weight.get(t, 0.0) for t in query_terms))  # all of them weigh a quarter of a term
     exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
     enough = max(1, (len(query_terms) + 1) // 2)
     # a passage one of whose sentences holds half the query's terms or more is highlighted by
@@ -139,7 +140,7 @@ def best_sentences(
             own = np.array([next(dense) for _ in group], dtype=np.float32)
             gap, floor = 0.08, 0.2
         else:  # how many terms a sentence holds, then a line asked for and how rare they are (below one term's worth)
-            own = np.array([len(query_terms & t) + tie * sum(weight.get(w, 0.0) for w in query_terms & t)
+            own = np.array([len(query_terms & t) + tie * math.fsum(weight.get(w, 0.0) for w in query_terms & t)
                             + 0.5 * max((_line_share(line, t) for line in lines), default=0.0)
                             for t in terms], dtype=np.float64)
             gap, floor = 0.5, 1e-9 if lines else 1.0  # a query term held, or part of a line asked for

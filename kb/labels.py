@@ -22,6 +22,7 @@ first changes.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Callable, Sequence
 
@@ -153,14 +154,14 @@ def _label_score(lines: list[tuple[str, ...]], idf: dict[str, float], head: froz
     """The best line's share of the IDF mass asked beyond the title, times the share of the
     line's words that are the query's; 0 below `COVER`."""
     asked = {t: w for t, w in idf.items() if t not in head}
-    mass = sum(asked.values())
+    mass = math.fsum(asked.values())  # exactly rounded: a set's order (the hash seed) cannot move a line across COVER
     best = 0.0
     if mass <= 0:
         return best
     for words in lines:
         held = asked.keys() & set(words)
         if held:
-            cover = sum(asked[t] for t in held) / mass
+            cover = math.fsum(asked[t] for t in held) / mass
             if cover >= COVER:
                 best = max(best, cover * sum(1 for t in words if t in held) / len(words))
     return best

@@ -27,6 +27,7 @@ That share alone is too weak in three cases, each with its own rule:
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Mapping, Sequence
 
 from index import Hit
@@ -68,7 +69,7 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
     by_document: dict[str, float] = {}  # the bonus depends on the document alone (each is in `flat` once)
     for doc, title in flat:
         head = head_of[(doc, title)]
-        bonus = weight * sum(idf[t] for t in head.intersection(idf)) if head else 0.0
+        bonus = weight * math.fsum(idf[t] for t in head.intersection(idf)) if head else 0.0  # exact: no set order in it
         found = series.get(doc) if bonus else None
         edition = found.edition(doc) if found is not None and head & named else None
         toward = _edition_bonus(found, edition, years) if found is not None and edition is not None else 0.0

@@ -1,5 +1,9 @@
 """`kb.labels`: which lines may label a figure, and how well they label what a question asks."""
 
+import os
+import subprocess
+import sys
+
 from index.analysis import Analyzer
 from kb.labels import COVER, LINE_WORDS, label_lines, label_scores
 
@@ -52,3 +56,17 @@ def test_words_of_the_asking_that_no_line_holds_do_not_count():
 def test_a_word_whose_stem_ends_differently_is_still_found():
     """"Inventories" stems to "inventori": the line is analysed because it begins the same way."""
     assert label_scores(_idf("inventory"), [label_lines("Inventories 6,854 7,367")], [frozenset()], ANALYSE) == [1.0]
+
+
+def test_a_label_is_the_same_whatever_order_a_set_is_iterated_in():
+    """Bug: the IDF held by a line was summed in set order, which the hash seed picks, so a
+    line holding exactly half of what is asked read 0.49999999999999994 in one process and
+    0.5 in another: "Microsoft effective tax rate fiscal 2023" ranked its passages in two
+    ways depending on the server's start. Exactly rounded sums give one answer."""
+    code = ("from index.analysis import Analyzer; from kb.labels import label_lines, label_scores; "
+            "idf = {'alpha': 0.1, 'beta': 0.2, 'gamma': 0.3, 'delta': 0.6}; "
+            "print(repr(label_scores(idf, [label_lines('Alpha beta gamma 12'), label_lines('Delta 5')],"
+            " [frozenset()] * 2, Analyzer())[0]))")
+    seen = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                           capture_output=True, text=True, check=True).stdout.strip() for seed in range(8)}
+    assert seen == {"0.5"}
