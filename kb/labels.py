@@ -15,7 +15,8 @@ that are the question's. Within each document, its passages are ranked again by 
 score plus `LABEL_WEIGHT` times that, and go back into the places the document's passages
 held, each place keeping its score. A question naming a measure (`kb.glossary`) asks for
 lines no prose holds: a passage printing the measure, then one holding a line it is computed
-from, come before the rest of their document whatever the scores. Documents keep their order and their scores, so a
+from, come before the rest of their document whatever the scores; passages holding those lines
+are fetched from the report by the lines' names when retrieval did not rank them (`with_lines`). Documents keep their order and their scores, so a
 document-level collection ranks exactly as before; only which of a document's passages shows
 first changes.
 """
@@ -26,16 +27,20 @@ import math
 import re
 from typing import Callable, Sequence
 
+import numpy as np
+
 from index import Hit, SearchEngine
 from index.analysis import Analyzer
 
 from .structure import MONTH
 
-__all__ = ["LABEL_DEPTH", "LABEL_WEIGHT", "label_lines", "label_scores", "labelled_first", "labels_what_is_asked"]
+__all__ = ["LABEL_DEPTH", "LABEL_WEIGHT", "LINE_FETCH", "label_lines", "label_scores", "labelled_first",
+           "labels_what_is_asked", "with_lines"]
 
 LABEL_DEPTH = 50  # hits looked at: the head the second stage reorders, as deep as anyone reads
 LABEL_WEIGHT = 0.5  # of a fused score (about 0-1): a full label match outranks a near miss in prose
 COVER = 0.5  # share of what the question asks that a line must hold to label it
+LINE_FETCH = 3  # passages of the report fetched per name of a line a measure is computed from
 LINE_WORDS = 30  # longer lines are prose, not a label and its figures (and are not analysed)
 _FIGURE = re.compile(r"\d")
 # a date names the period, as a year does, not the line: "as of May 31, 2021" does not ask for a line saying "May"
@@ -52,12 +57,47 @@ def label_lines(text: str) -> Lines:
     return tuple(line.lower() for line in text.splitlines() if _FIGURE.search(line) and len(line.split()) <= LINE_WORDS)
 
 
+def with_lines(engine: SearchEngine, hits: list[Hit], documents: list[tuple[str, str]], heads: list[frozenset[str]],
+               lines_asked: Sequence[str], passages_of: Callable[[str], np.ndarray], query: str,
+               vector: np.ndarray | None) -> tuple[list[Hit], list[tuple[str, str]], list[frozenset[str]], int]:
+    """The hits with the passages of the first hit's document that BM25 ranks best for each
+    line asked (`LINE_FETCH` per name) put right after the first `LABEL_DEPTH`, at the score
+    there, and how many hits `labelled_first` should then look at. A measure's lines sit in a
+    statement that neither retriever ranks for "Adobe quick ratio FY2017" (no word of it is
+    printed there): searched by the lines' own names, within the report the question is
+    about, it is found. Each fetched hit gets its cosine and BM25 against the query, as every
+    hit has them. `passages_of`: the keys of a document's passages the search may return."""
+    depth = min(len(hits), LABEL_DEPTH)
+    if not lines_asked or not hits:
+        return hits, documents, heads, depth
+    document, head = documents[0], heads[0]
+    allowed = passages_of(document[0])
+    known = {h.id for h in hits[:depth]}
+    fetched: list[int] = []
+    for line in lines_asked:
+        for key, _ in engine.lexical.search(line, LINE_FETCH, allowed):
+            if key not in known:
+                known.add(key)
+                fetched.append(key)
+    if not fetched:
+        return hits, documents, heads, depth
+    ids = np.array(fetched, dtype=np.int64)
+    cosine = engine.vectors.vectors(ids) @ vector if vector is not None else [None] * len(fetched)
+    bm25 = engine.lexical.scores(query, ids)
+    score = hits[depth - 1].score
+    new = [Hit(key, score, None if c is None else float(c), None, float(b)) for key, c, b in zip(fetched, cosine, bm25)]
+    rest = [i for i in range(depth, len(hits)) if hits[i].id not in known]
+    return (hits[:depth] + new + [hits[i] for i in rest], documents[:depth] + [document] * len(new) + [documents[i] for i in rest],
+            heads[:depth] + [head] * len(new) + [heads[i] for i in rest], depth + len(new))
+
+
 def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents: Sequence[tuple[str, str]],
                    heads: Sequence[frozenset[str]], lines_of: Callable[[list[int]], list[Lines]],
-                   lines_asked: Sequence[str] = (), measures: Sequence[str] = ()) -> list[Hit]:
+                   lines_asked: Sequence[str] = (), measures: Sequence[str] = (), depth: int = LABEL_DEPTH) -> list[Hit]:
     """`hits` with each document's passages among the first `LABEL_DEPTH` reordered among their
     own places, those with a line that labels what the query asks first. `documents`: each
-    hit's document (id, title); `heads`: its title analysed; `lines_of`: `label_lines` of
+    hit's document (id, title); `heads`: its title analysed; `depth`: how many hits to look
+    at (`with_lines` adds to `LABEL_DEPTH`); `lines_of`: `label_lines` of
     each of a list of passage keys; `lines_asked`: names of lines the query asks for besides
     its own words (the lines a measure it names is computed from, `kb.glossary`); `measures`:
     the names of those measures.
@@ -72,7 +112,7 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
     idf, also = _asked(engine, query, lines_asked)
     if not (idf or also) or len(hits) < 2:
         return hits
-    top = hits[:LABEL_DEPTH]
+    top = hits[:depth]
     lines = lines_of([h.id for h in top])
     labels = label_scores(idf, lines, heads, lexical.analyzer, also)
     if not any(labels):

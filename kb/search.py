@@ -24,7 +24,7 @@ from index.rerank import FEATURES, features
 
 from .glossary import idf_rarity, load_glossary
 from .highlight import Sentences, SentenceVectors, best_sentences
-from .labels import Lines, label_lines, labelled_first, labels_what_is_asked
+from .labels import Lines, label_lines, labelled_first, labels_what_is_asked, with_lines
 from .lru import LRU
 from .named import Organisations, within_named
 from .records import Place, Result
@@ -157,7 +157,13 @@ class Searcher:
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
             measures = self._glossary.measures_in(query) if self._glossary is not None else []
-            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, self._measured(query), measures)
+            measured = self._measured(query)
+
+            def passages_of(document: str) -> np.ndarray:
+                keys = np.unique(np.asarray(self.store.allowed_keys({"document": [document]}), dtype=np.int64))
+                return keys if allowed is None else np.intersect1d(keys, allowed)
+            hits, documents, heads, window = with_lines(engine, hits, documents, heads, measured, passages_of, query, vector)
+            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, measured, measures, window)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]

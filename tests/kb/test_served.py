@@ -430,10 +430,13 @@ def test_a_question_naming_a_measure_finds_the_lines_it_is_computed_from(filings
     ("Nike return on equity fiscal 2021", "shareholders' equity 10,523"),  # was the stock performance graph
     ("Nike net profit margin fiscal 2021", "revenues $ 44,538"),  # was the EBIT table, which prints neither
     ("Nike effective tax rate fiscal 2021", "effective tax rate 14.0 %"),  # the measure printed comes before its lines
+    ("Nike current ratio fiscal 2021", "total current assets 26,291"),  # was an exhibit list: not among the candidates
+    ("Nike days payable outstanding fiscal 2021", "accounts payable 2,836"),  # was a note on a joint venture
 ])
 def test_a_question_naming_a_measure_shows_a_line_it_is_computed_from_first(filings_kb, query, line):
     """No prose answers a measure: within the report, a passage printing the measure comes
-    first, then one holding the lines it is computed from, then the rest (`kb.labels`)."""
+    first, then one holding the lines it is computed from, then the rest; passages holding
+    the lines are fetched from the report when retrieval did not rank them (`kb.labels`)."""
     first = filings_kb.search(query, k=1)[0]
     assert line in " ".join(first.passage.text.lower().split()), first.passage.text[:80]
 
