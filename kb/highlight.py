@@ -140,7 +140,11 @@ def best_sentences(
             own = np.array([next(dense) for _ in group], dtype=np.float32)
             gap, floor = 0.08, 0.2
         else:  # how many terms a sentence holds, then a line asked for and how rare they are (below one term's worth)
-            own = np.array([len(query_terms & t) + tie * math.fsum(weight.get(w, 0.0) for w in query_terms & t)
+            # asked through lines, the query's words its title holds name the report: "(Dollars in
+            # millions) 2023 2022" does not answer "Nike return on equity FY2023". (In prose they
+            # help: "In fiscal 2021, NIKE, Inc. achieved record Revenues" answers its revenue growth.)
+            wanted = query_terms - given[n] if lines else query_terms
+            own = np.array([len(wanted & t) + tie * math.fsum(weight.get(w, 0.0) for w in wanted & t)
                             + 0.5 * max((_line_share(line, t) for line in lines), default=0.0)
                             for t in terms], dtype=np.float64)
             gap, floor = 0.5, 1e-9 if lines else 1.0  # a query term held, or part of a line asked for

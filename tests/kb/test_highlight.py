@@ -116,3 +116,17 @@ def test_a_line_asked_for_besides_the_query_is_highlighted_by_its_own_words(quer
     marks, = best_sentences(np.ones(4, np.float32), set(analyze(query)), passages, no_model,
                             lines=[frozenset(analyze(line))])
     assert marks[0].startswith(answer)
+
+
+def test_words_the_title_holds_do_not_choose_the_line_a_measure_asks_for():
+    """Bug: "Nike return on equity FY2023" is asked through its lines; the query's own words
+    left ("Nike", "FY2023") are the report's title, yet the column heading "(Dollars in millions)
+    2023 2022 2021" held "2023" and was highlighted above "Net income $ 5,070"."""
+    text = ("(Dollars in millions) 2023 2022 2021\nNet income $ 5,070 $ 6,046 $ 5,727\n"
+            "Total other comprehensive income (loss), net of tax (87) 698 (324)")
+    analyze = Analyzer()
+    terms = set(analyze("Nike FY2023"))
+    title = frozenset(analyze("NIKE, Inc. Form 10-K FY2023")) & terms
+    marks, = best_sentences(None, terms, Sentences()([text], analyze), None, titled=[title],
+                            lines=[frozenset(analyze("net income"))])
+    assert marks[0].startswith("Net income $ 5,070")
