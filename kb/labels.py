@@ -43,6 +43,8 @@ COVER = 0.5  # share of what the question asks that a line must hold to label it
 LINE_FETCH = 3  # passages of the report fetched per name of a line a measure is computed from
 LINE_WORDS = 30  # longer lines are prose, not a label and its figures (and are not analysed)
 _FIGURE = re.compile(r"\d")
+# a question asking what drove a measure wants the prose that explains it, not its figure's lines
+_WHY = re.compile(r"\b(?:why|dr(?:ove|ive[ns]?|ivers?|iving)|reasons?|explain\w*|caus\w*|due\s+to|factors?|contribut\w*)\b", re.I)
 # a date names the period, as a year does, not the line: "as of May 31, 2021" does not ask for a line saying "May"
 _DATE = re.compile(rf"\b{MONTH}\s+\d{{1,2}}\b(?:,?\s+\d{{4}})?", re.I)
 
@@ -65,10 +67,10 @@ def with_lines(engine: SearchEngine, hits: list[Hit], documents: list[tuple[str,
     there, and how many hits `labelled_first` should then look at. A measure's lines sit in a
     statement that neither retriever ranks for "Adobe quick ratio FY2017" (no word of it is
     printed there): searched by the lines' own names, within the report the question is
-    about, it is found. Each fetched hit gets its cosine and BM25 against the query, as every
-    hit has them. `passages_of`: the keys of a document's passages the search may return."""
+    about, it is found (not when the question asks why: prose answers it). Each fetched hit
+    gets its cosine and BM25 against the query, as every hit has them. `passages_of`: the keys of a document's passages the search may return."""
     depth = min(len(hits), LABEL_DEPTH)
-    if not lines_asked or not hits:
+    if not lines_asked or not hits or _WHY.search(query):
         return hits, documents, heads, depth
     document, head = documents[0], heads[0]
     allowed = passages_of(document[0])
@@ -107,7 +109,8 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
     rate 14.0 %") comes first within its document, then those labelled by the lines it is
     computed from (score at least `COVER`), then the rest, each group by score. Prose saying
     "inventory" does not give days inventory outstanding; the balance sheet's "Inventories"
-    line does."""
+    line does. Not when it asks why ("What drove 3M's operating margin change"): the prose
+    that explains the measure answers, and its lines only add their labels' weight."""
     lexical = engine.lexical
     idf, also = _asked(engine, query, lines_asked)
     if not (idf or also) or len(hits) < 2:
@@ -118,7 +121,7 @@ def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents:
     if not any(labels):
         return hits
     tier = [0] * len(top)  # 0 first
-    if also:
+    if also and not _WHY.search(query):
         named = [dict(zip(words, lexical.idf(words).tolist())) for name in measures
                  if (words := [t for t in dict.fromkeys(lexical.analyzer(name)) if not _FIGURE.search(t)])]
         printed = label_scores({}, lines, heads, lexical.analyzer, named) if named else [0.0] * len(top)

@@ -441,6 +441,15 @@ def test_a_question_naming_a_measure_shows_a_line_it_is_computed_from_first(fili
     assert line in " ".join(first.passage.text.lower().split()), first.passage.text[:80]
 
 
+@pytest.mark.parametrize("query", ["Why did Nike's gross margin increase in fiscal 2021?",
+                                   "What drove Nike's gross margin in fiscal 2021?"])
+def test_a_question_asking_what_drove_a_measure_is_answered_by_prose(filings_kb, query):
+    """Asked why, the lines a measure is computed from do not answer: the MD&A's explanation
+    comes first, not the tables the measure's lines would put there."""
+    first = filings_kb.search(query, k=1)[0]
+    assert "our consolidated gross profit increased 23%" in " ".join(first.passage.text.split()), first.passage.text[:80]
+
+
 def test_a_first_result_labelled_as_what_is_asked_is_shown_whatever_its_relevance(filings_kb):
     """A statement's table answers "free cash flow" in no word of the question, so its
     calibrated relevance reads low; the line labelling what is asked is the evidence the cut
