@@ -13,12 +13,15 @@ a line holding a figure whose words cover at least half the IDF mass of what the
 beyond the passage's document title, scored by that share times the share of the line's words
 that are the question's. Within each document, its passages are ranked again by their fused
 score plus `LABEL_WEIGHT` times that, and go back into the places the document's passages
-held, each place keeping its score. A question naming a measure (`kb.glossary`) asks for
-lines no prose holds: a passage printing the measure, then one holding a line it is computed
-from, come before the rest of their document whatever the scores; passages holding those lines
-are fetched from the report by the lines' names when retrieval did not rank them (`with_lines`). Documents keep their order and their scores, so a
+held, each place keeping its score. Documents keep their order and their scores, so a
 document-level collection ranks exactly as before; only which of a document's passages shows
 first changes.
+
+A question naming a measure (`kb.glossary`) asks for lines no prose holds: a passage printing
+the measure, then one holding a line it is computed from, come before the rest of their
+document whatever the scores, and passages holding those lines are fetched from the report by
+the lines' names when retrieval did not rank them (`with_lines`). Not when it asks why: then
+the prose explaining the measure answers.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ def with_lines(engine: SearchEngine, hits: list[Hit], documents: list[tuple[str,
     statement that neither retriever ranks for "Adobe quick ratio FY2017" (no word of it is
     printed there): searched by the lines' own names, within the report the question is
     about, it is found (not when the question asks why: prose answers it). Each fetched hit
-    gets its cosine and BM25 against the query, as every hit has them. `passages_of`: the keys of a document's passages the search may return."""
+    gets its cosine and BM25 against the query, as every hit has them. `passages_of`: the
+    sorted keys of a document's passages the search may return."""
     depth = min(len(hits), LABEL_DEPTH)
     if not lines_asked or not hits or _WHY.search(query):
         return hits, documents, heads, depth
@@ -96,7 +100,7 @@ def with_lines(engine: SearchEngine, hits: list[Hit], documents: list[tuple[str,
 def labelled_first(engine: SearchEngine, query: str, hits: list[Hit], documents: Sequence[tuple[str, str]],
                    heads: Sequence[frozenset[str]], lines_of: Callable[[list[int]], list[Lines]],
                    lines_asked: Sequence[str] = (), measures: Sequence[str] = (), depth: int = LABEL_DEPTH) -> list[Hit]:
-    """`hits` with each document's passages among the first `LABEL_DEPTH` reordered among their
+    """`hits` with each document's passages among the first `depth` reordered among their
     own places, those with a line that labels what the query asks first. `documents`: each
     hit's document (id, title); `heads`: its title analysed; `depth`: how many hits to look
     at (`with_lines` adds to `LABEL_DEPTH`); `lines_of`: `label_lines` of

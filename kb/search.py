@@ -158,11 +158,10 @@ class Searcher:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
             measures = self._glossary.measures_in(query) if self._glossary is not None else []
             measured = self._measured(query)
-
-            def passages_of(document: str) -> np.ndarray:
-                keys = np.unique(np.asarray(self.store.allowed_keys({"document": [document]}), dtype=np.int64))
-                return keys if allowed is None else np.intersect1d(keys, allowed)
-            hits, documents, heads, window = with_lines(engine, hits, documents, heads, measured, passages_of, query, vector)
+            known = self._organisations_of(engine)  # remembers each document's passages per engine
+            hits, documents, heads, window = with_lines(
+                engine, hits, documents, heads, measured, query=query, vector=vector,
+                passages_of=lambda d: known.passages((d,)) if allowed is None else np.intersect1d(known.passages((d,)), allowed))
             hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, measured, measures, window)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:

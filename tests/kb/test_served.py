@@ -463,3 +463,15 @@ def test_a_first_result_labelled_as_what_is_asked_is_shown_whatever_its_relevanc
         assert not strict.search("history of the Roman empire")
     finally:
         strict.close()
+
+
+def test_lines_fetched_for_a_measure_stay_within_the_search_filters(filings_kb):
+    """Passages fetched for a measure's lines obey the search's filters like every result: the
+    balance sheet fetched for "current ratio" is not shown in a search of the results of
+    operations."""
+    nike = next(d for d in filings_kb.documents() if d.title.startswith("NIKE"))
+    unfiltered = filings_kb.search("Nike current ratio fiscal 2021", k=1)
+    assert "BALANCE SHEETS" in (unfiltered[0].occurrence.section or "").upper()
+    shown = filings_kb.search("Nike current ratio fiscal 2021", k=10, min_score=0,
+                              filters={"document": nike.id, "section": "results of operations"})
+    assert shown and all("RESULTS OF OPERATIONS" in (r.occurrence.section or "").upper() for r in shown)
