@@ -122,7 +122,7 @@ class Searcher:
         wide = self.widened(engine, query)
         if wide != query and vector is not None:
             vector = self.query_vector(wide)
-        return self._retrieve(engine, wide, k, mode, filters, vector, rerank, diversify, complete)
+        return self._retrieve(engine, wide, k, mode, filters, vector, rerank, diversify, complete, self._measured(wide))
 
     def widened(self, engine: SearchEngine, query: str) -> str:
         """The query with the other names `kb.glossary` gives its reporting terms ("capex" ->
@@ -140,7 +140,9 @@ class Searcher:
         return self._glossary.widen(query, idf_rarity(lexical.analyzer, idf))
 
     def _retrieve(self, engine: SearchEngine, query: str, k: int, mode: str, filters: dict | None,
-                  vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool) -> list[Hit]:
+                  vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool,
+                  measured: tuple[list[str], list[str]]) -> list[Hit]:
+        """`measured`: `_measured(query)`, which the caller needs as well."""
         s = self.settings
         filters = self.store_filters(filters)
         allowed = self.store.allowed_keys(filters) if filters else None
@@ -156,13 +158,12 @@ class Searcher:
                                               s.title_weight)
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
-            measures = self._glossary.measures_in(query) if self._glossary is not None else []
-            measured = self._measured(query)
+            measures, lines = measured
             known = self._organisations_of(engine)  # remembers each document's passages per engine
             hits, documents, heads, window = with_lines(
-                engine, hits, documents, heads, measured, query=query, vector=vector,
+                engine, hits, documents, heads, lines, query=query, vector=vector,
                 passages_of=lambda d: known.passages((d,)) if allowed is None else np.intersect1d(known.passages((d,)), allowed))
-            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, measured, measures, window)
+            hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, lines, measures, window)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
             keys = [h.id for h in head]
@@ -208,14 +209,17 @@ class Searcher:
             self._organisations = (weakref.ref(engine), known)
         return known
 
-    def _measured(self, query: str) -> list[str]:
-        """The names of the lines the measures a query names are computed from (`kb.glossary`)."""
-        return self._glossary.lines_for(query) if self._glossary is not None else []
+    def _measured(self, query: str) -> tuple[list[str], list[str]]:
+        """The measures a query names (`kb.glossary`), and the names of the lines they are
+        computed from: worked out once per search, for retrieval, the cut and the highlights."""
+        if self._glossary is None:
+            return [], []
+        return self._glossary.measures_in(query), self._glossary.lines_for(query)
 
     def _labelled(self, engine: SearchEngine, query: str, key: int, document, measured: list[str]) -> bool:
         """Whether a line of the passage labels what the query asks (`kb.labels`; `measured`:
-        `_measured(query)`): the first result is then shown whatever its relevance reads, as
-        when it holds every query term."""
+        the lines `_measured(query)` gives): the first result is then shown whatever its
+        relevance reads, as when it holds every query term."""
         head = self._heads(engine, [(document.id, document.title)])[0]
         return labels_what_is_asked(engine, query, self._label_lines([key])[0], head, measured)
 
@@ -369,7 +373,9 @@ class Searcher:
         vector = self.query_vector(wide) if use_model else None
         series_of = self.series_of(generation)
         extra = k if series_of else 0  # folded editions leave room for more results
-        hits = self._retrieve(engine, wide, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain)
+        measures, measured = self._measured(wide)
+        hits = self._retrieve(engine, wide, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain,
+                              (measures, measured))
         filters = self.store_filters(filters)
         also: list[tuple] = []
         if series_of:
@@ -385,7 +391,6 @@ class Searcher:
             relevance = [float(r) for r in self.relevance(vector, x, (engine, generation))]
             whole = bool(x[0, FEATURES.index("weighted_coverage")] >= 1.0 - 1e-9)
         relevance = _in_order(relevance)
-        measured = self._measured(wide)
         if gate is not None and not whole and (not relevance or relevance[0] is None or relevance[0] < gate) \
                 and not (hits and self._labelled(engine, wide, hits[0].id, rows[hits[0].id][2], measured)):
             hits, relevance, also = [], [], []  # the honest empty state: no result is a fair match
@@ -397,8 +402,8 @@ class Searcher:
         hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
         terms = set(engine.lexical.terms(wide))  # the names a glossary added are highlighted too, and a measure's lines
         lines = [held for line in measured if (held := frozenset(engine.lexical.terms(line)))]
-        if lines and self._glossary is not None:  # asked through its lines: "working capital" is not "Work in process"
-            terms -= set(engine.lexical.terms(" ".join(self._glossary.measures_in(wide))))
+        if lines:  # asked through its lines: "working capital" is not "Work in process"
+            terms -= set(engine.lexical.terms(" ".join(measures)))
         highlights: list[tuple[str, ...]] = [()] * len(hits)
         if highlight != "none":
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
