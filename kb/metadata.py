@@ -15,7 +15,7 @@ from datetime import date
 
 from .structure import month_number, parse_date, parse_text, title_from_filename
 
-__all__ = ["Metadata", "infer_metadata"]
+__all__ = ["COVER_CHARS", "Metadata", "infer_metadata", "trading_symbols"]
 
 _FORMS = {"10-K": "annual report", "10-K405": "annual report", "20-F": "annual report", "40-F": "annual report",
           "10-Q": "quarterly report", "8-K": "current report", "6-K": "current report", "S-1": "registration statement",
@@ -36,6 +36,29 @@ _KINDS = [(re.compile(p, re.I), k) for p, k in [
     (r"\bsustainability report\b|\besg report\b", "sustainability report"),
     (r"\bfinancial statements\b", "financial statements"),
 ]]
+
+
+COVER_CHARS = 4000  # a filing's cover page, where its registrant and trading symbols are printed
+_EXCHANGE = (r"(?:New\s+York\s+Stock\s+Exchange|NYSE(?:\s+(?:American|Arca))?|Nasdaq|NASDAQ|Chicago\s+Stock\s+Exchange|"
+             r"Cboe|CBOE|NYSE\s+MKT|Toronto\s+Stock\s+Exchange)")
+_SYMBOL = re.compile(rf"(?<![\w.&-])([A-Z]{{2,5}}(?:\.[A-Z])?)\s+(?:on\s+)?(?:the\s+|The\s+)?{_EXCHANGE}")
+_QUOTED = re.compile(rf"\(\s*{_EXCHANGE}\s*:\s*([A-Z]{{2,5}}(?:\.[A-Z])?)\s*\)")  # a release's "(NASDAQ: ULTA)"
+_NOT_SYMBOLS = {"NONE", "STOCK", "SHARE", "SHARES", "VALUE", "CLASS", "PER", "THE", "LLC", "INC", "USD", "NOTES", "DUE", "AND", "ON"}
+
+
+def trading_symbols(cover: str) -> tuple[str, ...]:
+    """The symbols a company's shares trade under, as its own first pages print them ("MMM",
+    "NKE"): analysts name a company by it ("AMD", "MSFT"), and for some it is the everyday
+    name. Since 2019 a US filing's cover has a "Trading Symbol(s)" column in its table of
+    securities registered under Section 12(b), each symbol before its exchange's name; an
+    earnings release writes "(NASDAQ: ULTA)". Nothing where neither is printed."""
+    found = _QUOTED.findall(cover)[:1]  # its own comes first ("Ulta Beauty (NASDAQ: ULTA) today announced")
+    at = re.search(r"Section\s+12\s*\(\s*b\s*\)", cover, re.I)
+    block = cover[at.start():at.start() + 1500] if at else ""
+    if re.search(r"trading\s+symbol", block, re.I):
+        end = re.search(r"Section\s+12\s*\(\s*g\s*\)|Indicate\s+by\s+check", block, re.I)
+        found = _SYMBOL.findall(block[:end.start()] if end else block) + found
+    return tuple(dict.fromkeys(s for s in found if s not in _NOT_SYMBOLS))
 
 
 _GENERIC = {"annual", "report", "review", "quarterly", "interim", "financial", "statements", "results", "summary",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Callable, Collection, Hashable, Iterable, Sequence
+from typing import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -52,15 +52,29 @@ class Organisations:
     Made per engine (every write replaces it), so none of it goes stale."""
 
     def __init__(self, engine: SearchEngine, documents: Iterable[tuple[str, str]],
-                 passages_of: Callable[[list[str]], np.ndarray]):
+                 passages_of: Callable[[list[str]], np.ndarray], symbols: Mapping[str, str] | None = None):
         """`documents`: (id, organisation) of the documents that have one; `passages_of`: the
-        keys of the passages of some documents."""
+        keys of the passages of some documents; `symbols`: trading symbol -> the organisation
+        whose documents print it (`kb.metadata.trading_symbols`)."""
         self._lexical, self._passages_of = engine.lexical, passages_of
         self.terms = {doc: terms for doc, organisation in documents
                       for terms in [name_terms(organisation, self._lexical.analyzer)] if terms}  # document id -> name terms
+        self._symbols = dict(symbols or {})
+        self._symbol = (re.compile(r"(?<![\w&.-])(" + "|".join(map(re.escape, sorted(self._symbols, key=len, reverse=True)))
+                                   + r")(?![\w&-]|\.\w)") if self._symbols else None)
         self._idf: dict[tuple[str, ...], list[float]] = {}
         self._passages: dict[tuple[str, ...], np.ndarray] = {}
         self._lock = threading.Lock()
+
+    def spelled_out(self, query: str) -> str:
+        """The query with each trading symbol it writes, in capitals as printed ("MMM", "AMD's"),
+        replaced by the organisation's name: "MMM long-term debt" asks what "3M Company long-term
+        debt" asks, and finds it the same way (the title prior, the edition of the year named,
+        the name's words in the relevance), where "mmm" is printed on one cover page. A word
+        in lower case is a word ("cost of sales" is not Costco's "COST")."""
+        if self._symbol is None or (not any(c.islower() for c in query) and len(query.split()) > 2):
+            return query  # a sentence in capitals throughout says nothing by its case
+        return self._symbol.sub(lambda m: self._symbols[m.group(1)], query)
 
     def named(self, query: str) -> tuple[str, ...]:
         """The ids of the documents whose organisation the query names (`names`), sorted."""

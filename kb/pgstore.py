@@ -256,6 +256,10 @@ class PostgresStore(_DerivedReads):
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]:
         return {r[0] for r in self._q("SELECT passage FROM occurrences WHERE document = ANY(%s)", (list(doc_ids),))}
 
+    def document_heads(self, doc_ids: Sequence[str], chars: int) -> dict[str, str]:
+        return dict(self._q("SELECT id, substr(text, 1, %s) FROM documents WHERE id = ANY(%s)",
+                            (int(chars), list(dict.fromkeys(doc_ids)))).fetchall())
+
     def allowed_keys(self, filters: Filters) -> np.ndarray:
         where, args = self._filter_sql(filters)
         rows = self._q(f"""SELECT DISTINCT o.passage FROM occurrences o JOIN documents d ON d.id = o.document

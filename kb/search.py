@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import weakref
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,8 +27,9 @@ from .glossary import idf_rarity, load_glossary
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .labels import Lines, label_lines, labelled_first, labels_what_is_asked, with_lines
 from .lru import LRU
+from .metadata import COVER_CHARS, trading_symbols
 from .named import Organisations, within_named
-from .records import Place, Result
+from .records import Document, Place, Result
 from .series import Series, edition_year, find_series, fold, query_years
 from .titles import by_title
 from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
@@ -57,6 +59,7 @@ class Searcher:
         self._title_vectors = LRU(2048)  # embedded document titles (`kb.named`)
         self._passage_documents: tuple[weakref.ref | None, dict[int, tuple[tuple[str, str], ...]]] = (None, {})  # per engine: key -> its documents' (id, title)
         self._organisations: tuple[weakref.ref | None, Organisations | None] = (None, None)  # per engine
+        self._covers: dict[tuple[str, str], tuple[str, ...]] = {}  # (document id, content hash) -> its trading symbols
         self._sentences = Sentences()
         self._sentence_vectors: SentenceVectors | None = None
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
@@ -119,6 +122,7 @@ class Searcher:
         engine = self.engine()
         if engine is None:
             return []
+        query = self._organisations_of(engine).spelled_out(query)
         wide = self.widened(engine, query)
         if wide != query and vector is not None:
             vector = self.query_vector(wide)
@@ -204,10 +208,27 @@ class Searcher:
         engine, which every write replaces."""
         ref, known = self._organisations
         if ref is None or ref() is not engine or known is None:
-            known = Organisations(engine, [(d.id, d.organisation) for d in self.store.documents() if d.organisation],
-                                  lambda documents: self.store.allowed_keys({"document": documents}))
+            documents = [d for d in self.store.documents() if d.organisation]
+            known = Organisations(engine, [(d.id, str(d.organisation)) for d in documents],
+                                  lambda ids: self.store.allowed_keys({"document": ids}), self._symbols_of(documents))
             self._organisations = (weakref.ref(engine), known)
         return known
+
+    def _symbols_of(self, documents: list[Document]) -> dict[str, str]:
+        """Trading symbol -> the organisation whose documents print it on their cover
+        (`kb.metadata.trading_symbols`; a symbol two organisations print goes to the one with
+        more documents). Each document's cover is read once per version of its content."""
+        missing = [d.id for d in documents if (d.id, d.content_hash) not in self._covers]
+        if missing:
+            if len(self._covers) > 100_000:  # bounded
+                self._covers.clear()
+            heads = self.store.document_heads(missing, COVER_CHARS)
+            self._covers.update(((d.id, d.content_hash), trading_symbols(heads.get(d.id, ""))) for d in documents if d.id in missing)
+        votes = Counter((symbol, d.organisation) for d in documents for symbol in self._covers.get((d.id, d.content_hash), ()))
+        out: dict[str, str] = {}
+        for (symbol, organisation), _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.setdefault(symbol, str(organisation))
+        return out
 
     def _measured(self, query: str) -> tuple[list[str], list[str]]:
         """The measures a query names (`kb.glossary`), and the names of the lines they are
@@ -369,6 +390,7 @@ class Searcher:
             if min_score is None:
                 gate = self.settings.min_score or None
         rerank = bool(rerank)
+        query = self._organisations_of(engine).spelled_out(query)  # "MMM" -> "3M Company"
         wide = self.widened(engine, query)
         vector = self.query_vector(wide) if use_model else None
         series_of = self.series_of(generation)

@@ -110,6 +110,7 @@ class PassageStore(Protocol):
     def add_title_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None: ...
     def headings_for(self, keys: Sequence[int]) -> dict[int, str]: ...
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]: ...
+    def document_heads(self, doc_ids: Sequence[str], chars: int) -> dict[str, str]: ...
     def around(self, doc_id: str, ordinal: int) -> tuple[str, str]: ...
     def tables_of(self, doc_id: str) -> list[tuple[int, int]]: ...
     def allowed_keys(self, filters: Filters) -> np.ndarray: ...
@@ -316,6 +317,17 @@ class SQLiteStore(_DerivedReads):
         out: set[int] = set()
         for doc_id in doc_ids:
             out.update(r[0] for r in self._conn().execute("SELECT passage FROM occurrences WHERE document = ?", (doc_id,)))
+        return out
+
+    def document_heads(self, doc_ids: Sequence[str], chars: int) -> dict[str, str]:
+        """id -> the first `chars` characters of each document's text still stored (its cover:
+        `kb.metadata.trading_symbols` reads it), without reading the rest."""
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(doc_ids))
+        for i in range(0, len(ids), 500):
+            batch = ids[i:i + 500]
+            out.update(self._conn().execute(f"SELECT id, substr(text, 1, ?) FROM documents WHERE id IN ({','.join('?' * len(batch))})",
+                                            [int(chars), *batch]).fetchall())
         return out
 
     def _places_in_order(self, keys: Sequence[int]) -> Iterable[tuple[int, str, str, str | None]]:

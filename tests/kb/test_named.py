@@ -45,3 +45,20 @@ def test_organisations_name_the_documents_a_question_names_and_give_their_passag
     keys = organisations.passages(acme)
     assert keys.tolist() == sorted(fake_kb.store.allowed_keys({"document": list(acme)}).tolist()) and len(keys)
     assert organisations.passages(acme) is keys  # remembered
+
+
+def test_a_trading_symbol_in_capitals_is_spelled_out_as_its_organisation(fake_kb, tmp_path):
+    """Analysts write "MMM" or "AMD" for a company; its documents print the symbol once, on the
+    cover. In capitals, as printed, it reads as the name; in lower case it is a word."""
+    from kb.named import Organisations
+
+    (tmp_path / "r.md").write_text("# Report\n\nCosts fell.")
+    assert not fake_kb.ingest([tmp_path]).failed
+    engine = fake_kb.engine()
+    known = Organisations(engine, [], lambda ids: None, {"MMM": "3M Company", "COST": "Costco Wholesale Corporation"})
+    assert known.spelled_out("MMM long-term debt 2022") == "3M Company long-term debt 2022"
+    assert known.spelled_out("What is MMM's capex?") == "What is 3M Company's capex?"
+    assert known.spelled_out("COST net sales") == "Costco Wholesale Corporation net sales"
+    for unchanged in ("cost of sales", "Cost of sales", "MMM26 notes", "COSTS", "WHAT WAS THE COST OF SALES"):
+        assert known.spelled_out(unchanged) == unchanged
+    assert Organisations(engine, [], lambda ids: None).spelled_out("MMM debt") == "MMM debt"

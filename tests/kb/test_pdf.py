@@ -35,6 +35,30 @@ def test_real_filings_get_titles_people_recognise(name, title, year, kind, organ
     assert (doc.title, doc.date[:4], doc.kind, doc.organisation) == (title, year, kind, organisation)
 
 
+@pytest.mark.parametrize("name, symbols", [
+    ("costco-8-k-2023-08-16.pdf", ("COST",)),  # the cover's table; the release's "(Nasdaq: COST)" repeats it
+    ("nike-10-k-2021.pdf", ("NKE",)),  # "Class B Common Stock NKE New York Stock Exchange"
+    ("3m-10-k-2022-excerpt.pdf", ("MMM",)),  # listed on two exchanges; its notes' "MMM26" are not the company
+    ("ultabeauty-earnings-release-2023-q1.pdf", ("ULTA",)),  # a release's "(NASDAQ: ULTA)"
+])
+def test_a_filings_cover_gives_the_symbols_its_shares_trade_under(name, symbols):
+    from kb.metadata import COVER_CHARS, trading_symbols
+
+    assert trading_symbols(load_document(FILINGS / name).text[:COVER_CHARS]) == symbols
+
+
+def test_a_cover_without_a_trading_symbol_column_gives_none():
+    """Before 2019 the cover listed each class and exchange only: "SHARE" before "New York
+    Stock Exchange" is no symbol; nor is anything in a text that is not a filing's cover."""
+    from kb.metadata import trading_symbols
+
+    old = ("Securities registered pursuant to Section 12(b) of the Act:\nTitle of Each Class Name of Each Exchange on "
+           "Which Registered\nCOMMON STOCK, PAR VALUE $.01 PER SHARE NEW YORK STOCK EXCHANGE\n"
+           "Securities registered pursuant to Section 12(g) of the Act: None")
+    assert trading_symbols(old) == ()
+    assert trading_symbols("UNICEF China worked with the NHC and the ACWF on positive parenting.") == ()
+
+
 def test_pdfs_encrypted_with_an_empty_password_open():
     from pypdf import PdfReader
 

@@ -102,6 +102,8 @@ def test_commit_read_and_count(store):
         shared.key: (("a", "Report 2022"), ("b", "Report 2023")), alone: (("b", "Report 2023"),)}
     assert store.passage_by_id(shared.id) == (shared.key, "a")
     assert store.passages_of(["b"]) == {shared.key, _passage("Opened 23 libraries.").key}
+    assert store.document_heads(["b", "a", "gone"], 8) == {"a": "Opened 2", "b": "Opened 2"}  # a cover, not the text
+    assert store.document_heads(["a"], 10_000) == {"a": "Opened 22 libraries.\n\n" + SHARED}
 
 
 def test_filters_select_places(store):
