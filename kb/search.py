@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import weakref
-from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,9 +25,9 @@ from .glossary import idf_rarity, load_glossary
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .labels import Lines, label_lines, labelled_first, labels_what_is_asked, with_lines
 from .lru import LRU
-from .metadata import COVER_CHARS, trading_symbols
-from .named import Organisations, within_named
-from .records import Document, Place, Result
+from .named import within_named
+from .provenance import Provenance
+from .records import Place, Result
 from .series import Series, edition_year, find_series, fold, query_years
 from .titles import by_title
 from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
@@ -45,9 +43,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Searcher"]
 
-_NOWHERE: tuple[tuple[str, str], ...] = (("", ""),)  # a passage no longer stored
-
-
 class Searcher:
     def __init__(self, kb: KnowledgeBase):
         self.kb = kb
@@ -55,11 +50,8 @@ class Searcher:
         self._calibrator: Calibrator | None = None
         self._null: tuple[int, CosineNull] | None = None  # (engine generation, null)
         self.query_vectors = LRU(512)
-        self._titles = LRU(20_000)  # analysed document titles
         self._title_vectors = LRU(2048)  # embedded document titles (`kb.named`)
-        self._passage_documents: tuple[weakref.ref | None, dict[int, tuple[tuple[str, str], ...]]] = (None, {})  # per engine: key -> its documents' (id, title)
-        self._organisations: tuple[weakref.ref | None, Organisations | None] = (None, None)  # per engine
-        self._covers: dict[tuple[str, str], tuple[str, ...]] = {}  # (document id, content hash) -> its trading symbols
+        self.provenance = Provenance(kb.store)  # passages' documents, titles and organisations
         self._sentences = Sentences()
         self._sentence_vectors: SentenceVectors | None = None
         self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
@@ -122,7 +114,7 @@ class Searcher:
         engine = self.engine()
         if engine is None:
             return []
-        query = self._organisations_of(engine).spelled_out(query)
+        query = self.provenance.organisations(engine).spelled_out(query)
         wide = self.widened(engine, query)
         if wide != query and vector is not None:
             vector = self.query_vector(wide)
@@ -138,8 +130,8 @@ class Searcher:
         if self._glossary is None:
             return query
         lexical = engine.lexical
-        named = self._organisations_of(engine).named(query) if self._glossary.holds(query) else ()
-        among = self._organisations_of(engine).passages(named) if named else None
+        named = self.provenance.organisations(engine).named(query) if self._glossary.holds(query) else ()
+        among = self.provenance.organisations(engine).passages(named) if named else None
         idf = lexical.idf if among is None else (lambda terms: lexical.idf(terms, among))
         return self._glossary.widen(query, idf_rarity(lexical.analyzer, idf))
 
@@ -157,13 +149,13 @@ class Searcher:
         hits = engine.search(query, max(k, depth, s.candidates if titled else 0), mode, allowed, vector,
                              complete=complete or rerank)
         if titled and hits:
-            hits, documents, heads = by_title(engine.lexical, query, hits, self._every_document_of(engine, [h.id for h in hits]),
-                                              lambda d: self._heads(engine, d), self.series_of, self._organisations_of(engine),
+            hits, documents, heads = by_title(engine.lexical, query, hits, self.provenance.every_document_of(engine, [h.id for h in hits]),
+                                              lambda d: self.provenance.heads(engine, d), self.series_of, self.provenance.organisations(engine),
                                               s.title_weight)
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
             measures, lines = measured
-            known = self._organisations_of(engine)  # remembers each document's passages per engine
+            known = self.provenance.organisations(engine)  # remembers each document's passages per engine
             hits, documents, heads, window = with_lines(
                 engine, hits, documents, heads, lines, query=query, vector=vector,
                 passages_of=lambda d: known.passages((d,)) if allowed is None else np.intersect1d(known.passages((d,)), allowed))
@@ -184,52 +176,6 @@ class Searcher:
             head = [head[i] for i in mmr(np.array([h.score for h in head]), vectors, min(k, len(head)), s.diversity)]
         return (head + tail)[:k]
 
-    def _documents_of(self, engine: SearchEngine, keys: list[int]) -> list[tuple[str, str]]:
-        """(id, title) of each passage's document at its first place."""
-        return [documents[0] for documents in self._every_document_of(engine, keys)]
-
-    def _every_document_of(self, engine: SearchEngine, keys: list[int]) -> list[tuple[tuple[str, str], ...]]:
-        """(id, title) of every document each passage occurs in, its first place's first.
-        Remembered per engine, which every write replaces, so a search reads the store only for
-        passages it has not met since the last write."""
-        ref, known = self._passage_documents
-        if ref is None or ref() is not engine:
-            known = {}
-            self._passage_documents = (weakref.ref(engine), known)
-        missing = [k for k in keys if k not in known]
-        if missing:
-            if len(known) > 200_000:  # bounded
-                known.clear()
-            known.update(self.store.every_document_for(missing))
-        return [known.get(k, _NOWHERE) for k in keys]
-
-    def _organisations_of(self, engine: SearchEngine) -> Organisations:
-        """The documents' organisations (`kb.named.Organisations`), made again for each
-        engine, which every write replaces."""
-        ref, known = self._organisations
-        if ref is None or ref() is not engine or known is None:
-            documents = [d for d in self.store.documents() if d.organisation]
-            known = Organisations(engine, [(d.id, str(d.organisation)) for d in documents],
-                                  lambda ids: self.store.allowed_keys({"document": ids}), self._symbols_of(documents))
-            self._organisations = (weakref.ref(engine), known)
-        return known
-
-    def _symbols_of(self, documents: list[Document]) -> dict[str, str]:
-        """Trading symbol -> the organisation whose documents print it on their cover
-        (`kb.metadata.trading_symbols`; a symbol two organisations print goes to the one with
-        more documents). Each document's cover is read once per version of its content."""
-        missing = [d.id for d in documents if (d.id, d.content_hash) not in self._covers]
-        if missing:
-            if len(self._covers) > 100_000:  # bounded
-                self._covers.clear()
-            heads = self.store.document_heads(missing, COVER_CHARS)
-            self._covers.update(((d.id, d.content_hash), trading_symbols(heads.get(d.id, ""))) for d in documents if d.id in missing)
-        votes = Counter((symbol, d.organisation) for d in documents for symbol in self._covers.get((d.id, d.content_hash), ()))
-        out: dict[str, str] = {}
-        for (symbol, organisation), _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):
-            out.setdefault(symbol, str(organisation))
-        return out
-
     def _measured(self, query: str) -> tuple[list[str], list[str]]:
         """The measures a query names (`kb.glossary`), and the names of the lines they are
         computed from: worked out once per search, for retrieval, the cut and the highlights."""
@@ -241,7 +187,7 @@ class Searcher:
         """Whether a line of the passage labels what the query asks (`kb.labels`; `measured`:
         the lines `_measured(query)` gives): the first result is then shown whatever its
         relevance reads, as when it holds every query term."""
-        head = self._heads(engine, [(document.id, document.title)])[0]
+        head = self.provenance.heads(engine, [(document.id, document.title)])[0]
         return labels_what_is_asked(engine, query, self._label_lines([key])[0], head, measured)
 
     def _label_lines(self, keys: list[int]) -> list[Lines]:
@@ -251,18 +197,6 @@ class Searcher:
             texts = self.store.texts(missing)
             return [label_lines(texts.get(k, "")) for k in missing]
         return self._lines.get_many(keys, load)
-
-    def _title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
-        """The analysed title of each passage's document."""
-        return self._heads(engine, self._documents_of(engine, keys))
-
-    def _heads(self, engine: SearchEngine, documents: list[tuple[str, str]]) -> list[frozenset[str]]:
-        """The analysed title of each of `documents` (analysed once, cached; many passages
-        share a document, so each title is looked up once)."""
-        analyser = engine.lexical.analyzer
-        titles = list(dict.fromkeys(title for _, title in documents))
-        heads = dict(zip(titles, self._titles.get_many(titles, lambda new: [frozenset(analyser(t)) for t in new])))
-        return [heads[title] for _, title in documents]
 
     # -- series ------------------------------------------------------------------------
 
@@ -328,7 +262,7 @@ class Searcher:
         lexical = engine.lexical
         terms = list(dict.fromkeys(lexical.analyzer(query)))
         matches, lengths = lexical.positions(terms, [h.id for h in hits])
-        heads = self._title_terms(engine, [h.id for h in hits])
+        heads = self.provenance.title_terms(engine, [h.id for h in hits])
         return features(terms, hits, matches, lengths, heads, lexical.idf(terms))
 
     def cosine_null(self, snapshot: tuple[SearchEngine | None, int] | None = None) -> CosineNull:
@@ -390,7 +324,7 @@ class Searcher:
             if min_score is None:
                 gate = self.settings.min_score or None
         rerank = bool(rerank)
-        query = self._organisations_of(engine).spelled_out(query)  # "MMM" -> "3M Company"
+        query = self.provenance.organisations(engine).spelled_out(query)  # "MMM" -> "3M Company"
         wide = self.widened(engine, query)
         vector = self.query_vector(wide) if use_model else None
         series_of = self.series_of(generation)
@@ -429,7 +363,7 @@ class Searcher:
         highlights: list[tuple[str, ...]] = [()] * len(hits)
         if highlight != "none":
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
-            titled = [frozenset(terms & head) for head in self._title_terms(engine, [h.id for h in hits])]
+            titled = [frozenset(terms & head) for head in self.provenance.title_terms(engine, [h.id for h in hits])]
             ordered = sorted(terms)
             highlights = best_sentences(vector, terms, passages, self.sentence_vectors() if use_model else None,
                                         embed_top=embed_top, titled=titled,

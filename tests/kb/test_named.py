@@ -38,7 +38,7 @@ def test_organisations_name_the_documents_a_question_names_and_give_their_passag
         (tmp_path / f"{name.split()[0].lower()}-{year}.md").write_text(
             f"# {name} Annual Report {year}\n\n## Results\n\nRevenue grew in {year}.\n\n## Outlook\n\nWe expect more growth.")
     assert not fake_kb.ingest([tmp_path]).failed
-    organisations = fake_kb.searcher._organisations_of(fake_kb.engine())
+    organisations = fake_kb.searcher.provenance.organisations(fake_kb.engine())
     acme = tuple(sorted(d.id for d in fake_kb.documents() if d.organisation == "Acme Corporation"))
     assert len(acme) == 2 and organisations.named("Acme revenue 2022") == acme
     assert organisations.named("revenue growth") == ()
