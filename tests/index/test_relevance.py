@@ -88,7 +88,9 @@ def test_refitting_the_recorded_features_gives_the_shipped_calibration_and_cut()
     queries = [(x[a:b], y[a:b]) for a, b in zip(bounds, bounds[1:])]
     assert abs(gate_for(model, queries, 0.01) - shipped_gate()) < 1e-3
     assert 0 <= shipped_gate() - Settings.load(env={}).min_score < 0.01  # the fitted cut, rounded down
-    # the cut hides at most 1% of the recorded queries whose first result is right
+    # the cut as served (the shipped model, the setting's cut) hides at most 1% of the recorded
+    # queries whose first result is right. (The fitted cut is one of those queries' own relevance:
+    # the refitted model, equal to the shipped one within 1e-16 on another CPU, can put it a hair below.)
     right = [q for q in queries if q[1][0]]
-    hidden = sum(model.predict(q[0][:1])[0] < shipped_gate() for q in right)
+    hidden = sum(shipped.predict(q[0][:1])[0] < Settings.load(env={}).min_score for q in right)
     assert 0 < len(right) and hidden <= 0.01 * len(right)
