@@ -122,6 +122,8 @@ class LexicalIndex(Protocol):
 
     def terms(self, query: str) -> list[str]: ...
 
+    def df(self, terms: Sequence[str], among: np.ndarray | None = None) -> np.ndarray: ...
+
     def idf(self, terms: Sequence[str], among: np.ndarray | None = None) -> np.ndarray: ...
 
     def scores(self, query: str, ids: Ids) -> np.ndarray: ...
@@ -324,19 +326,22 @@ class BM25Index:
         vocab, indptr = self._vocab, self._indptr
         return [t for t in dict.fromkeys(self.analyzer(query)) if (i := vocab.get(t)) is not None and indptr[i + 1] > indptr[i]]
 
+    def df(self, terms: Sequence[str], among: np.ndarray | None = None) -> np.ndarray:
+        """How many passages hold each term (0 for a term the collection lacks); `among`:
+        sorted passage ids, to count those passages only."""
+        vocab, indptr = self._vocab, self._indptr
+        if among is None:
+            return np.array([int(indptr[i + 1] - indptr[i]) if (i := vocab.get(t)) is not None else 0 for t in terms], np.float64)
+        return np.array([_count_in(self._ids[self._indices[indptr[i]:indptr[i + 1]]], among)
+                         if (i := vocab.get(t)) is not None else 0 for t in terms], np.float64)
+
     def idf(self, terms: Sequence[str], among: np.ndarray | None = None) -> np.ndarray:
         """BM25's inverse document frequency of each term; a term the collection lacks gets
         the largest (as if it were in no passage), so it weighs most in what a passage misses.
         `among`: sorted passage ids; the frequencies then count those passages only (how a
         part of the collection words things)."""
-        vocab, indptr = self._vocab, self._indptr
-        if among is None:
-            n = len(self._ids)
-            df = np.array([int(indptr[i + 1] - indptr[i]) if (i := vocab.get(t)) is not None else 0 for t in terms], np.float64)
-        else:
-            n = len(among)
-            df = np.array([_count_in(self._ids[self._indices[indptr[i]:indptr[i + 1]]], among)
-                           if (i := vocab.get(t)) is not None else 0 for t in terms], np.float64)
+        n = len(self._ids) if among is None else len(among)
+        df = self.df(terms, among)
         return np.log1p((n - df + 0.5) / (df + 0.5))
 
     def _postings(self, terms: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -60,6 +60,7 @@ class Organisations:
         self.terms = {doc: terms for doc, organisation in documents
                       for terms in [name_terms(organisation, self._lexical.analyzer)] if terms}  # document id -> name terms
         self._symbols = dict(symbols or {})
+        self._plain: dict[str, bool] = {}  # symbol -> whether it names its organisation here (`_names`)
         self._symbol = (re.compile(r"(?<![\w&.-])(" + "|".join(map(re.escape, sorted(self._symbols, key=len, reverse=True)))
                                    + r")(?![\w&-]|\.\w)") if self._symbols else None)
         self._idf: dict[tuple[str, ...], list[float]] = {}
@@ -74,7 +75,25 @@ class Organisations:
         in lower case is a word ("cost of sales" is not Costco's "COST")."""
         if self._symbol is None or (not any(c.islower() for c in query) and len(query.split()) > 2):
             return query  # a sentence in capitals throughout says nothing by its case
-        return self._symbol.sub(lambda m: self._symbols[m.group(1)], query)
+        return self._symbol.sub(lambda m: self._symbols[m.group(1)] if self._names(m.group(1)) else m.group(1), query)
+
+    def _names(self, symbol: str) -> bool:
+        """Whether a symbol says nothing else here: its word is not a stop word and the other
+        organisations' documents hold it in no more passages than its own do ("COST" is
+        Costco's symbol, but "cost" fills every filing; "IT" is a word)."""
+        with self._lock:
+            found = self._plain.get(symbol)
+        if found is None:
+            terms = self._lexical.analyzer(symbol)
+            own = [doc for doc, name in self.terms.items() if name == name_terms(self._symbols[symbol], self._lexical.analyzer)]
+            found = len(terms) == 1
+            if found:
+                everywhere = float(self._lexical.df(terms)[0])
+                within = float(self._lexical.df(terms, self.passages(tuple(sorted(own))))[0]) if own else 0.0
+                found = everywhere - within <= within
+            with self._lock:
+                self._plain[symbol] = found
+        return found
 
     def named(self, query: str) -> tuple[str, ...]:
         """The ids of the documents whose organisation the query names (`names`), sorted."""

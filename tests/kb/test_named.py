@@ -49,16 +49,25 @@ def test_organisations_name_the_documents_a_question_names_and_give_their_passag
 
 def test_a_trading_symbol_in_capitals_is_spelled_out_as_its_organisation(fake_kb, tmp_path):
     """Analysts write "MMM" or "AMD" for a company; its documents print the symbol once, on the
-    cover. In capitals, as printed, it reads as the name; in lower case it is a word."""
+    cover. In capitals, as printed, it reads as the name, unless its word is the collection's
+    own (a stop word, or held by more of other organisations' passages than of its own); in
+    lower case it is a word."""
     from kb.named import Organisations
 
-    (tmp_path / "r.md").write_text("# Report\n\nCosts fell.")
+    (tmp_path / "3m.md").write_text("# 3M Company Annual Report 2022\n\nCommon Stock MMM New York Stock Exchange."
+                                    "\n\n## Results\n\nCost of sales rose.")
+    (tmp_path / "costco.md").write_text("# Costco Wholesale Corporation Report 2023\n\nCommon Stock COST NASDAQ."
+                                        "\n\n## Results\n\nNet sales grew.")
+    (tmp_path / "other.md").write_text("# Acme Corporation Report 2023\n\nCosts fell. IT spending rose. The cost of goods fell.")
     assert not fake_kb.ingest([tmp_path]).failed
     engine = fake_kb.engine()
-    known = Organisations(engine, [], lambda ids: None, {"MMM": "3M Company", "COST": "Costco Wholesale Corporation"})
+    documents = [(d.id, d.title.split(" Annual")[0].split(" Report")[0]) for d in fake_kb.documents()]
+    known = Organisations(engine, documents, lambda ids: fake_kb.store.allowed_keys({"document": list(ids)}),
+                          {"MMM": "3M Company", "COST": "Costco Wholesale Corporation", "IT": "Acme Corporation"})
     assert known.spelled_out("MMM long-term debt 2022") == "3M Company long-term debt 2022"
     assert known.spelled_out("What is MMM's capex?") == "What is 3M Company's capex?"
-    assert known.spelled_out("COST net sales") == "Costco Wholesale Corporation net sales"
-    for unchanged in ("cost of sales", "Cost of sales", "MMM26 notes", "COSTS", "WHAT WAS THE COST OF SALES"):
+    for unchanged in ("cost of sales", "Cost of sales", "MMM26 notes", "COSTS", "WHAT WAS MMM'S COST OF SALES",
+                      "COST net sales",  # "cost" is other documents' word more than Costco's
+                      "IT spending"):  # a stop word
         assert known.spelled_out(unchanged) == unchanged
-    assert Organisations(engine, [], lambda ids: None).spelled_out("MMM debt") == "MMM debt"
+    assert Organisations(engine, documents, lambda ids: None).spelled_out("MMM debt") == "MMM debt"
