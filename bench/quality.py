@@ -81,8 +81,8 @@ def table(results: list[dict], defaults: dict) -> list[str]:
 
 
 def calibration_lines() -> list[str]:
-    """The calibration and default cut checked leave-one-collection-out, and the shipped
-    calibration's reliability per collection, from bench/calibrate_loo.py's last run."""
+    """The calibration and default cut checked leave-one-collection-out, and the reliability
+    per collection of the calibration fitted on all, from bench/calibrate_loo.py's last run."""
     path = ROOT / "bench" / "output" / "calibrate_loo.json"
     if not path.exists():
         return ["", "(Run bench/calibrate_loo.py for the calibration's leave-one-collection-out table.)"]
@@ -95,7 +95,8 @@ def calibration_lines() -> list[str]:
     for r in data["leave_one_out"]:
         lines.append(f"| {r['left_out']} | {r['gap']:.3f} | {r['gate']:.3f} | {r['hidden']} of {r['first_right']} | "
                      f"{r['off_topic_empty']} of {r['off_topic']} | {r['written_off_topic_empty']} |")
-    lines += ["", f"Shipped (fitted on all): cut {data['gate']:.4f}. Reliability per collection (top 10 results as served):", "",
+    lines += ["", f"Fitted on all in that run (what its `--write` ships): cut {data['gate']:.4f}. Its reliability per collection "
+              "(top 10 results as served):", "",
               "| collection | " + " | ".join(f"{lo:.2f}-{min(hi, 1):.2f}" for lo, hi in RELIABILITY_BINS) + " |",
               "|---|" + "---|" * len(RELIABILITY_BINS)]
     for name, rows in data["reliability"].items():
