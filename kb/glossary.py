@@ -23,7 +23,8 @@ The file is a list of entries, one per line, `#` comments. A group is names sepa
 commas. A measure is its names, "=>", then the lines it is computed from separated by ";",
 each line as names separated by "|" (and, when one of them names a group, that group's names).
 Phrases match whole words, case-insensitively, a plural "s" ignored; "&" stays inside a
-word ("r&d"). A group's entry should be a phrase or an abbreviation, never one common word.
+word ("r&d"). A group's entry should be a phrase, an abbreviation or a word only the trade
+uses for the thing ("headcount"), never one common word.
 """
 
 from __future__ import annotations

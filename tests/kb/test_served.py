@@ -253,6 +253,13 @@ def test_a_question_naming_a_company_by_its_trading_symbol_finds_its_report(fili
     assert [r.document.title.startswith(organisation) for r in shown] == [True] * 3, [r.document.title for r in shown]
 
 
+def test_a_question_asking_for_a_headcount_finds_the_number_of_employees(filings_kb):
+    """Analysts say "headcount"; a 10-K says "we had approximately 73,300 employees". Nothing
+    of the question was in that passage, and the first results were exhibits and DE&I prose."""
+    first = filings_kb.search("NIKE headcount May 31, 2021")[0]
+    assert "73,300 employees" in first.passage.text
+
+
 def test_ingest_stores_each_titles_embedding(filings_kb):
     """What `kb.named` projects out is read from the store, not encoded per query: ingest
     embeds every title once, as the query encoder would."""
