@@ -18,7 +18,7 @@ from .vectors import VectorIndex
 __all__ = ["Hit", "SearchEngine", "MODES"]
 
 MODES = ("hybrid", "dense", "lexical")
-_NUMBER = re.compile(r"[\d.]+")  # an analysed figure: "2053", "12.5", "90"
+_NUMBER = re.compile(r"[\d.]+(?:_[a-z]+)?")  # an analysed figure: "2053", "12.5", "90", "90_million"
 PIVOT_TERMS = 8  # a query of this many terms gets `dense_weight` itself; `length_slope` moves it per doubling
 OVERLAP_FROM = 10_000  # passages; below, BM25 takes microseconds and a thread hop is not worth it
 

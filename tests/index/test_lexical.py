@@ -99,15 +99,20 @@ def _reference_analyzer(text):
     stem = Stemmer.Stemmer("english").stemWord
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     text = re.sub(r"\bhow\s+(many|much)\b", "how", text, flags=re.IGNORECASE)  # the quantifier of a question
-    out = []
-    for t in re.findall(r"(?u)\d[\d,.]*\d|\w+(?:-\w+)+|\b\w\w+\b", text.lower()):
+    out, figure = [], None  # figure: the term of the token before, when it was a figure
+    for t in re.findall(r"(?u)\d[\d,.]*\d|\d|\w+(?:-\w+)+|\b\w\w+\b", text.lower()):
         if t[0].isdigit() and ("," in t or "." in t):
             t = t.replace(",", "")
             out.append(t.rstrip("0").rstrip(".") if t.count(".") == 1 else t)
         elif "-" in t:
             out += list(dict.fromkeys(stem(w) for w in [t, *t.split("-")] if len(w) >= 2 and w not in STOPWORDS_EN))
+        elif t.isdigit() and len(t) == 1:  # a one-digit figure is no term, but it can be scaled
+            pass
         elif t not in STOPWORDS_EN:
             out.append(stem(t))
+        if figure is not None and t.rstrip("s") in ("thousand", "million", "billion", "trillion"):
+            out.append(f"{figure}_{t.rstrip('s')}")  # "90 million" is also one term
+        figure = (t.replace(",", "").rstrip("0").rstrip(".") if "." in t else t.replace(",", "")) if t[0].isdigit() else None
     return out
 
 
@@ -311,7 +316,7 @@ def test_accents_fold_for_lexical_search():
 
 @pytest.mark.parametrize("text, terms", [
     ("2,053 centres", ["2053", "centr"]),
-    ("$1,577 million", ["1577", "million"]),
+    ("$1,577 million", ["1577", "million", "1577_million"]),
     ("grew 12.5% to 1.10", ["grew", "12.5", "1.1"]),
     ("FY2022 and Q4 2022", ["fy2022", "2022", "q4", "2022"]),
     ("Form 10-K", ["form", "10-k", "10"]),
@@ -351,6 +356,28 @@ def test_a_bare_figure_finds_the_passage_that_holds_it():
     assert [i for i, _ in index.search("2,053", 4)] == [2]  # not "Form 053": 2,053 was once indexed as 053
     assert [i for i, _ in index.search("2053", 4)] == [2]
     assert [i for i, _ in index.search("748,000", 4)] == []
+
+
+@pytest.mark.parametrize("text, terms", [
+    ("90 million impressions", ["90", "million", "90_million", "impress"]),
+    ("$1,577 billion", ["1577", "billion", "1577_billion"]),
+    ("2.50 Thousand", ["2.5", "thousand", "2.5_thousand"]),
+    ("million 90", ["million", "90"]),  # a scale names the figure before it
+    ("the year 2022 million", ["year", "2022", "million", "2022_million"]),
+])
+def test_a_figure_with_its_scale_is_also_one_term(text, terms):
+    assert Analyzer()(text) == terms
+    assert [t for _, t in Analyzer().pairs(text)] == terms  # words and terms stay in step
+
+
+def test_a_figure_with_its_scale_finds_the_passage_that_holds_it_first():
+    """Bug: "90 million" ranked tables with a "(Millions)" heading and a cell "90" first: the
+    passages saying "90 million" were 7th and below, the sample report's 31st."""
+    index = BM25Index()
+    index.build([1, 2, 3], ["(Millions) 2022 2021 Change in debt 90 340 Repayment of debt 2 million 77 90",
+                            "The campaign garnered 90 million impressions online.",
+                            "Revenue was 90 billion, up from 88 million."])
+    assert [i for i, _ in index.search("90 million", 3)][0] == 2
 
 
 def test_chinese_after_a_comma_or_figure_is_still_bigrams():
