@@ -72,20 +72,22 @@ class Organisations:
         replaced by the organisation's name: "MMM long-term debt" asks what "3M Company long-term
         debt" asks, and finds it the same way (the title prior, the edition of the year named,
         the name's words in the relevance), where "mmm" is printed on one cover page. A word
-        in lower case is a word ("cost of sales" is not Costco's "COST")."""
+        in lower case is a word ("cost of sales" is not Costco's "COST"), and so is a symbol
+        the collection uses as one (`_names`)."""
         if self._symbol is None or (not any(c.islower() for c in query) and len(query.split()) > 2):
             return query  # a sentence in capitals throughout says nothing by its case
         return self._symbol.sub(lambda m: self._symbols[m.group(1)] if self._names(m.group(1)) else m.group(1), query)
 
     def _names(self, symbol: str) -> bool:
-        """Whether a symbol says nothing else here: its word is not a stop word and the other
-        organisations' documents hold it in no more passages than its own do ("COST" is
-        Costco's symbol, but "cost" fills every filing; "IT" is a word)."""
+        """Whether a symbol says nothing else here: its word is not a stop word, and the rest of
+        the collection holds it in no more passages than its organisation's documents do
+        ("COST" is Costco's symbol, but "cost" fills every filing; "IT" is a word)."""
         with self._lock:
             found = self._plain.get(symbol)
         if found is None:
             terms = self._lexical.analyzer(symbol)
-            own = [doc for doc, name in self.terms.items() if name == name_terms(self._symbols[symbol], self._lexical.analyzer)]
+            name = name_terms(self._symbols[symbol], self._lexical.analyzer)
+            own = [doc for doc, terms_of in self.terms.items() if terms_of == name]
             found = len(terms) == 1
             if found:
                 everywhere = float(self._lexical.df(terms)[0])
