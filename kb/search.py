@@ -3,8 +3,9 @@
 `Searcher` is the search half of a `KnowledgeBase` (`kb.ingest.Ingester` is the writing half):
 fusion and the title prior (`kb.titles`) on the engine's hits, the second stage, the relevance calibration
 and the default cut, series folding, highlights and explain. It reads the store and the
-engine the knowledge base holds and keeps the caches a search fills (query vectors, titles,
-sentences, series), so a `KnowledgeBase` stays a thin front.
+engine the knowledge base holds and keeps the caches a search fills (query vectors, sentences,
+series; where passages come from, their documents' titles and organisations, in
+`kb.provenance`), so a `KnowledgeBase` stays a thin front.
 """
 
 from __future__ import annotations
