@@ -24,7 +24,7 @@ import unicodedata
 from functools import lru_cache
 from itertools import accumulate, chain
 
-__all__ = ["Analyzer"]
+__all__ = ["Analyzer", "asked"]
 
 _CJK_CHARS = "\u3005-\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
 _DASHES = "\u2010\u2011\u2012\u2013"  # hyphen, non-breaking hyphen, figure dash, en dash
@@ -45,6 +45,7 @@ _PERIOD = re.compile(r"(?:fy|cy|q[1-4]|h[12])(\d{2}|\d{4})")  # fiscal year, qua
 _SCALES = {w + s: w for w in ("thousand", "million", "billion", "trillion") for s in ("", "s")}
 _SCALED = re.compile(r"\d\s+(?:thousand|[mbtr]illion)")  # a figure and its scale: only then is a text walked token by token
 _DIGITS = re.compile(r"[\d.]+")  # an analysed figure: "90", "2053", "12.5"
+_JOINED = re.compile(r"[\d.]+_[a-z]+")  # a figure joined to its scale: "90_million"
 
 
 def _fold(text: str) -> str:
@@ -212,3 +213,10 @@ def _scaled(tokens: list[str], words: dict[str, tuple[str, ...]]) -> list[tuple[
             out.append((token, f"{figure}_{_SCALES[token]}"))
         figure = terms[0] if len(terms) == 1 and _DIGITS.fullmatch(terms[0]) else token if token.isdigit() else None  # "2" is no term
     return out
+
+
+def asked(terms: list[str]) -> list[str]:
+    """The terms a question asks, its figures' joined scales left out: "90_million" sharpens
+    BM25's ranking, but a passage printing "$50" and "billion" apart holds what "$50 billion"
+    asks, so shares of what is asked (the title prior, the relevance features) count words."""
+    return [t for t in terms if not _JOINED.fullmatch(t)]

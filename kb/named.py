@@ -21,6 +21,7 @@ from typing import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 import numpy as np
 
 from index import Hit, SearchEngine
+from index.analysis import asked
 from index.fusion import score_fusion
 
 __all__ = ["LEGAL_FORMS", "NAMED_SHARE", "Organisations", "name_terms", "names", "within_named"]
@@ -137,7 +138,7 @@ def within_named(engine: SearchEngine, query: str, hits: list[Hit], documents: l
     if not hits or not heads[0] or vector is None:
         return hits
     lexical, head = engine.lexical, heads[0]
-    terms = list(dict.fromkeys(lexical.analyzer(query)))
+    terms = asked(list(dict.fromkeys(lexical.analyzer(query))))
     idf = lexical.idf(terms)
     if idf.sum() <= 0 or sum(w for t, w in zip(terms, idf.tolist()) if t in head) < NAMED_SHARE * idf.sum():
         return hits

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index import Hit, SearchEngine
-from index.analysis import Analyzer
+from index.analysis import Analyzer, asked
 from index.diversity import mmr
 from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, features
@@ -261,7 +261,7 @@ class Searcher:
         lexical index's stored term sequences (no passage is re-analysed); each passage's
         document title (analysed once, cached) feeds the title features."""
         lexical = engine.lexical
-        terms = list(dict.fromkeys(lexical.analyzer(query)))
+        terms = asked(list(dict.fromkeys(lexical.analyzer(query))))
         matches, lengths = lexical.positions(terms, [h.id for h in hits])
         heads = self.provenance.title_terms(engine, [h.id for h in hits])
         return features(terms, hits, matches, lengths, heads, lexical.idf(terms))

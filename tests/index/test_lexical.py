@@ -370,6 +370,12 @@ def test_a_figure_with_its_scale_is_also_one_term(text, terms):
     assert [t for _, t in Analyzer().pairs(text)] == terms  # words and terms stay in step
 
 
+def test_what_is_asked_leaves_a_figures_joined_scale_out():
+    from index.analysis import asked
+
+    assert asked(Analyzer()("revenue of $50 billion in fy2023")) == ["revenu", "50", "billion", "fy2023", "2023"]
+
+
 def test_a_figure_with_its_scale_finds_the_passage_that_holds_it_first():
     """Bug: "90 million" ranked tables with a "(Millions)" heading and a cell "90" first: the
     passages saying "90 million" were 7th and below, the sample report's 31st."""

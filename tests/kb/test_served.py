@@ -5,6 +5,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kb import KnowledgeBase
@@ -31,6 +32,18 @@ def test_a_bare_figure_ranks_its_passage_first_in_every_mode(sample_kb):
     for mode in ("hybrid", "lexical"):
         first = sample_kb.search("2,053", mode=mode, min_score=0)[0]
         assert "2,053" in first.passage.text, mode
+
+
+def test_a_figures_joined_scale_ranks_but_does_not_judge(sample_kb):
+    """"3 million children" ranks passages printing "3 million" first (the joined term
+    3_million), but a passage printing "2 million children" holds as much of what is asked by
+    the words as before: the relevance features and the title prior count the words, so a
+    scale joined to a figure no passage prints does not lower every result's relevance."""
+    engine = sample_kb.engine()
+    joined, apart = "reached 3 million children", "reached 3; million children"  # ";" keeps them apart
+    assert "3_million" in engine.lexical.analyzer(joined) and "3_million" not in engine.lexical.analyzer(apart)
+    hits = sample_kb.retrieve(joined, 10)
+    assert np.array_equal(sample_kb.evidence(engine, joined, hits), sample_kb.evidence(engine, apart, hits))
 
 
 def test_the_figure_share_of_a_query_takes_weight_from_the_dense_ranking(sample_kb):
