@@ -28,6 +28,7 @@ __all__ = ["LEGAL_FORMS", "NAMED_SHARE", "Organisations", "name_terms", "names",
 
 NAMED_SHARE = 0.25  # of the query's IDF mass in the top document's title: below it, a few shared words are a topic, not a name
 _WORD = re.compile(r"\S+")
+_CAPITALS = re.compile(r"\b[A-Z]{2,5}\b")  # a word in capitals a trading symbol could be
 LEGAL_FORMS = ("the inc incorporated corporation corp company co ltd limited plc llc llp lp group holdings "
                "sa ag nv bv gmbh spa")  # words of a legal form, which tell no organisation from another
 
@@ -53,17 +54,18 @@ class Organisations:
     Made per engine (every write replaces it), so none of it goes stale."""
 
     def __init__(self, engine: SearchEngine, documents: Iterable[tuple[str, str]],
-                 passages_of: Callable[[list[str]], np.ndarray], symbols: Mapping[str, str] | None = None):
+                 passages_of: Callable[[list[str]], np.ndarray], symbols: Callable[[], Mapping[str, str]] | None = None):
         """`documents`: (id, organisation) of the documents that have one; `passages_of`: the
         keys of the passages of some documents; `symbols`: trading symbol -> the organisation
-        whose documents print it (`kb.metadata.trading_symbols`)."""
+        whose documents print it (`kb.metadata.trading_symbols`), called the first time a
+        query writes a word in capitals (it reads the documents' covers)."""
         self._lexical, self._passages_of = engine.lexical, passages_of
         self.terms = {doc: terms for doc, organisation in documents
                       for terms in [name_terms(organisation, self._lexical.analyzer)] if terms}  # document id -> name terms
-        self._symbols = dict(symbols or {})
+        self._symbols_of = symbols
+        self._symbols: dict[str, str] | None = None if symbols else {}
+        self._symbol: re.Pattern | None = None
         self._plain: dict[str, bool] = {}  # symbol -> whether it names its organisation here (`_names`)
-        self._symbol = (re.compile(r"(?<![\w&.-])(" + "|".join(map(re.escape, sorted(self._symbols, key=len, reverse=True)))
-                                   + r")(?![\w&-]|\.\w)") if self._symbols else None)
         self._idf: dict[tuple[str, ...], list[float]] = {}
         self._passages: dict[tuple[str, ...], np.ndarray] = {}
         self._lock = threading.Lock()
@@ -75,9 +77,19 @@ class Organisations:
         the name's words in the relevance), where "mmm" is printed on one cover page. A word
         in lower case is a word ("cost of sales" is not Costco's "COST"), and so is a symbol
         the collection uses as one (`_names`)."""
-        if self._symbol is None or (not any(c.islower() for c in query) and len(query.split()) > 2):
-            return query  # a sentence in capitals throughout says nothing by its case
-        return self._symbol.sub(lambda m: self._symbols[m.group(1)] if self._names(m.group(1)) else m.group(1), query)
+        if not _CAPITALS.search(query) or (not any(c.islower() for c in query) and len(query.split()) > 2):
+            return query  # no word in capitals, or a sentence in capitals throughout (it says nothing by its case)
+        if self._symbols is None:
+            with self._lock:
+                if self._symbols is None and self._symbols_of is not None:
+                    found = dict(self._symbols_of())
+                    self._symbol = re.compile(r"(?<![\w&.-])(" + "|".join(map(re.escape, sorted(found, key=len, reverse=True)))
+                                              + r")(?![\w&-]|\.\w)") if found else None
+                    self._symbols = found
+        if self._symbol is None:
+            return query
+        symbols = self._symbols or {}
+        return self._symbol.sub(lambda m: symbols[m.group(1)] if self._names(m.group(1)) else m.group(1), query)
 
     def _names(self, symbol: str) -> bool:
         """Whether a symbol says nothing else here: its word is not a stop word, and the rest of
@@ -87,7 +99,7 @@ class Organisations:
             found = self._plain.get(symbol)
         if found is None:
             terms = self._lexical.analyzer(symbol)
-            name = name_terms(self._symbols[symbol], self._lexical.analyzer)
+            name = name_terms((self._symbols or {})[symbol], self._lexical.analyzer)
             own = [doc for doc, terms_of in self.terms.items() if terms_of == name]
             found = len(terms) == 1
             if found:

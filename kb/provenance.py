@@ -78,7 +78,7 @@ class Provenance:
         if ref is None or ref() is not engine or known is None:
             documents = [d for d in self.store.documents() if d.organisation]
             known = Organisations(engine, [(d.id, str(d.organisation)) for d in documents],
-                                  lambda ids: self.store.allowed_keys({"document": ids}), self._symbols(documents))
+                                  lambda ids: self.store.allowed_keys({"document": ids}), lambda: self._symbols(documents))
             with self._lock:
                 self._organisations = (weakref.ref(engine), known)
         return known

@@ -62,8 +62,14 @@ def test_a_trading_symbol_in_capitals_is_spelled_out_as_its_organisation(fake_kb
     assert not fake_kb.ingest([tmp_path]).failed
     engine = fake_kb.engine()
     documents = [(d.id, d.title.split(" Annual")[0].split(" Report")[0]) for d in fake_kb.documents()]
-    known = Organisations(engine, documents, lambda ids: fake_kb.store.allowed_keys({"document": list(ids)}),
-                          {"MMM": "3M Company", "COST": "Costco Wholesale Corporation", "IT": "Acme Corporation"})
+    read: list[int] = []  # when the symbols are read
+
+    def symbols():
+        read.append(1)
+        return {"MMM": "3M Company", "COST": "Costco Wholesale Corporation", "IT": "Acme Corporation"}
+
+    known = Organisations(engine, documents, lambda ids: fake_kb.store.allowed_keys({"document": list(ids)}), symbols)
+    assert known.spelled_out("cost of sales") == "cost of sales" and not read  # no word in capitals: no cover is read
     assert known.spelled_out("MMM long-term debt 2022") == "3M Company long-term debt 2022"
     assert known.spelled_out("What is MMM's capex?") == "What is 3M Company's capex?"
     for unchanged in ("cost of sales", "Cost of sales", "MMM26 notes", "COSTS", "WHAT WAS MMM'S COST OF SALES",
@@ -71,3 +77,4 @@ def test_a_trading_symbol_in_capitals_is_spelled_out_as_its_organisation(fake_kb
                       "IT spending"):  # a stop word
         assert known.spelled_out(unchanged) == unchanged
     assert Organisations(engine, documents, lambda ids: None).spelled_out("MMM debt") == "MMM debt"
+    assert read == [1]  # read once
