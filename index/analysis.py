@@ -24,7 +24,7 @@ import unicodedata
 from functools import lru_cache
 from itertools import accumulate, chain
 
-__all__ = ["Analyzer", "asked"]
+__all__ = ["Analyzer", "asked", "is_figure"]
 
 _CJK_CHARS = "\u3005-\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
 _DASHES = "\u2010\u2011\u2012\u2013"  # hyphen, non-breaking hyphen, figure dash, en dash
@@ -115,7 +115,7 @@ class Analyzer:
             text = _fold_latin(text)
         tokens = _TOKEN.findall(text)
         words = self._learn(tokens)
-        if ("illion" in text or "thousand" in text) and _SCALED.search(text):  # a figure's scale is joined to it
+        if _has_scale(text):  # a figure's scale is joined to it
             return _with_scales(tokens, words)
         return list(chain.from_iterable(map(words.__getitem__, tokens)))
 
@@ -175,7 +175,7 @@ class Analyzer:
             text = _fold_latin(text)
         tokens = _TOKEN.findall(text)
         words = self._learn(tokens)
-        if ("illion" in text or "thousand" in text) and _SCALED.search(text):
+        if _has_scale(text):
             return _scaled(tokens, words)
         return [(token, term) for token in tokens for term in words[token]]
 
@@ -186,6 +186,18 @@ class Analyzer:
         return _PIECES.split(text)
 
 
+def _has_scale(text: str) -> bool:
+    """Whether a lower-cased text writes a figure before a scale word (substring tests first:
+    most texts have none, and those pay for no regex)."""
+    return ("illion" in text or "thousand" in text) and _SCALED.search(text) is not None
+
+
+def _figure(token: str, terms: tuple[str, ...]) -> str | None:
+    """The figure a token writes, as its term (a one-digit figure is no term, but it can be
+    scaled: "2 million"); None for any other token."""
+    return terms[0] if len(terms) == 1 and _DIGITS.fullmatch(terms[0]) else token if token.isdigit() else None
+
+
 def _with_scales(tokens: list[str], words: dict[str, tuple[str, ...]]) -> list[str]:
     """The terms of `tokens` as `_scaled` gives them, built as the plain chain is (in C) with
     the joined terms put in after: filings say "$90 million" in most passages."""
@@ -193,8 +205,7 @@ def _with_scales(tokens: list[str], words: dict[str, tuple[str, ...]]) -> list[s
     terms = list(chain.from_iterable(runs))
     ends = list(accumulate(map(len, runs)))
     for i in reversed([i for i in range(1, len(tokens)) if tokens[i] in _SCALES]):
-        before, run = tokens[i - 1], runs[i - 1]
-        figure = run[0] if len(run) == 1 and _DIGITS.fullmatch(run[0]) else before if before.isdigit() else None
+        figure = _figure(tokens[i - 1], runs[i - 1])
         if figure is not None:
             terms.insert(ends[i], f"{figure}_{_SCALES[tokens[i]]}")
     return terms
@@ -211,8 +222,14 @@ def _scaled(tokens: list[str], words: dict[str, tuple[str, ...]]) -> list[tuple[
         out += [(token, term) for term in terms]
         if figure is not None and token in _SCALES:
             out.append((token, f"{figure}_{_SCALES[token]}"))
-        figure = terms[0] if len(terms) == 1 and _DIGITS.fullmatch(terms[0]) else token if token.isdigit() else None  # "2" is no term
+        figure = _figure(token, terms)
     return out
+
+
+def is_figure(term: str) -> bool:
+    """Whether an analysed term is a figure ("2053", "12.5", "90") or one joined to its scale
+    ("90_million")."""
+    return bool(_DIGITS.fullmatch(term) or _JOINED.fullmatch(term))
 
 
 def asked(terms: list[str]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from .analysis import is_figure
 from .embedders import Embedder
 from .fusion import fuse
 from .lexical import LexicalIndex
@@ -18,7 +18,6 @@ from .vectors import VectorIndex
 __all__ = ["Hit", "SearchEngine", "MODES"]
 
 MODES = ("hybrid", "dense", "lexical")
-_NUMBER = re.compile(r"[\d.]+(?:_[a-z]+)?")  # an analysed figure: "2053", "12.5", "90", "90_million"
 PIVOT_TERMS = 8  # a query of this many terms gets `dense_weight` itself; `length_slope` moves it per doubling
 OVERLAP_FROM = 10_000  # passages; below, BM25 takes microseconds and a thread hop is not worth it
 
@@ -111,7 +110,7 @@ class SearchEngine:
         if self.length_slope:
             weight = min(0.9, max(0.1, weight + self.length_slope * float(np.log2(len(terms) / PIVOT_TERMS))))
         idf = self.lexical.idf(terms)
-        figures = np.array([bool(_NUMBER.fullmatch(t)) for t in terms])
+        figures = np.array([is_figure(t) for t in terms])
         return float(weight * (1.0 - idf[figures].sum() / max(idf.sum(), 1e-9)))
 
     def search(
