@@ -70,7 +70,7 @@ class Settings:
     highlight_top: int = _setting(1, "Results whose highlights are chosen by the model (the rest by query terms); 0 for none. Each costs ~0.25 ms per word piece of its passage here.")
     default_k: int = _setting(10, "Results returned when a request does not say.")
     max_k: int = _setting(100, "Most results one request may ask for.")
-    max_query_chars: int = _setting(4000, "Longest query accepted, in characters. A pasted paragraph is a query too (an argument, an abstract): the encoder reads its first 256 word pieces, BM25 all its words.")
+    max_query_chars: int = _setting(10_000, "Longest query accepted, in characters. A pasted paragraph or page is a query too (an argument, an abstract, ~1,600 words at most): the encoder reads its first 256 word pieces, BM25 all its words.")
     max_request_bytes: int = _setting(1_000_000, "Largest HTTP request body accepted (413 beyond).")
     log_format: str = _setting("text", "How `kb serve` logs: text, or json (one JSON object per line; request lines carry request_id, method, path, status, ms, client, bytes).")
     log_requests: bool = _setting(True, "Log one line per HTTP request (with its request id, also sent as X-Request-Id).")

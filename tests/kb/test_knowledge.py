@@ -241,7 +241,7 @@ def test_filters(sample_kb):
     [
         ({"query": ""}, "empty_query"),
         ({"query": "   "}, "empty_query"),
-        ({"query": "x" * 4001}, "query_too_long"),
+        ({"query": "x" * 10_001}, "query_too_long"),
         ({"query": "ok", "k": 0}, "invalid_k"),
         ({"query": "ok", "k": 101}, "invalid_k"),
         ({"query": "ok", "k": True}, "invalid_k"),
@@ -266,6 +266,20 @@ def test_a_query_that_is_not_text_says_so(sample_kb):
     with pytest.raises(InvalidRequest) as info:
         sample_kb.search(42)
     assert info.value.code == "empty_query" and "must be text" in info.value.message  # the code stays stable
+
+def test_a_pasted_page_is_a_query_that_finds_where_it_came_from(fine_kb):
+    """An argument or a page of a report pasted whole (over 4,000 characters, ~900 words)
+    is accepted, and its own passages come first: argument retrieval asks in paragraphs."""
+    document = fine_kb.store.documents()[0]
+    ours, page = set(), ""
+    for _, passage_id, _, _, text in fine_kb.store.document_passages(document.id, offset=10):
+        if len(page) > 4500:
+            break
+        ours.add(passage_id)
+        page += text + " "
+    assert 4000 < len(page) <= fine_kb.settings.max_query_chars
+    results = fine_kb.search(page, k=5)
+    assert results and results[0].passage.id in ours
 
 
 def test_lexical_search_needs_no_model(sample_settings):
