@@ -23,6 +23,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from itertools import accumulate, chain
+from typing import Iterable
 
 __all__ = ["Analyzer", "asked", "is_figure"]
 
@@ -232,8 +233,9 @@ def is_figure(term: str) -> bool:
     return bool(_DIGITS.fullmatch(term) or _JOINED.fullmatch(term))
 
 
-def asked(terms: list[str]) -> list[str]:
-    """The terms a question asks, its figures' joined scales left out: "90_million" sharpens
-    BM25's ranking, but a passage printing "$50" and "billion" apart holds what "$50 billion"
-    asks, so shares of what is asked (the title prior, the relevance features) count words."""
-    return [t for t in terms if not _JOINED.fullmatch(t)]
+def asked(terms: Iterable[str]) -> list[str]:
+    """The distinct terms a question asks (its analysed terms, in order), its figures' joined
+    scales left out: "90_million" sharpens BM25's ranking, but a passage printing "$50" and
+    "billion" apart holds what "$50 billion" asks, so shares of what is asked (the title prior,
+    the relevance features) count words."""
+    return [t for t in dict.fromkeys(terms) if not _JOINED.fullmatch(t)]

@@ -150,7 +150,7 @@ def within_named(engine: SearchEngine, query: str, hits: list[Hit], documents: l
     if not hits or not heads[0] or vector is None:
         return hits
     lexical, head = engine.lexical, heads[0]
-    terms = asked(list(dict.fromkeys(lexical.analyzer(query))))
+    terms = asked(lexical.analyzer(query))
     idf = lexical.idf(terms)
     if idf.sum() <= 0 or sum(w for t, w in zip(terms, idf.tolist()) if t in head) < NAMED_SHARE * idf.sum():
         return hits

@@ -87,12 +87,12 @@ class Provenance:
         """Trading symbol -> the organisation whose documents print it on their cover
         (`kb.metadata.trading_symbols`; a symbol two organisations print goes to the one with
         more documents). Each document's cover is read once per version of its content."""
-        missing = [d.id for d in documents if (d.id, d.content_hash) not in self._covers]
-        if missing:
+        new = [d for d in documents if (d.id, d.content_hash) not in self._covers]
+        if new:
             if len(self._covers) > 100_000:  # bounded
                 self._covers.clear()
-            covers = self.store.document_heads(missing, COVER_CHARS)
-            self._covers.update(((d.id, d.content_hash), trading_symbols(covers.get(d.id, ""))) for d in documents if d.id in missing)
+            covers = self.store.document_heads([d.id for d in new], COVER_CHARS)
+            self._covers.update(((d.id, d.content_hash), trading_symbols(covers.get(d.id, ""))) for d in new)
         votes = Counter((symbol, str(d.organisation)) for d in documents for symbol in self._covers.get((d.id, d.content_hash), ()))
         out: dict[str, str] = {}
         for (symbol, organisation), _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):

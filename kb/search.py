@@ -130,9 +130,9 @@ class Searcher:
         for (the words asked still decide relevance and what matched)."""
         if self._glossary is None:
             return query
-        lexical = engine.lexical
-        named = self.provenance.organisations(engine).named(query) if self._glossary.holds(query) else ()
-        among = self.provenance.organisations(engine).passages(named) if named else None
+        lexical, organisations = engine.lexical, self.provenance.organisations(engine)
+        named = organisations.named(query) if self._glossary.holds(query) else ()
+        among = organisations.passages(named) if named else None
         idf = lexical.idf if among is None else (lambda terms: lexical.idf(terms, among))
         return self._glossary.widen(query, idf_rarity(lexical.analyzer, idf))
 
@@ -150,16 +150,15 @@ class Searcher:
         hits = engine.search(query, max(k, depth, s.candidates if titled else 0), mode, allowed, vector,
                              complete=complete or rerank)
         if titled and hits:
+            organisations = self.provenance.organisations(engine)  # also remembers each document's passages per engine
             hits, documents, heads = by_title(engine.lexical, query, hits, self.provenance.every_document_of(engine, [h.id for h in hits]),
-                                              lambda d: self.provenance.heads(engine, d), self.series_of, self.provenance.organisations(engine),
-                                              s.title_weight)
+                                              lambda d: self.provenance.heads(engine, d), self.series_of, organisations, s.title_weight)
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
             measures, lines = measured
-            known = self.provenance.organisations(engine)  # remembers each document's passages per engine
             hits, documents, heads, window = with_lines(
                 engine, hits, documents, heads, lines, query=query, vector=vector,
-                passages_of=lambda d: known.passages((d,)) if allowed is None else np.intersect1d(known.passages((d,)), allowed))
+                passages_of=lambda d: organisations.passages((d,)) if allowed is None else np.intersect1d(organisations.passages((d,)), allowed))
             hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, lines, measures, window)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
@@ -261,7 +260,7 @@ class Searcher:
         lexical index's stored term sequences (no passage is re-analysed); each passage's
         document title (analysed once, cached) feeds the title features."""
         lexical = engine.lexical
-        terms = asked(list(dict.fromkeys(lexical.analyzer(query))))
+        terms = asked(lexical.analyzer(query))
         matches, lengths = lexical.positions(terms, [h.id for h in hits])
         heads = self.provenance.title_terms(engine, [h.id for h in hits])
         return features(terms, hits, matches, lengths, heads, lexical.idf(terms))

@@ -56,7 +56,7 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
     `heads_of`: analysed titles; `series_of`: document id -> its series (read only when the
     query names a year); `organisations`: the documents' organisations (`kb.named`), whose
     names' IDF it looks up once per engine."""
-    terms = asked(list(dict.fromkeys(lexical.analyzer(query))))
+    terms = asked(lexical.analyzer(query))
     idf = dict(zip(terms, lexical.idf(terms).tolist()))
     weight = title_weight / (sum(idf.values()) or 1.0)
     years = query_years(query)
