@@ -1,14 +1,18 @@
 """Retrieval quality on every judged collection: every mode, with and without the second stage.
 
-    python bench/quality.py --eval ../shared/eval [--questions data/eval/questions.jsonl [--questions FILE ...] --reports-home DIR]
+    python bench/quality.py --eval ../shared/eval [--questions data/eval/questions.jsonl [--questions FILE ...] --reports-home DIR
+                            [--sample-home DIR]]
 
 Each BEIR folder under --eval is ingested into bench/output/<name>-home (kept and reused) and
 measured with `kb.evaluation.evaluate_beir` for hybrid, dense and lexical, each with and
 without the built-in second stage. With --questions and a home holding the documents they are
 about (`make quality` ingests the sample report and the filings into it), the questions are
 measured the same way and as served (every default: hits at 1/5/10, answers the default cut
-hid, off-topic questions given the empty state). Writes bench/QUALITY.md and
-bench/output/quality.json.
+hid, off-topic questions given the empty state). With --sample-home, a home holding the sample
+report alone (as `make run` serves it), the questions of every file about a report it holds and
+every off-topic question are measured there too: plain-word, bare-figure and off-topic questions
+about one report are asked of that report alone as well as among the filings. Writes
+bench/QUALITY.md and bench/output/quality.json.
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from index.relevance import RELIABILITY_BINS  # noqa: E402
-from kb.evaluation import BeirDataset, evaluate_beir, evaluate_questions, evaluate_served, read_questions  # noqa: E402
+from kb.evaluation import (  # noqa: E402
+    BeirDataset,
+    _is_document,
+    evaluate_beir,
+    evaluate_questions,
+    evaluate_served,
+    read_questions,
+)
 from kb.knowledge import KnowledgeBase  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 
@@ -61,6 +72,18 @@ def questions(path: Path, home: Path) -> dict:
     kb = KnowledgeBase(Settings.load(home=home))
     qs = read_questions(path)
     return {"collection": f"{path.name} ({kb.stats()['documents']} documents)", "passages": kb.stats()["passages"],
+            "rows": evaluate_questions(kb, qs, MODES, [False, True]), "served": evaluate_served(kb, qs)}
+
+
+def alone(paths: list[Path], home: Path) -> dict:
+    """The questions of `paths` about a document `home` holds, and every off-topic one, asked
+    of that home."""
+    kb = KnowledgeBase(Settings.load(home=home))
+    documents = kb.documents()
+    qs = [q for path in paths for q in read_questions(path)
+          if q.off_topic or (q.document is not None and any(_is_document(q.document, d) for d in documents))]
+    titles = ", ".join(d.title for d in documents)
+    return {"collection": f"{titles} alone ({len(qs)} questions of those files)", "passages": kb.stats()["passages"],
             "rows": evaluate_questions(kb, qs, MODES, [False, True]), "served": evaluate_served(kb, qs)}
 
 
@@ -116,6 +139,7 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--questions", type=Path, action="append", default=[], help="a questions file (repeatable)")
     parser.add_argument("--reports-home", type=Path)
+    parser.add_argument("--sample-home", type=Path, help="a home holding the sample report alone")
     args = parser.parse_args()
     folders = sorted(p for p in args.eval.iterdir() if (p / "corpus.jsonl").exists()) if args.eval.is_dir() else []
     if not folders:
@@ -126,6 +150,8 @@ def main() -> None:
         results.append(collection(folder, args.split))
     if args.reports_home:
         results += [questions(path, args.reports_home) for path in args.questions]
+    if args.sample_home and args.questions:
+        results.append(alone(args.questions, args.sample_home))
     s = Settings.load()
     defaults = {"mode": "hybrid", "rerank": s.rerank}
     lines = ["# Retrieval quality on every judged collection", "",
