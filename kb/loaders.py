@@ -6,6 +6,7 @@ person can act on; the caller decides to skip the file and go on.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Callable, Iterable
@@ -216,8 +217,10 @@ def load_document(path: Path, data: bytes | None = None) -> LoadedDocument:
         raise
     except Exception as exc:  # a parser bug on hostile input must not stop a folder ingest
         raise LoadError(f"{path.name}: could not be parsed ({type(exc).__name__}: {exc})") from None
-    if not any(b.kind != "heading" for b in doc.blocks):
+    if not doc.blocks:
         raise LoadError(f"{path.name}: no text found", "no_text")
+    if all(b.kind == "heading" for b in doc.blocks):  # a title alone (a catalogue's record): it is the text
+        doc = dataclasses.replace(doc, blocks=tuple(dataclasses.replace(b, kind="text", level=1) for b in doc.blocks))
     return doc
 
 

@@ -75,9 +75,10 @@ class Metadata:
 
 
 def _tidy_name(name: str) -> str:
-    """'LOCKHEED MARTIN CORPORATION' -> 'Lockheed Martin Corporation'; mixed case is kept."""
+    """'LOCKHEED MARTIN CORPORATION' -> 'Lockheed Martin Corporation'; mixed case, and one word
+    in capitals, are kept."""
     name = " ".join(name.strip(" ,.;:").split())
-    if name.isupper():
+    if name.isupper() and " " in name:  # one word in capitals is an acronym: "UNICEF"
         words = []
         for w in name.split():
             core = w.strip(",.()")
@@ -145,12 +146,23 @@ def _kind(text: str) -> str | None:
     return None
 
 
+# A copyright line names who publishes: "© UNICEF 2024", "(c) 2023 Acme Widgets Inc.". The
+# sign or the word is matched in any case, the name only as capitalised words (a list's "(c)
+# kinetic properties of ..." or "copyright restrictions apply" name nobody), "(c)" only before a
+# year, and a name ends at a full stop ("©2012 AACR.This article ...").
+_NAME_WORD = r"[A-Z][\w&'-]*(?:\.[A-Z](?![a-z])[\w&'-]*)*"
+_COPYRIGHT = re.compile(r"(?i:©|\(c\)(?=\s*(?:19|20)\d{2})|\bcopyright\b)\s*(?:©\s*)?(?:\d{4}\s*,?\s*)?(?:(?i:by)\s+)?"
+                        rf"((?:(?i:the)\s+)?{_NAME_WORD}(?:\s+(?:{_NAME_WORD}|of|for|and|the|de|du)){{0,6}}\.?)")
+_NOT_ORGANISATIONS = {"the authors", "the author", "authors", "author", "all rights reserved"}
+
+
 def _organisation(head: str, title: str) -> str | None:
-    if m := re.search(r"(?:©|\(c\)|copyright)\s*(?:\d{4}\s*,?\s*)?(?:by\s+)?((?:the\s+)?[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|the|de|du)){0,6})", head, re.I):
-        return _tidy_name(m.group(1))
+    for line in _COPYRIGHT.finditer(head):
+        if (name := _tidy_name(line.group(1))).lower() not in _NOT_ORGANISATIONS:
+            return name
     if m := re.search(r"\bpublished by\s+((?:the\s+)?[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|the)){0,6})", head):
         return _tidy_name(m.group(1))
-    company = r"((?:[A-Z][\w&.'-]*\s+){0,4}?[A-Z][\w&.'-]*,?\s+(?:Inc\.|Corporation|Company|Ltd\.|plc|Group|Foundation))"
+    company = r"((?:[A-Z][\w&.'-]*[ \t]+){0,4}?[A-Z][\w&.'-]*,?[ \t]+(?:Inc\.|Corporation|Company|Ltd\.|plc|Group|Foundation))"  # on one line
     if m := re.search(company, f"{title}\n{head[:1000]}"):  # the cover's first lines, not any company named later
         return m.group(1).strip()
     # "UNICEF China 2023 Annual Report": the name before the year, when it is not generic words
@@ -168,6 +180,21 @@ def plausible_title(title: str | None) -> bool:
     return 4 <= len(title) <= 200 and not _BAD_TITLE.match(title) and sum(c.isalpha() for c in title) >= 3
 
 
+_ID_WORDS = {"doc", "docs", "document", "file", "record", "item", "untitled", "page", "text", "copy"}
+
+
+def _first_line(text: str, blocks, stem: str) -> str | None:
+    """The text's first line, when the file's name is an id ("11771811", a UUID, "doc_000123"):
+    an exported collection names its files by record, and such a name says nothing of the
+    document. Only a line standing alone as a title would (a paragraph of its own, short)."""
+    words = re.split(r"[\s_\-.]+", stem)
+    if any(re.search(r"[A-Za-z]{3,}", w) and w.lower() not in _ID_WORDS and not re.fullmatch(r"[0-9a-fA-F]{6,}", w)
+           for w in words):
+        return None
+    line = text[blocks[0].start:blocks[0].end].strip() if len(blocks) > 1 else ""  # a title has a body below it
+    return " ".join(line.split()) if "\n" not in line and plausible_title(line) else None
+
+
 def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_info: dict | None = None,
                    title: str | None = None, when: str | None = None, first_heading: bool = True) -> Metadata:
     """Metadata for a loaded text. `cover` is the cover page's largest text (PDF); `title`
@@ -181,7 +208,8 @@ def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_i
     heading = next((text[b.start:b.end] for b in blocks if b.kind == "heading"), None) if first_heading else None
     info = pdf_info or {}
     candidates = [title, cover, heading, str(info.get("Title") or "")]
-    chosen = next((" ".join(c.split()) for c in candidates if c and plausible_title(c)), None) or title_from_filename(stem, text)
+    chosen = next((" ".join(c.split()) for c in candidates if c and plausible_title(c)), None) \
+        or _first_line(text, blocks, stem) or title_from_filename(stem, text)
     dated = when or _date_near_top(text, blocks)
     created = _pdf_date(str(info.get("CreationDate") or ""))
     period = _period(f"{chosen}\n{head}")

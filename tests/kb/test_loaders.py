@@ -244,3 +244,59 @@ def test_a_short_html_pages_table_keeps_its_rows(tmp_path):
     assert doc.text[table.start:table.end] == "Region | 2022\nNorth | 1,200\nSouth | 980"
     assert table.context == "Region | 2022"
     assert [doc.text[b.start:b.end] for b in doc.blocks if b.kind != "table"] == ["Regional results", "Sales grew in every region."]
+
+
+@pytest.mark.parametrize("body", [
+    "We measured three things: (a) uptake, (b) binding and (c) kinetic properties of ATP and IMP are compared.",
+    "Patients were randomised to drug or placebo; copyright restrictions apply to the figures.",
+    "Study A. Copyright © 2016 The Authors. Inside the Cell.",
+])
+def test_a_lettered_list_or_a_publishers_line_is_not_the_documents_organisation(tmp_path, body):
+    """An abstract's "(c)" item, "copyright" in a sentence, or a journal's "© The Authors"
+    once became the document's organisation ("kinetic properties of ATP and IMP are"), and a
+    question holding those words then "named" it: its passages gained the organisation's
+    bonus and those of every other organisation's documents lost a whole fused score."""
+    path = tmp_path / "abstract.txt"
+    path.write_text(f"Binding of nucleotides in muscle\n\n{body}\n")
+    assert load_document(path).organisation is None
+
+
+@pytest.mark.parametrize("line, organisation", [
+    ("© UNICEF 2024", "UNICEF"),
+    ("(c) 2023 Acme Widgets Inc. All rights reserved.", "Acme Widgets Inc."),
+    ("Copyright ©2012 AACR.This article is highlighted in the In This Issue feature.", "AACR"),
+])
+def test_a_copyright_line_names_the_organisation(tmp_path, line, organisation):
+    path = tmp_path / "report.txt"
+    path.write_text(f"Annual results\n\nRevenue grew in every region.\n\n{line}\n")
+    assert load_document(path).organisation == organisation
+
+
+@pytest.mark.parametrize("stem", ["11771811", "3f2a9c0e-5b1d-4e7a-9c3b-2d1e0f4a6b7c", "doc_000123"])
+def test_a_file_named_by_an_id_takes_its_first_line_as_title(tmp_path, stem):
+    """An exported collection names its files by record id: the title was "11771811". Such a
+    name says nothing; the text's first line, a title's length on its own, does."""
+    path = tmp_path / f"{stem}.txt"
+    path.write_text("Microstructural development of human newborn cerebral white matter.\n\n"
+                    "Diffusion tensor imaging was used to assess water diffusion in the developing brain.\n")
+    assert load_document(path).title == "Microstructural development of human newborn cerebral white matter."
+    named = tmp_path / "white-matter-study.txt"
+    named.write_text(path.read_text())
+    assert load_document(named).title == "White Matter Study"  # a readable name is still the title
+
+
+def test_a_file_of_one_line_named_by_an_id_is_not_its_own_title(tmp_path):
+    path = tmp_path / "4711.txt"
+    path.write_text("Boundary layer transition on a flat plate at supersonic speeds.\n")
+    assert load_document(path).title == "4711"
+
+
+def test_a_file_of_headings_alone_is_read_as_its_text(tmp_path):
+    """A record exported as its title alone ("Permutations of a Set with Repetitions", as a
+    third of a catalogue's entries are) reads as a heading, and was refused: "no text found".
+    Headings with nothing under them are the document's text."""
+    path = tmp_path / "996.txt"
+    path.write_text("Permutations of a Set with Repetitions (Algorithm 242)\n")
+    doc = load_document(path)
+    assert [doc.text[b.start:b.end] for b in doc.blocks if b.kind == "text"] == [
+        "Permutations of a Set with Repetitions (Algorithm 242)"]
