@@ -76,13 +76,17 @@ def test_the_descriptions_limits_are_the_settings(tmp_path):
     from kb import Settings
     from webapp import create_app
 
-    app = create_app({"KB_SETTINGS": Settings.load(env={}, home=tmp_path / "h", model="hash", max_k=20, max_query_chars=300)})
+    app = create_app({"KB_SETTINGS": Settings.load(env={}, home=tmp_path / "h", model="hash", max_k=20, max_query_chars=300,
+                                                   candidates=150)})
     described = app.test_client().get("/api/v1/openapi.json").get_json()
     body = described["components"]["schemas"]["SearchRequest"]["properties"]
-    assert body["k"]["maximum"] == 20 and body["query"]["maxLength"] == 300
+    assert body["k"]["maximum"] == 20 and body["query"]["maxLength"] == 300 and body["offset"]["maximum"] == 150
     params = {p["name"]: p["schema"] for p in described["paths"]["/search"]["get"]["parameters"]}
-    assert params["k"]["maximum"] == 20 and params["q"]["maxLength"] == 300
+    assert params["k"]["maximum"] == 20 and params["q"]["maxLength"] == 300 and params["offset"]["maximum"] == 150
     client = app.test_client()
     assert client.get("/api/v1/search?q=water&k=21").status_code == 400
+    # an offset of 25 digits was valid by the description (no maximum) and refused with a 400
+    # (the fuzz test found it): the description now says how deep a search reaches
+    assert client.get("/api/v1/search?q=water&offset=5750570120326890775379968").status_code == 400
     assert client.get("/api/v1/search", query_string={"q": "w" * 301}).status_code == 400
-    assert "\"$max" not in json.dumps(described)  # every "$setting" was replaced
+    assert "\"$max" not in json.dumps(described) and "\"$candidates" not in json.dumps(described)  # every "$setting" was replaced
