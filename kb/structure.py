@@ -7,6 +7,7 @@ spans for line-oriented text (.txt, .md, PDF pages) and turns blocks into sectio
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -217,10 +218,12 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
 def sections(text: str, blocks, title: str):
     """Yield (block, section path) for text blocks; headings set the path ('A > B')."""
     path: list[tuple[int, str]] = []
-    for block in blocks:
+    for i, block in enumerate(blocks):
         if block.kind == "heading":
             heading = " ".join(text[block.start:block.end].split())
             if heading.lower() == title.lower() and not path:
+                if i + 1 < len(blocks) and blocks[i + 1].kind != "heading":  # it opens the text, as a record's title does
+                    yield dataclasses.replace(block, kind="text"), None
                 continue
             path = [(lvl, h) for lvl, h in path if lvl < block.level]
             path.append((block.level, heading))

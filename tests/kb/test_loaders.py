@@ -300,3 +300,18 @@ def test_a_file_of_headings_alone_is_read_as_its_text(tmp_path):
     doc = load_document(path)
     assert [doc.text[b.start:b.end] for b in doc.blocks if b.kind == "text"] == [
         "Permutations of a Set with Repetitions (Algorithm 242)"]
+
+
+def test_a_title_heading_that_opens_the_text_is_the_first_passages_text(tmp_path):
+    """A short document's title is much of what it is about: a record's title opens its text
+    as a paragraph, so its first passage carries it to the embedder and to BM25; a file's did
+    not (a heading equal to the title was dropped). Above a heading, it names the document
+    and stays out of the passages (no passage of the title alone)."""
+    path = tmp_path / "11771811.txt"
+    path.write_text("Bleomycin and pulmonary fibrosis\n\nMice given bleomycin developed fibrosis within weeks.\n")
+    doc = load_document(path)
+    assert doc.title == "Bleomycin and pulmonary fibrosis"
+    assert _sections(doc) == [(None, "Bleomycin and pulmonary fibrosis"), (None, "Mice given bleomycin developed fibrosis within weeks.")]
+    report = tmp_path / "r.md"
+    report.write_text("# Field Report\n\n## Water\n\nWells were dug.\n")
+    assert _sections(load_document(report)) == [("Water", "Wells were dug.")]
