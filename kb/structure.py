@@ -7,9 +7,8 @@ spans for line-oriented text (.txt, .md, PDF pages) and turns blocks into sectio
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 __all__ = ["MONTH", "Block", "LoadedDocument", "TextBuilder", "parse_text", "parse_date", "title_from_filename", "is_heading", "month_number"]
@@ -223,7 +222,7 @@ def sections(text: str, blocks, title: str):
             heading = " ".join(text[block.start:block.end].split())
             if heading.lower() == title.lower() and not path:
                 if i + 1 < len(blocks) and blocks[i + 1].kind != "heading":  # it opens the text, as a record's title does
-                    yield dataclasses.replace(block, kind="text"), None
+                    yield replace(block, kind="text"), None
                 continue
             path = [(lvl, h) for lvl, h in path if lvl < block.level]
             path.append((block.level, heading))
