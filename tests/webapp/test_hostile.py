@@ -65,9 +65,12 @@ def test_idle_connections_do_not_lock_other_clients_out(hostile):
 def test_page_floods_from_one_address_leave_an_api_client_its_speed(hostile):
     """Finding 7: eight parallel page searches from one address raised another client's API
     p50 from 5 to 276 ms. With 150 idle connections and eight page-flooding clients beside
-    it, a keyed API client's p50 stays within 2x of its quiet value. The flood runs in its
+    it, a keyed API client's p50 stays within 3x of its quiet value. The flood runs in its
     own process (`flooder.py`), as an attacker does: eight busy threads in this one would take
-    the measuring client's interpreter lock and time themselves, not the server."""
+    the measuring client's interpreter lock and time themselves, not the server. On 2 cores
+    that process takes a core of its own, so even a fair server slows: 1.6-2.2x in four runs
+    of this test alone on one VM, and a bound of 2x failed one clean-clone run of the whole
+    suite. 3x still fails the fault (55x) by far; bench/flood.py measures the ratio."""
     base, key, _ = hostile
     auth = {"Authorization": f"Bearer {key}"}
     queries = [f"health professionals newborn care {n}" for n in range(130)]
@@ -89,7 +92,7 @@ def test_page_floods_from_one_address_leave_an_api_client_its_speed(hostile):
         assert flood.stdout.readline().strip() == "limited"  # the flood has spent its burst: steady state
         loaded = api_p50(queries[40:70])
         for stretch in (queries[70:100], queries[100:130]):  # best of three: a noisy stretch on a shared 2-core VM is not the flood
-            if loaded <= 2 * quiet + 0.002:
+            if loaded <= 3 * quiet + 0.002:
                 break
             loaded = min(loaded, api_p50(stretch))
     finally:
@@ -98,7 +101,7 @@ def test_page_floods_from_one_address_leave_an_api_client_its_speed(hostile):
             s.close()
     codes = json.loads(answers.strip().splitlines()[-1])
     assert codes.get("429") and codes.get("200")  # the flood was served in part, and held back
-    assert loaded <= 2 * quiet + 0.002, (quiet, loaded)  # 2 ms for scheduling noise; bench/flood.py measures it
+    assert loaded <= 3 * quiet + 0.002, (quiet, loaded)  # 2 ms for scheduling noise; bench/flood.py measures it
 
 
 def test_a_truncated_index_file_does_not_kill_the_server(hostile):
