@@ -6,8 +6,8 @@ person can act on; the caller decides to skip the file and go on.
 
 from __future__ import annotations
 
-import dataclasses
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -220,7 +220,7 @@ def load_document(path: Path, data: bytes | None = None) -> LoadedDocument:
     if not doc.blocks:
         raise LoadError(f"{path.name}: no text found", "no_text")
     if all(b.kind == "heading" for b in doc.blocks):  # a title alone (a catalogue's record): it is the text
-        doc = dataclasses.replace(doc, blocks=tuple(dataclasses.replace(b, kind="text", level=1) for b in doc.blocks))
+        doc = replace(doc, blocks=tuple(replace(b, kind="text", level=1) for b in doc.blocks))
     return doc
 
 

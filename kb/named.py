@@ -114,7 +114,7 @@ class Organisations:
         """The ids of the documents whose organisation the query names (`names`), sorted."""
         if not self.terms:
             return ()
-        terms = list(dict.fromkeys(self._lexical.analyzer(query)))
+        terms = asked(self._lexical.analyzer(query))
         idf = dict(zip(terms, self._lexical.idf(terms).tolist()))
         return tuple(sorted(doc for doc, name in self.terms.items() if names(idf, name, self.weights(name))))
 
