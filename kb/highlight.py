@@ -86,15 +86,18 @@ def best_sentences(
 
     The first `embed_top` passages are scored by the embedder: cosine similarity of each
     sentence to the query (all in one batch), keeping sentences close to the passage's best,
-    unless one of their sentences holds at least half the query's terms. The rest, or all when
-    there is no embedder, by how many distinct query terms a sentence holds. Embedding sentences is the costly part of a search, hence the split. When the query
+    unless one of their sentences holds at least a third of the query's terms. The rest, or all
+    when there is no embedder, by how many distinct query terms a sentence holds. Embedding
+    sentences is the costly part of a search, hence the split; a long question or claim is
+    seldom met by a sentence holding half its words, so at half the model ran for a third of
+    SciFact's claims, at a third for a tenth (bench/scale.py measures what that costs). When the query
     names figures or codes ("748,000", "10-K") and a passage holds them, only the sentences
     holding the most of them are candidates: "748,000" is not answered by "74,000 teachers".
     (Not those its document's title holds: the "2023" of "Nike FY2023 cost of sales" names the
     report, and the statement's column headings "2023 2022 2021" do not answer.) A table's
     rows are its sentences (`_rows`).
     `titled`: for each passage, the query terms its document's title holds. In deciding
-    whether a sentence holds half the query's terms they count as held (beside at least one of
+    whether a sentence holds a third of the query's terms they count as held (beside at least one of
     the sentence's own, so the sentence chosen by terms holds one): "Ulta Beauty net income
     first quarter fiscal 2023" is answered in its own words by "Net income increased 4.7% ... in
     the first quarter" of the release titled "Ulta Beauty Announces First Quarter Fiscal 2023
@@ -106,7 +109,7 @@ def best_sentences(
     `lines`: the terms of each line asked for besides the query's words (the lines a measure
     it names is computed from, `kb.glossary`; the caller leaves the measure's own name out of
     `query_terms`, or "working capital" is answered by "Work in process"). A sentence holding
-    all of one's terms answers in its own words, as one holding half the query's terms does
+    all of one's terms answers in its own words, as one holding a third of the query's terms does
     ("Total current assets" for "current ratio"); by terms, the share of a line a sentence
     holds is worth half a query term: "Total assets" answers "Microsoft return on assets", not
     "Operating lease right-of-use assets", yet "Free cash flow conversion 66 %", which 3M
@@ -117,9 +120,9 @@ def best_sentences(
     weight = dict(rarity or {})
     tie = 0.25 / max(1e-9, math.fsum(weight.get(t, 0.0) for t in query_terms))  # all of them weigh a quarter of a term
     exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
-    enough = max(1, (len(query_terms) + 1) // 2)
-    # a passage one of whose sentences holds half the query's terms or more is highlighted by
-    # terms: that sentence answers in the query's own words, and embedding it costs most of a search
+    enough = max(1, (len(query_terms) + 2) // 3)
+    # a passage one of whose sentences holds a third of the query's terms or more is highlighted
+    # by terms: that sentence answers in the query's own words, and embedding it costs most of a search
     given = list(titled) if titled is not None else [frozenset()] * len(passages)
 
     def holds(t: frozenset[str], n: int) -> int:  # the title's terms count only beside one of the sentence's own
