@@ -135,6 +135,9 @@ class LexicalIndex(Protocol):
 
     def __len__(self) -> int: ...
 
+    def ids(self) -> np.ndarray:
+        """Every passage id indexed, in the index's order."""
+
     def save(self, path: Path) -> None: ...
 
 

@@ -316,9 +316,10 @@ class KnowledgeBase:
         }
 
     def warm(self) -> None:
-        """Load the model and indexes now, so the first search is not the slow one."""
+        """Load the model and indexes now, and read ahead what searches read per passage
+        (`Searcher.warm`), so the first searches are not the slow ones."""
         self.embedder.embed("warm up")
-        self.engine()
+        self.searcher.warm()
 
     def close(self) -> None:
         self.store.close()

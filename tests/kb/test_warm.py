@@ -1,0 +1,20 @@
+"""A server warms what every search reads per passage, so its first searches cost what later
+ones do (bench/scale.py measures each request new, on a server just started)."""
+
+from kb import KnowledgeBase
+
+
+def test_after_warm_a_search_reads_no_passage_documents_titles_or_lines_from_the_store(fine_kb, monkeypatch):
+    kb = KnowledgeBase(fine_kb.settings)  # a process just started: every cache empty
+    kb.warm()
+    reads = []
+    for name in ("every_document_for", "texts"):
+        real = getattr(kb.store, name)
+        monkeypatch.setattr(kb.store, name, lambda keys, real=real, name=name: reads.append((name, len(keys))) or real(keys))
+    for query in ("online child protection", "how many teachers were trained", "2,053", "immunization coverage"):
+        assert kb.search(query, min_score=0)
+    assert reads == []
+    cold = KnowledgeBase(fine_kb.settings)  # without warm(), the same searches read them
+    monkeypatch.setattr(cold.store, "texts", lambda keys, real=cold.store.texts: reads.append(("texts", len(keys))) or real(keys))
+    cold.search("online child protection", min_score=0)
+    assert reads
