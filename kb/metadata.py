@@ -149,10 +149,17 @@ def _kind(text: str) -> str | None:
 # A copyright line names who publishes: "© UNICEF 2024", "(c) 2023 Acme Widgets Inc.". The
 # sign or the word is matched in any case, the name only as capitalised words (a list's "(c)
 # kinetic properties of ..." or "copyright restrictions apply" name nobody), "(c)" only before a
-# year, and a name ends at a full stop ("©2012 AACR.This article ...").
-_NAME_WORD = r"[A-Z][\w&'-]*(?:\.[A-Z](?![a-z])[\w&'-]*)*"
+# year, and a name ends at a full stop ("©2012 AACR.This article ..."): a word holds one only
+# inside an initialism ("U.S.", "N.V.") or a web name ("Amazon.com"), never before a capitalised
+# word ("UNICEF China.Beijing"), and ends with one only as an initial or a short form inside a
+# name ("R.R. Bowker Company", "E. Language Bros., Inc."), never as a sentence ("the Board.");
+# "Inc." and "Co." end a name ("Acme Widgets Inc. All rights reserved"), and `_tidy_name` keeps it.
+_NAME_WORD = (r"[A-Z][\w&'-]*(?:\.(?:[a-z]|[A-Z](?![a-z]))[\w&'-]*)*"
+              r"(?:(?:(?<=\b[A-Z])|(?<=\bBros)|(?<=\bSt)|(?<=\bJr))\.)?")
 _COPYRIGHT = re.compile(r"(?i:©|\(c\)(?=\s*(?:19|20)\d{2})|\bcopyright\b)\s*(?:©\s*)?(?:\d{4}\s*,?\s*)?(?:(?i:by)\s+)?"
                         rf"((?:(?i:the)\s+)?{_NAME_WORD}(?:\s+(?:{_NAME_WORD}|of|for|and|the|de|du)){{0,6}}\.?)")
+_PUBLISHER = re.compile(rf"(?i:\bpublished\s+by)\s+((?:(?i:the)\s+)?{_NAME_WORD}"
+                        rf"(?:(?:\s+(?:of|for|and|the|de|du))*\s+{_NAME_WORD}){{0,6}})")  # ends on a name's word
 _NOT_ORGANISATIONS = {"the authors", "the author", "authors", "author", "all rights reserved"}
 
 
@@ -160,9 +167,9 @@ def _organisation(head: str, title: str) -> str | None:
     for line in _COPYRIGHT.finditer(head):
         if (name := _tidy_name(line.group(1))).lower() not in _NOT_ORGANISATIONS:
             return name
-    if m := re.search(r"\bpublished by\s+((?:the\s+)?[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|the)){0,6})", head):
+    if m := _PUBLISHER.search(head):
         return _tidy_name(m.group(1))
-    company = r"((?:[A-Z][\w&.'-]*[ \t]+){0,4}?[A-Z][\w&.'-]*,?[ \t]+(?:Inc\.|Corporation|Company|Ltd\.|plc|Group|Foundation))"  # on one line
+    company = rf"((?:{_NAME_WORD}[ \t]+){{0,4}}?{_NAME_WORD},?[ \t]+(?:Inc\.|Corporation|Company|Ltd\.|plc|Group|Foundation))"  # on one line
     if m := re.search(company, f"{title}\n{head[:1000]}"):  # the cover's first lines, not any company named later
         return m.group(1).strip()
     # "UNICEF China 2023 Annual Report": the name before the year, when it is not generic words

@@ -272,6 +272,22 @@ def test_a_copyright_line_names_the_organisation(tmp_path, line, organisation):
     assert load_document(path).organisation == organisation
 
 
+@pytest.mark.parametrize("line, organisation", [
+    ("This report was published by Save the Children. The views expressed are the authors' own.", "Save the Children"),
+    ("Published by UNICEF China.Beijing, 2023", "UNICEF China"),
+    ("Published by the World Health Organization. Geneva, Switzerland", "the World Health Organization"),
+    ("Prepared for the Board. Greenpeace International Ltd. Amsterdam", "Greenpeace International Ltd."),
+])
+def test_an_organisations_name_ends_at_a_full_stop(tmp_path, line, organisation):
+    """A publisher's line ran on past the sentence ("Save the Children. The", "the World
+    Health Organization. Geneva", "Board. Greenpeace International Ltd."), and "Published by"
+    with a capital was not read at all. A name holds a full stop only inside an initialism
+    ("U.S.", "N.V."), as a copyright line's does."""
+    path = tmp_path / "report.txt"
+    path.write_text(f"Annual results\n\n{line}\n\nRevenue grew in every region.\n")
+    assert load_document(path).organisation == organisation
+
+
 @pytest.mark.parametrize("stem", ["11771811", "3f2a9c0e-5b1d-4e7a-9c3b-2d1e0f4a6b7c", "doc_000123"])
 def test_a_file_named_by_an_id_takes_its_first_line_as_title(tmp_path, stem):
     """An exported collection names its files by record id: the title was "11771811". Such a
