@@ -88,9 +88,9 @@ def best_sentences(
     sentence to the query (all in one batch), keeping sentences close to the passage's best,
     unless one of their sentences holds at least a third of the query's terms. The rest, or all
     when there is no embedder, by how many distinct query terms a sentence holds. Embedding
-    sentences is the costly part of a search, hence the split; a long question or claim is
-    seldom met by a sentence holding half its words, so at half the model ran for a third of
-    SciFact's claims, at a third for a tenth (bench/scale.py measures what that costs). When the query
+    sentences is the costly part of a search, hence the split; a third, not half: a long
+    question or claim is seldom met by a sentence holding half its words, yet one holding a
+    third of them mostly answers in them (bench/scale.py measures what the model costs). When the query
     names figures or codes ("748,000", "10-K") and a passage holds them, only the sentences
     holding the most of them are candidates: "748,000" is not answered by "74,000 teachers".
     (Not those its document's title holds: the "2023" of "Nike FY2023 cost of sales" names the

@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Searcher"]
 
 # passages whose documents, analysed titles and lines `Searcher.warm` reads ahead: within each
-# cache's bound (the titles' is 20,000), and about 0.25 s at start for 12k SciFact passages
+# cache's bound (the titles' is 20,000), so what is read ahead is not pushed out again
 WARM_PASSAGES = 20_000
 
 
@@ -103,14 +103,13 @@ class Searcher:
                 self._sentence_vectors = SentenceVectors(self.embedder.embed_short)
             return self._sentence_vectors
 
-
     def warm(self) -> None:
         """Read ahead what a hybrid search reads for each of its 200-400 candidates: the
         passage's documents, their analysed titles (the title prior) and its lines with
         figures (`kb.labels`), for the first `WARM_PASSAGES` passages, and the documents'
         organisations. A server just started otherwise pays for them on its first few hundred
-        searches, a millisecond or more each (bench/scale.py asks new questions of a new
-        server). The caches stay bounded; a write's new engine reads passages' documents anew."""
+        searches, whose candidates are all new to it. The caches stay bounded; a write's new
+        engine reads passages' documents anew."""
         engine = self.engine()
         if engine is None or not len(engine.lexical):
             return
