@@ -156,10 +156,12 @@ def _kind(text: str) -> str | None:
 # "Inc." and "Co." end a name ("Acme Widgets Inc. All rights reserved"), and `_tidy_name` keeps it.
 _NAME_WORD = (r"[A-Z][\w&'-]*(?:\.(?:[a-z]|[A-Z](?![a-z]))[\w&'-]*)*"
               r"(?:(?:(?<=\b[A-Z])|(?<=\bBros)|(?<=\bSt)|(?<=\bJr))\.)?")
-_COPYRIGHT = re.compile(r"(?i:©|\(c\)(?=\s*(?:19|20)\d{2})|\bcopyright\b)\s*(?:©\s*)?(?:\d{4}\s*,?\s*)?(?:(?i:by)\s+)?"
-                        rf"((?:(?i:the)\s+)?{_NAME_WORD}(?:\s+(?:{_NAME_WORD}|of|for|and|the|de|du)){{0,6}}\.?)")
-_PUBLISHER = re.compile(rf"(?i:\bpublished\s+by)\s+((?:(?i:the)\s+)?{_NAME_WORD}"
-                        rf"(?:(?:\s+(?:of|for|and|the|de|du))*\s+{_NAME_WORD}){{0,6}})")  # ends on a name's word
+# a name, in a copyright line or a publisher's alike: up to seven words after an optional "the",
+# "of", "the" and the like among them but never last
+_NAME = (rf"((?:(?i:the)\s+)?{_NAME_WORD}(?:\s+(?:{_NAME_WORD}|of|for|and|the|de|du)){{0,6}}"
+         r"(?<!\sof)(?<!\sfor)(?<!\sand)(?<!\sthe)(?<!\sde)(?<!\sdu))")
+_COPYRIGHT = re.compile(r"(?i:©|\(c\)(?=\s*(?:19|20)\d{2})|\bcopyright\b)\s*(?:©\s*)?(?:\d{4}\s*,?\s*)?(?:(?i:by)\s+)?" + _NAME)
+_PUBLISHER = re.compile(r"(?i:\bpublished\s+by)\s+" + _NAME)
 _NOT_ORGANISATIONS = {"the authors", "the author", "authors", "author", "all rights reserved"}
 
 
