@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -30,9 +29,11 @@ def _lexical_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-lexical")
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One ranked passage id with the evidence behind its score (ranks start at 1)."""
+class Hit(NamedTuple):
+    """One ranked passage id with the evidence behind its score (ranks start at 1).
+
+    A named tuple rather than a frozen dataclass: a hybrid search builds one per candidate,
+    hundreds of them, and a tuple is built several times faster."""
 
     id: int
     score: float
@@ -43,8 +44,8 @@ class Hit:
     rerank_score: float | None = None
 
     def rescored(self, score: float) -> Hit:
-        """This hit with another score: `dataclasses.replace(hit, score=...)` at half its cost
-        (the title prior rescores every candidate of a search)."""
+        """This hit with another score: `_replace(score=...)` at half its cost (the title prior
+        rescores every candidate of a search)."""
         return Hit(self.id, score, self.dense_score, self.dense_rank, self.lexical_score, self.lexical_rank, self.rerank_score)
 
 

@@ -10,7 +10,6 @@ series; where passages come from, their documents' titles and organisations, in
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from typing import TYPE_CHECKING
 
@@ -190,7 +189,7 @@ class Searcher:
                 texts = [rows[k][0].clean if k in rows else "" for k in keys]
             scores = self.reranker.score(query, x, texts)
             order = np.argsort(-scores, kind="stable")
-            head = [dataclasses.replace(head[i], score=float(scores[i]), rerank_score=float(scores[i])) for i in order]
+            head = [head[i]._replace(score=float(scores[i]), rerank_score=float(scores[i])) for i in order]
         if diversify and head:
             vectors = engine.vectors.vectors(np.array([h.id for h in head], dtype=np.int64))
             head = [head[i] for i in mmr(np.array([h.score for h in head]), vectors, min(k, len(head)), s.diversity)]
@@ -419,7 +418,7 @@ class Searcher:
         folded = fold([places[h.id] for h in kept], series_of, query_years(query), self._signatures)
         out_hits, rows, also = [], {}, []
         for i, shown, others in folded:
-            hit = kept[i] if shown.key == kept[i].id else dataclasses.replace(kept[i], id=shown.key)
+            hit = kept[i] if shown.key == kept[i].id else kept[i]._replace(id=shown.key)
             if hit.id in rows:  # the shown place's passage is already a result
                 continue
             out_hits.append(hit)

@@ -69,21 +69,21 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
     someone = any(naming.values())  # the query names an organisation among these documents
     by_document: dict[str, float] = {}  # the bonus depends on the document alone (each is in `flat` once)
     for doc, title in flat:
-        head = head_of[(doc, title)]
-        bonus = weight * math.fsum(idf[t] for t in head.intersection(idf)) if head else 0.0  # exact: no set order in it
+        common = head_of[(doc, title)].intersection(idf)
+        bonus = weight * math.fsum([idf[t] for t in common]) if common else 0.0  # exact: no set order in it
         found = series.get(doc) if bonus else None
-        edition = found.edition(doc) if found is not None and head & named else None
+        edition = found.edition(doc) if found is not None and not common.isdisjoint(named) else None
         toward = _edition_bonus(found, edition, years) if found is not None and edition is not None else 0.0
         if toward >= 0 and doc in of:
             toward += 1.0 if naming[of[doc]] else -OTHERS if someone else 0.0
         by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * title_weight
     # the best of a passage's documents; `max` keeps the first of equals: its first place
-    documents = [max(o, key=lambda d: by_document[d[0]]) if len(o) > 1 else o[0] for o in options]
+    documents = [o[0] if len(o) == 1 else max(o, key=lambda d: by_document[d[0]]) for o in options]
     heads = [head_of[d] for d in documents]
     if not any(by_document.values()):
         return hits, documents, heads
     scores = [h.score + by_document[doc] for h, (doc, _) in zip(hits, documents)]
-    order = sorted(range(len(hits)), key=lambda i: -scores[i])
+    order = sorted(range(len(hits)), key=scores.__getitem__, reverse=True)
     return ([hits[i].rescored(scores[i]) if scores[i] != hits[i].score else hits[i] for i in order],
             [documents[i] for i in order], [heads[i] for i in order])
 
