@@ -10,6 +10,7 @@ from typing import Callable, Hashable, Sequence, TypeVar
 __all__ = ["LRU"]
 
 V = TypeVar("V")
+_MISSING = object()
 
 
 class LRU:
@@ -21,17 +22,22 @@ class LRU:
     def get_many(self, keys: Sequence[Hashable], compute: Callable[[list], Sequence[V]]) -> list[V]:
         """The value of each key; those not cached are computed together by `compute(missing)`
         (outside the lock, so other threads keep reading) and kept."""
+        items, known = self._items, {}
         with self._lock:
-            known = {k: self._items[k] for k in keys if k in self._items}
-        missing = [k for k in dict.fromkeys(keys) if k not in known]
-        if missing:
-            known.update(zip(missing, compute(missing)))
-        with self._lock:
-            for k in dict.fromkeys(keys):
-                self._items[k] = known[k]
-                self._items.move_to_end(k)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            for k in keys:
+                v = items.get(k, _MISSING)
+                if v is not _MISSING:
+                    items.move_to_end(k)
+                    known[k] = v
+        if len(known) < len(keys):
+            missing = [k for k in dict.fromkeys(keys) if k not in known]
+            if missing:
+                computed = dict(zip(missing, compute(missing)))
+                known.update(computed)
+                with self._lock:
+                    items.update(computed)
+                    while len(items) > self._size:
+                        items.popitem(last=False)
         return [known[k] for k in keys]  # type: ignore[misc]  # every key is known by now
 
     def clear(self) -> None:
