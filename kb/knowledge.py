@@ -222,14 +222,14 @@ class KnowledgeBase:
 
     def series(self, generation: int | None = None) -> list[Series]:
         """The report series among the documents (`kb.series`)."""
-        return self.searcher.series(generation)
+        return self.searcher.editions.series(generation)
 
     def series_of(self, generation: int | None = None) -> dict[str, Series]:
         """Document id -> its series, for the documents in one."""
-        return self.searcher.series_of(generation)
+        return self.searcher.editions.series_of(generation)
 
     def store_filters(self, filters: dict | None) -> dict | None:
-        return self.searcher.store_filters(filters)
+        return self.searcher.editions.store_filters(filters)
 
     def query_terms(self, query: str) -> tuple[set[str], Analyzer | None]:
         return self.searcher.query_terms(query)

@@ -3,9 +3,9 @@
 `Searcher` is the search half of a `KnowledgeBase` (`kb.ingest.Ingester` is the writing half):
 fusion and the title prior (`kb.titles`) on the engine's hits, the second stage, the relevance calibration
 and the default cut, series folding, highlights and explain. It reads the store and the
-engine the knowledge base holds and keeps the caches a search fills (query vectors, sentences,
-series; where passages come from, their documents' titles and organisations, in
-`kb.provenance`), so a `KnowledgeBase` stays a thin front.
+engine the knowledge base holds and keeps the caches a search fills (query vectors, sentences;
+where passages come from, their documents' titles and organisations, in `kb.provenance`; the
+report series, in `kb.editions`), so a `KnowledgeBase` stays a thin front.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from index.diversity import mmr
 from index.relevance import Calibrator, CosineNull, reference_null
 from index.rerank import FEATURES, features
 
+from .editions import Editions
 from .glossary import idf_rarity, load_glossary
 from .highlight import Sentences, SentenceVectors, best_sentences
 from .labels import Lines, label_lines, labelled_first, labels_what_is_asked, with_lines
 from .lru import LRU
 from .named import within_named
 from .provenance import Provenance
-from .records import Place, Result
-from .series import Series, edition_year, find_series, fold, query_years
+from .records import Result
 from .titles import by_title
 from .validation import validate_highlight, validate_min_score, validate_offset, validate_search
 
@@ -59,8 +59,7 @@ class Searcher:
         self.provenance = Provenance(kb.store)  # passages' documents, titles and organisations
         self._sentences = Sentences()
         self._sentence_vectors: SentenceVectors | None = None
-        self._series: tuple[int, list[Series], dict[str, Series]] | None = None  # (generation, series, by document)
-        self._signatures = LRU(50_000)  # passages' words, for folding editions (`kb.series.fold`)
+        self.editions = Editions(kb.store)  # report series: filters by series and year, folding
         self._lines = LRU(50_000)  # passages' lines with figures (`kb.labels.label_lines`)
         self._glossary = load_glossary(kb.settings.glossary)
 
@@ -160,7 +159,7 @@ class Searcher:
                   measured: tuple[list[str], list[str]]) -> list[Hit]:
         """`measured`: `_measured(query)`, which the caller needs as well."""
         s = self.settings
-        filters = self.store_filters(filters)
+        filters = self.editions.store_filters(filters)
         allowed = self.store.allowed_keys(filters) if filters else None
         if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
             vector = self.query_vector(query)
@@ -171,7 +170,7 @@ class Searcher:
         if titled and hits:
             organisations = self.provenance.organisations(engine)  # also remembers each document's passages per engine
             hits, documents, heads = by_title(engine.lexical, query, hits, self.provenance.every_document_of(engine, [h.id for h in hits]),
-                                              lambda d: self.provenance.heads(engine, d), self.series_of, organisations, s.title_weight)
+                                              lambda d: self.provenance.heads(engine, d), self.editions.series_of, organisations, s.title_weight)
             if vector is not None:
                 hits = within_named(engine, query, hits, documents, heads, vector, self.title_vector)
             measures, lines = measured
@@ -216,42 +215,6 @@ class Searcher:
             texts = self.store.texts(missing)
             return [label_lines(texts.get(k, "")) for k in missing]
         return self._lines.get_many(keys, load)
-
-    # -- series ------------------------------------------------------------------------
-
-    def series(self, generation: int | None = None) -> list[Series]:
-        """The report series among the documents (`kb.series`), found again after each write.
-        `generation`: the store's, when the caller has just read it (a search's snapshot)."""
-        return self._series_at(generation)[1]
-
-    def series_of(self, generation: int | None = None) -> dict[str, Series]:
-        """Document id -> its series, for the documents in one."""
-        return self._series_at(generation)[2]
-
-    def _series_at(self, generation: int | None) -> tuple[int, list[Series], dict[str, Series]]:
-        generation = self.store.generation() if generation is None else generation
-        with self._lock:
-            if self._series is None or self._series[0] != generation:
-                found = find_series(self.store.documents())
-                self._series = (generation, found, {e.document.id: x for x in found for e in x.editions})
-            return self._series
-
-    def store_filters(self, filters: dict | None) -> dict | None:
-        """Validated filters as the store reads them: `series` and `year` become the documents
-        they select (intersected with a `document` filter); none selected selects nothing."""
-        if not filters or not ({"series", "year"} & set(filters)):
-            return filters
-        out = {k: v for k, v in filters.items() if k not in ("series", "year")}
-        docs = {d.id: d for d in self.store.documents()}
-        chosen = set(out.get("document", docs))
-        if "series" in filters:
-            found = next((x for x in self.series() if x.id == filters["series"]), None)
-            chosen &= {e.document.id for e in found.editions} if found else set()
-        if "year" in filters:
-            years = set(filters["year"])
-            chosen &= {d for d in docs if edition_year(docs[d]) in years}
-        out["document"] = sorted(chosen) or ["\u0000none"]  # an id no document has
-        return out
 
     def query_terms(self, query: str) -> tuple[set[str], Analyzer | None]:
         """The query's terms as the lexical index analyses them, and the analyser (to find
@@ -346,15 +309,15 @@ class Searcher:
         query = self.provenance.organisations(engine).spelled_out(query)  # "MMM" -> "3M Company"
         wide = self.widened(engine, query)
         vector = self.query_vector(wide) if use_model else None
-        series_of = self.series_of(generation)
+        series_of = self.editions.series_of(generation)
         extra = k if series_of else 0  # folded editions leave room for more results
         measures, measured = self._measured(wide)
         hits = self._retrieve(engine, wide, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain,
                               (measures, measured))
-        filters = self.store_filters(filters)
+        filters = self.editions.store_filters(filters)
         also: list[tuple] = []
         if series_of:
-            hits, rows, also = self._fold(hits, filters, series_of, query)
+            hits, rows, also = self.editions.fold(hits, filters, series_of, query)
             hits, also = hits[:offset + k], also[:offset + k]  # the room asked for is not scored
         else:
             rows = self.store.results_for([h.id for h in hits], filters)
@@ -401,30 +364,6 @@ class Searcher:
             results.append(Result(offset + i + 1, hit.score, passage, occurrence, document, marks, why, rel,
                                   also[i] if also else ()))
         return results
-
-    def _fold(self, hits: list[Hit], filters: dict | None, series_of: dict[str, Series], query: str):
-        """Hits with the same or nearly the same passage in several editions of a series folded
-        into one (`kb.series.fold`): (hits, rows as `results_for` gives them, other editions
-        per hit). The hit keeps the best member's score and evidence; it shows the edition the
-        query names by year, else the newest."""
-        rows = self.store.results_for([h.id for h in hits], filters)  # first places
-        serial = [h.id for h in hits if h.id in rows and rows[h.id][2].id in series_of]
-        if not serial:  # nothing of a series among them: nothing to fold
-            kept = [h for h in hits if h.id in rows]
-            return kept, rows, [()] * len(kept)
-        places = {k: [Place(k, *row)] for k, row in rows.items()}
-        places.update(self.store.places(serial, filters))  # every place of the passages in a series
-        kept = [h for h in hits if h.id in places]
-        folded = fold([places[h.id] for h in kept], series_of, query_years(query), self._signatures)
-        out_hits, rows, also = [], {}, []
-        for i, shown, others in folded:
-            hit = kept[i] if shown.key == kept[i].id else kept[i]._replace(id=shown.key)
-            if hit.id in rows:  # the shown place's passage is already a result
-                continue
-            out_hits.append(hit)
-            rows[hit.id] = (shown.passage, shown.occurrence, shown.document)
-            also.append(others)
-        return out_hits, rows, also
 
 
 def _in_order(relevance: list[float | None]) -> list[float | None]:
