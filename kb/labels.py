@@ -200,6 +200,8 @@ def _words(lines: Lines, starts: set[str], analyser: Analyzer) -> list[tuple[str
 def _label_score(lines: list[tuple[str, ...]], idf: dict[str, float], head: frozenset[str]) -> float:
     """The best line's share of the IDF mass asked beyond the title, times the share of the
     line's words that are the query's; 0 below `COVER`."""
+    if not lines:
+        return 0.0
     asked = {t: w for t, w in idf.items() if t not in head}
     mass = math.fsum(asked.values())  # exactly rounded: a set's order (the hash seed) cannot move a line across COVER
     best = 0.0
