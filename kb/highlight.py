@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable, Mapping, Sequence
+from typing import AbstractSet, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -61,13 +61,20 @@ def _rows(sentence: str) -> list[str]:
     return [sentence]
 
 
+def _held(held: AbstractSet[str], weight: Mapping[str, float], tie: float) -> float:
+    """How many query terms a sentence holds, and `tie` times their summed rarity."""
+    return len(held) + tie * math.fsum([weight.get(w, 0.0) for w in held]) if held else 0.0
+
+
 def _line_share(line: frozenset[str], terms: frozenset[str]) -> float:
     """How much of `line` a sentence holds, times how much of the sentence's words (figures
     aside) are the line's: "Total assets" is the line "total assets" more than "Total current
     assets" is."""
     held = len(line & terms)
+    if not held:
+        return 0.0
     words = sum(1 for t in terms if not any(c.isdigit() for c in t))
-    return held / len(line) * held / words if held else 0.0
+    return held / len(line) * held / words
 
 
 def best_sentences(
@@ -147,8 +154,7 @@ def best_sentences(
             # millions) 2023 2022" does not answer "Nike return on equity FY2023". (In prose they
             # help: "In fiscal 2021, NIKE, Inc. achieved record Revenues" answers its revenue growth.)
             wanted = query_terms - given[n] if lines else query_terms
-            own = np.array([len(wanted & t) + tie * math.fsum(weight.get(w, 0.0) for w in wanted & t)
-                            + 0.5 * max((_line_share(line, t) for line in lines), default=0.0)
+            own = np.array([_held(wanted & t, weight, tie) + (0.5 * max(_line_share(line, t) for line in lines) if lines else 0.0)
                             for t in terms], dtype=np.float64)
             gap, floor = 0.5, 1e-9 if lines else 1.0  # a query term held, or part of a line asked for
         asked = exact - given[n]  # a year its title holds names the report, not a figure in it
