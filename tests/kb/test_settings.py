@@ -20,9 +20,13 @@ def test_bad_values_are_rejected_with_the_setting_named(env):
 
 
 def test_every_setting_is_documented_in_the_readme():
+    """Each setting has a row in the README's table, saying what its help says: the help is
+    declared once, in `kb.settings`, and a row copied from an older help goes stale."""
     readme = README.read_text()
-    for variable, _default, _help in describe():
+    for variable, _default, help_ in describe():
         assert f"`{variable}`" in readme, f"{variable} is not in the README's settings table"
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{variable}` |"))
+        assert row.endswith(f"| {help_} |"), f"{variable}'s row in the README does not say what its help says"
 
 
 def test_a_configuration_file_sits_between_the_defaults_and_the_environment(tmp_path):
