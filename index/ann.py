@@ -3,8 +3,8 @@
 `HnswIndex` keeps the same contract as `FaissIndex` (see `vectors.VectorIndex`), so the engine
 and the contract tests do not know which one they hold. Per passage it costs 384 bytes of
 scalar-quantised codes plus ~256 bytes of graph in RAM (MiniLM, M=32): ~0.63 GB at a million.
-Measured at 1M passages (bench/scale.py): efSearch 256 gave recall@10 0.985 at 1.1 ms, 384
-gave 0.991 at 1.4 ms, 512 0.993 at 1.8 ms; 384 is the default.
+The default efSearch, 384, was chosen at a million passages (bench/scale.py), where 256
+lost recall@10 and 512 gained little for a slower search.
 Full-precision vectors live in a memory-mapped file; only the shortlist's rows are read, to
 rescore the graph's `shortlist` best exactly, which is what lifts recall@10 to ~0.99.
 
@@ -91,7 +91,8 @@ class HnswIndex:
     def copy(self) -> "HnswIndex":
         """An independent copy. The exact vectors are shared, as nothing writes into them
         (`add` and `compact` make new ones, `save` maps the new files); so is the graph, until
-        either index adds to it (cloning 0.6 GB at 1M took ~1.4 s, and a removal never adds)."""
+        either index adds to it (cloning the graph at a million passages takes a second or more,
+        and a removal never adds)."""
         import copy
 
         other = copy.copy(self)
@@ -140,7 +141,7 @@ class HnswIndex:
 
     def _tombstones(self) -> tuple[int, np.ndarray | None]:
         """Live rows and, when some are dead, the bitmap FAISS filters by; kept until the next
-        write (counting and packing a million flags per query cost ~1 ms at 1M)."""
+        write (counting and packing a million flags per query cost as much as the search)."""
         if self._live is None:
             live = int(self._alive.sum())
             self._live = (live, np.packbits(self._alive, bitorder="little") if live < len(self._alive) else None)

@@ -24,8 +24,8 @@ OVERLAP_FROM = 10_000  # passages; below, BM25 takes microseconds and a thread h
 @lru_cache(maxsize=1)
 def _lexical_pool() -> ThreadPoolExecutor:
     """Threads that run a hybrid query's BM25 while its caller runs the vector search (both
-    release the GIL for their heavy part). Hybrid first stage here: 1.4-1.7 against 1.8-1.9 ms
-    at 12k SciFact passages, 1.8-2.2 against 2.5-2.8 ms at 100k, 3.1-3.5 against 4.5-4.9 ms at 1M."""
+    release the GIL for their heavy part): a hybrid first stage's time is then about the
+    longer of the two, not their sum, from `OVERLAP_FROM` passages on."""
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-lexical")
 
 

@@ -16,7 +16,7 @@ __all__ = ["replaced_folder", "mapped", "link", "identity", "Rows"]
 def mapped(path: Path) -> np.ndarray:
     """A saved array memory-mapped read-only, as a plain ndarray view (which keeps the mapping
     alive): slicing an np.memmap runs Python code (`__array_finalize__`) per slice, a view's
-    slicing does not. The evidence lookup slices once per result: 116 against 123 µs."""
+    slicing does not, and the evidence lookup slices once per result."""
     return np.asarray(np.load(path, mmap_mode="r"))
 
 

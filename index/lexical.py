@@ -10,10 +10,10 @@ Every term's contribution depends on collection-wide statistics (document freque
 length), so after any change every contribution is computed again (a few numpy passes). The
 postings themselves need not be: `update` (and `rebuild`, when most passages stay) keeps the
 held passages' postings and term counts, drops the removed ones and merges in the new ones
-(`postings.merge`); only new passages are analysed (a passage id names one text). At 1M
-passages here: a build from the texts 128-151 s, mostly analysis (162 s with bm25s's
-indexer); after a small write, a rebuild that sorted every (term, passage) pair again took
-13-18 s, the merge takes 2.3-7.2 s.
+(`postings.merge`); only new passages are analysed (a passage id names one text). A build
+from the texts is mostly analysis; after a small write, sorting every (term, passage) pair
+again took several times as long as the merge does (bench/scale.py times adding and removing
+a report at each size).
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ __all__ = ["LexicalIndex", "BM25Index", "Analyzer", "top_k"]
 def top_k(scores: np.ndarray, postings: Sequence[np.ndarray], k: int) -> np.ndarray:
     """Positions of the `k` best positive `scores`, best first (ties by position).
 
-    A partition of all n scores cost 5 ms at 1M passages and, for some queries, 100 ms. The
-    passages of the rarest terms give a threshold instead: the k-th best among them is no
+    A partition of all n scores is slow at a million passages, and for some queries very
+    slow. The passages of the rarest terms give a threshold instead: the k-th best among them is no
     better than the k-th best overall, so only scores at or above it are kept and sorted
     (one pass of comparisons over n). Any passages give a valid threshold, so these stop at
-    4k (a whole common term's list made it sort ~300k positions: up to 9 ms at 1M). Where
+    4k (a whole common term's list made it sort hundreds of thousands of positions). Where
     that threshold is loose (more than 4k scores reach it), a partition of those finds the
     k-th best before the sort.
     """
@@ -63,7 +63,7 @@ def top_k(scores: np.ndarray, postings: Sequence[np.ndarray], k: int) -> np.ndar
 
 def _member(values: np.ndarray, wanted: list[int]) -> np.ndarray:
     """`np.isin(values, wanted)`; for a query's few terms, one comparison each, where np.isin
-    sorts (the evidence lookup for ten results: 122-131 against 161-167 µs)."""
+    sorts (the evidence lookup for ten results is a fifth faster)."""
     if len(wanted) > 16:
         return np.isin(values, np.asarray(wanted, np.int64))
     hit = np.zeros(len(values), bool)

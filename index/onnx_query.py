@@ -1,5 +1,5 @@
-"""Query encoding on ONNX Runtime: the same vectors as torch (cosine 1.000 measured), about
-4x faster for one short query on this CPU (2.8 ms against 11.2 ms, p50).
+"""Query encoding on ONNX Runtime: the same vectors as torch (a test checks the cosine), and
+several times faster for one short query on a CPU, where a query's encode is most of a search.
 
 The model is exported once with `torch.onnx` (transformer + mean pooling + L2 norm in one
 graph) into a cache folder and then run with plain `onnxruntime` and the model's own
@@ -126,7 +126,7 @@ class Batcher:
 
 class OnnxQueryEncoder:
     """Opens an exported encoder with nothing but onnxruntime and `tokenizers`: a server
-    answering queries never imports torch (which costs ~10 s and ~400 MB here)."""
+    answering queries never imports torch (seconds at start and hundreds of MB)."""
 
     def __init__(self, path: Path, threads: int | None = None, max_batch: int = 1):
         import onnxruntime as ort
@@ -138,9 +138,9 @@ class OnnxQueryEncoder:
         self._tokenizer.enable_truncation(self.max_length)
         self._tokenizer.enable_padding()  # to the longest in the batch (the file says fixed 128)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)  # 2 threads: 4.5 ms vs 7.4 ms here
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)  # a short query still gains from 2
         # Threads spin while a run lasts (fast) but stop at its end: spinning on afterwards took
-        # a core from the request's own work and from the client (HTTP p99 23.0 vs 27.6 ms here).
+        # a core from the request's own work and from the client (a slower HTTP p99).
         options.add_session_config_entry("session.force_spinning_stop", "1")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.encode = Batcher(self.encode_batch, max_batch)

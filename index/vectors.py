@@ -1,9 +1,9 @@
 """Vector indexes: nearest neighbours by inner product over unit vectors (= cosine).
 
 `VectorIndex` is the seam a server-backed engine (pgvector, ...) would implement. `FaissIndex`
-is exact search (`IndexFlatIP`) behind an id map: one query costs ~1.4 ms at 10k passages on this
-2-core machine and grows linearly (13 ms at 100k), so beyond ~20k the knowledge base switches to
-`ann.HnswIndex`. `new_vector_index` and `load_vector_index` pick the class by kind.
+is exact search (`IndexFlatIP`) behind an id map: a query's cost grows linearly with the
+passages (bench/scale.py times it at each size), so beyond `ann_threshold` the knowledge base
+switches to `ann.HnswIndex`. `new_vector_index` and `load_vector_index` pick the class by kind.
 """
 
 from __future__ import annotations
@@ -112,8 +112,8 @@ class FaissIndex:
         if len(queries) > 4:
             return self._index.search(queries, k, params=params)
         # A few queries: one thread. FAISS's OpenMP threads spin after a search and fight the
-        # query encoder's threads on a small machine: on 2 cores, encode + search measured 13 ms
-        # with the default threads and 6.7 ms with one. (The setting is per calling thread.)
+        # query encoder's threads on a small machine: on 2 cores, encode + search took about
+        # twice as long with the default threads as with one. (The setting is per calling thread.)
         before = self._faiss.omp_get_max_threads()
         self._faiss.omp_set_num_threads(1)
         try:

@@ -30,8 +30,8 @@ class SentenceVectors:
 class Sentences:
     """Each passage's sentences with their analysed terms, through a bounded cache.
 
-    Splitting and stemming ten results' sentences took 1.5 ms here, more than anything else
-    a dense search does besides the encoder and the vector search; results come back often.
+    Splitting and stemming ten results' sentences costs more than anything else a dense
+    search does besides the encoder and the vector search; results come back often.
     """
 
     def __init__(self, size: int = 20_000):

@@ -123,8 +123,8 @@ class LiveIndex:
     # -- inside ------------------------------------------------------------------------
 
     def _vector_kind(self, passages: int, current: str | None = None) -> str:
-        """The vector index for a collection this size: exact while it is fast (one query at
-        `ann_threshold` passages costs ~3 ms here), HNSW beyond. Switching back needs the
+        """The vector index for a collection this size: exact while it is fast (bench/scale.py times both
+        at each size), HNSW beyond. Switching back needs the
         collection to halve, so a size near the threshold does not flip at every ingest."""
         s = self.settings
         if s.vector_index != "auto":
@@ -173,8 +173,8 @@ class LiveIndex:
     def update_lexical(self, engine: SearchEngine, touched: Iterable[int]) -> None:
         """Bring `engine`'s lexical index to the store for the passages `touched`: new ones,
         removed ones, and those of documents written, whose heading (title and section at
-        their first place) may have moved. Only those are looked up (`BM25Index.update`: at
-        1M passages the headings of all took 3-5 s); an index that cannot merge is indexed
+        their first place) may have moved. Only those are looked up (`BM25Index.update`): at
+        a million passages, reading every heading took seconds of each write; an index that cannot merge is indexed
         again from every passage's heading."""
         keys = sorted(touched)
         headings = self.store.headings_for(keys)

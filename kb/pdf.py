@@ -1,8 +1,9 @@
 """PDF text with PDFium (pypdfium2): fast, with word spacing, layout and structure kept.
 
 PDFium gives each page's text in content order with lines and word spaces already worked out
-(7-76x faster than pypdf on real annual reports, and without its split and glued words). From
-there this module works on lines with their geometry (`_Line`: position, font size, weight):
+(many times faster than pypdf on real annual reports, and without its split and glued
+words: bench/RESULTS.md). From there this module works on lines with their geometry (`_Line`:
+position, font size, weight):
 
 - running headers, footers and page numbers (lines repeated at the top or bottom of many
   pages, digits aside) are dropped from the searchable text; the original file is kept whole;

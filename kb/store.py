@@ -359,14 +359,14 @@ class SQLiteStore(_DerivedReads):
         """Keys, cleaned texts (None without `texts`) and headings of every passage, ordered by
         key, as the lexical index takes them:
         the heading is its document title and section (at its first occurrence), so a passage
-        cut from a longer text still matches the words of its headings. On SciFact's train split this moved BM25 nDCG@10 from 0.682
-        to 0.688. (Adding the neighbouring passages too reached 0.702 there, but on a short
-        report it drowned each passage in its neighbours' words, so it is not done.)
+        cut from a longer text still matches the words of its headings; it raised BM25's nDCG@10
+        on SciFact's train split. (Adding the neighbouring passages too raised it more there, but
+        on a short report it drowned each passage in its neighbours' words, so it is not done.)
 
         The first occurrence is the one `results_for` shows (`_FIRST_PLACE`: by the document's
         ingestion time, then id, then ordinal), picked in numpy from one plain scan of the
-        occurrences: at 1M passages 5 s, where SQL's window function over them took 10-11 s
-        of every write.
+        occurrences: at a million passages, SQL's window function over them took twice as long,
+        on every write.
         """
         with self.reading() as conn:  # three reads, one committed state
             cursor = conn.cursor()
