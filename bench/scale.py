@@ -197,10 +197,13 @@ def fetch(conn: http.client.HTTPConnection, params: dict) -> bytes:
     return body
 
 
-def get_search(conn: http.client.HTTPConnection, params: dict) -> tuple[float, int]:
-    """One GET /api/v1/search: the server's own `took_ms` for the search, and the response's size."""
+def get_search(conn: http.client.HTTPConnection, params: dict) -> tuple[float, float, int]:
+    """One GET /api/v1/search: its latency in ms, to the last byte (the client's parse of the
+    JSON is no part of it), the server's own `took_ms` for the search, and the response's size."""
+    t = time.perf_counter()
     body = fetch(conn, params)
-    return json.loads(body)["took_ms"], len(body)
+    ms = (time.perf_counter() - t) * 1000
+    return ms, json.loads(body)["took_ms"], len(body)
 
 
 def measure_server(home: Path, queries: list[str], floor) -> dict:
@@ -216,12 +219,6 @@ def measure_server(home: Path, queries: list[str], floor) -> dict:
         wait_until_up(server, port)
         ready = time.perf_counter() - started
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-        def get(params: dict) -> tuple[float, bytes]:
-            """One request, timed to its last byte (the client's JSON parse is no part of it)."""
-            t = time.perf_counter()
-            body = fetch(conn, params)
-            return (time.perf_counter() - t) * 1000, body
 
         shapes = {  # a distinct text per shape: no shape finds its query vector cached by another
             "dense": ("", {"mode": "dense", "rerank": "false", "highlight": "none"}),
@@ -239,10 +236,10 @@ def measure_server(home: Path, queries: list[str], floor) -> dict:
                 base.append(floor(q + suffix + " floor"))
                 if name == "dense":  # the same search inside this process: what HTTP adds, apart
                     inproc.append(floor.search(q + suffix + " in-process", params))
-                ms, body = get({"q": q + suffix, **params})
+                ms, server_ms, size = get_search(conn, {"q": q + suffix, **params})
                 lat.append(ms)
-                took.append(json.loads(body)["took_ms"])
-                sizes += [len(body)] if name == "dense" else []
+                took.append(server_ms)
+                sizes += [size] if name == "dense" else []
             floors += base
             # the search as timed inside the server (`took_ms`), and what the request adds around it
             row[f"{name}_server_p50_ms"] = pct(took, 50)
@@ -282,7 +279,7 @@ def measure_web_floor(home: Path, queries: list[str], floor, size: int) -> dict:
         floors, web_bytes = [], []
         params = {"mode": "dense", "rerank": "false", "highlight": "none"}
         for q in queries:  # the web layer searches each query once, untimed, and keeps its answer
-            get_search(conns[1], {"q": q, **params})
+            fetch(conns[1], {"q": q, **params})
         for i, q in enumerate(queries[:20] + queries):
             for j in ((0, 1) if i % 2 else (1, 0)):
                 base = floor(q + f" web {j}")
