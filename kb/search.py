@@ -312,9 +312,9 @@ class Searcher:
         series_of = self.editions.series_of(generation)
         extra = k if series_of else 0  # folded editions leave room for more results
         measures, measured = self._measured(wide)
+        filters = self.editions.store_filters(filters)  # once: `_retrieve` passes store filters through
         hits = self._retrieve(engine, wide, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain,
                               (measures, measured))
-        filters = self.editions.store_filters(filters)
         also: list[tuple] = []
         if series_of:
             hits, rows, also = self.editions.fold(hits, filters, series_of, query)
