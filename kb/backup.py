@@ -58,7 +58,7 @@ def backup(kb, dest: str | Path) -> dict:
             if kb.settings.database_url:  # a store in PostgreSQL: its rows, into a backup of the embedded kind
                 from .migrate import copy_service, copy_store
                 from .servicedb import SQLiteService
-                from .store import SQLiteStore
+                from .sqlitestore import SQLiteStore
 
                 target = SQLiteStore(tmp / STORE)
                 try:

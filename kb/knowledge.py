@@ -48,7 +48,8 @@ from .search import Searcher
 from .series import Series
 from .servicedb import SERVICE_FILE, service_for
 from .settings import Settings
-from .store import PassageStore, SQLiteStore
+from .sqlitestore import SQLiteStore
+from .store import PassageStore
 from .validation import validate_search
 
 if TYPE_CHECKING:  # pragma: no cover

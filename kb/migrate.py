@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from .errors import InvalidRequest
 from .servicedb import Service, service_for
-from .store import PassageStore, SQLiteStore
+from .sqlitestore import SQLiteStore
+from .store import PassageStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from .knowledge import KnowledgeBase

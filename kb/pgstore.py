@@ -23,16 +23,16 @@ import numpy as np
 from .errors import Unavailable
 from .records import Document
 from .store import (
-    _DOC_COLUMNS,
-    _FIRST_PLACE,
+    DOC_COLUMNS,
     EDITABLE,
+    FIRST_PLACE,
     ROW_COLUMNS,
     WORD,
+    DerivedReads,
     Filters,
-    _DerivedReads,
-    _document,
-    _heading,
-    _with,
+    document_from_row,
+    passage_heading,
+    with_edits,
 )
 
 __all__ = ["PostgresStore"]
@@ -70,7 +70,7 @@ KEEP_CHANGES = 1000  # generations of the change log kept: a server further behi
 _WRITE_LOCK = 0x6B62_7772_6974  # "kbwrit": the advisory lock writers hold
 
 
-class PostgresStore(_DerivedReads):
+class PostgresStore(DerivedReads):
     """Writes go to the primary (`url`); reads go to the first streaming replica that answers
     (`replicas`), else to the primary. One connection of each kind per thread (psycopg 3),
     autocommit outside explicit transactions. A read whose server went away is tried once on
@@ -207,9 +207,9 @@ class PostgresStore(_DerivedReads):
         return row[0] if row else None
 
     def _documents(self, where: str = "", args: tuple = ()) -> list[Document]:
-        rows = self._q(f"""SELECT {_DOC_COLUMNS}, (SELECT COUNT(*) FROM occurrences o WHERE o.document = d.id)
+        rows = self._q(f"""SELECT {DOC_COLUMNS}, (SELECT COUNT(*) FROM occurrences o WHERE o.document = d.id)
                            FROM documents d {where} ORDER BY d.ingested_at, d.id""", args).fetchall()
-        return [_document(r) for r in rows]
+        return [document_from_row(r) for r in rows]
 
     def fingerprint(self, doc_id: str) -> str | None:
         row = self._q("SELECT content_hash || ':' || fingerprint FROM documents WHERE id = %s", (doc_id,)).fetchone()
@@ -243,15 +243,15 @@ class PostgresStore(_DerivedReads):
         where, args = self._filter_sql(filters)
         return self._q(
             f"""SELECT p.key, p.id, p.text, p.clean, p.tokens, o.document, o.ordinal, o.section, o.page, o.start,
-                       o."end", {_DOC_COLUMNS}, 0
+                       o."end", {DOC_COLUMNS}, 0
                 FROM passages p JOIN occurrences o ON o.passage = p.key JOIN documents d ON d.id = o.document
-                WHERE p.key = ANY(%s) {where} {_FIRST_PLACE}""", [[int(k) for k in keys], *args]).fetchall()
+                WHERE p.key = ANY(%s) {where} {FIRST_PLACE}""", [[int(k) for k in keys], *args]).fetchall()
 
     def _places_in_order(self, keys: Sequence[int]) -> Iterable[tuple[int, str, str, str | None]]:
         if not keys:
             return []
         return self._q(f"""SELECT o.passage, d.id, d.title, o.section FROM occurrences o JOIN documents d ON d.id = o.document
-                           WHERE o.passage = ANY(%s) {_FIRST_PLACE}""", ([int(k) for k in keys],)).fetchall()
+                           WHERE o.passage = ANY(%s) {FIRST_PLACE}""", ([int(k) for k in keys],)).fetchall()
 
     def passages_of(self, doc_ids: Sequence[str]) -> set[int]:
         return {r[0] for r in self._q("SELECT passage FROM occurrences WHERE document = ANY(%s)", (list(doc_ids),))}
@@ -281,7 +281,7 @@ class PostgresStore(_DerivedReads):
                                     ORDER BY o.passage, d.ingested_at, o.document, o.ordinal""").fetchall()
             stored = conn.execute("SELECT key, clean FROM passages ORDER BY key").fetchall() if texts else None
         keys = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
-        headings = [_heading(title, section) for _, title, section in rows]
+        headings = [passage_heading(title, section) for _, title, section in rows]
         if stored is None:
             return keys, None, headings
         held = set(keys.tolist())
@@ -412,7 +412,7 @@ class PostgresStore(_DerivedReads):
                 conn.execute("DELETE FROM occurrences WHERE document = %s", (doc.id,))
                 row = conn.execute("SELECT edits FROM documents WHERE id = %s", (doc.id,)).fetchone()
                 edits = json.loads(row[0]) if row else {}
-                doc = _with(doc, edits)
+                doc = with_edits(doc, edits)
                 values = (doc.id, doc.source, doc.title, doc.date, doc.format, doc.content_hash, fingerprint, doc.pages,
                           doc.file, text, now, doc.organisation, doc.period, doc.kind,
                           json.dumps(edits, sort_keys=True), doc.series, tables)

@@ -11,7 +11,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from kb.store import use_wal
+from kb.sqlitestore import use_wal
 
 __all__ = ["RateLimiter", "SharedRateLimiter", "InFlight"]
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from kb.records import Document, Occurrence, Passage, passage_key
-from kb.store import PassageStore, SQLiteStore
+from kb.sqlitestore import SQLiteStore
+from kb.store import PassageStore
 
 from ..conftest import first_documents
 
