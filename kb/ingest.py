@@ -6,9 +6,9 @@ by running it again, which skips every file whose content is unchanged (by hash)
 records (a BEIR corpus: thousands of one-passage documents) commit in groups of whole
 documents of about `ingest_batch` passages, so the encoder still gets full batches.
 
-Files are parsed in worker processes (`parse_workers`) while this process embeds, so parse
-time hides behind the encoder; a parser that crashes or hangs on a hostile file fails that
-file only. What has been committed becomes searchable every `publish_seconds` during a long
+Files are parsed in worker processes (`parse_workers`, `kb.parsing`) while this process
+embeds, so parse time hides behind the encoder; a parser that crashes or hangs on a hostile
+file fails that file only. What has been committed becomes searchable every `publish_seconds` during a long
 ingest (index files saved and swapped in, `KnowledgeBase._finish`), and at the end.
 
 `sync` makes the knowledge base match a folder: new and changed files in, files gone from
@@ -20,14 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
 import os
-import sys
 import time
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +32,9 @@ import numpy as np
 
 from .chunking import Chunk, chunk_document
 from .errors import LoadError
-from .faults import disk_full, fault, fault_file
-from .loaders import expand_paths, load_document, load_record
+from .faults import disk_full, fault
+from .loaders import expand_paths, load_record
+from .parsing import ParseJob, count_pages, parsed
 from .records import Document, IngestReport, Occurrence, Passage, Record, document_id, passage_key
 from .sidecar import read_sidecars
 from .structure import LoadedDocument
@@ -51,9 +47,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Ingester", "Progress"]
 
 log = logging.getLogger("kb")
-
-PARSE_SECONDS = 600  # one file's parse, plus PAGE_SECONDS a page; a hostile file that takes longer fails alone
-PAGE_SECONDS = 30  # room for OCR of a scanned page (Tesseract at 300 dpi)
 
 
 class Progress(Protocol):
@@ -73,17 +66,6 @@ class _Prepared:
     replaces: bool
     edits: dict = field(default_factory=dict)  # from a sidecar file
     tables: list[tuple[int, int]] = field(default_factory=list)  # where the loader found tables, for the reader
-
-
-@dataclass
-class _Job:
-    path: Path
-    data: bytes
-    doc_id: str
-    digest: str
-    replaces: bool
-    pages: int
-    future: object = None
 
 
 @dataclass
@@ -116,25 +98,6 @@ def embedding_text(doc: Document, chunk: Chunk) -> str:
         parts.append(chunk.section.rsplit(" > ", 1)[-1])
     context = " · ".join(parts)[:160]
     return f"{context}\n{chunk.clean}" if context and not chunk.clean.startswith(context) else chunk.clean
-
-
-def _parse(path: str, data: bytes) -> LoadedDocument:
-    """In a worker process: the document, or `LoadError` (pickled back to the caller)."""
-    fault_file(Path(path).name)
-    return load_document(Path(path), data)
-
-
-def count_pages(path: Path) -> int:
-    """Pages of a PDF (for the progress bar's total), 1 for other files."""
-    if path.suffix.lower() != ".pdf":
-        return 1
-    try:
-        import pypdfium2 as pdfium
-
-        with pdfium.PdfDocument(str(path)) as pdf:
-            return len(pdf)
-    except Exception:  # encrypted with a password, broken: reported when parsed
-        return 1
 
 
 class Ingester:
@@ -193,7 +156,7 @@ class Ingester:
 
         recipe = Recipe.of(self.settings)
         ahead = 2 * max(1, len(client.scheduler_info().get("workers", {})))
-        waiting: deque[tuple[_Job, Any]] = deque()
+        waiting: deque[tuple[ParseJob, Any]] = deque()
         todo = self._opened(files, pages, report, progress, sidecars, write)
         while True:
             while len(waiting) < ahead and (job := next(todo, None)) is not None:
@@ -322,7 +285,7 @@ class Ingester:
 
     # -- parsing, in worker processes ---------------------------------------------------
 
-    def _open(self, path: Path, pages: int, report: IngestReport, sidecars: dict, write: _Write) -> _Job | None:
+    def _open(self, path: Path, pages: int, report: IngestReport, sidecars: dict, write: _Write) -> ParseJob | None:
         """The file as a job to parse, or None when it is unreadable or unchanged (an
         unchanged file still takes the sidecar's fields, if they differ)."""
         try:
@@ -342,10 +305,10 @@ class Ingester:
                 write.touched |= self.kb.store.passages_of([doc_id])
                 write.dirty = True
             return None
-        return _Job(path, data, doc_id, digest, known is not None, pages)
+        return ParseJob(path, data, doc_id, digest, known is not None, pages)
 
     def _opened(self, files: list[Path], pages: dict[Path, int], report: IngestReport, progress: Progress | None,
-                sidecars: dict, write: _Write) -> Iterator[_Job]:
+                sidecars: dict, write: _Write) -> Iterator[ParseJob]:
         """The files to parse, opened one by one as the caller asks for them; unreadable and
         unchanged ones are reported (and counted on the progress bar) and left out."""
         for path in files:
@@ -356,52 +319,20 @@ class Ingester:
                 progress.advance(pages[path], 0)
 
     def _parsed(self, files: list[Path], pages: dict[Path, int], report: IngestReport, progress: Progress | None,
-                sidecars: dict, write: _Write) -> Iterator[tuple[_Job, LoadedDocument]]:
+                sidecars: dict, write: _Write) -> Iterator[tuple[ParseJob, LoadedDocument]]:
         """(job, loaded document) in file order; failures are reported and skipped. Up to
         `parse_workers` files are parsed ahead, in other processes, while the caller embeds."""
+        def failed(job: ParseJob, why: str) -> None:
+            report.failed.append((str(job.path), why))
+            if progress:
+                progress.advance(job.pages, 0)
+
         workers = self.settings.parse_workers if len(files) > 1 else 0
-        pool = _pool(workers) if workers else None
-        queue: deque[_Job] = deque()
-        todo = self._opened(files, pages, report, progress, sidecars, write)
-        try:
-            while True:
-                while len(queue) < max(1, 2 * workers) and (job := next(todo, None)) is not None:
-                    if pool is not None:
-                        job.future = _submit(pool, job)
-                    queue.append(job)
-                if not queue:
-                    return
-                job = queue.popleft()
-                try:
-                    if job.future is None:
-                        loaded = load_document(job.path, job.data)
-                    else:
-                        loaded = job.future.result(timeout=PARSE_SECONDS + PAGE_SECONDS * job.pages)  # type: ignore[attr-defined]
-                except LoadError as exc:
-                    report.failed.append((str(job.path), exc.message))
-                    if progress:
-                        progress.advance(job.pages, 0)
-                    continue
-                except (BrokenProcessPool, FutureTimeout) as exc:
-                    why = "the parser crashed on it" if isinstance(exc, BrokenProcessPool) else f"parsing took over {PARSE_SECONDS + PAGE_SECONDS * job.pages} s"
-                    report.failed.append((str(job.path), why))
-                    log.warning("%s: %s; restarting the parse workers", job.path, why)
-                    _stop(pool)
-                    pool = _pool(workers)
-                    for other in queue:  # their futures died with the pool
-                        other.future = _submit(pool, other)
-                    if progress:
-                        progress.advance(job.pages, 0)
-                    continue
-                fault("parse")
-                yield job, loaded
-        finally:
-            if pool is not None:
-                _stop(pool)
+        return parsed(self._opened(files, pages, report, progress, sidecars, write), workers, failed)
 
     # -- preparing and committing ----------------------------------------------------------
 
-    def _prepare_job(self, job: _Job, loaded: LoadedDocument, sidecars: dict, report: IngestReport,
+    def _prepare_job(self, job: ParseJob, loaded: LoadedDocument, sidecars: dict, report: IngestReport,
                      chunks: list[Chunk] | None = None) -> _Prepared:
         """A parsed file as it will be committed, with what its folder's sidecar sets; the
         loader's warnings go to the report."""
@@ -555,46 +486,4 @@ class Ingester:
         if write.engine is not None and not self.kb._finish(write.engine, write.touched):
             write.unsaved = True
         write.dirty = False
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # spawn, not fork: this process runs torch and ONNX Runtime threads, which fork does not copy safely
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_die_with_parent)
-
-
-def _die_with_parent() -> None:
-    """In a parse worker: end when the ingesting process ends, even by SIGKILL (Linux), so
-    no orphan keeps parsing or holds the terminal's pipes. The worker also yields the CPU to
-    the encoder (nice 10): it parses in the gaps the encoder leaves, ahead of need."""
-    if hasattr(os, "nice"):
-        os.nice(10)
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before the line above
-            os._exit(0)
-
-
-def _submit(pool: ProcessPoolExecutor, job: _Job) -> Future:
-    """The job's parse in `pool`. A pool a worker has just broken (a parser crashed on an
-    earlier file) refuses new work at once: the job then waits with a broken future, which
-    the restart after that earlier file's failure replaces (it resubmits every queued job)."""
-    try:
-        return pool.submit(_parse, str(job.path), job.data)
-    except BrokenProcessPool as exc:
-        future: Future = Future()
-        future.set_exception(exc)
-        return future
-
-
-def _stop(pool: ProcessPoolExecutor | None) -> None:
-    if pool is None:
-        return
-    for process in list(getattr(pool, "_processes", {}).values()):  # a hung parser must not outlive us
-        if process.is_alive():
-            process.kill()
-    pool.shutdown(wait=True, cancel_futures=True)
 
