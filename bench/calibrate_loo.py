@@ -6,7 +6,7 @@ leave-one-collection-out.
 
 Every judged collection (homes made by bench/quality.py, reused, or ingested here) gives, for the top 10
 results of each query ranked as served (hybrid, no second stage), the calibration's features
-(cosine z-score against the collection's null, the cosine, the query's IDF mass the passage
+(cosine z-score against the collection's null less √(2 ln n), the cosine, the query's IDF mass the passage
 holds, term proximity) and a label (the passage's document is relevant; for our questions, the passage
 holds the evidence). Off-topic queries for a collection: 100 of the other collections'
 queries plus our questions' off-topic ones (and, for the reports, the 10 written off-topic).
@@ -65,7 +65,7 @@ def rows_for(kb: KnowledgeBase, queries: list[str], label) -> list[tuple[np.ndar
         if not hits:
             continue
         x = kb.evidence(engine, text, hits)
-        f = calibration_columns(null.z(vector, x[:, FEATURES.index("cosine")]), x)
+        f = calibration_columns(null.excess(vector, x[:, FEATURES.index("cosine")]), x)
         rows = kb.store.results_for([h.id for h in hits])
         out.append((f, np.array([label(n, rows.get(h.id)) for h in hits], dtype=int)))
     return out

@@ -3,7 +3,8 @@
 Raw scores do not compare across queries: a question's cosine to its answer is lower than a
 claim's to its evidence, and BM25 grows with the collection. So the calibration looks at how
 far a passage's cosine stands out from what the same query scores against typical text in
-this collection (a z-score under a `CosineNull`), the cosine itself (one model, one scale:
+this collection (a z-score under a `CosineNull`), beyond what the best of that many passages
+would reach by chance (`CosineNull.excess`), the cosine itself (one model, one scale:
 a passage that stands out from a collection of unrelated text can still be a weak match),
 how much of the query's IDF mass the passage holds (its rare words count most) and how close
 together. A logistic model over those four maps them to a probability. It is fitted across
@@ -33,7 +34,7 @@ CALIBRATION_TRAIN = MODELS / "calibration-train.npz"  # the features it was fitt
 REFERENCE_NULLS = {"sentence-transformers/all-MiniLM-L6-v2": MODELS / "null-all-MiniLM-L6-v2.npz"}
 PRIOR_WEIGHT = 2000  # a collection of n passages counts n / (n + 2000) against the reference
 
-CALIBRATION_FEATURES = ("cosine_z", "cosine", "weighted_coverage", "proximity")  # then columns of `FEATURES`
+CALIBRATION_FEATURES = ("cosine_excess", "cosine", "weighted_coverage", "proximity")  # then columns of `FEATURES`
 RELIABILITY_BINS = ((0, .05), (.05, .1), (.1, .2), (.2, .35), (.35, .5), (.5, .7), (.7, 1.01))
 
 
@@ -73,6 +74,13 @@ class CosineNull:
         q = np.asarray(query, dtype=np.float64)
         sd = float(np.sqrt(max(q @ self.cov @ q, 1e-12)))
         return (np.asarray(cosines, dtype=np.float64) - float(q @ self.mean)) / sd
+
+    def excess(self, query: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+        """`z` less √(2 ln n), about where the best of n unrelated passages lands: the first
+        result of any query stands out more the more passages it was picked from, so a z-score
+        alone would show an off-topic question's best passage in a large collection, and hide
+        a right answer in a report of a few passages."""
+        return self.z(query, cosines) - float(np.sqrt(2.0 * np.log(max(self.count, 2))))
 
     def save(self, path: Path) -> None:
         np.savez_compressed(path, mean=self.mean.astype(np.float32), cov=self.cov.astype(np.float32), count=self.count)
@@ -160,20 +168,21 @@ def _shipped() -> LinearModel:
     return model
 
 
-def calibration_columns(z: np.ndarray, features: np.ndarray, names: Sequence[str] = CALIBRATION_FEATURES) -> np.ndarray:
-    """The rows a calibration reads: the cosine z-scores, then the columns of a `FEATURES`
-    matrix it names (what `bench/calibrate_loo.py` fits on and a search computes alike)."""
+def calibration_columns(excess: np.ndarray, features: np.ndarray, names: Sequence[str] = CALIBRATION_FEATURES) -> np.ndarray:
+    """The rows a calibration reads: the cosines' `CosineNull.excess`, then the columns of a
+    `FEATURES` matrix it names (what `bench/calibrate_loo.py` fits on and a search computes alike)."""
     x = np.asarray(features, dtype=np.float64).reshape(-1, len(FEATURES))
-    return np.column_stack([np.asarray(z, dtype=np.float64), x[:, [FEATURES.index(n) for n in names[1:]]]])
+    return np.column_stack([np.asarray(excess, dtype=np.float64), x[:, [FEATURES.index(n) for n in names[1:]]]])
 
 
 class Calibrator:
-    """Probability of relevance from the cosine z-scores and the rows of a `FEATURES` matrix."""
+    """Probability of relevance from the cosines' `CosineNull.excess` and the rows of a
+    `FEATURES` matrix."""
 
     def __init__(self, model: LinearModel | None = None):
         self.model = model or _shipped()
 
-    def __call__(self, z: np.ndarray, features: np.ndarray) -> np.ndarray:
-        if not len(z):
+    def __call__(self, excess: np.ndarray, features: np.ndarray) -> np.ndarray:
+        if not len(excess):
             return np.zeros(0)
-        return self.model.predict(calibration_columns(z, features, self.model.names))
+        return self.model.predict(calibration_columns(excess, features, self.model.names))

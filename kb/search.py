@@ -11,6 +11,7 @@ report series, in `kb.editions`), so a `KnowledgeBase` stays a thin front.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -256,11 +257,12 @@ class Searcher:
         with self._lock:
             if self._null is None or self._null[0] != generation:
                 ids = engine.vectors.ids() if engine is not None else np.zeros(0, np.int64)
-                if len(ids) > 100_000:  # a mean and covariance in 384 dimensions settle long before this
+                total = len(ids)
+                if total > 100_000:  # a mean and covariance in 384 dimensions settle long before this
                     ids = np.sort(np.random.default_rng(0).choice(ids, 100_000, replace=False))
                 vectors = engine.vectors if engine is not None else None
                 chunks = (vectors.vectors(ids[i:i + 50_000]) for i in range(0, len(ids), 50_000) if vectors is not None)
-                own = CosineNull.fit(chunks, self.embedder.dim)
+                own = replace(CosineNull.fit(chunks, self.embedder.dim), count=total)  # `excess` reads every passage's count
                 self._null = (generation, own.blend(reference_null(self.model)))
             return self._null[1]
 
@@ -269,8 +271,8 @@ class Searcher:
         """Calibrated probability of relevance for each row of a `features` matrix."""
         if self._calibrator is None:
             self._calibrator = Calibrator()
-        z = self.cosine_null(snapshot).z(vector, x[:, FEATURES.index("cosine")])
-        return self._calibrator(z, x)
+        excess = self.cosine_null(snapshot).excess(vector, x[:, FEATURES.index("cosine")])
+        return self._calibrator(excess, x)
 
     def search(self, query: str, k: int | None = None, mode: str = "hybrid", filters: dict | None = None,
                explain: bool = False, rerank: bool | None = None, diversify: bool = False,

@@ -33,6 +33,23 @@ def test_null_gives_the_exact_mean_and_spread_of_a_querys_cosines():
     assert null.z(query, [cosines.mean() + 2 * cosines.std(ddof=1)])[0] == pytest.approx(2)
 
 
+def test_excess_takes_out_what_the_best_of_n_passages_reaches_by_chance():
+    """The best cosine of a query nothing answers stands out more the more passages it is
+    picked from; its `excess` does not grow with them, so one cut serves a report of five
+    passages and a folder of thousands."""
+    rng = np.random.default_rng(5)
+    best_z, best_excess = {}, {}
+    for n in (20, 20_000):
+        vectors = _unit(rng, n, 32)
+        null = CosineNull.fit([vectors], 32)
+        queries = _unit(rng, 40, 32)
+        best_z[n] = np.mean([null.z(q, vectors @ q).max() for q in queries])
+        best_excess[n] = np.mean([null.excess(q, vectors @ q).max() for q in queries])
+        assert null.excess(queries[0], [0.5])[0] == pytest.approx(null.z(queries[0], [0.5])[0] - np.sqrt(2 * np.log(n)))
+    assert best_z[20_000] - best_z[20] > 1.5
+    assert abs(best_excess[20_000] - best_excess[20]) < 0.5
+
+
 def test_small_collections_lean_on_the_prior(tmp_path):
     rng = np.random.default_rng(4)
     prior = CosineNull.fit([_unit(rng, 4000, 8)], 8)

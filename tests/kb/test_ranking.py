@@ -35,8 +35,8 @@ def test_served_relevance_is_the_calibration_over_the_features_it_was_fitted_on(
     hits = fine_kb.retrieve(query, 10, "hybrid", None, vector)
     assert fine_kb.store.results_for([hits[0].id])[hits[0].id][0].id == served[0].passage.id
     x = fine_kb.evidence(fine_kb.engine(), query, hits)
-    z = fine_kb.cosine_null().z(vector, x[:, FEATURES.index("cosine")])
-    fitted = Calibrator().model.predict(np.column_stack([z] + [x[:, FEATURES.index(n)] for n in CALIBRATION_FEATURES[1:]]))
+    excess = fine_kb.cosine_null().excess(vector, x[:, FEATURES.index("cosine")])
+    fitted = Calibrator().model.predict(np.column_stack([excess] + [x[:, FEATURES.index(n)] for n in CALIBRATION_FEATURES[1:]]))
     assert served[0].relevance == pytest.approx(float(fitted[0]), abs=1e-9)
 
 

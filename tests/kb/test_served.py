@@ -21,6 +21,7 @@ SIMILAR = Path(__file__).resolve().parents[1] / "data" / "similar"
     ("2,053", "2,053"),
     ("13 per cent", "13 per cent"),
     ("pilots to policy to scale approach", "pilots to policy to scale"),
+    ("meetings with artificial intelligence experts", "AI practitioners"),  # a report of five passages
 ])
 def test_paraphrases_and_bare_figures_are_shown_with_defaults(sample_kb, query, evidence):
     shown = sample_kb.search(query)
