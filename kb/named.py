@@ -29,6 +29,10 @@ __all__ = ["LEGAL_FORMS", "NAMED_SHARE", "Organisations", "name_terms", "names",
 NAMED_SHARE = 0.25  # of the query's IDF mass in the top document's title: below it, a few shared words are a topic, not a name
 _WORD = re.compile(r"\S+")
 _CAPITALS = re.compile(r"\b[A-Z]{2,5}\b")  # a word in capitals a trading symbol could be
+# the words of a query in capitals, which make it a sentence beyond two: "WHAT WAS MMM'S COST OF
+# SALES" says nothing by its case, an analyst's "MSFT FY2023 COGS" or "MMM D&A 2022" does
+# (a period, a figure or a year is no word)
+_WORDS = re.compile(r"(?<![\w&'-])[^\W\d_]+(?:[&'-][^\W\d_]+)*(?![\w&'-])")
 LEGAL_FORMS = ("the inc incorporated corporation corp company co ltd limited plc llc llp lp group holdings "
                "sa ag nv bv gmbh spa")  # words of a legal form, which tell no organisation from another
 
@@ -77,7 +81,7 @@ class Organisations:
         the name's words in the relevance), where "mmm" is printed on one cover page. A word
         in lower case is a word ("cost of sales" is not Costco's "COST"), and so is a symbol
         the collection uses as one (`_names`)."""
-        if not _CAPITALS.search(query) or (not any(c.islower() for c in query) and len(query.split()) > 2):
+        if not _CAPITALS.search(query) or (not any(c.islower() for c in query) and len(_WORDS.findall(query)) > 2):
             return query  # no word in capitals, or a sentence in capitals throughout (it says nothing by its case)
         if self._symbols is None:
             with self._lock:

@@ -72,6 +72,9 @@ def test_a_trading_symbol_in_capitals_is_spelled_out_as_its_organisation(fake_kb
     assert known.spelled_out("cost of sales") == "cost of sales" and not read  # no word in capitals: no cover is read
     assert known.spelled_out("MMM long-term debt 2022") == "3M Company long-term debt 2022"
     assert known.spelled_out("What is MMM's capex?") == "What is 3M Company's capex?"
+    # an analyst's shorthand in capitals is no shouted sentence: a period, a figure or a year is no word
+    assert known.spelled_out("MMM D&A 2022") == "3M Company D&A 2022"
+    assert known.spelled_out("MMM FY2022 COGS") == "3M Company FY2022 COGS"
     for unchanged in ("cost of sales", "Cost of sales", "MMM26 notes", "COSTS", "WHAT WAS MMM'S COST OF SALES",
                       "COST net sales",  # "cost" is other documents' word more than Costco's
                       "IT spending"):  # a stop word
