@@ -10,8 +10,10 @@ That share alone is too weak in three cases, each with its own rule:
   IDF is low and the share barely tells the FY2022 edition from the FY2021 one. When the
   question names a series (a word of its title besides the year) and a year one of its
   editions reports on, that edition gains `title_weight` besides. Editions of earlier years
-  lose their title bonus and as much again: they cannot report on the year asked about (their
-  statements end before it), yet their tables read like the question.
+  lose their title bonus and `OTHERS` title weights, as another organisation's documents do:
+  they cannot report on the year asked about (their statements end before it), yet their
+  tables read like the question ("Lockheed Martin's gross profit in 2022" found the 2021
+  report's statement of earnings first, a whole fused score above the 2022 report's).
 - **Organisations.** A company's name fills its own reports, so its IDF is low too, and its
   share of a question that names it among many other words is small ("3M purchases of
   property, plant and equipment in 2022"). A question naming an organisation
@@ -89,9 +91,9 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
 
 
 def _edition_bonus(series: Series, edition: Edition, years: set[int]) -> float:
-    """+1 for the edition of a year the question names, -1 for an edition of a year before the
-    first such, 0 otherwise (and when no edition reports on a year it names)."""
+    """+1 for the edition of a year the question names, -`OTHERS` for an edition of a year
+    before the first such, 0 otherwise (and when no edition reports on a year it names)."""
     asked = [e.year for e in series.editions if e.year is not None and e.year in years]
     if not asked or edition.year is None:
         return 0.0
-    return 1.0 if edition.year in years else -1.0 if edition.year < min(asked) else 0.0
+    return 1.0 if edition.year in years else -OTHERS if edition.year < min(asked) else 0.0

@@ -509,3 +509,32 @@ def test_lines_fetched_for_a_measure_stay_within_the_search_filters(filings_kb):
     shown = filings_kb.search("Nike current ratio fiscal 2021", k=10, min_score=0,
                               filters={"document": nike.id, "section": "results of operations"})
     assert shown and all("RESULTS OF OPERATIONS" in (r.occurrence.section or "").upper() for r in shown)
+
+
+@pytest.fixture(scope="module")
+def earnings_kb(tmp_path_factory) -> KnowledgeBase:
+    """Three editions of a yearly report, each with its statement of earnings: the later two
+    print the year before's figures beside their own, as every edition does."""
+    kb = KnowledgeBase(Settings.load(env={}, home=tmp_path_factory.mktemp("earnings")))
+    kb.ingest([SAMPLE_DIR] + sorted(SIMILAR.glob("lockheed-earnings-fy*.md")))
+    return kb
+
+
+def test_an_earlier_edition_never_outranks_the_edition_of_the_year_asked(earnings_kb):
+    """An edition of an earlier year cannot report on the year asked about (its statements
+    end before it), yet its table reads like the question: in the real filings, "What was
+    Lockheed Martin's gross profit in 2022?" found the FY2021 report's statement of earnings
+    first, its fused score 0.95 against the FY2022 report's 0.55. Losing its title bonus and
+    as much again left it first; it now follows, as another organisation's documents do."""
+    from index import Hit
+    from kb.titles import by_title
+
+    searcher, engine = earnings_kb.searcher, earnings_kb.engine()
+    key = {d.period: int(earnings_kb.store.passages_of([d.id]).pop()) for d in earnings_kb.documents() if d.period}
+    query = "What was Lockheed Martin's gross profit in 2022?"
+    hits = [Hit(key["FY2021"], 0.95), Hit(key["FY2020"], 0.9), Hit(key["FY2022"], 0.55)]
+    ranked, documents, _ = by_title(engine.lexical, query, hits, searcher.provenance.every_document_of(engine, [h.id for h in hits]),
+                                    lambda d: searcher.provenance.heads(engine, d), searcher.editions.series_of,
+                                    searcher.provenance.organisations(engine), earnings_kb.settings.title_weight)
+    assert [title[-6:] for _, title in documents] == ["FY2022", "FY2021", "FY2020"]
+    assert earnings_kb.search(query)[0].document.period == "FY2022"
