@@ -9,10 +9,13 @@ That share alone is too weak in three cases, each with its own rule:
 - **Years.** A year fills passages (every edition also gives the year before's figures), so its
   IDF is low and the share barely tells the FY2022 edition from the FY2021 one. When the
   question names a series (a word of its title besides the year) and a year one of its
-  editions reports on, that edition gains `title_weight` besides. Editions of earlier years
-  lose their title bonus and `OTHERS` title weights, as another organisation's documents do:
-  they cannot report on the year asked about (their statements end before it), yet their
-  tables read like the question ("Lockheed Martin's gross profit in 2022" found the 2021
+  editions reports on, that edition gains `title_weight` besides, and editions of earlier
+  years lose their title bonus and as much again: they cannot report on the year asked about
+  (their statements end before it), yet their tables read like the question. When the
+  question also names the series' organisation, a company and a year are a strong sign, where
+  a year and one word of a title ("algorithms ... 1970") are a weak one: the edition of that
+  year gains `NAMED_YEAR` title weights more, and earlier editions lose `OTHERS`, as another
+  organisation's documents do ("Lockheed Martin's gross profit in 2022" found the 2021
   report's statement of earnings first, a whole fused score above the 2022 report's).
 - **Organisations.** A company's name fills its own reports, so its IDF is low too, and its
   share of a question that names it among many other words is small ("3M purchases of
@@ -46,6 +49,12 @@ __all__ = ["by_title"]
 # named organisation reports comes first ("Microsoft free cash flow" showed 3M's, which prints
 # "free cash flow"; Microsoft's report does not)
 OTHERS = 10.0
+# title weights the edition of a year the question names gains, when the question also names
+# its organisation: half a fused score, so its
+# passages come before a later edition's (which prints that year's figures too, beside its
+# own) unless those read far better ("Lockheed Martin's 2020 net sales from the US Government"
+# found the FY2022 report first, its three-year table a little closer to the words)
+NAMED_YEAR = 5.0
 Documents = tuple[tuple[str, str], ...]  # (id, title) of every document a passage occurs in, its first place's first
 
 
@@ -76,8 +85,10 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
         found = series.get(doc) if bonus else None
         edition = found.edition(doc) if found is not None and not common.isdisjoint(named) else None
         toward = _edition_bonus(found, edition, years) if found is not None and edition is not None else 0.0
-        if toward >= 0 and doc in of:
-            toward += 1.0 if naming[of[doc]] else -OTHERS if someone else 0.0
+        if doc in of and naming[of[doc]]:  # a company and a year: its edition of that year, surely
+            toward = NAMED_YEAR + 1.0 if toward > 0 else -OTHERS if toward < 0 else 1.0
+        elif toward >= 0 and doc in of and someone:
+            toward -= OTHERS
         by_document[doc] = (bonus if toward >= 0 else 0.0) + toward * title_weight
     # the best of a passage's documents; `max` keeps the first of equals: its first place
     documents = [o[0] if len(o) == 1 else max(o, key=lambda d: by_document[d[0]]) for o in options]
@@ -91,9 +102,9 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
 
 
 def _edition_bonus(series: Series, edition: Edition, years: set[int]) -> float:
-    """+1 for the edition of a year the question names, -`OTHERS` for an edition of a year
-    before the first such, 0 otherwise (and when no edition reports on a year it names)."""
+    """+1 for the edition of a year the question names, -1 for an edition of a year before the
+    first such, 0 otherwise (and when no edition reports on a year it names)."""
     asked = [e.year for e in series.editions if e.year is not None and e.year in years]
     if not asked or edition.year is None:
         return 0.0
-    return 1.0 if edition.year in years else -OTHERS if edition.year < min(asked) else 0.0
+    return 1.0 if edition.year in years else -1.0 if edition.year < min(asked) else 0.0

@@ -538,3 +538,21 @@ def test_an_earlier_edition_never_outranks_the_edition_of_the_year_asked(earning
                                     searcher.provenance.organisations(engine), earnings_kb.settings.title_weight)
     assert [title[-6:] for _, title in documents] == ["FY2022", "FY2021", "FY2020"]
     assert earnings_kb.search(query)[0].document.period == "FY2022"
+
+
+def test_a_company_and_a_year_rank_that_years_edition_before_a_later_one(earnings_kb):
+    """The FY2022 report prints 2021's gross profit beside 2022's, so it answers "Lockheed
+    Martin gross profit 2021" too, and its table may read a little closer to the words (in the
+    real filings, "Lockheed Martin's 2020 net sales from the US Government" found the FY2022
+    report first). A question naming the company and the year asks for that year's report."""
+    from index import Hit
+    from kb.titles import by_title
+
+    searcher, engine = earnings_kb.searcher, earnings_kb.engine()
+    key = {d.period: int(earnings_kb.store.passages_of([d.id]).pop()) for d in earnings_kb.documents() if d.period}
+    hits = [Hit(key["FY2022"], 0.95), Hit(key["FY2021"], 0.6), Hit(key["FY2020"], 0.5)]
+    for query, first in (("Lockheed Martin gross profit 2021", "FY2021"), ("gross profit 2021", "FY2022")):
+        _, documents, _ = by_title(engine.lexical, query, hits, searcher.provenance.every_document_of(engine, [h.id for h in hits]),
+                                   lambda d: searcher.provenance.heads(engine, d), searcher.editions.series_of,
+                                   searcher.provenance.organisations(engine), earnings_kb.settings.title_weight)
+        assert documents[0][1].endswith(first), query  # without the company, the year alone is a weak sign
