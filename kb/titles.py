@@ -50,10 +50,10 @@ __all__ = ["by_title"]
 # "free cash flow"; Microsoft's report does not)
 OTHERS = 10.0
 # title weights the edition of a year the question names gains, when the question also names
-# its organisation: half a fused score, so its
-# passages come before a later edition's (which prints that year's figures too, beside its
-# own) unless those read far better ("Lockheed Martin's 2020 net sales from the US Government"
-# found the FY2022 report first, its three-year table a little closer to the words)
+# its organisation: half a fused score, so its passages come before a later edition's (which
+# prints that year's figures too, beside its own) unless those read far better ("Lockheed
+# Martin's 2020 net sales from the US Government" found the FY2022 report first, its
+# three-year table a little closer to the words)
 NAMED_YEAR = 5.0
 Documents = tuple[tuple[str, str], ...]  # (id, title) of every document a passage occurs in, its first place's first
 
@@ -85,7 +85,7 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
         found = series.get(doc) if bonus else None
         edition = found.edition(doc) if found is not None and not common.isdisjoint(named) else None
         toward = _edition_bonus(found, edition, years) if found is not None and edition is not None else 0.0
-        if doc in of and naming[of[doc]]:  # a company and a year: its edition of that year, surely
+        if doc in of and naming[of[doc]]:  # the company asked about: a year it names is a strong sign
             toward = NAMED_YEAR + 1.0 if toward > 0 else -OTHERS if toward < 0 else 1.0
         elif toward >= 0 and doc in of and someone:
             toward -= OTHERS
