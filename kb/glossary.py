@@ -17,7 +17,10 @@ A measure computed from lines ("current ratio", "days payable outstanding", "fre
 flow") is printed in no statement; the lines it is computed from are. A measure's entry names
 them, and a question naming the measure has those lines labelled as what it asks for
 (`kb.labels`), within the documents retrieval found: it does not widen retrieval (adding "total
-current assets; total current liabilities" to every question about a ratio diluted it).
+current assets; total current liabilities" to every question about a ratio diluted it). So does
+a question asking for a line by one of its names ("Nike D&A fiscal 2021"): the statement prints
+it under another ("Depreciation"), and MD&A prose naming the trade word came first. Not a
+question about the line (why it moved, what share of it, how it changed): prose answers that.
 
 The file is a list of entries, one per line, `#` comments. A group is names separated by
 commas. A measure is its names, "=>", then the lines it is computed from separated by ";",
@@ -40,6 +43,11 @@ __all__ = ["BUNDLED", "RARER", "Glossary", "load_glossary"]
 BUNDLED = Path(__file__).with_name("glossary.txt")
 RARER = 1.0  # IDF (nats) by which the query's own name must be rarer than a name added for it
 _WORD = re.compile(r"\w+(?:&\w+)*")
+# a question about a line rather than for it: why it moved, what share of it, how it changed,
+# what is expected of it. Prose that says so answers it, not the line ("What percentage of
+# Lockheed Martin's 2020 net sales came from the US Government?" is no question for net sales)
+_ABOUT = re.compile(r"\b(?:why|percent\w*|share\s+of|proportion|chang\w*|growth|grow\w*|increas\w*|decreas\w*|"
+                    r"declin\w*|outlook|guidance|forecast\w*|expect\w*|ratio|compared|versus|vs)\b|%", re.I)
 
 
 def _words(text: str) -> str:
@@ -88,12 +96,18 @@ class Glossary:
         return [written for names, _ in self.measures for written, name in names if name in words]
 
     def lines_for(self, query: str) -> list[str]:
-        """The names of the lines the measures a query names are computed from, with the other
-        names of their groups ("free cash flow" -> "operating cash flow", ..., "net cash from
-        operations", "capex", ..., "additions to property and equipment"); none when it names
-        no measure."""
+        """The names of the lines a query asks for: those the measures it names are computed
+        from, with the other names of their groups ("free cash flow" -> "operating cash flow",
+        ..., "net cash from operations", "capex", ..., "additions to property and equipment"),
+        and, when it asks for a line of a group by one of its names and not about it
+        (`_ABOUT`), that group's names ("Microsoft FY2023 COGS" -> ..., "cost of revenue"):
+        the statement printing the line answers, not the prose that names the trade word."""
         words = _words(query)
         out: dict[str, None] = {}
+        if not _ABOUT.search(query):
+            for group in self.groups:
+                if any(name in words for _, name in group):
+                    out.update(dict.fromkeys(w for w, _ in group))
         for names, inputs in self.measures:
             if not any(name in words for _, name in names):
                 continue

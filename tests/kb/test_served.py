@@ -556,3 +556,15 @@ def test_a_company_and_a_year_rank_that_years_edition_before_a_later_one(earning
                                    lambda d: searcher.provenance.heads(engine, d), searcher.editions.series_of,
                                    searcher.provenance.organisations(engine), earnings_kb.settings.title_weight)
         assert documents[0][1].endswith(first), query  # without the company, the year alone is a weak sign
+
+
+@pytest.mark.parametrize("query, line", [
+    ("Nike D&A fiscal 2021", "Depreciation 744"),
+    ("Nike operating cash flow fiscal 2021", "Cash provided (used) by operations 6,657"),
+])
+def test_a_line_asked_for_by_a_trade_name_shows_the_statement_printing_it(filings_kb, query, line):
+    """"D&A" or "operating cash flow" asks for a line that the statement prints under another
+    name ("Depreciation", "Cash provided (used) by operations"); prose and MD&A tables that
+    discuss it came first. The line's other names (`kb.glossary`) are now the lines asked."""
+    first = filings_kb.search(query)[0]
+    assert any(text.startswith(line) for text in first.passage.text.splitlines()), first.passage.text[:300]
