@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -191,10 +192,18 @@ def _words(lines: Lines, starts: set[str], analyser: Analyzer) -> list[tuple[str
     for line in lines:
         if line.isascii() and not any(s in line for s in starts):
             continue
-        kept = tuple(t for t in analyser(line) if not _FIGURE.search(t))
+        kept = _analysed(line, analyser)
         if kept:
             out.append(kept)
     return out
+
+
+@lru_cache(maxsize=1 << 16)
+def _analysed(line: str, analyser: Analyzer) -> tuple[str, ...]:
+    """A line's analysed words, figures left out: a statement's lines recur in search after
+    search (the same passages come back for questions about the same report), and a line
+    asked for by several names is looked at for each."""
+    return tuple(t for t in analyser(line) if not _FIGURE.search(t))
 
 
 def _label_score(lines: list[tuple[str, ...]], idf: dict[str, float], head: frozenset[str]) -> float:
