@@ -105,9 +105,8 @@ class Glossary:
         words = _words(query)
         out: dict[str, None] = {}
         if not _ABOUT.search(query):
-            for group in self.groups:
-                if any(name in words for _, name in group):
-                    out.update(dict.fromkeys(w for w, _ in group))
+            for group in self._named(words):
+                out.update(dict.fromkeys(w for w, _ in group))
         for names, inputs in self.measures:
             if not any(name in words for _, name in names):
                 continue
@@ -121,8 +120,11 @@ class Glossary:
 
     def holds(self, query: str) -> bool:
         """Whether the query holds a name of one of the groups."""
-        words = _words(query)
-        return any(name in words for group in self.groups for _, name in group)
+        return bool(self._named(_words(query)))
+
+    def _named(self, words: str) -> list[Names]:
+        """The groups one of whose names `words` (a query's `_words`) holds, in glossary order."""
+        return [group for group in self.groups if any(name in words for _, name in group)]
 
     def additions(self, query: str, rarity: Callable[[str], float]) -> list[str]:
         """The names the query also looks for, in glossary order: for each group whose name
@@ -130,10 +132,8 @@ class Glossary:
         `rarity(text)`: the IDF of its rarest word in the collection (inf when none)."""
         words = _words(query)
         out: dict[str, None] = {}
-        for group in self.groups:
+        for group in self._named(words):
             held = [written for written, name in group if name in words]
-            if not held:
-                continue
             asked = min(rarity(written) for written in held)
             for written, name in group:
                 if name not in words and rarity(written) < asked - RARER:
