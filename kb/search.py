@@ -138,7 +138,8 @@ class Searcher:
         wide = self.widened(engine, query)
         if wide != query and vector is not None:
             vector = self.query_vector(wide)
-        return self._retrieve(engine, wide, k, mode, filters, vector, rerank, diversify, complete, self._measured(wide))
+        return self._retrieve(engine, wide, k, mode, self.editions.store_filters(filters), vector, rerank, diversify, complete,
+                              self._measured(wide))
 
     def widened(self, engine: SearchEngine, query: str) -> str:
         """The query with the other names `kb.glossary` gives its reporting terms ("capex" ->
@@ -158,9 +159,9 @@ class Searcher:
     def _retrieve(self, engine: SearchEngine, query: str, k: int, mode: str, filters: dict | None,
                   vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool,
                   measured: tuple[list[str], list[str]]) -> list[Hit]:
-        """`measured`: `_measured(query)`, which the caller needs as well."""
+        """`filters`: as the store reads them (`Editions.store_filters`); `measured`:
+        `_measured(query)`, which the caller needs as well."""
         s = self.settings
-        filters = self.editions.store_filters(filters)
         allowed = self.store.allowed_keys(filters) if filters else None
         if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
             vector = self.query_vector(query)
@@ -314,7 +315,7 @@ class Searcher:
         series_of = self.editions.series_of(generation)
         extra = k if series_of else 0  # folded editions leave room for more results
         measures, measured = self._measured(wide)
-        filters = self.editions.store_filters(filters)  # once: `_retrieve` passes store filters through
+        filters = self.editions.store_filters(filters)  # as the store reads them, for retrieval and the rows alike
         hits = self._retrieve(engine, wide, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain,
                               (measures, measured))
         also: list[tuple] = []
