@@ -141,6 +141,18 @@ class Searcher:
         return self._retrieve(engine, wide, k, mode, self.editions.store_filters(filters), vector, rerank, diversify, complete,
                               self._measured(wide))
 
+    def candidates(self, query: str) -> tuple[list[Hit], np.ndarray]:
+        """A hybrid search's first stage, as the second stage receives it: every candidate,
+        best first, and the feature rows of the first `rerank_depth` (what `kb.learning`
+        fits on, so a learned stage sees at fit time what it sees when serving)."""
+        engine = self.engine()
+        if engine is None:
+            return [], np.zeros((0, len(FEATURES)))
+        wide = self.widened(engine, self.provenance.organisations(engine).spelled_out(query))
+        hits = self._retrieve(engine, wide, self.settings.candidates, "hybrid", None, self.query_vector(wide), False, False,
+                              True, self._measured(wide))
+        return hits, self.evidence(engine, wide, hits[:self.settings.rerank_depth])
+
     def widened(self, engine: SearchEngine, query: str) -> str:
         """The query with the other names `kb.glossary` gives its reporting terms ("capex" ->
         "purchases of property and equipment"), those this collection uses clearly more, or,
@@ -305,7 +317,7 @@ class Searcher:
         use_model = mode != "lexical" or bool(rerank) or diversify or min_score is not None or self.embedder_loaded
         gate = None  # the default cut: nothing shown when even the best result is below it
         if use_model:  # defaults that need the model apply where it is loaded anyway
-            rerank = self.settings.rerank if rerank is None else rerank
+            rerank = self.kb.rerank_by_default if rerank is None else rerank
             if min_score is None:
                 gate = self.settings.min_score or None
         rerank = bool(rerank)

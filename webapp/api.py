@@ -53,7 +53,7 @@ def _run(args: dict) -> dict:
     out = {
         "query": args["query"].strip(),
         "mode": args["mode"],
-        "rerank": kb.settings.rerank if args["rerank"] is None else args["rerank"],
+        "rerank": kb.rerank_by_default if args["rerank"] is None else args["rerank"],
         "offset": args["offset"],
         "results": [r.to_dict() for r in results],
         "took_ms": round((time.perf_counter() - started) * 1000, 1),

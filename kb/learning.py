@@ -1,0 +1,213 @@
+"""A second stage learned from this knowledge base's own judgments (`kb learn`).
+
+The built-in second stage ships fitted on one collection (SciFact's train split); fitted
+leave-one-collection-out it lowers nDCG@10 on some collections left out (bench/QUALITY.md), so
+it is off by default. What reorders one collection's candidates well is best learned from that
+collection's own questions: a judged split of a BEIR dataset, or the votes staff leave on the
+search page. `learn` fits LambdaMART trees over the evidence the second stage reads
+(`index.rerank.FEATURES`), on the first stage exactly as a search serves it, and measures them
+by cross-validation over the judged queries (fitted on four folds, measured on the fifth). The
+learned stage becomes this home's default only if it raises nDCG@10 on *every* fold, the rule
+the shipped one is held to across collections; otherwise it is kept for rerank=true alone.
+Where it helps, it is then one home's default, fitted on that home's own judgments, and every
+other home keeps the shipped defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable
+
+import numpy as np
+
+from index.files import identity, replaced_folder
+from index.metrics import evaluate
+from index.rerank import FEATURES, LearnedReranker
+
+from .errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from index import Hit
+
+    from .knowledge import KnowledgeBase
+
+__all__ = ["Judgments", "Learned", "beir_judgments", "feedback_judgments", "check", "learn", "forget", "load_learned", "FOLDER",
+           "MIN_QUERIES"]
+
+FOLDER = "learned"  # in the home: ranker.lgb.txt (LightGBM's text format) and ranker.json
+MIN_QUERIES = 50  # judged queries with a relevant item: ten per fold at least, or a fold's nDCG is noise
+FOLDS = 5
+SHAPE = {"num_leaves": 15, "n_estimators": 400, "learning_rate": 0.05, "min_child_samples": 20}  # the shipped model's
+SEED = 13
+Progress = Callable[[list], Iterable]
+
+
+@dataclass(frozen=True)
+class Judgments:
+    """Judged queries: `queries` id -> text, `grades` id -> {key: grade} (0 = not relevant);
+    a key names a document's source id (`by="document"`) or a passage id (`by="passage"`)."""
+
+    queries: dict[str, str]
+    grades: dict[str, dict[str, int]]
+    by: str
+    source: str  # what they came from, for the record
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What `learn` fitted and measured: nDCG@10 per fold, first stage and learned, and
+    whether the learned stage is this home's default (it raised every fold)."""
+
+    source: str
+    queries: int
+    depth: int
+    folds: tuple[tuple[float, float], ...]  # (first stage, learned) nDCG@10 per held-out fold
+    default: bool
+    at: str
+
+    @property
+    def first_stage(self) -> float:
+        return float(np.mean([f for f, _ in self.folds]))
+
+    @property
+    def learned(self) -> float:
+        return float(np.mean([g for _, g in self.folds]))
+
+
+def beir_judgments(folder: Path, split: str = "train") -> Judgments:
+    """A BEIR dataset's judged split, by document (its corpus must be ingested)."""
+    from .evaluation import BeirDataset
+
+    data = BeirDataset.load(folder, split)
+    return Judgments(dict(data.queries), data.qrels, "document", f"{Path(folder).name} ({split})")
+
+
+def feedback_judgments(kb: KnowledgeBase) -> Judgments:
+    """The votes left on the search page, by passage: helpful 1, not helpful 0."""
+    votes = kb.feedback.judgments()
+    ids = {str(n): q for n, q in enumerate(sorted(votes))}
+    return Judgments(ids, {n: votes[q] for n, q in ids.items()}, "passage", "votes on the search page")
+
+
+def check(judgments: Judgments) -> list[str]:
+    """The ids of the queries with a relevant item, sorted; raises `InvalidRequest` when they
+    are fewer than `MIN_QUERIES` (checked before anything is ingested or fitted)."""
+    judged = sorted(q for q, g in judgments.grades.items() if any(v > 0 for v in g.values()))
+    if len(judged) < MIN_QUERIES:
+        raise InvalidRequest(f"Learning needs at least {MIN_QUERIES} judged queries with a relevant result; "
+                             f"{judgments.source} has {len(judged)}.", "too_few_judgments")
+    return judged
+
+
+def learn(kb: KnowledgeBase, judgments: Judgments, progress: Progress | None = None) -> Learned:
+    """Fit, cross-validate and save this home's learned second stage; returns what was
+    measured. Raises `InvalidRequest` when fewer than `MIN_QUERIES` queries have a relevant
+    item, or the knowledge base is empty; a failed write leaves the previous one in place."""
+    import lightgbm
+
+    judged = check(judgments)
+    if kb.engine() is None:
+        raise InvalidRequest("The knowledge base is empty: ingest the documents the judgments are about first.", "empty")
+    depth = kb.settings.rerank_depth
+    keys_of = _keys(kb, judgments.by)
+    pools = {}
+    for q in (progress(judged) if progress else judged):
+        hits, x = kb.searcher.candidates(judgments.queries[q])
+        keys = keys_of(hits)
+        grades = judgments.grades[q]
+        labels = np.array([max((grades.get(k, 0) for k in ks), default=0) for ks in keys[:depth]], dtype=int)
+        pools[q] = (keys, x, np.maximum(labels, 0))
+    folds = np.array_split(np.random.default_rng(SEED).permutation(judged), FOLDS)
+    measured = []
+    for f, held in enumerate(folds):
+        ranker = _fit(lightgbm, pools, [q for g, fold in enumerate(folds) if g != f for q in fold])
+        measured.append((_ndcg(pools, judgments.grades, held, None), _ndcg(pools, judgments.grades, held, ranker)))
+    ranker = _fit(lightgbm, pools, judged)
+    learned = Learned(judgments.source, len(judged), depth, tuple((round(a, 4), round(b, 4)) for a, b in measured),
+                      all(b > a for a, b in measured), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    with replaced_folder(kb.home / FOLDER) as tmp:
+        ranker.booster_.save_model(str(tmp / "ranker.lgb.txt"))
+        (tmp / "ranker.json").write_text(json.dumps({**asdict(learned), "features": list(FEATURES), "shape": SHAPE,
+                                                     "model": kb.model, "chunking": kb.chunking_id()}, indent=2) + "\n")
+    return learned
+
+
+def forget(home: Path) -> bool:
+    """Remove the home's learned second stage; whether there was one."""
+    folder = Path(home) / FOLDER
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True
+
+
+_loaded: dict[Path, tuple[object, Learned, LearnedReranker]] = {}
+
+
+def load_learned(home: Path) -> tuple[Learned, LearnedReranker] | None:
+    """The home's learned stage and its reranker, or None; read again when `learn` or
+    `forget` (in any process) replaced it: one `stat` per call."""
+    path = Path(home) / FOLDER / "ranker.json"
+    seen = identity(path)
+    if seen is None:
+        _loaded.pop(path, None)
+        return None
+    cached = _loaded.get(path)
+    if cached is not None and cached[0] == seen:
+        return cached[1], cached[2]
+    import lightgbm
+
+    meta = json.loads(path.read_text())
+    booster = lightgbm.Booster(model_file=str(path.with_name("ranker.lgb.txt")))
+    learned = Learned(meta["source"], meta["queries"], meta["depth"], tuple(tuple(f) for f in meta["folds"]),
+                      meta["default"], meta["at"])
+    reranker = LearnedReranker(booster)
+    reranker.name = "learned"
+    _loaded[path] = (seen, learned, reranker)
+    return learned, reranker
+
+
+def _keys(kb: KnowledgeBase, by: str) -> Callable[[list[Hit]], list[tuple[str, ...]]]:
+    """What each hit is judged as: the source ids of its documents, or its passage id."""
+    if by == "document":
+        from .evaluation import BEIR_PREFIX
+
+        sources = kb.store.passage_sources()
+        return lambda hits: [tuple(s[len(BEIR_PREFIX):] if s.startswith(BEIR_PREFIX) else s for s in sources.get(h.id, ()))
+                             for h in hits]
+
+    def passages(hits: list[Hit]) -> list[tuple[str, ...]]:
+        rows = kb.store.results_for([h.id for h in hits])
+        return [(rows[h.id][0].id,) if h.id in rows else () for h in hits]
+    return passages
+
+
+def _fit(lightgbm, pools: dict, queries: list[str]):
+    x = np.vstack([pools[q][1] for q in queries])
+    y = np.concatenate([pools[q][2] for q in queries])
+    model = lightgbm.LGBMRanker(objective="lambdarank", random_state=SEED, deterministic=True, force_row_wise=True,
+                                num_threads=2, verbose=-1, **SHAPE)
+    model.fit(x, y, group=[len(pools[q][1]) for q in queries], feature_name=list(FEATURES))
+    return model
+
+
+def _ndcg(pools: dict, grades: dict[str, dict[str, int]], queries, ranker) -> float:
+    """nDCG@10 of `queries`' rankings, the head reordered by `ranker` (None: as retrieved);
+    what is judged is ranked once, at its first occurrence."""
+    run = {}
+    for q in queries:
+        keys, x, _ = pools[q]
+        order = list(range(len(keys)))
+        if ranker is not None and len(x):
+            scores = ranker.booster_.predict(x, num_threads=1)
+            order = [int(i) for i in np.argsort(-scores, kind="stable")] + order[len(x):]
+        seen: dict[str, float] = {}
+        for rank, i in enumerate(order):
+            for k in keys[i]:
+                seen.setdefault(k, -float(rank))
+        run[q] = list(seen.items())
+    return evaluate(run, {q: grades[q] for q in queries}, ["ndcg@10"])["ndcg@10"]
