@@ -14,6 +14,7 @@ from kb.evaluation import read_questions
 from kb.knowledge import KnowledgeBase
 from kb.learning import FOLDER, MIN_QUERIES, feedback_judgments, forget, learn
 from kb.settings import Settings
+from webapp import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DIR = ROOT / "data" / "sample"
@@ -84,10 +85,14 @@ def test_a_preference_the_first_stage_does_not_follow_is_learned_and_becomes_the
     assert agree_after >= agree_before + 5
     saved = json.loads((kb.home / FOLDER / "ranker.json").read_text())
     assert saved["default"] is True and saved["queries"] == len(judged) and saved["model"] == kb.model
+    api = create_app({"KB_SETTINGS": kb.settings, "TESTING": True}).test_client()
+    data = api.get("/api/search", query_string={"q": judged[0], "min_score": "0", "explain": "true"}).get_json()
+    assert data["rerank"] is True and data["results"][0]["explain"]["rerank_score"] is not None
 
     assert forget(kb.home)
     assert not kb.rerank_by_default and kb.reranker.name == "builtin"
     assert first_ids(kb, judged) == before
+    assert api.get("/api/search", query_string={"q": judged[0]}).get_json()["rerank"] is False
 
 
 def test_where_the_first_stage_already_ranks_the_votes_first_the_learned_stage_stays_off(kb):
