@@ -3,7 +3,7 @@
 A backup is a folder: both SQLite files (the passage store, and the service file with keys
 and votes) copied by SQLite's online backup API (a store in PostgreSQL is copied row by row
 into a SQLite file of the same kind, in one snapshot: `kb.migrate.copy_store`), the original files the store refers to,
-the index files, and ``backup.json`` saying what it holds. Searches go on meanwhile.
+the index files, the second stage `kb learn` fitted there, and ``backup.json`` saying what it holds. Searches go on meanwhile.
 
 The store's copy is one committed state whatever is happening: SQLite's backup copies a
 snapshot. When no writer is at work, the backup holds the write lock and copies the index
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .errors import InvalidRequest
+from .learning import FOLDER as LEARNED
 from .servicedb import SERVICE_FILE
 
 __all__ = ["backup", "restore", "MANIFEST"]
@@ -86,9 +87,13 @@ def backup(kb, dest: str | Path) -> dict:
                 if generation is not None and str(saved) == str(generation[0]):
                     shutil.copytree(home / "index", tmp / "index", ignore=shutil.ignore_patterns("*.tmp", "*.old"))
                     index_copied = True
+            learned = (home / LEARNED).is_dir()  # the second stage `kb learn` fitted here: judgments are costly to make
+            if learned:
+                shutil.copytree(home / LEARNED, tmp / LEARNED)
             about = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source_home": str(home),
                      "model": kb.model, "generation": int(generation[0]) if generation else 0, **counts,
-                     "original_files": len(files), "index_files": index_copied, "taken_during_a_write": not idle}
+                     "original_files": len(files), "index_files": index_copied, "learned_second_stage": learned,
+                     "taken_during_a_write": not idle}
             (tmp / MANIFEST).write_text(json.dumps(about, indent=2))
             if dest.exists():
                 dest.rmdir()

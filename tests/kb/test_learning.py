@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kb.backup import backup, restore
 from kb.cli import main
 from kb.errors import InvalidRequest
 from kb.evaluation import read_questions
@@ -88,6 +89,13 @@ def test_a_preference_the_first_stage_does_not_follow_is_learned_and_becomes_the
     api = create_app({"KB_SETTINGS": kb.settings, "TESTING": True}).test_client()
     data = api.get("/api/search", query_string={"q": judged[0], "min_score": "0", "explain": "true"}).get_json()
     assert data["rerank"] is True and data["results"][0]["explain"]["rerank_score"] is not None
+
+    copy, restored = kb.home.parent / "learned-backup", kb.home.parent / "learned-restored"
+    assert backup(kb, copy)["learned_second_stage"] is True
+    restore(copy, restored)
+    again = KnowledgeBase(Settings.load(env={}, home=restored))
+    assert again.rerank_by_default and first_ids(again, judged[:5]) == after[:5]
+    again.close()
 
     assert forget(kb.home)
     assert not kb.rerank_by_default and kb.reranker.name == "builtin"
