@@ -42,7 +42,7 @@ from .errors import IndexMismatch, InvalidRequest, NotFound
 from .feedback import FeedbackLog
 from .joblog import JobLog
 from .keys import KeyStore
-from .learning import load_learned
+from .learning import describe, load_learned
 from .live import LiveIndex
 from .records import Counts, Document, IngestReport, Record, Result, Section
 from .search import Searcher
@@ -330,7 +330,16 @@ class KnowledgeBase:
             "duplicates_merged": counts["occurrences"] - counts["passages"],
             "generation": self.store.generation(),
             "disk_bytes": sum(f.stat().st_size for f in files if f.is_file()),
+            "second_stage": self._second_stage(),
         }
+
+    def _second_stage(self) -> str:
+        """What a search that does not say gets as its second stage, in words."""
+        learned = describe(self.home) if self.settings.reranker in ("", "builtin") else None
+        if learned is not None:
+            use = "the default" if learned["default"] or self.settings.rerank else "for rerank=true"
+            return f"learned here ({use}; from {learned['source']}, {learned['queries']} queries, {learned['at']})"
+        return f"{self.settings.reranker} ({'the default' if self.settings.rerank else 'for rerank=true'})"
 
     def warm(self) -> None:
         """Load the model and indexes now, and read ahead what searches read per passage

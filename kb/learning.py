@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from .knowledge import KnowledgeBase
 
-__all__ = ["Judgments", "Learned", "beir_judgments", "feedback_judgments", "check", "learn", "forget", "load_learned", "FOLDER",
+__all__ = ["Judgments", "Learned", "beir_judgments", "feedback_judgments", "check", "learn", "forget", "describe", "load_learned", "FOLDER",
            "MIN_QUERIES"]
 
 FOLDER = "learned"  # in the home: ranker.lgb.txt (LightGBM's text format) and ranker.json
@@ -143,6 +143,15 @@ def forget(home: Path) -> bool:
         return False
     shutil.rmtree(folder)
     return True
+
+
+def describe(home: Path) -> dict | None:
+    """What `learn` saved in the home (its `ranker.json`), without loading the model: for
+    `kb stats`, which loads no model."""
+    try:
+        return json.loads((Path(home) / FOLDER / "ranker.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 _loaded: dict[Path, tuple[object, Learned, LearnedReranker]] = {}

@@ -79,6 +79,7 @@ def test_a_preference_the_first_stage_does_not_follow_is_learned_and_becomes_the
     assert learned.queries == len(judged) and len(learned.folds) == 5
     assert all(second > first for first, second in learned.folds) and learned.default
     assert kb.rerank_by_default and kb.reranker.name == "learned"
+    assert kb.stats()["second_stage"].startswith("learned here (the default; from votes on the search page")
     after = first_ids(kb, judged)
     assert after == first_ids(kb, judged, rerank=True)
     agree_before = sum(a == chosen[q] for a, q in zip(before, judged))
@@ -99,6 +100,7 @@ def test_a_preference_the_first_stage_does_not_follow_is_learned_and_becomes_the
 
     assert forget(kb.home)
     assert not kb.rerank_by_default and kb.reranker.name == "builtin"
+    assert kb.stats()["second_stage"] == "builtin (for rerank=true)"
     assert first_ids(kb, judged) == before
     assert api.get("/api/search", query_string={"q": judged[0]}).get_json()["rerank"] is False
 
@@ -112,6 +114,7 @@ def test_where_the_first_stage_already_ranks_the_votes_first_the_learned_stage_s
     assert not learned.default and all(second <= first for first, second in learned.folds)
     assert not kb.rerank_by_default
     assert kb.reranker.name == "learned"  # kept for rerank=true
+    assert kb.stats()["second_stage"].startswith("learned here (for rerank=true;")
     assert first_ids(kb, list(chosen)) == before
 
 
