@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from index import SearchEngine
 
-from .lru import LRU
 from .metadata import COVER_CHARS, trading_symbols
 from .named import Organisations
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Provenance"]
 
+_TITLES = 20_000  # analysed titles kept
 _NOWHERE: tuple[tuple[str, str], ...] = (("", ""),)  # a passage no longer stored
 
 
@@ -36,7 +36,7 @@ class Provenance:
     def __init__(self, store: PassageStore):
         self.store = store
         self._lock = threading.Lock()
-        self._titles = LRU(20_000)  # analysed document titles
+        self._titles: dict[str, frozenset[str]] = {}  # analysed document titles: a plain dict, read for ~200 candidates a search
         self._passage_documents: tuple[weakref.ref | None, dict[int, tuple[tuple[str, str], ...]]] = (None, {})
         self._organisations: tuple[weakref.ref | None, Organisations | None] = (None, None)
         self._covers: dict[tuple[str, str], tuple[str, ...]] = {}  # (document id, content hash) -> its symbols
@@ -62,10 +62,16 @@ class Provenance:
 
     def heads(self, engine: SearchEngine, documents: list[tuple[str, str]]) -> list[frozenset[str]]:
         """The analysed title of each of `documents` (each title analysed once)."""
-        analyser = engine.lexical.analyzer
-        titles = list(dict.fromkeys(title for _, title in documents))
-        heads = dict(zip(titles, self._titles.get_many(titles, lambda new: [frozenset(analyser(t)) for t in new])))
-        return [heads[title] for _, title in documents]
+        known = self._titles
+        out = [known.get(title) for _, title in documents]
+        if None in out:
+            analyser = engine.lexical.analyzer
+            new = {title: frozenset(analyser(title)) for (_, title), head in zip(documents, out) if head is None}
+            if len(known) + len(new) > _TITLES:  # bounded: begin again
+                self._titles = known = {}
+            known.update(new)
+            out = [head if head is not None else new[title] for (_, title), head in zip(documents, out)]
+        return out  # type: ignore[return-value]
 
     def title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
         """The analysed title of each passage's document."""

@@ -33,6 +33,7 @@ That share alone is too weak in three cases, each with its own rule:
 from __future__ import annotations
 
 import math
+from itertools import chain
 from typing import Callable, Mapping, Sequence
 
 from index import Hit
@@ -73,7 +74,7 @@ def by_title(lexical: LexicalIndex, query: str, hits: list[Hit], options: Sequen
     years = query_years(query)
     named = set(terms) - {str(y) for y in years}
     series = series_of() if years else {}
-    flat = list(dict.fromkeys(d for documents in options for d in documents))
+    flat = list(dict.fromkeys(chain.from_iterable(options)))
     head_of = dict(zip(flat, heads_of(flat)))
     of = organisations.terms  # document id -> the words of its organisation's name
     naming = {name: names(idf, name, organisations.weights(name)) for name in {of[doc] for doc, _ in flat if doc in of}}
