@@ -294,7 +294,8 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as scratch:
         if feedback:
             settings = Settings.load(home=(given or [None])[0], model=model or ctx.parent.params.get("model"))
-            rows = evaluation.evaluate_feedback(_open(settings), modes, reranks, progress=lambda ids: bar(ids, desc="Querying", unit="query"))
+            kb = _open(settings)
+            rows = evaluation.evaluate_feedback(kb, modes, reranks, progress=lambda ids: bar(ids, desc="Querying", unit="query"))
             name = "feedback"
         elif dataset.is_dir():
             data = evaluation.BeirDataset.load(dataset, split)
@@ -317,6 +318,8 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
             rows = evaluation.evaluate_questions(kb, questions, modes, reranks, progress=lambda ids: bar(ids, desc="Querying", unit="query"))
             served = evaluation.evaluate_served(kb, questions, progress=lambda qs: bar(qs, desc="As served", unit="query"))
             name = dataset.name
+        default = (f"A search here that does not say gets hybrid {'with' if kb.rerank_by_default else 'without'} a second "
+                   f"stage; second stage: {kb.stats()['second_stage']}.")
     if as_json:
         _echo_json({"rows": rows, "served": served} if served else rows)
         return
@@ -325,6 +328,7 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
     for row in rows:
         click.echo(f"{row['mode']:<10}{row['rerank'] or '-':<10}" + "".join(f"{row[m]:>12.4f}" for m in evaluation.METRICS)
                    + f"{row['seconds']:>10.1f}")
+    click.echo(default)
     if served:
         click.echo(f"As served (every default): hit@1 {served['hit@1']:.3f}, hit@5 {served['hit@5']:.3f}, hit@10 {served['hit@10']:.3f} "
                    f"over {served['questions']} questions; answers ranked first but hidden by the default cut: {served['hidden_by_cut']}"

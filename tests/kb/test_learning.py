@@ -138,6 +138,10 @@ def test_the_cli_learns_from_votes_reports_each_fold_and_forgets(kb, runner):
     assert [line.split()[0] for line in lines[2:7]] == ["1", "2", "3", "4", "5"]
     assert "searches here now use it by default" in out.output
     assert KnowledgeBase(Settings.load(env={}, home=kb.home, chunk_tokens=48, chunk_overlap=8)).rerank_by_default
+    out = runner.invoke(main, ["--home", home, "eval", "--feedback", "--both"])
+    assert out.exit_code == 0, out.output
+    assert out.output.split("\n")[3].split()[:2] == ["hybrid", "learned"]  # its row is named for it
+    assert "gets hybrid with a second stage; second stage: learned here (the default; from votes on the search page" in out.output
 
     out = runner.invoke(main, ["--home", home, "learn", "--forget"])
     assert out.exit_code == 0 and "Removed" in out.output and not (kb.home / FOLDER).exists()
