@@ -170,9 +170,11 @@ class Searcher:
 
     def _retrieve(self, engine: SearchEngine, query: str, k: int, mode: str, filters: dict | None,
                   vector: np.ndarray | None, rerank: bool, diversify: bool, complete: bool,
-                  measured: tuple[list[str], list[str]]) -> list[Hit]:
+                  measured: tuple[list[str], list[str]], leader: list[Hit] | None = None) -> list[Hit]:
         """`filters`: as the store reads them (`Editions.store_filters`); `measured`:
-        `_measured(query)`, which the caller needs as well."""
+        `_measured(query)`, which the caller needs as well; `leader`, when given, receives the
+        first stage's first hit when a second stage reorders them (the default cut judges the
+        query by it)."""
         s = self.settings
         allowed = self.store.allowed_keys(filters) if filters else None
         if vector is None and (mode != "lexical" or rerank or diversify or self.embedder_loaded):
@@ -194,6 +196,8 @@ class Searcher:
             hits = labelled_first(engine, query, hits, documents, heads, self._label_lines, lines, measures, window)
         head, tail = hits[:depth], hits[depth:]  # only the head is reordered; the tail follows it
         if rerank and head:
+            if leader is not None:
+                leader.append(head[0])
             keys = [h.id for h in head]
             x = self.evidence(engine, query, head)
             texts = [""] * len(head)
@@ -328,8 +332,9 @@ class Searcher:
         extra = k if series_of else 0  # folded editions leave room for more results
         measures, measured = self._measured(wide)
         filters = self.editions.store_filters(filters)  # as the store reads them, for retrieval and the rows alike
+        leader: list[Hit] = []  # the first stage's first hit, when a second stage reorders
         hits = self._retrieve(engine, wide, offset + k + extra, mode, filters, vector, rerank, bool(diversify), explain,
-                              (measures, measured))
+                              (measures, measured), leader)
         also: list[tuple] = []
         if series_of:
             hits, rows, also = self.editions.fold(hits, filters, series_of, query)
@@ -339,12 +344,25 @@ class Searcher:
             hits = [h for h in hits if h.id in rows]
         relevance: list[float | None] = [None] * len(hits)
         whole = False  # the first result holds every query term
+        best: float | None = None  # the relevance the default cut reads
         if vector is not None and hits:
             x = self.evidence(engine, query, hits)
-            relevance = [float(r) for r in self.relevance(vector, x, (engine, generation))]
-            whole = bool(x[0, FEATURES.index("weighted_coverage")] >= 1.0 - 1e-9)
+            scored = [float(r) for r in self.relevance(vector, x, (engine, generation))]
+            relevance = list(scored)
+            coverage = FEATURES.index("weighted_coverage")
+            best, whole = scored[0], bool(x[0, coverage] >= 1.0 - 1e-9)
+            # reordered by a second stage, the query is also judged by the first stage's first hit:
+            # the calibration reads the first stage's evidence, and a second stage that puts a right
+            # answer first with less of that evidence hid the list the first stage shows
+            lead = next((i for i, h in enumerate(hits) if h.id == leader[0].id), None) if leader else 0
+            if lead is None:  # reordered out of the list: its evidence is read on its own
+                x_lead = self.evidence(engine, query, leader)
+                best = max(best, float(self.relevance(vector, x_lead, (engine, generation))[0]))
+                whole = whole or bool(x_lead[0, coverage] >= 1.0 - 1e-9)
+            elif lead:
+                best, whole = max(best, scored[lead]), whole or bool(x[lead, coverage] >= 1.0 - 1e-9)
         relevance = _in_order(relevance)
-        if gate is not None and not whole and (not relevance or relevance[0] is None or relevance[0] < gate) \
+        if gate is not None and not whole and (best is None or best < gate) \
                 and not (hits and self._labelled(engine, wide, hits[0].id, rows[hits[0].id][2], measured)):
             hits, relevance, also = [], [], []  # the honest empty state: no result is a fair match
         if min_score is not None:  # relevance falls with rank, so the cut keeps a head of the list

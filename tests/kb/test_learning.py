@@ -82,6 +82,12 @@ def test_a_preference_the_first_stage_does_not_follow_is_learned_and_becomes_the
     assert kb.stats()["second_stage"].startswith("learned here (the default; from votes on the search page")
     after = first_ids(kb, judged)
     assert after == first_ids(kb, judged, rerank=True)
+    # reordered or not, the default cut also judges a query by the first stage's first hit: a
+    # list the first stage shows is shown (the learned stage put the passage holding "13 per
+    # cent" out of the top 10, and the list read as no match)
+    shown = [bool(kb.search(q)) for q in judged]
+    first_stage = [bool(kb.search(q, rerank=False)) for q in judged]
+    assert all(a or not b for a, b in zip(shown, first_stage)) and 0 < sum(shown) < len(judged)
     agree_before = sum(a == chosen[q] for a, q in zip(before, judged))
     agree_after = sum(a == chosen[q] for a, q in zip(after, judged))
     assert agree_after >= agree_before + 5
