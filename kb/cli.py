@@ -343,7 +343,7 @@ def evaluate(ctx, dataset, modes, split, rerank, feedback, as_json, home, model)
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path), required=False)
 @click.option("--split", default="train", show_default=True, help="BEIR qrels split to learn from: qrels/<split>.tsv.")
 @click.option("--feedback", is_flag=True, help="Learn from the votes left on the search page (no DATASET).")
 @click.option("--forget", is_flag=True, help="Remove the second stage learned here; the shipped defaults apply again.")
@@ -353,10 +353,13 @@ def learn(dataset, split, feedback, forget, as_json, settings):
     """Learn this knowledge base's second stage from its own judged questions.
 
     \b
-    DATASET is a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv): its corpus is
-    ingested here first (unchanged documents are skipped). With --feedback instead, the
-    queries staff voted on in the search page are the judgments. At least 50 judged
-    queries with a relevant result are needed.
+    DATASET is either
+      a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv): its corpus is ingested
+        here first (unchanged documents are skipped);
+      a questions file (.jsonl, as kb eval reads it: {"query": ..., "relevant": [ids or
+        snippets]}), about what this knowledge base holds.
+    With --feedback instead, the queries staff voted on in the search page are the
+    judgments. At least 50 judged queries with a relevant result are needed.
 
     The second stage (LambdaMART over the first stage's evidence) is fitted on four fifths
     of the queries and measured on the fifth, five times. It becomes the default here only
@@ -378,6 +381,9 @@ def learn(dataset, split, feedback, forget, as_json, settings):
     kb = _open(settings)
     if feedback:
         judgments = learning.feedback_judgments(kb)
+    elif not dataset.is_dir():
+        judgments = learning.question_judgments(dataset)
+        learning.check(judgments)
     else:
         judgments = learning.beir_judgments(dataset, split)
         learning.check(judgments)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from .knowledge import KnowledgeBase
 
-__all__ = ["Judgments", "Learned", "beir_judgments", "feedback_judgments", "check", "learn", "forget", "describe", "load_learned", "FOLDER",
+__all__ = ["Judgments", "Learned", "beir_judgments", "feedback_judgments", "question_judgments", "check", "learn", "forget", "describe", "load_learned", "FOLDER",
            "MIN_QUERIES"]
 
 FOLDER = "learned"  # in the home: ranker.lgb.txt (LightGBM's text format) and ranker.json
@@ -49,12 +49,14 @@ Progress = Callable[[list], Iterable]
 @dataclass(frozen=True)
 class Judgments:
     """Judged queries: `queries` id -> text, `grades` id -> {key: grade} (0 = not relevant);
-    a key names a document's source id (`by="document"`) or a passage id (`by="passage"`)."""
+    a key names a document's source id (`by="document"`), a passage id (`by="passage"`), or
+    which of the query's `evidence` items a passage holds (`by="snippet"`)."""
 
     queries: dict[str, str]
     grades: dict[str, dict[str, int]]
     by: str
     source: str  # what they came from, for the record
+    evidence: tuple[tuple[str, ...], ...] = ()  # by="snippet": each query's snippets or ids, by its id's number
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,18 @@ def beir_judgments(folder: Path, split: str = "train") -> Judgments:
     return Judgments(dict(data.queries), data.qrels, "document", f"{Path(folder).name} ({split})")
 
 
+def question_judgments(path: Path) -> Judgments:
+    """A questions file (`kb eval`'s format), by evidence item: a passage holding one of a
+    question's snippets (or named by its id, or in the document it names by id) is relevant;
+    off-topic questions have nothing to learn from and are left out."""
+    from .evaluation import read_questions
+
+    questions = [q for q in read_questions(path) if not q.off_topic]
+    return Judgments({str(n): q.query for n, q in enumerate(questions)},
+                     {str(n): {str(i): 1 for i in range(len(q.relevant))} for n, q in enumerate(questions)},
+                     "snippet", Path(path).name, tuple(q.relevant for q in questions))
+
+
 def feedback_judgments(kb: KnowledgeBase) -> Judgments:
     """The votes left on the search page, by passage: helpful 1, not helpful 0."""
     votes = kb.feedback.judgments()
@@ -113,11 +127,11 @@ def learn(kb: KnowledgeBase, judgments: Judgments, progress: Progress | None = N
     if kb.engine() is None:
         raise InvalidRequest("The knowledge base is empty: ingest the documents the judgments are about first.", "empty")
     depth = kb.settings.rerank_depth
-    keys_of = _keys(kb, judgments.by)
+    keys_of = _keys(kb, judgments)
     pools = {}
     for q in (progress(judged) if progress else judged):
         hits, x = kb.searcher.candidates(judgments.queries[q])
-        keys = keys_of(hits)
+        keys = keys_of(q, hits)
         grades = judgments.grades[q]
         labels = np.array([max((grades.get(k, 0) for k in ks), default=0) for ks in keys[:depth]], dtype=int)
         pools[q] = (keys, x, np.maximum(labels, 0))
@@ -125,7 +139,9 @@ def learn(kb: KnowledgeBase, judgments: Judgments, progress: Progress | None = N
     measured = []
     for f, held in enumerate(folds):
         ranker = _fit(lightgbm, pools, [q for g, fold in enumerate(folds) if g != f for q in fold])
-        measured.append((_ndcg(pools, judgments.grades, held, None), _ndcg(pools, judgments.grades, held, ranker)))
+        documents = judgments.by == "document"
+        measured.append((_ndcg(pools, judgments.grades, held, None, documents),
+                         _ndcg(pools, judgments.grades, held, ranker, documents)))
     ranker = _fit(lightgbm, pools, judged)
     learned = Learned(judgments.source, len(judged), depth, tuple((round(a, 4), round(b, 4)) for a, b in measured),
                       all(b > a for a, b in measured), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -180,18 +196,32 @@ def load_learned(home: Path) -> tuple[Learned, LearnedReranker] | None:
     return learned, reranker
 
 
-def _keys(kb: KnowledgeBase, by: str) -> Callable[[list[Hit]], list[tuple[str, ...]]]:
-    """What each hit is judged as: the source ids of its documents, or its passage id."""
-    if by == "document":
+def _keys(kb: KnowledgeBase, judgments: Judgments) -> Callable[[str, list[Hit]], list[tuple[str, ...]]]:
+    """What each hit of a query is judged as: the source ids of its documents, its passage
+    id, or the query's evidence items it holds."""
+    if judgments.by == "document":
         from .evaluation import BEIR_PREFIX
 
         sources = kb.store.passage_sources()
-        return lambda hits: [tuple(s[len(BEIR_PREFIX):] if s.startswith(BEIR_PREFIX) else s for s in sources.get(h.id, ()))
-                             for h in hits]
+        return lambda q, hits: [tuple(s[len(BEIR_PREFIX):] if s.startswith(BEIR_PREFIX) else s for s in sources.get(h.id, ()))
+                                for h in hits]
 
-    def passages(hits: list[Hit]) -> list[tuple[str, ...]]:
+    def passages(q: str, hits: list[Hit]) -> list[tuple[str, ...]]:
         rows = kb.store.results_for([h.id for h in hits])
-        return [(rows[h.id][0].id,) if h.id in rows else () for h in hits]
+        if judgments.by == "passage":
+            return [(rows[h.id][0].id,) if h.id in rows else () for h in hits]
+        from .evaluation import squash
+
+        items = [(str(i), raw, squash(raw)) for i, raw in enumerate(judgments.evidence[int(q)])]
+        out: list[tuple[str, ...]] = []
+        for h in hits:
+            if h.id not in rows:
+                out.append(())
+                continue
+            passage, _, document = rows[h.id]
+            text = squash(passage.text)
+            out.append(tuple(i for i, raw, snippet in items if raw in (passage.id, document.id) or snippet in text))
+        return out
     return passages
 
 
@@ -204,9 +234,11 @@ def _fit(lightgbm, pools: dict, queries: list[str]):
     return model
 
 
-def _ndcg(pools: dict, grades: dict[str, dict[str, int]], queries, ranker) -> float:
-    """nDCG@10 of `queries`' rankings, the head reordered by `ranker` (None: as retrieved);
-    what is judged is ranked once, at its first occurrence."""
+def _ndcg(pools: dict, grades: dict[str, dict[str, int]], queries, ranker, documents: bool) -> float:
+    """nDCG@10 of `queries`' rankings, the head reordered by `ranker` (None: as retrieved).
+    By document (`documents`), passages are ranked as their documents, each at its first
+    passage, as `kb eval` ranks them; otherwise every passage takes a place, and one that
+    holds nothing judged not yet met is a miss there."""
     run = {}
     for q in queries:
         keys, x, _ = pools[q]
@@ -216,7 +248,8 @@ def _ndcg(pools: dict, grades: dict[str, dict[str, int]], queries, ranker) -> fl
             order = [int(i) for i in np.argsort(-scores, kind="stable")] + order[len(x):]
         seen: dict[str, float] = {}
         for rank, i in enumerate(order):
-            for k in keys[i]:
-                seen.setdefault(k, -float(rank))
+            new = [k for k in keys[i] if k not in seen]
+            for k in new if documents else new[:1] or [f"miss:{i}"]:
+                seen[k] = -float(rank)
         run[q] = list(seen.items())
     return evaluate(run, {q: grades[q] for q in queries}, ["ndcg@10"])["ndcg@10"]

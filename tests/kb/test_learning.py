@@ -4,8 +4,10 @@ real LightGBM, over the sample report cut into short passages."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kb.backup import backup, restore
@@ -13,7 +15,7 @@ from kb.cli import main
 from kb.errors import InvalidRequest
 from kb.evaluation import read_questions
 from kb.knowledge import KnowledgeBase
-from kb.learning import FOLDER, MIN_QUERIES, feedback_judgments, forget, learn
+from kb.learning import FOLDER, MIN_QUERIES, _ndcg, feedback_judgments, forget, learn
 from kb.settings import Settings
 from webapp import create_app
 
@@ -167,3 +169,21 @@ def test_the_cli_refuses_a_dataset_with_too_few_judged_queries(kb, runner, tmp_p
     assert not (kb.home / FOLDER).exists() and kb.stats()["documents"] == documents  # checked before its corpus is ingested
     out = runner.invoke(main, ["--home", str(kb.home), "learn"])
     assert out.exit_code == 2 and "give a DATASET, or --feedback" in out.output
+
+
+def test_a_passage_holding_no_evidence_takes_its_place_in_the_ranking_learning_measures():
+    """By evidence item, a passage holding none is a miss at its place (the item found second
+    scores 1/log2(3)), and a passage holding only items met before is one too; by document,
+    passages rank as their documents, each at its first passage."""
+    pools = {"q": ([(), ("0",), ("0",), ("1",)], np.zeros((4, 1)), np.zeros(4))}
+    grades = {"q": {"0": 1, "1": 1}}
+    ideal = 1 + 1 / math.log2(3)
+    assert _ndcg(pools, grades, ["q"], None, documents=False) == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal)
+    assert _ndcg(pools, grades, ["q"], None, documents=True) == pytest.approx((1 + 1 / math.log2(3)) / ideal)
+
+
+def test_the_cli_learns_from_a_questions_file_only_with_enough_questions(kb, runner, tmp_path):
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps({"query": q, "relevant": ["UNICEF"]}) + "\n" for q in queries()[:20]))
+    out = runner.invoke(main, ["--home", str(kb.home), "learn", str(questions)])
+    assert out.exit_code == 2 and "questions.jsonl has 20" in out.output and not (kb.home / FOLDER).exists()
