@@ -164,5 +164,9 @@ def best_sentences(
             gap, floor = np.inf, 1.0
         best = float(own.max())
         keep = [j for j in np.argsort(-own, kind="stable")[:most] if own[j] >= max(best - gap, floor)]
+        if not keep:  # nothing answers in the query's own words: the sentence holding most of what matched
+            held_terms = [_held(query_terms & t, weight, tie) for t in terms]
+            if max(held_terms) >= 1.0:
+                keep = [int(np.argmax(held_terms))]
         out.append(tuple(group[j] for j in keep))  # best first: the page shows the first as the answer
     return out

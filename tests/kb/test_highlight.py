@@ -155,3 +155,16 @@ def test_a_long_question_a_sentence_answers_in_a_third_of_its_words_needs_no_emb
     terms = set(analyze("are household incomes lifted by monthly payments in remote countryside villages"))
     best_sentences(np.ones(4, np.float32), terms, passages, model)
     assert calls  # no sentence holds a third of these: the model reads the passage
+
+
+@pytest.mark.parametrize("query", ["JPMorgan net income second quarter 2023", "NKE cash provided by operations fiscal 2023"])
+def test_every_shown_result_that_matched_a_query_word_has_a_highlight(sample_kb, query):
+    """A passage holding only a word its document's title also holds ("2023" of "UNICEF China
+    2023 Annual Report") read as answering nothing, and was shown with no highlight at all:
+    the sentence holding what matched is shown instead."""
+    shown = sample_kb.search(query, min_score=0, explain=True)
+    matched = [r for r in shown if r.explain["matched_terms"]]
+    assert matched
+    for r in matched:
+        assert r.highlights, r.passage.text[:80]
+        assert set(Analyzer()(r.highlights[0])) & set(r.explain["matched_terms"])  # it holds what matched
