@@ -16,6 +16,7 @@ other home keeps the shipped defaults.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Judgments", "Learned", "beir_judgments", "feedback_judgments", "question_judgments", "check", "learn", "forget", "describe", "load_learned", "FOLDER",
            "MIN_QUERIES"]
+
+log = logging.getLogger("kb")
 
 FOLDER = "learned"  # in the home: ranker.lgb.txt (LightGBM's text format) and ranker.json
 MIN_QUERIES = 50  # judged queries with a relevant item: ten per fold at least, or a fold's nDCG is noise
@@ -137,9 +140,9 @@ def learn(kb: KnowledgeBase, judgments: Judgments, progress: Progress | None = N
         pools[q] = (keys, x, np.maximum(labels, 0))
     folds = np.array_split(np.random.default_rng(SEED).permutation(judged), FOLDS)
     measured = []
+    documents = judgments.by == "document"
     for f, held in enumerate(folds):
         ranker = _fit(lightgbm, pools, [q for g, fold in enumerate(folds) if g != f for q in fold])
-        documents = judgments.by == "document"
         measured.append((_ndcg(pools, judgments.grades, held, None, documents),
                          _ndcg(pools, judgments.grades, held, ranker, documents)))
     ranker = _fit(lightgbm, pools, judged)
@@ -170,7 +173,7 @@ def describe(home: Path) -> dict | None:
         return None
 
 
-_loaded: dict[Path, tuple[object, Learned, LearnedReranker]] = {}
+_loaded: dict[Path, tuple[object, tuple[Learned, LearnedReranker] | None]] = {}  # by file identity
 
 
 def load_learned(home: Path) -> tuple[Learned, LearnedReranker] | None:
@@ -183,16 +186,24 @@ def load_learned(home: Path) -> tuple[Learned, LearnedReranker] | None:
         return None
     cached = _loaded.get(path)
     if cached is not None and cached[0] == seen:
-        return cached[1], cached[2]
-    import lightgbm
+        return cached[1]
+    try:
+        import lightgbm
 
-    meta = json.loads(path.read_text())
-    booster = lightgbm.Booster(model_file=str(path.with_name("ranker.lgb.txt")))
-    learned = Learned(meta["source"], meta["queries"], meta["depth"], tuple(tuple(f) for f in meta["folds"]),
-                      meta["default"], meta["at"])
+        meta = json.loads(path.read_text())
+        booster = lightgbm.Booster(model_file=str(path.with_name("ranker.lgb.txt")))
+        if not set(booster.feature_name()) <= set(FEATURES):
+            raise ValueError(f"it reads features kb does not compute: {booster.feature_name()}")
+        learned = Learned(meta["source"], meta["queries"], meta["depth"], tuple(tuple(f) for f in meta["folds"]),
+                          meta["default"], meta["at"])
+    except Exception as exc:  # a damaged or foreign file: searches go on with the shipped defaults
+        log.warning("the learned second stage in %s cannot be read (%s); the shipped defaults apply until "
+                    "kb learn runs again (or kb learn --forget)", path.parent, exc)
+        _loaded[path] = (seen, None)
+        return None
     reranker = LearnedReranker(booster)
     reranker.name = "learned"
-    _loaded[path] = (seen, learned, reranker)
+    _loaded[path] = (seen, (learned, reranker))
     return learned, reranker
 
 

@@ -187,3 +187,19 @@ def test_the_cli_learns_from_a_questions_file_only_with_enough_questions(kb, run
     questions.write_text("".join(json.dumps({"query": q, "relevant": ["UNICEF"]}) + "\n" for q in queries()[:20]))
     out = runner.invoke(main, ["--home", str(kb.home), "learn", str(questions)])
     assert out.exit_code == 2 and "questions.jsonl has 20" in out.output and not (kb.home / FOLDER).exists()
+
+
+def test_a_damaged_learned_stage_is_reported_and_searches_go_on_with_the_shipped_defaults(kb, caplog):
+    vote(kb, lambda shown: max(shown, key=lambda r: r.explain["dense_score"] or 0.0))
+    assert learn(kb, feedback_judgments(kb)).default and kb.rerank_by_default
+    question = queries()[0]
+    (kb.home / FOLDER / "ranker.lgb.txt").write_text("not a model")
+    meta = kb.home / FOLDER / "ranker.json"
+    meta.write_text(meta.read_text() + "\n")  # learn wrote both anew: searches read them again
+
+    with caplog.at_level("WARNING", logger="kb"):
+        shown = kb.search(question, min_score=0)
+    assert shown and not kb.rerank_by_default and kb.reranker.name == "builtin"
+    assert [r.passage.id for r in shown] == [r.passage.id for r in kb.search(question, min_score=0, rerank=False)]
+    assert any("cannot be read" in m and "kb learn" in m for m in caplog.messages)
+    assert kb.stats()["second_stage"].startswith("learned here")  # what the file says; `forget` clears it
