@@ -87,6 +87,7 @@ def best_sentences(
     titled: Sequence[frozenset[str]] | None = None,
     rarity: Mapping[str, float] | None = None,
     lines: Sequence[frozenset[str]] = (),
+    rest: AbstractSet[str] = frozenset(),
 ) -> list[tuple[str, ...]]:
     """For each passage (as `Sentences` gives it), up to `most` of its sentences, as they
     stand in the text, the one that answers best first.
@@ -122,6 +123,9 @@ def best_sentences(
     "Operating lease right-of-use assets", yet "Free cash flow conversion 66 %", which 3M
     prints, answers "3M free cash flow conversion" before the "Net cash provided by operating
     activities" it is computed from (it holds "conversion").
+    A passage no sentence of which answers so, yet holding a query word (one its title holds
+    too, or a word of `rest`: a measure's own name, left out of `query_terms` above), shows the
+    sentence holding most of them: every result that matched shows where.
     """
     use_model = embed is not None and query_vector is not None
     weight = dict(rarity or {})
@@ -165,7 +169,8 @@ def best_sentences(
         best = float(own.max())
         keep = [j for j in np.argsort(-own, kind="stable")[:most] if own[j] >= max(best - gap, floor)]
         if not keep:  # nothing answers in the query's own words: the sentence holding most of what matched
-            held_terms = [_held(query_terms & t, weight, tie) for t in terms]
+            matched = query_terms | rest
+            held_terms = [_held(matched & t, weight, tie) for t in terms]
             if max(held_terms) >= 1.0:
                 keep = [int(np.argmax(held_terms))]
         out.append(tuple(group[j] for j in keep))  # best first: the page shows the first as the answer

@@ -373,8 +373,10 @@ class Searcher:
         hits, relevance = hits[offset:offset + k], relevance[offset:offset + k]
         terms = set(engine.lexical.terms(wide))  # the names a glossary added are highlighted too, and a measure's lines
         lines = [held for line in measured if (held := frozenset(engine.lexical.terms(line)))]
+        named: set[str] = set()  # a measure's own words: a highlight's last resort
         if lines:  # asked through its lines: "working capital" is not "Work in process"
-            terms -= set(engine.lexical.terms(" ".join(measures)))
+            named = set(engine.lexical.terms(" ".join(measures))) & terms
+            terms -= named
         highlights: list[tuple[str, ...]] = [()] * len(hits)
         if highlight != "none":
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
@@ -382,7 +384,8 @@ class Searcher:
             ordered = sorted(terms)
             highlights = best_sentences(vector, terms, passages, self.sentence_vectors() if use_model else None,
                                         embed_top=embed_top, titled=titled,
-                                        rarity=dict(zip(ordered, engine.lexical.idf(ordered).tolist())), lines=lines)
+                                        rarity=dict(zip(ordered, engine.lexical.idf(ordered).tolist())), lines=lines,
+                                        rest=named)
         matched = engine.lexical.positions(sorted(engine.lexical.terms(query)), [h.id for h in hits])[0] if explain else []
         pairs = engine.lexical.analyzer.pairs(query) if explain else []
         results = []

@@ -168,3 +168,16 @@ def test_every_shown_result_that_matched_a_query_word_has_a_highlight(sample_kb,
     for r in matched:
         assert r.highlights, r.passage.text[:80]
         assert set(Analyzer()(r.highlights[0])) & set(r.explain["matched_terms"])  # it holds what matched
+
+
+def test_a_measures_own_name_is_the_highlights_last_resort():
+    """Asked through its lines, "quick ratio" leaves "ratio" out of the words a sentence must
+    hold ("working capital" is not "Work in process"); a passage matching nothing else still
+    shows where the word it matched stands."""
+    analyze, sentences = Analyzer(), Sentences()
+    text = "Commitment fees are payable quarterly. The leverage ratio must stay below 3.25 to 1."
+    passages = sentences([text], analyze)
+    lines = [frozenset(analyze("total current assets"))]
+    assert best_sentences(None, set(analyze("Adobe")), passages, None, lines=lines) == [()]
+    picked = best_sentences(None, set(analyze("Adobe")), passages, None, lines=lines, rest=set(analyze("quick ratio")))
+    assert picked == [("The leverage ratio must stay below 3.25 to 1.",)]
