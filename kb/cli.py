@@ -404,7 +404,10 @@ def learn(dataset, split, feedback, forget, as_json, settings):
     for n, (first, second) in enumerate(learned.folds, 1):
         click.echo(f"{n:<6}{first:>14.4f}{second:>10.4f}")
     click.echo(f"{'mean':<6}{learned.first_stage:>14.4f}{learned.learned:>10.4f}   (nDCG@10, each fold held out)")
-    if learned.default:
+    if settings.reranker not in ("", "builtin"):
+        click.echo(f"The reranker setting names another second stage ({settings.reranker}): searches use that one, "
+                   "not this.")
+    elif learned.default:
         click.echo("It raised nDCG@10 on every fold: searches here now use it by default (kb learn --forget undoes it).")
     else:
         click.echo("It did not raise nDCG@10 on every fold: searches keep the first stage; rerank=true uses the learned one.")
