@@ -203,3 +203,40 @@ def test_a_damaged_learned_stage_is_reported_and_searches_go_on_with_the_shipped
     assert [r.passage.id for r in shown] == [r.passage.id for r in kb.search(question, min_score=0, rerank=False)]
     assert any("cannot be read" in m and "kb learn" in m for m in caplog.messages)
     assert kb.stats()["second_stage"].startswith("learned here")  # what the file says; `forget` clears it
+
+
+def test_learning_from_a_beir_split_measures_as_kb_eval_does(tmp_path, runner, monkeypatch):
+    """A BEIR folder made of the sample report's sentences (each a document) and our questions
+    about it (a sentence holding a question's evidence is relevant): `kb learn` ingests the
+    corpus, and the first stage's nDCG@10 over its five held-out folds averages to what
+    `kb eval` measures for the same queries (the folds differ in size by one query at most)."""
+    from kb.chunking import split_sentences
+    from kb.evaluation import BeirDataset, evaluate_beir, squash
+
+    text = (SAMPLE_DIR / "unicef-china-2023-annual-report.txt").read_text(encoding="utf-8")
+    sentences = [text[s:e] for s, e in split_sentences(text)]
+    beir = tmp_path / "sample-beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"s{i}", "title": "", "text": t}) + "\n"
+                                               for i, t in enumerate(sentences)))
+    asked, qrels = [], []
+    for path in sorted((ROOT / "data" / "eval").glob("questions*.jsonl")):
+        for q in read_questions(path):
+            hold = [f"s{i}" for i, t in enumerate(sentences) if any(squash(r) in squash(t) for r in q.relevant)]
+            if (q.document or "").startswith("unicef-china") and hold and q.query not in asked:
+                qrels += [f"q{len(asked)}\t{d}\t1\n" for d in hold]
+                asked.append(q.query)
+    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{n}", "text": q}) + "\n" for n, q in enumerate(asked)))
+    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(qrels))
+    assert len(asked) >= 30
+    monkeypatch.setattr("kb.learning.MIN_QUERIES", 30)  # our questions about one short report: fewer than a real split
+
+    home = tmp_path / "home"
+    out = runner.invoke(main, ["--home", str(home), "learn", str(beir), "--json"])
+    assert out.exit_code == 0, out.output
+    learned = json.loads(out.stdout)
+    kb = KnowledgeBase(Settings.load(env={}, home=home))
+    assert kb.stats()["documents"] == len(sentences) and learned["queries"] == len(asked)
+    first = evaluate_beir(kb, BeirDataset.load(beir, "train"), ["hybrid"], [False])[0]["ndcg@10"]
+    assert learned["first_stage"] == pytest.approx(first, abs=0.01)
+    assert learned["default"] == all(b > a for a, b in learned["folds"]) == kb.rerank_by_default
