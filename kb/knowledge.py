@@ -336,6 +336,9 @@ class KnowledgeBase:
     def _second_stage(self) -> str:
         """What a search that does not say gets as its second stage, in words."""
         learned = describe(self.home) if self.settings.reranker in ("", "builtin") else None
+        if learned is not None and not learned["readable"]:
+            return (f"learned here, but its model cannot be read: {self.settings.reranker} "
+                    f"({'the default' if self.settings.rerank else 'for rerank=true'}) until kb learn runs again")
         if learned is not None:
             use = "the default" if learned["default"] or self.settings.rerank else "for rerank=true"
             return f"learned here ({use}; from {learned['source']}, {learned['queries']} queries, {learned['at']})"

@@ -165,12 +165,20 @@ def forget(home: Path) -> bool:
 
 
 def describe(home: Path) -> dict | None:
-    """What `learn` saved in the home (its `ranker.json`), without loading the model: for
-    `kb stats`, which loads no model."""
+    """What `learn` saved in the home (its `ranker.json`), without loading the model (for
+    `kb stats`, which loads none), and `readable`: whether the model file at least opens as
+    LightGBM's text format does."""
+    folder = Path(home) / FOLDER
     try:
-        return json.loads((Path(home) / FOLDER / "ranker.json").read_text())
+        meta = json.loads((folder / "ranker.json").read_text())
     except (OSError, ValueError):
         return None
+    try:
+        with open(folder / "ranker.lgb.txt", "rb") as fh:
+            readable = fh.read(5) == b"tree\n"
+    except OSError:
+        readable = False
+    return {**meta, "readable": readable}
 
 
 _loaded: dict[Path, tuple[object, tuple[Learned, LearnedReranker] | None]] = {}  # by file identity
