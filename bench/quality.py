@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from index.relevance import RELIABILITY_BINS  # noqa: E402
+from kb.errors import InvalidRequest  # noqa: E402
 from kb.evaluation import (  # noqa: E402
     BeirDataset,
     _is_document,
@@ -79,7 +80,10 @@ def learned_here(kb: KnowledgeBase, folder: Path, split: str) -> dict:
     a default measured on the queries it learned from would not be held out). Forgotten after."""
     own = "train" if (folder / "qrels" / "train.tsv").is_file() and split != "train" else split
     try:
-        learned = learn(kb, beir_judgments(folder, own))
+        try:
+            learned = learn(kb, beir_judgments(folder, own))
+        except InvalidRequest as exc:  # too few judged queries to learn from: said in the table
+            return {"judgments": own, "skipped": exc.message}
         out = {"judgments": own, "queries": learned.queries, "folds": learned.folds, "first_stage": round(learned.first_stage, 4),
                "learned": round(learned.learned, 4), "default": learned.default, "held_out_default": None}
         if own != split:
@@ -102,6 +106,9 @@ def learned_lines(results: list[dict]) -> list[str]:
     for res in results:
         v = res.get("learned")
         if not v:
+            continue
+        if "skipped" in v:
+            lines.append(f"| {res['collection']} | {v['judgments']} | - | - | not learned: {v['skipped']} | first stage | - |")
             continue
         raised = sum(b > a for a, b in v["folds"])
         held = f"{v['held_out_default']:.4f}" if v["held_out_default"] is not None else "-"
