@@ -3,8 +3,8 @@
 The built-in second stage ships fitted on one collection (SciFact's train split); fitted
 leave-one-collection-out it lowers nDCG@10 on some collections left out (bench/QUALITY.md), so
 it is off by default. What reorders one collection's candidates well is best learned from that
-collection's own questions: a judged split of a BEIR dataset, or the votes staff leave on the
-search page. `learn` fits LambdaMART trees over the evidence the second stage reads
+collection's own questions: a judged split of a BEIR dataset, a questions file as `kb eval`
+reads it, or the votes staff leave on the search page. `learn` fits LambdaMART trees over the evidence the second stage reads
 (`index.rerank.FEATURES`), on the first stage exactly as a search serves it, and measures them
 by cross-validation over the judged queries (fitted on four folds, measured on the fifth). The
 learned stage becomes this home's default only if it raises nDCG@10 on *every* fold, the rule
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
     from .knowledge import KnowledgeBase
 
-__all__ = ["Judgments", "Learned", "beir_judgments", "feedback_judgments", "question_judgments", "check", "learn", "forget", "describe", "load_learned", "FOLDER",
-           "MIN_QUERIES"]
+__all__ = ["Judgments", "Learned", "beir_judgments", "question_judgments", "feedback_judgments", "check", "learn", "forget",
+           "describe", "load_learned", "FOLDER", "MIN_QUERIES"]
 
 log = logging.getLogger("kb")
 
