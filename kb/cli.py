@@ -383,10 +383,9 @@ def learn(dataset, split, feedback, forget, as_json, settings):
         judgments = learning.feedback_judgments(kb)
     elif not dataset.is_dir():
         judgments = learning.question_judgments(dataset)
-        learning.check(judgments)
     else:
         judgments = learning.beir_judgments(dataset, split)
-        learning.check(judgments)
+        learning.check(judgments)  # before its corpus is ingested
         from .evaluation import BeirDataset
 
         bar = _Bar("Ingesting corpus", disable=as_json)

@@ -174,15 +174,26 @@ def page_texts(path: Path) -> dict[int, str]:
     return {number: squash(" ".join(parts)) for number, parts in pages.items()}
 
 
+def evidence_items(relevant: Iterable[str]) -> list[tuple[str, str, str]]:
+    """A question's evidence items: (item id "0", "1", ..., as written, squashed)."""
+    return [(str(i), r, squash(r)) for i, r in enumerate(relevant)]
+
+
+def holds(item: tuple[str, str, str], passage_id: str, document_id: str, text: str) -> bool:
+    """Whether a passage holds an evidence item: named by its id or its document's, or a
+    snippet found in its squashed `text`."""
+    _, raw, snippet = item
+    return raw in (passage_id, document_id) or snippet in text
+
+
 def _question_ranking(question: Question, results) -> list[tuple[str, float]]:
     """Results -> a ranking over the question's items (item ids "0", "1", ...) and misses."""
-    items = [(str(i), r, squash(r)) for i, r in enumerate(question.relevant)]
+    items = evidence_items(question.relevant)
     done: set[str] = set()
     ranking = []
     for passage_id, document_id, text, score in results:
         text = squash(text)
-        match = next((i for i, raw, snippet in items if i not in done
-                      and (raw in (passage_id, document_id) or snippet in text)), None)
+        match = next((item[0] for item in items if item[0] not in done and holds(item, passage_id, document_id, text)), None)
         if match is None:
             ranking.append((f"miss:{passage_id}", score))
         else:

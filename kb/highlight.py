@@ -128,6 +128,7 @@ def best_sentences(
     sentence holding most of them: every result that matched shows where.
     """
     use_model = embed is not None and query_vector is not None
+    matched = query_terms | rest  # what a result that answers in no sentence shows where it holds
     weight = dict(rarity or {})
     tie = 0.25 / max(1e-9, math.fsum(weight.get(t, 0.0) for t in query_terms))  # all of them weigh a quarter of a term
     exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
@@ -169,7 +170,6 @@ def best_sentences(
         best = float(own.max())
         keep = [j for j in np.argsort(-own, kind="stable")[:most] if own[j] >= max(best - gap, floor)]
         if not keep:  # nothing answers in the query's own words: the sentence holding most of what matched
-            matched = query_terms | rest
             held_terms = [_held(matched & t, weight, tie) for t in terms]
             if max(held_terms) >= 1.0:
                 keep = [int(np.argmax(held_terms))]

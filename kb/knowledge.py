@@ -107,10 +107,9 @@ class KnowledgeBase:
     def reranker(self) -> Reranker:
         """The second stage: this home's learned one (`kb learn`) while the setting is the
         built-in, else what the setting names."""
-        if self.settings.reranker in ("", "builtin"):
-            learned = load_learned(self.home)
-            if learned is not None:
-                return learned[1]
+        learned = self._learned()
+        if learned is not None:
+            return learned[1]
         with self._lock:
             if self._reranker is None:
                 self._reranker = load_reranker(self.settings.reranker, self.settings.device)
@@ -122,8 +121,13 @@ class KnowledgeBase:
         a stage learned here that raised nDCG@10 on every fold of its cross-validation."""
         if self.settings.rerank:
             return True
-        learned = load_learned(self.home) if self.settings.reranker in ("", "builtin") else None
+        learned = self._learned()
         return learned is not None and learned[0].default
+
+    def _learned(self):
+        """The stage `kb learn` fitted here (`kb.learning.load_learned`), while the reranker
+        setting is the built-in one it stands in for; else None."""
+        return load_learned(self.home) if self.settings.reranker in ("", "builtin") else None
 
     @property
     def embedder_loaded(self) -> bool:
@@ -336,13 +340,13 @@ class KnowledgeBase:
     def _second_stage(self) -> str:
         """What a search that does not say gets as its second stage, in words."""
         learned = describe(self.home) if self.settings.reranker in ("", "builtin") else None
+        shipped = f"{self.settings.reranker} ({'the default' if self.settings.rerank else 'for rerank=true'})"
         if learned is not None and not learned["readable"]:
-            return (f"learned here, but its model cannot be read: {self.settings.reranker} "
-                    f"({'the default' if self.settings.rerank else 'for rerank=true'}) until kb learn runs again")
+            return f"learned here, but its model cannot be read: {shipped} until kb learn runs again"
         if learned is not None:
             use = "the default" if learned["default"] or self.settings.rerank else "for rerank=true"
             return f"learned here ({use}; from {learned['source']}, {learned['queries']} queries, {learned['at']})"
-        return f"{self.settings.reranker} ({'the default' if self.settings.rerank else 'for rerank=true'})"
+        return shipped
 
     def warm(self) -> None:
         """Load the model and indexes now, and read ahead what searches read per passage

@@ -229,9 +229,9 @@ def _keys(kb: KnowledgeBase, judgments: Judgments) -> Callable[[str, list[Hit]],
         rows = kb.store.results_for([h.id for h in hits])
         if judgments.by == "passage":
             return [(rows[h.id][0].id,) if h.id in rows else () for h in hits]
-        from .evaluation import squash
+        from .evaluation import evidence_items, holds, squash
 
-        items = [(str(i), raw, squash(raw)) for i, raw in enumerate(judgments.evidence[int(q)])]
+        items = evidence_items(judgments.evidence[int(q)])
         out: list[tuple[str, ...]] = []
         for h in hits:
             if h.id not in rows:
@@ -239,7 +239,7 @@ def _keys(kb: KnowledgeBase, judgments: Judgments) -> Callable[[str, list[Hit]],
                 continue
             passage, _, document = rows[h.id]
             text = squash(passage.text)
-            out.append(tuple(i for i, raw, snippet in items if raw in (passage.id, document.id) or snippet in text))
+            out.append(tuple(item[0] for item in items if holds(item, passage.id, document.id, text)))
         return out
     return passages
 

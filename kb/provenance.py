@@ -63,15 +63,14 @@ class Provenance:
     def heads(self, engine: SearchEngine, documents: list[tuple[str, str]]) -> list[frozenset[str]]:
         """The analysed title of each of `documents` (each title analysed once)."""
         known = self._titles
-        out = [known.get(title) for _, title in documents]
-        if None in out:
-            analyser = engine.lexical.analyzer
-            new = {title: frozenset(analyser(title)) for (_, title), head in zip(documents, out) if head is None}
-            if len(known) + len(new) > _TITLES:  # bounded: begin again
+        missing = [title for title in dict.fromkeys(title for _, title in documents) if title not in known]
+        if missing:
+            if len(known) + len(missing) > _TITLES:  # bounded: begin again
                 self._titles = known = {}
-            known.update(new)
-            out = [head if head is not None else new[title] for (_, title), head in zip(documents, out)]
-        return out  # type: ignore[return-value]
+                missing = list(dict.fromkeys(title for _, title in documents))
+            analyser = engine.lexical.analyzer
+            known.update((title, frozenset(analyser(title))) for title in missing)
+        return [known[title] for _, title in documents]
 
     def title_terms(self, engine: SearchEngine, keys: list[int]) -> list[frozenset[str]]:
         """The analysed title of each passage's document."""

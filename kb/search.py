@@ -348,19 +348,19 @@ class Searcher:
         if vector is not None and hits:
             x = self.evidence(engine, query, hits)
             scored = [float(r) for r in self.relevance(vector, x, (engine, generation))]
-            relevance = list(scored)
+            relevance = list(scored)  # `float | None`: None where no vector is read
             coverage = FEATURES.index("weighted_coverage")
-            best, whole = scored[0], bool(x[0, coverage] >= 1.0 - 1e-9)
             # reordered by a second stage, the query is also judged by the first stage's first hit:
             # the calibration reads the first stage's evidence, and a second stage that puts a right
             # answer first with less of that evidence hid the list the first stage shows
             lead = next((i for i, h in enumerate(hits) if h.id == leader[0].id), None) if leader else 0
             if lead is None:  # reordered out of the list: its evidence is read on its own
                 x_lead = self.evidence(engine, query, leader)
-                best = max(best, float(self.relevance(vector, x_lead, (engine, generation))[0]))
-                whole = whole or bool(x_lead[0, coverage] >= 1.0 - 1e-9)
-            elif lead:
-                best, whole = max(best, scored[lead]), whole or bool(x[lead, coverage] >= 1.0 - 1e-9)
+                lead_relevance, lead_coverage = float(self.relevance(vector, x_lead, (engine, generation))[0]), x_lead[0, coverage]
+            else:
+                lead_relevance, lead_coverage = scored[lead], x[lead, coverage]
+            best = max(scored[0], lead_relevance)
+            whole = bool(max(x[0, coverage], lead_coverage) >= 1.0 - 1e-9)
         relevance = _in_order(relevance)
         if gate is not None and not whole and (best is None or best < gate) \
                 and not (hits and self._labelled(engine, wide, hits[0].id, rows[hits[0].id][2], measured)):
