@@ -3,9 +3,10 @@
 Latin, Greek and Cyrillic words are lower-cased, accent-folded ("café" = "cafe"), stop words
 dropped and Snowball-stemmed. Figures and codes stay whole terms: "2,053" and "$2,053" are
 the term 2053 (as is "2053"), "12.5%" is 12.5, "1.10" is 1.1, "FY2022" is fy2022; a
-hyphenated code or name ("10-K", "COVID-19", "South-South") is the whole term and also its
-parts of two or more characters, so "10-K" matches "10-K" exactly and "South-South" still
-matches "south"; so is an ampersand code of short parts ("R&D", "SG&A", "PP&E", "AT&T"),
+hyphenated code or name ("10-K", "COVID-19", "South-South") is the whole term, written
+joined, and its parts of two or more characters, so "10-K" matches "10-K" and "10K" exactly
+(not "10-Q"), "Walmart" and "email" match "Wal-Mart" and "e-mail", and "South-South" still
+matches "south" (Lucene's word-delimiter filter catenates the same way); so is an ampersand code of short parts ("R&D", "SG&A", "PP&E", "AT&T"),
 which would otherwise lose every letter to the two-character minimum or the stop words. A
 figure followed by its scale ("90 million", "$1.5 billion") is also one term, 90_million, after
 the scale's own: BM25 scores words apart, so a table headed "(Millions)" with a cell "90"
@@ -41,6 +42,7 @@ _PIECES = re.compile(f"([{_CJK_CHARS}]+|{_LATIN})")
 _FIGURE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)+")
 _HYPHENATED = re.compile(rf"\w+(?:[-{_DASHES}]\w+)+")
 _PARTS = re.compile(rf"[-{_DASHES},.&]")
+_RANGE = re.compile(rf"\d+(?:[-{_DASHES}]\d+)+")  # 2020-2021, 1-800: figures, not one word written two ways
 _AMPERSAND = re.compile(r"[^\W_]{1,3}(?:&[^\W_]{1,3})+")  # r&d, sg&a, pp&e, at&t: not johnson&johnson
 _PERIOD = re.compile(r"(?:fy|cy|q[1-4]|h[12])(\d{2}|\d{4})")  # fiscal year, quarter, half: fy2022, q4_22
 _SCALES = {w + s: w for w in ("thousand", "million", "billion", "trillion") for s in ("", "s")}
@@ -152,7 +154,8 @@ class Analyzer:
         if _AMPERSAND.fullmatch(token):
             return list(dict.fromkeys([token, *self._stem(parts)]))
         if _HYPHENATED.fullmatch(token):
-            whole = re.sub(f"[{_DASHES}]", "-", token)
+            # the whole as it is also written, joined ("10K", "Walmart", "email"); a range of figures keeps its hyphen
+            whole = re.sub(f"[{_DASHES}]", "-", token) if _RANGE.fullmatch(token) else re.sub(f"[-{_DASHES}]", "", token)
             return list(dict.fromkeys(self._stem([whole, *parts])))
         return self._stem(parts)
 

@@ -31,7 +31,7 @@ __all__ = ["INDEX_FORMAT", "load_index", "save_index", "checksum", "digests"]
 
 log = logging.getLogger("kb")
 
-INDEX_FORMAT = 14  # bump when what the index files hold changes; older files are rebuilt from the store
+INDEX_FORMAT = 15  # bump when what the index files hold changes; older files are rebuilt from the store
 
 
 _KNOWN: dict[tuple, str] = {}  # file identity -> SHA-256, for the files this process hashed
