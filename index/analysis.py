@@ -20,6 +20,8 @@ occur, with no dictionary to ship.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 from functools import lru_cache
@@ -49,6 +51,12 @@ _SCALES = {w + s: w for w in ("thousand", "million", "billion", "trillion") for 
 _SCALED = re.compile(r"\d\s+(?:thousand|[mbtr]illion)")  # a figure and its scale: only then is a text walked token by token
 _DIGITS = re.compile(r"[\d.]+")  # an analysed figure: "90", "2053", "12.5"
 _JOINED = re.compile(r"[\d.]+_[a-z]+")  # a figure joined to its scale: "90_million"
+# Text that goes through every rule above: what it analyses to is the analysis's signature
+_PROBE = ("How many of the 2,053 centres, $1,577 million and 12.5% to 1.10 in FY2022, FY17, Q4 2022 and Q422 "
+          "filed a Form 10-K, 10-Q or 8-K? R&D, SG&A, PP&E and AT&T; Johnson&Johnson; Research & Development; "
+          "non-controlling, post-retirement and COVID-19 in 2020-2021; South-South co-operation; vulnerable.To "
+          "the café, naïve Ångström; 儿童保护, 한국어 보고서, 日本語の報告書; running, runs, ran, protection, "
+          "children's; 90 million, $1.5 billion, 2 thousand; how much did they have")
 
 
 def _fold(text: str) -> str:
@@ -106,6 +114,18 @@ class Analyzer:
         self.language = language
         self._stem = Stemmer.Stemmer(language).stemWords
         self._words: dict[str, tuple[str, ...]] = {}  # token -> its terms, () for a stop word
+        self._signature: str | None = None
+
+    @property
+    def signature(self) -> str:
+        """A digest of how this analyser reads text: its language, its stop words, and the
+        terms and word pairs of a probe text that goes through every rule. Index files record
+        it, so files analysed by another version of the rules are rebuilt rather than searched
+        with terms they do not hold (a format number alone relies on someone bumping it)."""
+        if self._signature is None:
+            probe = json.dumps([self.language, sorted(_stopwords()), self(_PROBE), self.pairs(_PROBE)], ensure_ascii=False)
+            self._signature = hashlib.sha256(probe.encode()).hexdigest()[:16]
+        return self._signature
 
     def __call__(self, text: str) -> list[str]:
         """Each token is analysed once per process and then looked up: several times faster on

@@ -1,7 +1,8 @@
 """The index files of a home: written beside the old ones and swapped in, stamped by a manifest.
 
-``index/manifest.json`` records the format, the store generation the files were built at, the
-model and chunking settings, the passage count and a SHA-256 of each file. Files whose manifest does not match the store (a crash between
+``index/manifest.json`` records the format, the text analysis's signature, the store generation
+the files were built at, the model and chunking settings, the passage count and a SHA-256 of
+each file. Files whose manifest does not match the store (a crash between
 the store commit and the index write, another format, another model) are not used: the caller
 rebuilds them from the store, which holds every vector.
 
@@ -20,7 +21,7 @@ import os
 import shutil
 from pathlib import Path
 
-from index import SearchEngine, load_lexical_index, load_vector_index
+from index import SearchEngine, load_lexical_index, load_vector_index, new_lexical_index
 from index.files import identity
 
 from .faults import disk_full, fault
@@ -31,7 +32,7 @@ __all__ = ["INDEX_FORMAT", "load_index", "save_index", "checksum", "digests"]
 
 log = logging.getLogger("kb")
 
-INDEX_FORMAT = 15  # bump when what the index files hold changes; older files are rebuilt from the store
+INDEX_FORMAT = 15  # bump when what the index files hold changes; older files are rebuilt from the store (a change of the text analysis is caught by its signature)
 
 
 _KNOWN: dict[tuple, str] = {}  # file identity -> SHA-256, for the files this process hashed
@@ -87,6 +88,9 @@ def load_index(folder: Path, engine: SearchEngine, generation: int, model: str) 
         return None
     if (manifest.get("format"), manifest.get("generation"), manifest.get("model")) != (INDEX_FORMAT, generation, model):
         return None
+    if manifest.get("analysis") != new_lexical_index().analyzer.signature:  # how this version analyses text
+        log.info("index files in %s were analysed by another version of the text analysis; rebuilding from the store", folder)
+        return None
     kind = manifest.get("vectors", "flat")
     if kind not in VECTOR_FILES or (manifest["files"] != digests(folder, kind) if "files" in manifest
                                     else manifest.get("checksum") != checksum(folder, kind)):
@@ -118,7 +122,7 @@ def save_index(folder: Path, engine: SearchEngine, generation: int, model: str, 
     fault("index-write")
     engine.lexical.save(folder / "lexical")
     fault("switch")
-    manifest = {"format": INDEX_FORMAT, "generation": generation, "model": model, "chunking": chunking,
+    manifest = {"format": INDEX_FORMAT, "analysis": engine.lexical.analyzer.signature, "generation": generation, "model": model, "chunking": chunking,
                 "dimension": engine.vectors.dim, "vectors": kind, "passages": len(engine.vectors), "files": digests(folder, kind)}
     tmp = folder / "manifest.json.tmp"
     try:

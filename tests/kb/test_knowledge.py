@@ -213,6 +213,26 @@ def test_index_files_of_an_older_format_are_rebuilt_with_the_term_sequences(fres
     assert (fresh_kb.home / "index" / "lexical" / "sequence.npy").exists()
 
 
+def test_index_files_analysed_another_way_are_rebuilt(fresh_kb, sample_copy, monkeypatch):
+    """Bug: the text analysis changed (hyphenated words read joined) under the same index
+    format, and a home kept searching BM25 files analysed the old way, with query terms they did
+    not hold. The manifest records the analysis's signature; files analysed another way are
+    rebuilt from the store. Here the later analysis no longer drops "with" as a stop word."""
+    import index.analysis
+    from index.analysis import Analyzer
+
+    fresh_kb.ingest([sample_copy])
+    manifest_path = fresh_kb.home / "index" / "manifest.json"
+    assert json.loads(manifest_path.read_text())["analysis"] == Analyzer().signature
+    assert fresh_kb.search("with", mode="lexical") == []  # a stop word: no term
+    stop = index.analysis._stopwords()
+    monkeypatch.setattr(index.analysis, "_stopwords", lambda: stop - {"with"})
+    reopened = KnowledgeBase(fresh_kb.settings)
+    found = reopened.search("with", mode="lexical", k=5)
+    assert found and all("with" in r.passage.text.lower() for r in found)
+    assert json.loads(manifest_path.read_text())["analysis"] == Analyzer().signature != fresh_kb.engine().lexical.analyzer.signature
+
+
 def test_a_reader_picks_up_another_writers_changes(fresh_kb, sample_copy):
     reader = KnowledgeBase(fresh_kb.settings)
     assert reader.search(ONLINE) == []
