@@ -46,7 +46,7 @@ _HYPHENATED = re.compile(rf"\w+(?:[-{_DASHES}]\w+)+")
 _PARTS = re.compile(rf"[-{_DASHES},.&]")
 _RANGE = re.compile(rf"\d+(?:[-{_DASHES}]\d+)+")  # 2020-2021, 1-800: figures, not one word written two ways
 _AMPERSAND = re.compile(r"[^\W_]{1,3}(?:&[^\W_]{1,3})+")  # r&d, sg&a, pp&e, at&t: not johnson&johnson
-_PERIOD = re.compile(r"(?:fy|cy|q[1-4]|h[12])(\d{2}|\d{4})")  # fiscal year, quarter, half: fy2022, q4_22
+_PERIOD = re.compile(r"(fy|cy|q[1-4]|h[12])(\d{2}|\d{4})")  # a fiscal year, quarter or half glued to its year: fy2022, fy22, q42022
 _SCALES = {w + s: w for w in ("thousand", "million", "billion", "trillion") for s in ("", "s")}
 _SCALED = re.compile(r"\d\s+(?:thousand|[mbtr]illion)")  # a figure and its scale: only then is a text walked token by token
 _DIGITS = re.compile(r"[\d.]+")  # an analysed figure: "90", "2053", "12.5"
@@ -158,13 +158,17 @@ class Analyzer:
         return words
 
     def _terms(self, token: str, stop: frozenset[str]) -> list[str]:
-        """A figure as one normalised term; a period code as itself and its year ("fy2022",
-        "2022": a question saying "fiscal 2022" finds the report titled FY2022); a hyphenated
+        """A figure as one normalised term; a period code as itself and its year, the year in
+        full ("FY22" and "FY2022" are fy2022 and 2022: a question saying "fiscal 2022" finds the
+        report titled FY2022, and one saying "FY17" the passages saying 2017; a two-digit year is
+        2000-2068 or 1969-1999, as strptime reads it); a hyphenated
         code as itself and its parts; an ampersand code of short parts ("r&d") as itself,
         unstemmed, and its parts; words glued by a comma, point or "&" as those words."""
         period = _PERIOD.fullmatch(token)
         if period:
-            return [token, period.group(1)]
+            code, digits = period.group(1, 2)
+            year = digits if len(digits) == 4 else str((2000 if int(digits) < 69 else 1900) + int(digits))
+            return [code + year, year]
         if _FIGURE.fullmatch(token):
             figure = token.replace(",", "")
             if figure.count(".") == 1:

@@ -320,6 +320,10 @@ def test_accents_fold_for_lexical_search():
     ("$1,577 million", ["1577", "million", "1577_million"]),
     ("grew 12.5% to 1.10", ["grew", "12.5", "1.1"]),
     ("FY2022 and Q4 2022", ["fy2022", "2022", "q4", "2022"]),
+    ("Adobe FY17 revenue", ["adob", "fy2017", "2017", "revenu"]),  # as FY2017: the year in full
+    ("Q422 and Q42022", ["q42022", "2022", "q42022", "2022"]),
+    ("the 1q21 locus", ["1q21", "locus"]),  # a chromosome band, not a quarter
+    ("FY98", ["fy1998", "1998"]),
     ("Form 10-K", ["form", "10k", "10"]),
     ("South-South cooperation", ["southsouth", "south", "cooper"]),
     ("2020-2021 plan", ["2020-2021", "2020", "2021", "plan"]),
