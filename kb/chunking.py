@@ -32,6 +32,7 @@ _OPENERS = "\"'‘“(["
 _CJK_END = re.compile(r"[。！？]+[」』”’）)]*")
 MAX_PIECE_CHARS = 2_000  # a longer "sentence" (a table dump, text without stops) is cut first
 MAX_PASSAGE_CHARS = 4_000  # whatever the tokens: a 100-letter "word" is one [UNK] word piece
+FRAGMENT_TOKENS = 8  # a run of text under this many word pieces beside a table is no passage on its own
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ def chunk_document(
                     pieces.append(_Piece(s, e, c, 0, block.page, section, block.context))
     for p, n in zip(pieces, count_tokens([p.clean for p in pieces])):
         p.tokens = n
+    _fold_fragments(pieces)
     sized: list[_Piece] = []
     for p in pieces:
         limit = max(8, target - room.get(p.context, 0)) if p.context else target
@@ -251,6 +253,32 @@ def chunk_document(
                 chunks.append(_chunk(text, run))
         i = j
     return _enforce_limit(text, chunks, count_tokens, max_tokens)
+
+
+def _fold_fragments(pieces: list[_Piece]) -> None:
+    """A run of text under `FRAGMENT_TOKENS` word pieces between tables of its section, on the
+    same page ("Current assets" over a balance sheet's first rows, "(Dollars in millions)", a
+    column heading's stray line), joins the table after it, or else the one before it: on its
+    own it was a passage with nothing to read or cite, and shown for questions it does not
+    answer, while the rows it heads lost its words. A section holding only such a run keeps it
+    ("None." under "Item 1B. Unresolved Staff Comments" answers with its heading)."""
+    runs: list[tuple[int, int]] = []
+    for i, p in enumerate(pieces):
+        if runs and (pieces[runs[-1][0]].section, pieces[runs[-1][0]].context) == (p.section, p.context):
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    for k, (i, j) in enumerate(runs):
+        if pieces[i].context is not None or sum(p.tokens for p in pieces[i:j]) >= FRAGMENT_TOKENS:
+            continue
+        after = runs[k + 1][0] if k + 1 < len(runs) else None
+        before = runs[k - 1][1] - 1 if k > 0 else None
+        for edge, other in ((j - 1, after), (i, before)):
+            if other is not None and pieces[other].context is not None and pieces[other].section == pieces[i].section \
+                    and pieces[other].page == pieces[edge].page:
+                for p in pieces[i:j]:
+                    p.context = pieces[other].context
+                break
 
 
 def _by_page(pieces: list[_Piece], least: int) -> list[list[_Piece]]:

@@ -131,6 +131,30 @@ def test_chinese_is_split_into_sentences():
         "儿童网络保护条例获得批准。", "这对儿童非常重要！", "我们还能做什么？", "是的"]
 
 
+def test_a_fragment_beside_a_table_joins_it():
+    """Bug: "Current assets" over a balance sheet's rows, and "(Dollars in millions)" under a
+    table, were passages of their own, 2-5 word pieces with nothing to read or cite (151 of a
+    folder of 13 reports' 7,127 passages were under 8); they join the table beside them on
+    their page. A section holding nothing else keeps its fragment: "None." answers with its
+    heading."""
+    parts = [("Assets", "heading", None), ("Current assets", "text", None),
+             ("Cash 3,655 4,564\nInventories 5,372 4,985", "table", "Balance Sheet · (Millions) 2022 2021"),
+             ("(Dollars in millions)", "text", None),
+             ("Item 1B. Unresolved Staff Comments", "heading", None), ("None.", "text", None)]
+    text, blocks = "", []
+    for body, kind, context in parts:
+        text += "\n\n" if text else ""
+        blocks.append(Block(len(text), len(text) + len(body), kind, page=1, context=context))
+        text += body
+    chunks = chunk_document(LoadedDocument(text, tuple(blocks), "Title", None, "pdf", pages=1), words,
+                            max_tokens=100, target=100, overlap=10)
+    assert [(c.section, c.clean) for c in chunks] == [
+        ("Assets", "Balance Sheet · (Millions) 2022 2021\nCurrent assets Cash 3,655 4,564 Inventories 5,372 4,985 (Dollars in millions)"),
+        ("Item 1B. Unresolved Staff Comments", "None."),
+    ]
+    assert chunks[0].text.startswith("Current assets") and chunks[0].text.endswith("(Dollars in millions)")
+
+
 def test_a_table_passage_carries_its_title_and_columns():
     rows = "\n".join(f"Line item {i} ({i},577) ({i},373) ({i},420)" for i in range(40))
     text = "Cash flows\n\n" + rows
