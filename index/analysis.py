@@ -53,7 +53,7 @@ _DIGITS = re.compile(r"[\d.]+")  # an analysed figure: "90", "2053", "12.5"
 _JOINED = re.compile(r"[\d.]+_[a-z]+")  # a figure joined to its scale: "90_million"
 # Text that goes through every rule above: what it analyses to is the analysis's signature
 _PROBE = ("How many of the 2,053 centres, $1,577 million and 12.5% to 1.10 in FY2022, FY17, Q4 2022 and Q422 "
-          "filed a Form 10-K, 10-Q or 8-K? R&D, SG&A, PP&E and AT&T; Johnson&Johnson; Research & Development; "
+          "and FY'23, filed a Form 10-K, 10-Q or 8-K? R&D, SG&A, PP&E and AT&T; Johnson&Johnson; Research & Development; "
           "non-controlling, post-retirement and COVID-19 in 2020-2021; South-South co-operation; vulnerable.To "
           "the café, naïve Ångström; 儿童保护, 한국어 보고서, 日本語の報告書; running, runs, ran, protection, "
           "children's; 90 million, $1.5 billion, 2 thousand; how much did they have")
@@ -84,6 +84,15 @@ def _bigrams(run: str) -> list[str]:
 
 
 _HOW_MUCH = re.compile(r"\bhow\s+(?:many|much)\b")  # "how many employees" is answered by a figure, not by "many"
+
+
+_ELIDED = re.compile(r"\b(fy|cy|q[1-4]|h[12]) ?['’](\d{2})\b")  # fy'17, q2'23: a period with its year's digits elided
+
+
+def _periods(text: str) -> str:
+    """Lower-cased `text` with a period written with an apostrophe closed up ("FY'17" as "fy17",
+    "Q2 ’23" as "q223"), which the tokens would otherwise split into a code and a bare figure."""
+    return _ELIDED.sub(r"\1\2", text) if "'" in text or "’" in text else text
 
 
 def _questions(text: str) -> str:
@@ -131,7 +140,7 @@ class Analyzer:
         """Each token is analysed once per process and then looked up: several times faster on
         passages, which highlights and the reranker analyse per query. The lookups run in C
         (`map`, `chain`), faster than a Python loop over the tokens."""
-        text = _questions(text.lower())
+        text = _periods(_questions(text.lower()))
         if not text.isascii():
             if _CJK.search(text):
                 return [term for _, term in self._pairs(text)]
@@ -196,7 +205,7 @@ class Analyzer:
     def pairs(self, text: str) -> list[tuple[str, str]]:
         """(word, term) for each term, in order: what a stem stood for in a text, so people
         see "protection" rather than "protect"."""
-        text = _questions(text.lower())
+        text = _periods(_questions(text.lower()))
         if not text.isascii():
             if _CJK.search(text):
                 return self._pairs(text)

@@ -324,6 +324,7 @@ def test_accents_fold_for_lexical_search():
     ("Q422 and Q42022", ["q42022", "2022", "q42022", "2022"]),
     ("the 1q21 locus", ["1q21", "locus"]),  # a chromosome band, not a quarter
     ("FY98", ["fy1998", "1998"]),
+    ("FY'17 and Q2 ’23, children's", ["fy2017", "2017", "q22023", "2023", "children"]),  # an elided year read in full
     ("Form 10-K", ["form", "10k", "10"]),
     ("South-South cooperation", ["southsouth", "south", "cooper"]),
     ("2020-2021 plan", ["2020-2021", "2020", "2021", "plan"]),
