@@ -2,12 +2,13 @@
 
 Latin, Greek and Cyrillic words are lower-cased, accent-folded ("café" = "cafe"), stop words
 dropped and Snowball-stemmed. Figures and codes stay whole terms: "2,053" and "$2,053" are
-the term 2053 (as is "2053"), "12.5%" is 12.5, "1.10" is 1.1, "FY2022" is fy2022; a
-hyphenated code or name ("10-K", "COVID-19", "South-South") is the whole term, written
-joined, and its parts of two or more characters, so "10-K" matches "10-K" and "10K" exactly
-(not "10-Q"), "Walmart" and "email" match "Wal-Mart" and "e-mail", and "South-South" still
-matches "south" (Lucene's word-delimiter filter catenates the same way); so is an ampersand code of short parts ("R&D", "SG&A", "PP&E", "AT&T"),
-which would otherwise lose every letter to the two-character minimum or the stop words. A
+the term 2053 (as is "2053"), "12.5%" is 12.5, "1.10" is 1.1; "FY2022", "FY22" and "FY'22"
+are fy2022 and 2022. A hyphenated code or name ("10-K", "COVID-19", "South-South") is the
+whole term, written joined, and its parts of two or more characters, so "10-K" matches "10-K"
+and "10K" exactly (not "10-Q"), "Walmart" and "email" match "Wal-Mart" and "e-mail", and
+"South-South" still matches "south" (Lucene's word-delimiter filter catenates the same way);
+so is an ampersand code of short parts ("R&D", "SG&A", "PP&E", "AT&T"), which would
+otherwise lose every letter to the two-character minimum or the stop words. A
 figure followed by its scale ("90 million", "$1.5 billion") is also one term, 90_million, after
 the scale's own: BM25 scores words apart, so a table headed "(Millions)" with a cell "90"
 held "90 million" as well as a sentence saying it.
@@ -28,7 +29,7 @@ from functools import lru_cache
 from itertools import accumulate, chain
 from typing import Iterable
 
-__all__ = ["Analyzer", "asked", "is_figure"]
+__all__ = ["Analyzer", "asked", "full_year", "is_figure"]
 
 _CJK_CHARS = "\u3005-\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
 _DASHES = "\u2010\u2011\u2012\u2013"  # hyphen, non-breaking hyphen, figure dash, en dash
@@ -175,9 +176,8 @@ class Analyzer:
         unstemmed, and its parts; words glued by a comma, point or "&" as those words."""
         period = _PERIOD.fullmatch(token)
         if period:
-            code, digits = period.group(1, 2)
-            year = digits if len(digits) == 4 else str((2000 if int(digits) < 69 else 1900) + int(digits))
-            return [code + year, year]
+            year = str(full_year(period.group(2)))
+            return [period.group(1) + year, year]
         if _FIGURE.fullmatch(token):
             figure = token.replace(",", "")
             if figure.count(".") == 1:
@@ -261,6 +261,13 @@ def _scaled(tokens: list[str], words: dict[str, tuple[str, ...]]) -> list[tuple[
             out.append((token, f"{figure}_{_SCALES[token]}"))
         figure = _figure(token, terms)
     return out
+
+
+def full_year(digits: str) -> int:
+    """A year written with two digits or four, in full: 00-68 are 2000-2068 and 69-99 are
+    1969-1999, as strptime reads %y ("FY17" is 2017)."""
+    year = int(digits)
+    return year if len(digits) > 2 else year + (2000 if year < 69 else 1900)
 
 
 def is_figure(term: str) -> bool:

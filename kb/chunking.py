@@ -256,9 +256,9 @@ def chunk_document(
 
 
 def _fold_fragments(pieces: list[_Piece]) -> None:
-    """A run of text under `FRAGMENT_TOKENS` word pieces between tables of its section, on the
+    """A run of text under `FRAGMENT_TOKENS` word pieces beside a table of its section on the
     same page ("Current assets" over a balance sheet's first rows, "(Dollars in millions)", a
-    column heading's stray line), joins the table after it, or else the one before it: on its
+    column heading's stray line) joins the table after it, or else the one before it: on its
     own it was a passage with nothing to read or cite, and shown for questions it does not
     answer, while the rows it heads lost its words. A section holding only such a run keeps it
     ("None." under "Item 1B. Unresolved Staff Comments" answers with its heading)."""

@@ -32,7 +32,9 @@ __all__ = ["INDEX_FORMAT", "load_index", "save_index", "checksum", "digests"]
 
 log = logging.getLogger("kb")
 
-INDEX_FORMAT = 15  # bump when what the index files hold changes; older files are rebuilt from the store (a change of the text analysis is caught by its signature)
+# Bump when what the index files hold changes; older files are rebuilt from the store. (A change
+# of the text analysis needs no bump: the manifest's `analysis` signature catches it.)
+INDEX_FORMAT = 15
 
 
 _KNOWN: dict[tuple, str] = {}  # file identity -> SHA-256, for the files this process hashed

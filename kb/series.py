@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from index.analysis import full_year
+
 from .lru import LRU
 from .records import Document, Place
 
@@ -120,7 +122,7 @@ def find_series(documents: Iterable[Document]) -> list[Series]:
 def query_years(query: str) -> set[int]:
     """The years a query names ("2021", "FY2022", "FY22")."""
     years = {int(y) for y in _YEAR.findall(query)}
-    years.update((2000 if int(y) < 69 else 1900) + int(y) for y in _FY_SHORT.findall(query))  # as strptime reads %y
+    years.update(full_year(y) for y in _FY_SHORT.findall(query))
     return years
 
 
