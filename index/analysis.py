@@ -47,7 +47,8 @@ _HYPHENATED = re.compile(rf"\w+(?:[-{_DASHES}]\w+)+")
 _PARTS = re.compile(rf"[-{_DASHES},.&]")
 _RANGE = re.compile(rf"\d+(?:[-{_DASHES}]\d+)+")  # 2020-2021, 1-800: figures, not one word written two ways
 _AMPERSAND = re.compile(r"[^\W_]{1,3}(?:&[^\W_]{1,3})+")  # r&d, sg&a, pp&e, at&t: not johnson&johnson
-_PERIOD = re.compile(r"(fy|cy|q[1-4]|h[12])(\d{2}|\d{4})")  # a fiscal year, quarter or half glued to its year: fy2022, fy22, q42022
+_PERIOD_CODE = r"(fy|cy|q[1-4]|h[12])"  # a fiscal or calendar year, a quarter, a half
+_PERIOD = re.compile(_PERIOD_CODE + r"(\d{2}|\d{4})")  # glued to its year: fy2022, fy22, q42022
 _SCALES = {w + s: w for w in ("thousand", "million", "billion", "trillion") for s in ("", "s")}
 _SCALED = re.compile(r"\d\s+(?:thousand|[mbtr]illion)")  # a figure and its scale: only then is a text walked token by token
 _DIGITS = re.compile(r"[\d.]+")  # an analysed figure: "90", "2053", "12.5"
@@ -87,7 +88,7 @@ def _bigrams(run: str) -> list[str]:
 _HOW_MUCH = re.compile(r"\bhow\s+(?:many|much)\b")  # "how many employees" is answered by a figure, not by "many"
 
 
-_ELIDED = re.compile(r"\b(fy|cy|q[1-4]|h[12]) ?['’](\d{2})\b")  # fy'17, q2'23: a period with its year's digits elided
+_ELIDED = re.compile(r"\b" + _PERIOD_CODE + r" ?['’](\d{2})\b")  # fy'17, q2'23: a period with its year's digits elided
 
 
 def _periods(text: str) -> str:

@@ -241,18 +241,25 @@ def chunk_document(
         limit = max(8, target - room.get(p.context, 0)) if p.context else target
         sized.extend(_split_long(text, p, limit, count_tokens) if p.tokens > limit else [p])
     chunks: list[Chunk] = []
-    i = 0
-    while i < len(sized):  # pack each section (and each table) on its own
-        j = i
-        while j < len(sized) and (sized[j].section, sized[j].context) == (sized[i].section, sized[i].context):
-            j += 1
+    for i, j in _runs(sized):  # pack each section (and each table) on its own
         context = sized[i].context
         budget = max(8, target - room.get(context, 0)) if context else target
         for group in _by_page(sized[i:j], budget // 4):
             for run in _pack(group, budget, 0 if context else overlap):
                 chunks.append(_chunk(text, run))
-        i = j
     return _enforce_limit(text, chunks, count_tokens, max_tokens)
+
+
+def _runs(pieces: list[_Piece]) -> list[tuple[int, int]]:
+    """(start, end) of each run of consecutive pieces of one section and one table (or of
+    the section's text), which are packed on their own."""
+    runs: list[tuple[int, int]] = []
+    for i, p in enumerate(pieces):
+        if runs and (pieces[runs[-1][0]].section, pieces[runs[-1][0]].context) == (p.section, p.context):
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
 
 
 def _fold_fragments(pieces: list[_Piece]) -> None:
@@ -262,12 +269,7 @@ def _fold_fragments(pieces: list[_Piece]) -> None:
     own it was a passage with nothing to read or cite, and shown for questions it does not
     answer, while the rows it heads lost its words. A section holding only such a run keeps it
     ("None." under "Item 1B. Unresolved Staff Comments" answers with its heading)."""
-    runs: list[tuple[int, int]] = []
-    for i, p in enumerate(pieces):
-        if runs and (pieces[runs[-1][0]].section, pieces[runs[-1][0]].context) == (p.section, p.context):
-            runs[-1] = (runs[-1][0], i + 1)
-        else:
-            runs.append((i, i + 1))
+    runs = _runs(pieces)
     for k, (i, j) in enumerate(runs):
         if pieces[i].context is not None or sum(p.tokens for p in pieces[i:j]) >= FRAGMENT_TOKENS:
             continue

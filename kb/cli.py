@@ -403,7 +403,7 @@ def learn(dataset, split, feedback, forget, as_json, settings):
     for n, (first, second) in enumerate(learned.folds, 1):
         click.echo(f"{n:<6}{first:>14.4f}{second:>10.4f}")
     click.echo(f"{'mean':<6}{learned.first_stage:>14.4f}{learned.learned:>10.4f}   (nDCG@10, each fold held out)")
-    if settings.reranker not in ("", "builtin"):
+    if not kb.uses_learned_stage:
         click.echo(f"The reranker setting names another second stage ({settings.reranker}): searches use that one, "
                    "not this.")
     elif learned.default:

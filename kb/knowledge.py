@@ -127,7 +127,13 @@ class KnowledgeBase:
     def _learned(self):
         """The stage `kb learn` fitted here (`kb.learning.load_learned`), while the reranker
         setting is the built-in one it stands in for; else None."""
-        return load_learned(self.home) if self.settings.reranker in ("", "builtin") else None
+        return load_learned(self.home) if self.uses_learned_stage else None
+
+    @property
+    def uses_learned_stage(self) -> bool:
+        """Whether a stage `kb learn` fits here is used: it stands in for the built-in one,
+        not for a cross-encoder the reranker setting names."""
+        return self.settings.reranker in ("", "builtin")
 
     @property
     def embedder_loaded(self) -> bool:
@@ -340,7 +346,7 @@ class KnowledgeBase:
 
     def _second_stage(self) -> str:
         """What a search that does not say gets as its second stage, in words."""
-        learned = describe(self.home) if self.settings.reranker in ("", "builtin") else None
+        learned = describe(self.home) if self.uses_learned_stage else None
         shipped = f"{self.settings.reranker} ({'the default' if self.settings.rerank else 'for rerank=true'})"
         if learned is not None and not learned["readable"]:
             return f"learned here, but its model cannot be read: {shipped} until kb learn runs again"
