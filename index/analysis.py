@@ -4,11 +4,12 @@ Latin, Greek and Cyrillic words are lower-cased, accent-folded ("café" = "cafe"
 dropped and Snowball-stemmed. Figures and codes stay whole terms: "2,053" and "$2,053" are
 the term 2053 (as is "2053"), "12.5%" is 12.5, "1.10" is 1.1; "FY2022", "FY22" and "FY'22"
 are fy2022 and 2022. A hyphenated code or name ("10-K", "COVID-19", "South-South") is the
-whole term, written joined, and its parts of two or more characters, so "10-K" matches "10-K"
-and "10K" exactly (not "10-Q"), "Walmart" and "email" match "Wal-Mart" and "e-mail", and
-"South-South" still matches "south" (Lucene's word-delimiter filter catenates the same way);
-so is an ampersand code of short parts ("R&D", "SG&A", "PP&E", "AT&T"), which would
-otherwise lose every letter to the two-character minimum or the stop words. A
+whole term and its parts of two or more characters, so "10-K" matches "10-K" exactly and
+"South-South" still matches "south"; a code's whole term is written joined (one of its parts
+holds a figure or is one letter), so "10K", "COVID19" and "email" match "10-K", "COVID-19"
+and "e-mail" (as Lucene's word-delimiter filter catenates). So is an ampersand code of short
+parts ("R&D", "SG&A", "PP&E", "AT&T"), which would otherwise lose every letter to the
+two-character minimum or the stop words. A
 figure followed by its scale ("90 million", "$1.5 billion") is also one term, 90_million, after
 the scale's own: BM25 scores words apart, so a table headed "(Millions)" with a cell "90"
 held "90 million" as well as a sentence saying it.
@@ -188,8 +189,11 @@ class Analyzer:
         if _AMPERSAND.fullmatch(token):
             return list(dict.fromkeys([token, *self._stem(parts)]))
         if _HYPHENATED.fullmatch(token):
-            # the whole as it is also written, joined ("10K", "Walmart", "email"); a range of figures keeps its hyphen
-            whole = re.sub(f"[{_DASHES}]", "-", token) if _RANGE.fullmatch(token) else re.sub(f"[-{_DASHES}]", "", token)
+            # a code is also written joined ("10K", "COVID19", "email"); a word of letters keeps its
+            # hyphen (joining "non-controlling" lowered CISI), and so does a range of figures
+            pieces = re.split(f"[-{_DASHES}]", token)
+            code = not _RANGE.fullmatch(token) and any(len(q) < 2 or any(c.isdigit() for c in q) for q in pieces)
+            whole = ("" if code else "-").join(pieces)
             return list(dict.fromkeys(self._stem([whole, *parts])))
         return self._stem(parts)
 
