@@ -21,7 +21,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
@@ -37,16 +37,18 @@ if TYPE_CHECKING:
     from .knowledge import KnowledgeBase
 
 __all__ = ["Judgments", "Learned", "beir_judgments", "question_judgments", "feedback_judgments", "check", "learn", "forget",
-           "describe", "load_learned", "FOLDER", "MIN_QUERIES"]
+           "describe", "load_learned", "pools", "cross_validate", "fit", "ndcg", "FOLDER", "MIN_QUERIES", "SHAPE"]
 
 log = logging.getLogger("kb")
 
 FOLDER = "learned"  # in the home: ranker.lgb.txt (LightGBM's text format) and ranker.json
 MIN_QUERIES = 50  # judged queries with a relevant item: ten per fold at least, or a fold's nDCG is noise
 FOLDS = 5
-SHAPE = {"num_leaves": 15, "n_estimators": 400, "learning_rate": 0.05, "min_child_samples": 20}  # the shipped model's
+SHAPE: dict[str, Any] = {"num_leaves": 15, "n_estimators": 400, "learning_rate": 0.05, "min_child_samples": 20}  # the shipped model's
 SEED = 13
 Progress = Callable[[list], Iterable]
+Pool = tuple[list[tuple[str, ...]], np.ndarray, np.ndarray]  # what each candidate is judged as, feature rows, grades
+Score = Callable[[np.ndarray], np.ndarray]  # feature rows -> second-stage scores
 
 
 @dataclass(frozen=True)
@@ -124,35 +126,48 @@ def learn(kb: KnowledgeBase, judgments: Judgments, progress: Progress | None = N
     """Fit, cross-validate and save this home's learned second stage; returns what was
     measured. Raises `InvalidRequest` when fewer than `MIN_QUERIES` queries have a relevant
     item, or the knowledge base is empty; a failed write leaves the previous one in place."""
-    import lightgbm
-
     judged = check(judgments)
-    if kb.engine() is None:
-        raise InvalidRequest("The knowledge base is empty: ingest the documents the judgments are about first.", "empty")
-    depth = kb.settings.rerank_depth
-    keys_of = _keys(kb, judgments)
-    pools = {}
-    for q in (progress(judged) if progress else judged):
-        hits, x = kb.searcher.candidates(judgments.queries[q])
-        keys = keys_of(q, hits)
-        grades = judgments.grades[q]
-        labels = np.array([max((grades.get(k, 0) for k in ks), default=0) for ks in keys[:depth]], dtype=int)
-        pools[q] = (keys, x, np.maximum(labels, 0))
-    folds = np.array_split(np.random.default_rng(SEED).permutation(judged), FOLDS)
-    measured = []
-    documents = judgments.by == "document"
-    for f, held in enumerate(folds):
-        ranker = _fit(lightgbm, pools, [q for g, fold in enumerate(folds) if g != f for q in fold])
-        measured.append((_ndcg(pools, judgments.grades, held, None, documents),
-                         _ndcg(pools, judgments.grades, held, ranker, documents)))
-    ranker = _fit(lightgbm, pools, judged)
-    learned = Learned(judgments.source, len(judged), depth, tuple((round(a, 4), round(b, 4)) for a, b in measured),
+    found = pools(kb, judgments, judged, progress)
+    measured = cross_validate(found, judgments, judged)
+    ranker = fit(found, judged)
+    learned = Learned(judgments.source, len(judged), kb.settings.rerank_depth, tuple((round(a, 4), round(b, 4)) for a, b in measured),
                       all(b > a for a, b in measured), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     with replaced_folder(kb.home / FOLDER) as tmp:
         ranker.booster_.save_model(str(tmp / "ranker.lgb.txt"))
         (tmp / "ranker.json").write_text(json.dumps({**asdict(learned), "features": list(FEATURES), "shape": SHAPE,
                                                      "model": kb.model, "chunking": kb.chunking_id()}, indent=2) + "\n")
     return learned
+
+
+def pools(kb: KnowledgeBase, judgments: Judgments, judged: list[str], progress: Progress | None = None) -> dict[str, Pool]:
+    """Each judged query's first stage exactly as a search serves it (`Searcher.candidates`):
+    what each candidate is judged as, the feature rows of the first `rerank_depth`, and
+    their grades (what a second stage is fitted and measured on)."""
+    if kb.engine() is None:
+        raise InvalidRequest("The knowledge base is empty: ingest the documents the judgments are about first.", "empty")
+    depth = kb.settings.rerank_depth
+    keys_of = _keys(kb, judgments)
+    out = {}
+    for q in (progress(judged) if progress else judged):
+        hits, x = kb.searcher.candidates(judgments.queries[q])
+        keys = keys_of(q, hits)
+        grades = judgments.grades[q]
+        labels = np.array([max((grades.get(k, 0) for k in ks), default=0) for ks in keys[:depth]], dtype=int)
+        out[q] = (keys, x, np.maximum(labels, 0))
+    return out
+
+
+def cross_validate(found: dict[str, Pool], judgments: Judgments, judged: list[str]) -> tuple[tuple[float, float], ...]:
+    """(first stage, learned) nDCG@10 on each of `FOLDS` folds of the judged queries, the
+    learned stage fitted on the other folds."""
+    folds = np.array_split(np.random.default_rng(SEED).permutation(judged), FOLDS)
+    documents = judgments.by == "document"
+    measured = []
+    for f, held in enumerate(folds):
+        ranker = fit(found, [q for g, fold in enumerate(folds) if g != f for q in fold])
+        measured.append((ndcg(found, judgments.grades, held, None, documents),
+                         ndcg(found, judgments.grades, held, _predict(ranker), documents)))
+    return tuple(measured)
 
 
 def forget(home: Path) -> bool:
@@ -244,26 +259,35 @@ def _keys(kb: KnowledgeBase, judgments: Judgments) -> Callable[[str, list[Hit]],
     return passages
 
 
-def _fit(lightgbm, pools: dict, queries: list[str]):
-    x = np.vstack([pools[q][1] for q in queries])
-    y = np.concatenate([pools[q][2] for q in queries])
+def fit(found: dict[str, Pool], queries: list[str]):
+    """LambdaMART of the shipped shape over `queries`' pools: the same rows give the same
+    trees (deterministic, seeded), which is how the shipped model is checked against a refit."""
+    import lightgbm
+
+    x = np.vstack([found[q][1] for q in queries])
+    y = np.concatenate([found[q][2] for q in queries])
     model = lightgbm.LGBMRanker(objective="lambdarank", random_state=SEED, deterministic=True, force_row_wise=True,
                                 num_threads=2, verbose=-1, **SHAPE)
-    model.fit(x, y, group=[len(pools[q][1]) for q in queries], feature_name=list(FEATURES))
+    model.fit(x, y, group=[len(found[q][1]) for q in queries], feature_name=list(FEATURES))
     return model
 
 
-def _ndcg(pools: dict, grades: dict[str, dict[str, int]], queries, ranker, documents: bool) -> float:
-    """nDCG@10 of `queries`' rankings, the head reordered by `ranker` (None: as retrieved).
+def _predict(ranker) -> Score:
+    return lambda x: ranker.booster_.predict(x, num_threads=1)
+
+
+def ndcg(found: dict[str, Pool], grades: dict[str, dict[str, int]], queries, score: Score | None, documents: bool) -> float:
+    """nDCG@10 of `queries`' rankings, the head reordered by `score` of its feature rows
+    (None: as retrieved).
     By document (`documents`), passages are ranked as their documents, each at its first
     passage, as `kb eval` ranks them; otherwise every passage takes a place, and one that
     holds nothing judged not yet met is a miss there."""
     run = {}
     for q in queries:
-        keys, x, _ = pools[q]
+        keys, x, _ = found[q]
         order = list(range(len(keys)))
-        if ranker is not None and len(x):
-            scores = ranker.booster_.predict(x, num_threads=1)
+        if score is not None and len(x):
+            scores = score(x)
             order = [int(i) for i in np.argsort(-scores, kind="stable")] + order[len(x):]
         seen: dict[str, float] = {}
         for rank, i in enumerate(order):

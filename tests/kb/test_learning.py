@@ -15,7 +15,7 @@ from kb.cli import main
 from kb.errors import InvalidRequest
 from kb.evaluation import read_questions
 from kb.knowledge import KnowledgeBase
-from kb.learning import FOLDER, MIN_QUERIES, _ndcg, feedback_judgments, forget, learn
+from kb.learning import FOLDER, MIN_QUERIES, SHAPE, feedback_judgments, fit, forget, learn, ndcg
 from kb.settings import Settings
 from webapp import create_app
 
@@ -178,8 +178,8 @@ def test_a_passage_holding_no_evidence_takes_its_place_in_the_ranking_learning_m
     pools = {"q": ([(), ("0",), ("0",), ("1",)], np.zeros((4, 1)), np.zeros(4))}
     grades = {"q": {"0": 1, "1": 1}}
     ideal = 1 + 1 / math.log2(3)
-    assert _ndcg(pools, grades, ["q"], None, documents=False) == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal)
-    assert _ndcg(pools, grades, ["q"], None, documents=True) == pytest.approx((1 + 1 / math.log2(3)) / ideal)
+    assert ndcg(pools, grades, ["q"], None, documents=False) == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal)
+    assert ndcg(pools, grades, ["q"], None, documents=True) == pytest.approx((1 + 1 / math.log2(3)) / ideal)
 
 
 def test_the_cli_learns_from_a_questions_file_only_with_enough_questions(kb, runner, tmp_path):
@@ -241,3 +241,21 @@ def test_learning_from_a_beir_split_measures_as_kb_eval_does(tmp_path, runner, m
     first = evaluate_beir(kb, BeirDataset.load(beir, "train"), ["hybrid"], [False])[0]["ndcg@10"]
     assert learned["first_stage"] == pytest.approx(first, abs=0.01)
     assert learned["default"] == all(b > a for a, b in learned["folds"]) == kb.rerank_by_default
+
+
+def test_refitting_the_recorded_rows_gives_the_shipped_second_stage():
+    """`make train` (bench/train_reranker.py --write) records the rows it fitted the built-in
+    second stage on: fitting them again, as `kb learn` fits, must give the shipped model."""
+    from index.rerank import FEATURES, MODELS, LearnedReranker
+
+    data = np.load(MODELS / "reranker-train.npz")
+    x, y = data["x"].astype(np.float64), data["y"].astype(int)
+    bounds = np.concatenate([[0], np.cumsum(data["groups"])])
+    assert bounds[-1] == len(x) == len(y) and x.shape[1] == len(FEATURES)
+    found = {f"{i:05d}": ((), x[a:b], y[a:b]) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))}
+    assert len(found) >= MIN_QUERIES
+    refit = fit(found, sorted(found)).booster_.predict(x, num_threads=1)
+    shipped = LearnedReranker().score("", x, [""] * len(x))
+    assert np.allclose(refit, shipped, atol=1e-6)
+    meta = json.loads((MODELS / "reranker.json").read_text())
+    assert meta["features"] == list(FEATURES) and meta["shape"] == SHAPE

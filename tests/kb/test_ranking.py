@@ -61,8 +61,10 @@ def test_min_score_cuts_weak_results(fine_kb):
 @pytest.mark.parametrize("query", [ONLINE, NEWBORN])
 def test_rerank_keeps_the_right_answer_first_and_explains_itself(fine_kb, query):
     results = fine_kb.search(query, k=5, rerank=True, explain=True, min_score=0)
-    expected = "Online Protection" if query == ONLINE else "748,000 health professionals"
-    assert expected in results[0].passage.text
+    # two passages answer what was done: the regulations on minors' online protection, and
+    # the industry standard for AI products UNICEF informed "to protect children online"
+    answers = ("Online Protection", "protect children online") if query == ONLINE else ("748,000 health professionals",)
+    assert any(a in results[0].passage.text for a in answers)
     scores = [r.explain["rerank_score"] for r in results]
     assert scores == sorted(scores, reverse=True)
     why = results[0].explain
