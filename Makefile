@@ -120,7 +120,7 @@ quality: install  ## every judged collection and our questions on real reports: 
 	$(BIN)/python bench/quality.py --eval $(EVALS) --questions data/eval/questions.jsonl --questions data/eval/questions-validation.jsonl --questions data/eval/questions-statements.jsonl --questions data/eval/questions-metrics.jsonl --questions data/eval/questions-measures.jsonl --questions data/eval/questions-symbols.jsonl --questions data/eval/questions-fresh.jsonl --questions data/eval/questions-short-years.jsonl --reports-home $(REPORTS_HOME) --sample-home $(SAMPLE_HOME)
 	$(BIN)/python bench/lexical_quality.py --eval $(EVALS)
 
-train: install  ## refit fusion and reranker on SciFact train, then the calibration and default cut across every collection
+train: install  ## refit the built-in second stage on SciFact train (as kb learn fits), then the calibration and default cut across every collection
 	$(BIN)/python bench/train_reranker.py --dataset $(EVAL) --home bench/output/scifact-home --write
 	$(BIN)/kb --home $(REPORTS_HOME) ingest $(SAMPLE) $(FILINGS)
 	$(BIN)/python bench/calibrate_loo.py --eval $(EVALS) --questions data/eval/questions.jsonl --reports-home $(REPORTS_HOME) --write
