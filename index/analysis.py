@@ -105,6 +105,12 @@ def _questions(text: str) -> str:
     return _HOW_MUCH.sub("how", text) if "how" in text else text
 
 
+def _lowered(text: str) -> str:
+    """`text` as every rule reads it: lower-cased, the quantifier of "how many" dropped and
+    elided periods closed up (terms and word pairs alike: `Analyzer.__call__`, `Analyzer.pairs`)."""
+    return _periods(_questions(text.lower()))
+
+
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
     """NLTK's 179 English stop words (as bm25s ships them), not Lucene's 33: question words
@@ -143,7 +149,7 @@ class Analyzer:
         """Each token is analysed once per process and then looked up: several times faster on
         passages, which highlights and the reranker analyse per query. The lookups run in C
         (`map`, `chain`), faster than a Python loop over the tokens."""
-        text = _periods(_questions(text.lower()))
+        text = _lowered(text)
         if not text.isascii():
             if _CJK.search(text):
                 return [term for _, term in self._pairs(text)]
@@ -210,7 +216,7 @@ class Analyzer:
     def pairs(self, text: str) -> list[tuple[str, str]]:
         """(word, term) for each term, in order: what a stem stood for in a text, so people
         see "protection" rather than "protect"."""
-        text = _periods(_questions(text.lower()))
+        text = _lowered(text)
         if not text.isascii():
             if _CJK.search(text):
                 return self._pairs(text)
