@@ -98,11 +98,12 @@ def read_pdf(path: Path, data: bytes) -> LoadedDocument:
         warnings.append(f"read by OCR: page{'s' if len(ocred) > 1 else ''} {_ranges(ocred)}")
     if not any(pages):
         raise LoadError(f"{path.name}: {warnings[0] if warnings else 'no text found'}", "no_text")
+    cover = _cover_title(pages)  # before running lines go: a title is often every page's header too
     pages = _drop_running_lines(pages)
     lines = [line for page in pages for line in page]
     _mark_headings(lines, outline)
     text, blocks = _assemble(lines)
-    meta = infer_metadata(text, blocks, path.stem, cover=_cover_title(pages), pdf_info=info)
+    meta = infer_metadata(text, blocks, path.stem, cover=cover, pdf_info=info)
     return LoadedDocument(text, tuple(blocks), meta.title, meta.date, "pdf", len(pages), meta.organisation,
                           meta.period, meta.kind, tuple(warnings))
 

@@ -139,6 +139,29 @@ def test_two_columns_are_read_left_then_right(tmp_path):
     assert order == sorted(order) and len(order) == 24
 
 
+def test_a_title_repeated_atop_every_page_is_still_the_title(tmp_path):
+    """A report's name is often its running header too; dropping running lines must not cost
+    the cover its title (the Shared MIME-info spec was titled by its author line)."""
+    pdf = FPDF()
+    for page in range(5):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=9)
+        pdf.cell(0, 6, "Water and Sanitation Review", new_x="LMARGIN", new_y="NEXT")
+        if page == 0:
+            pdf.set_font("helvetica", size=24)
+            pdf.cell(0, 14, "Water and Sanitation Review", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("helvetica", size=15)
+            pdf.cell(0, 9, "Regional Office for Eastern Africa", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", size=11)
+        for _ in range(4):
+            pdf.multi_cell(0, 6, f"Section {page}: wells were dug and latrines built in rural schools. " * 3,
+                           new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "review.pdf"))
+    doc = load_document(tmp_path / "review.pdf")
+    assert doc.title == "Water and Sanitation Review"
+    assert doc.text.count("Water and Sanitation Review") == 0  # still no running header in the text
+
+
 def test_headings_come_from_the_outline(tmp_path):
     pdf = FPDF()
     pdf.set_font("helvetica", size=11)
