@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from html import unescape
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -121,13 +122,36 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
         text = " ".join(" ".join(el.itertext()).split())
         if el.tag == "head":
             level = int(m.group(1)) if (m := re.match(r"h(\d)", el.get("rend", ""))) else 2
-            out.add(text, "heading", level)
+            out.add(_PERMALINK.sub("", text), "heading", level)
         else:
             out.add(text)
     if len(out.blocks) < 2:  # trafilatura's fallback for a page it finds no article in: one blob
         return _load_html_soup(path, data)
     when = parse_date(root.get("date") or "")
-    return _loaded(path, out.text, out.blocks, "html", root.get("title"), when)
+    return _loaded(path, out.text, out.blocks, "html", _page_title(html, root.get("title")), when)
+
+
+_PERMALINK = re.compile(r"\s*\u00b6+$")  # the "¶" Sphinx and MkDocs put after each heading, a link to it
+_TITLE_ELEMENT = re.compile(r"<title[^>]*>(.{0,2000}?)</title\s*>", re.I | re.S)  # bounded: no scan to the end per tag
+_TOP_HEADING = re.compile(r"<h([12])[\s>](.{0,300}?)</h\1\s*>", re.I | re.S)  # a longer one names no page
+
+
+def _page_title(html: str, extracted: str | None) -> str | None:
+    """trafilatura's title, unless it is only a heading it fell back to: with no single <h1>
+    it skips a <title> holding a point ("Underscore.js", "Debian Python Policy 0.12.0.0
+    documentation") and takes the first <h1> of several ("Abstract") or the first <h2>
+    ("Downloads"), which name a section, not the page. The <title> names the page then."""
+    def plain(markup: str) -> str:
+        return _PERMALINK.sub("", " ".join(unescape(re.sub(r"<[^>]+>", " ", markup)).split()))
+
+    extracted = plain(extracted or "") or None
+    found = _TITLE_ELEMENT.search(html)
+    declared = plain(found.group(1)) if found else ""
+    headings = _TOP_HEADING.findall(html)
+    if declared and sum(level == "1" for level, _ in headings) != 1 \
+            and (extracted is None or extracted in {plain(text) for _, text in headings}):
+        return declared
+    return extracted
 
 
 def _load_html_soup(path: Path, data: bytes) -> LoadedDocument:
@@ -159,7 +183,7 @@ def _load_html_soup(path: Path, data: bytes) -> LoadedDocument:
             continue  # inside a table (read with it), or a container whose inner blocks are visited on their own
         text = " ".join(el.get_text(" ", strip=True).split())
         level = _HEADING_TAGS.get(el.name)
-        out.add(text, "heading" if level else "text", level or 1)
+        out.add(_PERMALINK.sub("", text) if level else text, "heading" if level else "text", level or 1)
     if not out.blocks:
         text = body.get_text("\n", strip=True)
         blocks, found = parse_text(text)

@@ -122,6 +122,35 @@ def test_html_main_text_in_divs_and_header_is_kept(tmp_path):
     assert ("Sanitation", "Province | Schools\nYunnan | 500") in [(s, t) for s, t in sections]
 
 
+def test_a_page_of_several_top_headings_is_titled_by_its_title_element(tmp_path):
+    """Bug: documentation built by Sphinx (three <h1>s, each ending in a "¶" permalink) was
+    titled "Abstract¶", and a page with no <h1> by its first <h2>, not by its <title>; the
+    permalink sign also stood in every section's name."""
+    path = tmp_path / "policy.html"
+    link = "<a class='headerlink' href='#x' title='Permalink to this heading'>\u00b6</a>"
+    path.write_text(
+        "<html><head><title>Debian Python Policy 0.12.0.0 documentation</title></head><body><div class='body'>"
+        f"<h1>Abstract{link}</h1><p>This document describes the packaging of Python modules and the policy for "
+        "maintaining the interpreter in the distribution, for maintainers of packages.</p>"
+        f"<h1>Contents{link}</h1><h2>Python Packaging{link}</h2><p>Packages that install modules for every supported "
+        "version of the interpreter must depend on the versions they were built for, and be rebuilt when one changes.</p>"
+        f"<h1>Indices and tables{link}</h1><p>The index lists every term defined in this policy with its section.</p>"
+        "</div></body></html>", encoding="utf-8")
+    doc = load_document(path)
+    assert doc.title == "Debian Python Policy 0.12.0.0 documentation"
+    assert "\u00b6" not in doc.text and all("\u00b6" not in (s or "") for s, _ in _sections(doc))
+    assert ("Contents > Python Packaging", ) == tuple(s for s, t in _sections(doc) if "rebuilt" in t)
+
+    path = tmp_path / "lib.html"
+    path.write_text(
+        "<html><head><title>Underscore.js</title></head><body>"
+        "<h2>Downloads <i>(Right-click, and use Save As)</i></h2><p>The development version is unminified and "
+        "has plenty of comments, while the production version is minified and compressed for the web.</p>"
+        "<h2>Collection Functions</h2><p>each iterates over a list of elements, yielding each in turn to an "
+        "iteratee function that is called with three arguments.</p></body></html>", encoding="utf-8")
+    assert load_document(path).title == "Underscore.js"
+
+
 def test_docx_tables_stay_in_place_under_their_section(tmp_path):
     """Bug: every table went to the end of the document, under the last section."""
     d = docx.Document()
