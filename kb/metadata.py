@@ -156,11 +156,13 @@ def _kind(text: str) -> str | None:
 # "Inc." and "Co." end a name ("Acme Widgets Inc. All rights reserved"), and `_tidy_name` keeps it.
 _NAME_WORD = (r"[A-Z][\w&'-]*(?:\.(?:[a-z]|[A-Z](?![a-z]))[\w&'-]*)*"
               r"(?:(?:(?<=\b[A-Z])|(?<=\bBros)|(?<=\bSt)|(?<=\bJr))\.)?")
-# a name, in a copyright line or a publisher's alike: up to seven words after an optional "the",
-# "of", "the" and the like among them but never last
-_NAME = (rf"((?:(?i:the)\s+)?{_NAME_WORD}(?:\s+(?:{_NAME_WORD}|of|for|and|the|de|du)){{0,6}}"
-         r"(?<!\sof)(?<!\sfor)(?<!\sand)(?<!\sthe)(?<!\sde)(?<!\sdu))")
-_COPYRIGHT = re.compile(r"(?i:©|\(c\)(?=\s*(?:19|20)\d{2})|\bcopyright\b)\s*(?:©\s*)?(?:\d{4}\s*,?\s*)?(?:(?i:by)\s+)?" + _NAME)
+# a name, in a copyright line or a publisher's alike: up to seven words on one line after an
+# optional "the", "of", "in" and the like among them but never last (across a line break it ran
+# into the next line's "Copyright" or "This")
+_NAME = (rf"((?:(?i:the)[ \t]+)?{_NAME_WORD}(?:[ \t]+(?:{_NAME_WORD}|of|for|in|and|the|de|du)){{0,6}}"
+         r"(?<!\sof)(?<!\sfor)(?<!\sin)(?<!\sand)(?<!\sthe)(?<!\sde)(?<!\sdu))")
+_YEARS = r"(?:\d{4}(?:\s*[-–—,]\s*\d{4})*\s*,?\s*)?"  # "2005", "2001, 2002", "2001-2022"
+_COPYRIGHT = re.compile(r"(?i:©|\(c\)(?=\s*(?:19|20)\d{2})|\bcopyright\b)\s*(?:©\s*)?" + _YEARS + r"(?:(?i:by)\s+)?" + _NAME)
 _PUBLISHER = re.compile(r"(?i:\bpublished\s+by)\s+" + _NAME)
 _NOT_ORGANISATIONS = {"the authors", "the author", "authors", "author", "all rights reserved"}
 

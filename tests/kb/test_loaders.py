@@ -299,6 +299,11 @@ def test_a_lettered_list_or_a_publishers_line_is_not_the_documents_organisation(
     ("Published by UNICEF China.Beijing, 2023", "UNICEF China"),
     ("Published by the World Health Organization. Geneva, Switzerland", "the World Health Organization"),
     ("Prepared for the Board. Greenpeace International Ltd. Amsterdam", "Greenpeace International Ltd."),
+    # years listed or ranged, and the next paragraph's "Copyright", are no part of the name
+    ("Copyright © 2001, 2002 Joey Hess\n\nCopyright © 2005 David Mandelberg", "Joey Hess"),
+    ("Copyright © 2001-2022 Colin Watson\nThis document is free", "Colin Watson"),
+    ("© 2005 David Mandelberg\n\nCopyright © 2019 Joey Hess", "David Mandelberg"),
+    ("Copyright\n\n1999-2021, Software in the Public Interest\n\nAuthors:", "Software in the Public Interest"),
 ])
 def test_a_copyright_or_publishers_line_names_the_organisation_up_to_a_full_stop(tmp_path, line, organisation):
     """A publisher's line ran on past the sentence ("Save the Children. The", "the World
