@@ -149,10 +149,12 @@ class KnowledgeBase:
         """What passages were cut with: a file is read again when this or its content changes
         (v4: a PDF table's caption, the short lines above its first row, is in its context;
         v5: a passage is cut where the page turns, so it cites one page; v6: a fragment of text
-        beside a table on its page joins the table; passages whose
-        embedded text is unchanged keep their vectors and are not embedded again)."""
+        beside a table on its page joins the table; v7: Markdown reads only its own headings
+        and keeps a code block whole, an HTML page with no single <h1> is titled by its <title>, a PDF's
+        title printed atop every page is still its title; passages whose embedded text is unchanged keep
+        their vectors and are not embedded again)."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v6"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v7"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, cluster=None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).

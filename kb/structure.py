@@ -154,7 +154,9 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
 
     Paragraphs are separated by blank lines. A paragraph of one short line without closing
     punctuation is a heading; a paragraph that is only a date is metadata, not text.
-    Markdown ``#`` lines are headings of their level wherever they stand.
+    Markdown says where its headings are, so there only its own are: ``#`` lines of their
+    level wherever they stand, and a line underlined by ``===`` (level 1) or ``---`` (2). A
+    fenced code block (``` or ~~~) is one block, blank lines and ``#`` comments inside it too.
     """
     blocks: list[Block] = []
     found_date = None
@@ -175,7 +177,7 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
                 found_date = found_date or when
                 para.clear()
                 return
-            if is_heading(chunk):
+            if not markdown and is_heading(chunk):
                 blocks.append(Block(start, end, "heading", 1, page_of(start)))
                 para.clear()
                 return
@@ -183,15 +185,31 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
         para.clear()
 
     pos = 0
+    fence: tuple[str, int] | None = None  # the open code fence's mark, and where its block starts
     for line in text.splitlines(keepends=True):
         start, body = pos, line.rstrip("\r\n")
         pos += len(line)
         stripped = body.strip()
+        if fence is not None:  # inside a code block: everything is its text, up to the closing fence
+            if stripped.startswith(fence[0]) and not stripped.strip(fence[0][0]):
+                blocks.append(Block(fence[1], start + len(body.rstrip()), "text", 1, page_of(fence[1])))
+                fence = None
+            continue
         if not stripped or stripped == "\f":
             flush()
             continue
         lead = start + len(body) - len(body.lstrip())
         end = start + len(body.rstrip())
+        if markdown and (m := _FENCE.match(stripped)) and not (m.group(1)[0] == "`" and "`" in stripped[m.end():]):
+            flush()
+            fence = (m.group(1), lead)
+            continue
+        if markdown and len(para) == 1 and (m := _UNDERLINE.match(stripped)):
+            heading = para.pop()
+            blocks.append(Block(heading[0], heading[1], "heading", 1 if m.group(1) == "=" else 2, page_of(heading[0])))
+            continue
+        if markdown and not para and _RULE.match(stripped):
+            continue  # a thematic break: no text
         if markdown and (m := re.match(r"(#{1,6})\s+(.*?)\s*#*\s*$", stripped)):
             flush()
             head_start = lead + stripped.index(m.group(2)) if m.group(2) else lead
@@ -211,7 +229,14 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
             flush()  # a date line stands alone even when no blank line sets it off
         para.append((lead, end))
     flush()
+    if fence is not None:  # never closed: the code runs to the end
+        blocks.append(Block(fence[1], len(text.rstrip()), "text", 1, page_of(fence[1])))
     return blocks, found_date
+
+
+_FENCE = re.compile(r"(`{3,}|~{3,})")
+_UNDERLINE = re.compile(r"([=-])\1*\s*$")  # under a paragraph's one line: a setext heading
+_RULE = re.compile(r"(?:([-*_])\s*)(?:\1\s*){2,}$")  # ---, ***, ___ (spaces allowed) standing alone
 
 
 def sections(text: str, blocks, title: str):

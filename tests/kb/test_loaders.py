@@ -35,6 +35,24 @@ def test_markdown_front_matter_and_heading_levels(tmp_path):
     assert _sections(doc) == [("Water", "Wells were dug."), ("Water > Rural", "Pumps fixed."), ("Health", "Clinics.")]
 
 
+def test_markdown_code_blocks_and_underlined_headings(tmp_path):
+    """Bug: a "#" comment inside a fenced code block was read as a heading (a README's
+    passages sat under "Or use an existing sandbox by name"), and a blank line split the code
+    into paragraphs; a setext heading ("Results" over "=======") was not read at all."""
+    path = tmp_path / "guide.md"
+    path.write_text(
+        "# Field Guide\n\n## Setup\n\nInstall the tool first.\n\n```bash\n# Or use an existing sandbox by name\n"
+        "pip install tool\n\n# then start it\ntool start\n```\n\nThen run it\n\n"
+        "Results\n=======\n\nWells were dug in 40 villages.\n\nCaveats\n-------\n\nData are provisional.\n",
+        encoding="utf-8")
+    doc = load_document(path)
+    assert doc.title == "Field Guide"
+    code = "```bash\n# Or use an existing sandbox by name\npip install tool\n\n# then start it\ntool start\n```"
+    assert _sections(doc) == [("Setup", "Install the tool first."), ("Setup", code), ("Setup", "Then run it"),
+                              ("Results", "Wells were dug in 40 villages."),
+                              ("Results > Caveats", "Data are provisional.")]
+
+
 def test_html_drops_scripts_and_navigation(tmp_path):
     path = tmp_path / "page.html"
     path.write_text(
