@@ -21,7 +21,7 @@ _DATE_PATTERNS = [
     (re.compile(r"(\d{4})-(\d{2})-(\d{2})"), ("y", "mm", "d")),
 ]
 _DATE_LABELS = {"", "published", "published on", "date", "dated", "updated", "last updated"}
-_TERMINAL = ".,;:!"
+_TERMINAL = ".,;:!。，；：！？"  # a line ending so is a sentence, not a heading (full-width: Chinese, Japanese)
 
 
 @dataclass(frozen=True)
@@ -240,9 +240,15 @@ _RULE = re.compile(r"(?:([-*_])\s*)(?:\1\s*){2,}$")  # ---, ***, ___ (spaces all
 
 
 def sections(text: str, blocks, title: str):
-    """Yield (block, section path) for text blocks; headings set the path ('A > B')."""
+    """Yield (block, section path) for text blocks; headings set the path ('A > B'). Headings
+    after the last text block head nothing: they are text themselves, or their words would be
+    in no passage (a last line without a full stop, "For more information visit ...")."""
     path: list[tuple[int, str]] = []
+    last = max((i for i, b in enumerate(blocks) if b.kind != "heading"), default=-1)
     for i, block in enumerate(blocks):
+        if block.kind == "heading" and i > last:
+            yield replace(block, kind="text"), " > ".join(h for _, h in path) or None
+            continue
         if block.kind == "heading":
             heading = " ".join(text[block.start:block.end].split())
             if heading.lower() == title.lower() and not path:

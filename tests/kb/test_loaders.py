@@ -27,6 +27,23 @@ def test_sample_report_structure():
     assert all("19 April 2024" not in text for _, text in _sections(doc))
 
 
+def test_no_line_of_plain_text_is_lost_as_a_heading_of_nothing(tmp_path):
+    """Bug: a Chinese sentence ending in "。" (no full stop kb knew) read as a heading, and a
+    heading with no text after it, at the end of a document, was in no passage: the report's
+    one sentence could not be found. A last line without a full stop (a web address) was lost
+    the same way."""
+    path = tmp_path / "report-cn.txt"
+    path.write_text("联合国儿童基金会年度报告\n\n2023年，儿童保护工作取得进展，在线保护标准发布。\n", encoding="utf-8")
+    doc = load_document(path)
+    assert [t for _, t in _sections(doc)] == ["联合国儿童基金会年度报告", "2023年，儿童保护工作取得进展，在线保护标准发布。"]
+
+    path = tmp_path / "note.txt"
+    path.write_text("Water results\n\nWells were dug in 40 villages and pumps were repaired.\n\n"
+                    "For more information visit www.example.org\n", encoding="utf-8")
+    texts = [t for _, t in _sections(load_document(path))]
+    assert texts[-1] == "For more information visit www.example.org"
+
+
 def test_markdown_front_matter_and_heading_levels(tmp_path):
     path = tmp_path / "r.md"
     path.write_text("---\ntitle: Field Report\ndate: 2023-05-02\n---\n# Field Report\n\n## Water\n\nWells were dug.\n\n### Rural\n\nPumps fixed.\n\n## Health\n\nClinics.\n")
