@@ -63,15 +63,30 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     """Sentence spans in text[start:end], stripped of surrounding white space.
 
     Handles sentences glued by a lost space ("vulnerable.To"), abbreviations, initials and
-    decimals; a colon ends a sentence only when glued to a capitalised word (list items).
+    decimals; a colon ends a sentence only when glued to a capitalised word (list items). A
+    blank line ends one too: a line above it without a full stop (a caption, a list's last
+    item, a signature) is no part of the next paragraph's first sentence.
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
-    begin = start
-    for m in _CJK_END.finditer(text, start, end):
-        spans += _split_latin(text, begin, m.end())
+    for begin, stop in _paragraphs(text, start, end):
+        for m in _CJK_END.finditer(text, begin, stop):
+            spans += _split_latin(text, begin, m.end())
+            begin = m.end()
+        spans += _split_latin(text, begin, stop)
+    return spans
+
+
+_BLANK_LINE = re.compile(r"\n[ \t\f]*\n")
+
+
+def _paragraphs(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of each run of text[start:end] between blank lines."""
+    out, begin = [], start
+    for m in _BLANK_LINE.finditer(text, start, end):
+        out.append((begin, m.start()))
         begin = m.end()
-    return spans + _split_latin(text, begin, end)
+    return out + [(begin, end)]
 
 
 def _split_latin(text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -28,6 +28,11 @@ def words(texts):
         ("J. K. Rowling wrote it.", ["J. K. Rowling wrote it."]),
         ("no terminal punctuation", ["no terminal punctuation"]),
         ("   ", []),
+        # a blank line ends a sentence: a signature, a caption or a title line is not the next one's start
+        ("/s/ Matthew Friend\n\nMatthew Friend\n \nChief Financial Officer",
+         ["/s/ Matthew Friend", "Matthew Friend", "Chief Financial Officer"]),
+        ("联合国儿童基金会年度报告\n\n2023年，儿童保护工作取得进展。", ["联合国儿童基金会年度报告", "2023年，儿童保护工作取得进展。"]),
+        ("Table 3\nRegion 1,200\n\nWells were dug. Pumps.", ["Table 3\nRegion 1,200", "Wells were dug.", "Pumps."]),
     ],
 )
 def test_split_sentences(text, sentences):
