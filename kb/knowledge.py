@@ -152,10 +152,11 @@ class KnowledgeBase:
         beside a table on its page joins the table; v7: Markdown reads only its own headings
         and keeps a code block whole, an HTML page with no single <h1> is titled by its <title>, a PDF's
         title printed atop every page is still its title; v8: a line ending in a full-width stop is no heading,
-        and headings after a document's last text are text; passages whose embedded text is unchanged keep
+        and headings after a document's last text are text; v9: so is a heading heading nothing (the next
+        block is a heading of its level or above); passages whose embedded text is unchanged keep
         their vectors and are not embedded again)."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v8"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v9"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, cluster=None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).

@@ -240,20 +240,22 @@ _RULE = re.compile(r"(?:([-*_])\s*)(?:\1\s*){2,}$")  # ---, ***, ___ (spaces all
 
 
 def sections(text: str, blocks, title: str):
-    """Yield (block, section path) for text blocks; headings set the path ('A > B'). Headings
-    after the last text block head nothing: they are text themselves, or their words would be
-    in no passage (a last line without a full stop, "For more information visit ...")."""
+    """Yield (block, section path) for text blocks; headings set the path ('A > B'). A heading
+    that heads nothing (the next block is a heading of its level or above, or no text follows
+    it) is text itself, in the section it stands in: otherwise its words were in no passage
+    (a cover's "Commission File Number 001-37845", a last line without a full stop)."""
     path: list[tuple[int, str]] = []
     last = max((i for i, b in enumerate(blocks) if b.kind != "heading"), default=-1)
     for i, block in enumerate(blocks):
-        if block.kind == "heading" and i > last:
-            yield replace(block, kind="text"), " > ".join(h for _, h in path) or None
-            continue
         if block.kind == "heading":
             heading = " ".join(text[block.start:block.end].split())
+            after = blocks[i + 1] if i + 1 < len(blocks) else None
             if heading.lower() == title.lower() and not path:
-                if i + 1 < len(blocks) and blocks[i + 1].kind != "heading":  # it opens the text, as a record's title does
+                if after is not None and after.kind != "heading":  # it opens the text, as a record's title does
                     yield replace(block, kind="text"), None
+                continue
+            if i > last or (after is not None and after.kind == "heading" and after.level <= block.level):
+                yield replace(block, kind="text"), " > ".join(h for _, h in path) or None
                 continue
             path = [(lvl, h) for lvl, h in path if lvl < block.level]
             path.append((block.level, heading))

@@ -215,7 +215,8 @@ def test_learning_from_a_beir_split_measures_as_kb_eval_does(tmp_path, runner, m
     from kb.evaluation import BeirDataset, evaluate_beir, squash
 
     text = (SAMPLE_DIR / "unicef-china-2023-annual-report.txt").read_text(encoding="utf-8")
-    sentences = [text[s:e] for s, e in split_sentences(text)]
+    # one document per distinct sentence of four words or more (not a heading repeated, nor a date line)
+    sentences = list(dict.fromkeys(t for s, e in split_sentences(text) if len((t := text[s:e]).split()) >= 4))
     beir = tmp_path / "sample-beir"
     (beir / "qrels").mkdir(parents=True)
     (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"s{i}", "title": "", "text": t}) + "\n"

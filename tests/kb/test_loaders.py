@@ -43,6 +43,15 @@ def test_no_line_of_plain_text_is_lost_as_a_heading_of_nothing(tmp_path):
     texts = [t for _, t in _sections(load_document(path))]
     assert texts[-1] == "For more information visit www.example.org"
 
+    # a heading followed by another of its level heads nothing: Microsoft's cover printed its
+    # commission file number and the notes it lists on Nasdaq as headings, in no passage
+    path = tmp_path / "cover.txt"
+    path.write_text("Annual Report\n\nCommission File Number 001-37845\n\n3.125% Notes due 2028 MSFT NASDAQ\n\n"
+                    "Securities registered pursuant to Section 12(g): None.\n", encoding="utf-8")
+    assert _sections(load_document(path)) == [
+        (None, "Commission File Number 001-37845"),
+        ("3.125% Notes due 2028 MSFT NASDAQ", "Securities registered pursuant to Section 12(g): None.")]
+
 
 def test_markdown_front_matter_and_heading_levels(tmp_path):
     path = tmp_path / "r.md"
