@@ -153,10 +153,11 @@ class KnowledgeBase:
         and keeps a code block whole, an HTML page with no single <h1> is titled by its <title>, a PDF's
         title printed atop every page is still its title; v8: a line ending in a full-width stop is no heading,
         and headings after a document's last text are text; v9: so is a heading heading nothing (the next
-        block is a heading of its level or above); passages whose embedded text is unchanged keep
+        block is a heading of its level or above); v10: a PDF heading wrapped onto two lines is one heading;
+        passages whose embedded text is unchanged keep
         their vectors and are not embedded again)."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v9"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v10"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, cluster=None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).

@@ -390,10 +390,17 @@ def _assemble(lines: list[_Line]) -> tuple[str, list[Block]]:
             columns = (i, ln.text)
         if ln.heading:
             flush()
-            out.add(ln.text, "heading", ln.heading, ln.page)
-            section = ln.text
-            if len(page_heading.setdefault(ln.page, [])) < 2:
-                page_heading[ln.page].append(ln.text)
+            before = lines[i - 1] if i else None
+            if before is not None and section is not None and _wrapped(before, ln) and out.blocks[-1].kind == "heading":
+                out.extend(ln.text)  # "ITEM 7. MANAGEMENT'S DISCUSSION AND ANALYSIS OF" / "FINANCIAL CONDITION ..."
+                section = f"{section} {ln.text}"
+                if page_heading.get(ln.page):
+                    page_heading[ln.page][-1] = section
+            else:
+                out.add(ln.text, "heading", ln.heading, ln.page)
+                section = ln.text
+                if len(page_heading.setdefault(ln.page, [])) < 2:
+                    page_heading[ln.page].append(ln.text)
         else:
             if para and _breaks(para[-1], ln):
                 flush()
@@ -401,6 +408,17 @@ def _assemble(lines: list[_Line]) -> tuple[str, list[Block]]:
         i += 1
     flush()
     return out.text, out.blocks
+
+
+_OPEN_END = re.compile(r"(?:\b(?:of|and|or|with|for|the|to|in|on|by|from|at|its|our)|[&,\u2014\u2013-])$", re.I)
+
+
+def _wrapped(prev: _Line, line: _Line) -> bool:
+    """Is heading `line` the rest of heading `prev`, wrapped onto a second line? Both of one
+    level, on one page, the next line down (no paragraph's gap between them), and `prev` left
+    open: ending in a joining word or mark ("... ANALYSIS OF"), or `line` going on in lower case."""
+    return bool(prev.heading and prev.heading == line.heading and prev.page == line.page and not _breaks(prev, line)
+                and (_OPEN_END.search(prev.text.rstrip()) or line.text[:1].islower()))
 
 
 def _breaks(prev: _Line, line: _Line) -> bool:

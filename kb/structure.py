@@ -74,6 +74,14 @@ class TextBuilder:
         self.parts.append(text)
         self.length += len(text)
 
+    def extend(self, text: str) -> None:
+        """Add `text` to the last block (a heading wrapped onto a second line)."""
+        text = text.strip()
+        if text and self.blocks:
+            self.parts[-1] += " " + text
+            self.length += 1 + len(text)
+            self.blocks[-1] = replace(self.blocks[-1], end=self.length)
+
     @property
     def text(self) -> str:
         return "".join(self.parts)

@@ -162,6 +162,33 @@ def test_a_title_repeated_atop_every_page_is_still_the_title(tmp_path):
     assert doc.text.count("Water and Sanitation Review") == 0  # still no running header in the text
 
 
+def test_a_heading_wrapped_onto_two_lines_is_one_heading(tmp_path):
+    """A filing's "ITEM 7. MANAGEMENT'S DISCUSSION AND ANALYSIS OF" / "FINANCIAL CONDITION AND
+    RESULTS OF OPERATIONS" was two headings: the section was named by its second half, and the
+    first stood alone at the end of the section before it."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", style="B", size=26)
+    pdf.cell(0, 14, "Example Corp Annual Report", new_x="LMARGIN", new_y="NEXT")
+    for heading, body in (("Item 6. Selected Data", "Revenue grew in each of the last five years."),
+                          ("Item 7. Management's Discussion and Analysis of|Financial Condition and Results of Operations",
+                           "Revenues rose 19% to $44.5 billion, led by footwear sales in North America.")):
+        pdf.set_font("helvetica", style="B", size=15)
+        for line in heading.split("|"):
+            pdf.cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", size=11)
+        pdf.ln(3)
+        for _ in range(3):
+            pdf.multi_cell(0, 6, body * 2, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(6)
+    pdf.output(str(tmp_path / "tenk.pdf"))
+    doc = load_document(tmp_path / "tenk.pdf")
+    chunks = chunk_document(doc, _words, max_tokens=254, target=200, overlap=0)
+    assert [c.section for c in chunks] == ["Item 6. Selected Data",
+                                           "Item 7. Management's Discussion and Analysis of Financial Condition and Results of Operations"]
+    assert "Analysis of" not in chunks[0].text
+
+
 def test_headings_come_from_the_outline(tmp_path):
     pdf = FPDF()
     pdf.set_font("helvetica", size=11)
