@@ -153,7 +153,8 @@ class KnowledgeBase:
         and keeps a code block whole, an HTML page with no single <h1> is titled by its <title>, a PDF's
         title printed atop every page is still its title; v8: a line ending in a full-width stop is no heading,
         and headings after a document's last text are text; v9: so is a heading heading nothing (the next
-        block is a heading of its level or above); v10: a PDF heading wrapped onto two lines is one heading;
+        block is a heading of its level or above); v10: a PDF heading wrapped onto two lines is one heading,
+        an Office file's creation date counts only where its text's years allow it;
         passages whose embedded text is unchanged keep
         their vectors and are not embedded again)."""
         s = self.settings

@@ -66,9 +66,10 @@ def _utf16_without_bom(data: bytes) -> str | None:
 
 
 def _loaded(path: Path, text: str, blocks, fmt: str, title: str | None = None, when: str | None = None,
-            first_heading: bool = True, **extra) -> LoadedDocument:
-    meta = infer_metadata(text, blocks, path.stem, title=title, when=when, first_heading=first_heading)
-    return LoadedDocument(text, tuple(blocks), meta.title, meta.date, fmt, extra.get("pages"),
+            first_heading: bool = True, pages: int | None = None, created: str | None = None) -> LoadedDocument:
+    meta = infer_metadata(text, blocks, path.stem, title=title, when=when, first_heading=first_heading,
+                          created=created)
+    return LoadedDocument(text, tuple(blocks), meta.title, meta.date, fmt, pages,
                           meta.organisation, meta.period, meta.kind)
 
 
@@ -199,8 +200,8 @@ def _office(kind: str, path: Path, data: bytes) -> LoadedDocument:
     from . import office
 
     builder = TextBuilder()
-    title, when = getattr(office, f"read_{kind}")(path, data, builder)
-    return _loaded(path, builder.text, builder.blocks, kind, title, when, pages=builder.pages or None)
+    title, when, created = getattr(office, f"read_{kind}")(path, data, builder)
+    return _loaded(path, builder.text, builder.blocks, kind, title, when, pages=builder.pages or None, created=created)
 
 
 def _load_pdf(path: Path, data: bytes) -> LoadedDocument:

@@ -207,9 +207,13 @@ def _first_line(text: str, blocks, stem: str) -> str | None:
 
 
 def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_info: dict | None = None,
-                   title: str | None = None, when: str | None = None, first_heading: bool = True) -> Metadata:
+                   title: str | None = None, when: str | None = None, first_heading: bool = True,
+                   created: str | None = None) -> Metadata:
     """Metadata for a loaded text. `cover` is the cover page's largest text (PDF); `title`
-    and `when` what the format itself declares (an HTML <title>, Markdown front matter).
+    and `when` what the format itself declares (an HTML <title>, Markdown front matter, a date
+    written in a Word file's text); `created` the file's own creation date (an Office file's
+    properties; a PDF's is in `pdf_info`), believed only where the text's years allow it: a
+    file is often made from an old one or a template.
     `first_heading=False` where a first heading is as likely a section's as the title
     (plain text, whose loader spots a title line itself)."""
     head = text[:12_000]
@@ -222,7 +226,7 @@ def infer_metadata(text: str, blocks, stem: str, cover: str | None = None, pdf_i
     chosen = next((" ".join(c.split()) for c in candidates if c and plausible_title(c)), None) \
         or _first_line(text, blocks, stem) or title_from_filename(stem, text)
     dated = when or _date_near_top(text, blocks)
-    created = _pdf_date(str(info.get("CreationDate") or ""))
+    created = created or _pdf_date(str(info.get("CreationDate") or ""))
     period = _period(f"{chosen}\n{head}")
     if not dated and created and _agrees(created, period, head):
         dated = created

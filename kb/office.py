@@ -34,7 +34,7 @@ def _when(created) -> str | None:
     return created.date().isoformat() if isinstance(created, datetime) else None
 
 
-def read_docx(path: Path, data: bytes, out) -> tuple[str | None, str | None]:
+def read_docx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str | None]:
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
@@ -64,10 +64,10 @@ def read_docx(path: Path, data: bytes, out) -> tuple[str | None, str | None]:
     text = out.text
     found = next((parse_date(text[b.start:b.end]) for b in out.blocks
                   if len(text[b.start:b.end]) < 40 and parse_date(text[b.start:b.end])), None)
-    return title or None, found or _when(document.core_properties.created)
+    return title or None, found, _when(document.core_properties.created)
 
 
-def read_pptx(path: Path, data: bytes, out) -> tuple[str | None, str | None]:
+def read_pptx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str | None]:
     from pptx import Presentation
 
     check_archive(path, data)
@@ -95,10 +95,10 @@ def read_pptx(path: Path, data: bytes, out) -> tuple[str | None, str | None]:
             notes = slide.notes_slide.notes_text_frame.text if slide.notes_slide.notes_text_frame else ""
             out.add(notes, "text", 1, number)
     title = (deck.core_properties.title or "").strip() or first_title
-    return title or None, _when(deck.core_properties.created)
+    return title or None, None, _when(deck.core_properties.created)
 
 
-def read_xlsx(path: Path, data: bytes, out) -> tuple[str | None, str | None]:
+def read_xlsx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str | None]:
     import openpyxl
 
     check_archive(path, data)
@@ -122,7 +122,7 @@ def read_xlsx(path: Path, data: bytes, out) -> tuple[str | None, str | None]:
                 out.add(sheet.title, "heading", 1, number)
                 _table(out, rows, sheet.title, number)
         title = (book.properties.title or "").strip()
-        return title or None, _when(book.properties.created)
+        return title or None, None, _when(book.properties.created)
     finally:
         book.close()
 

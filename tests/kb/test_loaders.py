@@ -213,6 +213,22 @@ def test_docx_tables_stay_in_place_under_their_section(tmp_path):
     assert table_block.context == "Health · Indicator | 2023"
 
 
+def test_an_office_files_creation_date_counts_only_where_its_text_allows_it(tmp_path):
+    """Bug: a Word report on 2022 was dated 2013-12-23, the creation date of the template it
+    was made from (every file python-docx writes carries it). As a PDF's creation date, an
+    Office file's is believed only within a year and a half after the latest year its text names."""
+    from datetime import datetime
+
+    for created, expected in ((None, None), (datetime(2023, 2, 1), "2023-02-01")):
+        d = docx.Document()
+        d.add_heading("Country Office Annual Report 2022", level=0)
+        d.add_paragraph("In 2022, 1.2 million children were vaccinated against measles.")
+        if created is not None:
+            d.core_properties.created = created
+        d.save(tmp_path / "report.docx")
+        assert load_document(tmp_path / "report.docx").date == expected
+
+
 def test_an_office_file_that_unpacks_huge_is_refused_before_parsing(tmp_path):
     """A zip bomb: 1 MB on disk, hundreds of MB unpacked. Refused from the archive's
     directory, before python-docx reads a byte of it."""
