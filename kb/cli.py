@@ -247,7 +247,7 @@ def search(query, k, mode, documents, section, rerank, diversify, min_score, exp
         if r.explain:
             click.secho("   why: " + ", ".join(f"{key} {_short(value)}" for key, value in r.explain.items() if value is not None), dim=True)
         for h in r.highlights:
-            click.secho(f"   > {h}", fg="green")
+            click.secho(f"   > {' '.join(h.split())}", fg="green")  # a sentence wrapped in its PDF, on one line
         text = " ".join(r.passage.text.split())
         click.echo(f"   {text[:400]}{'…' if len(text) > 400 else ''}\n")
 

@@ -33,6 +33,18 @@ def test_human_output_and_bad_input(runner, sample_settings):
     assert runner.invoke(main, ["search", "x", "--mode", "fuzzy", *home]).exit_code == 2
 
 
+def test_a_highlight_wrapped_over_lines_prints_as_one_line(runner, tmp_path):
+    """A sentence wrapped in its PDF ("The default weight value is" / "50, and ...") printed
+    its first line after the marker and the rest, the answer, as if it were other text."""
+    (tmp_path / "spec.txt").write_text("Glob weights\n\nThere is also an optional weight attribute. The default weight value is\n"
+                                       "50, and the maximum is 100.\n", encoding="utf-8")
+    home = ["--home", str(tmp_path / "h")]
+    assert runner.invoke(main, ["ingest", str(tmp_path / "spec.txt"), *home]).exit_code == 0
+    out = runner.invoke(main, ["search", "default weight value", "--mode", "lexical", *home])
+    assert out.exit_code == 0, out.output
+    assert "   > The default weight value is 50, and the maximum is 100.\n" in out.output
+
+
 def test_ingest_documents_stats_remove(runner, tmp_path, sample_copy):
     home = ["--home", str(tmp_path / "h")]
     (sample_copy / "bad.pdf").write_bytes(b"not a pdf")
