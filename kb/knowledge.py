@@ -154,7 +154,8 @@ class KnowledgeBase:
         title printed atop every page is still its title; v8: a line ending in a full-width stop is no heading,
         and headings after a document's last text are text; v9: so is a heading heading nothing (the next
         block is a heading of its level or above); v10: a PDF heading wrapped onto two lines is one heading,
-        an Office file's creation date counts only where its text's years allow it;
+        an Office file's creation date counts only where its text's years allow it, a spreadsheet's cells
+        read as their number format shows them;
         passages whose embedded text is unchanged keep
         their vectors and are not embedded again)."""
         s = self.settings

@@ -18,6 +18,7 @@ import io
 import re
 import zipfile
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
 from .archives import check_archive
@@ -111,11 +112,12 @@ def read_xlsx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str
         for number, sheet in enumerate(book.worksheets, start=1):
             out.pages = number
             rows = []
-            for values in sheet.iter_rows(values_only=True, max_row=MAX_SHEET_ROWS):
-                cells += len(values)
+            for row in sheet.iter_rows(max_row=MAX_SHEET_ROWS):
+                cells += len(row)
                 if cells > MAX_SHEET_CELLS:
                     raise LoadError(f"{path.name}: more than {MAX_SHEET_CELLS:,} cells", "too_large")
-                line = " | ".join(_cell(v) for v in values if v is not None and _cell(v))
+                shown = (_cell(c.value, getattr(c, "number_format", None) or "General") for c in row if c.value is not None)
+                line = " | ".join(v for v in shown if v)
                 if line:
                     rows.append(line)
             if rows:
@@ -127,14 +129,32 @@ def read_xlsx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str
         book.close()
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{int(value):,}" if value.is_integer() else format(round(value, 6), ",")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+def _cell(value, number_format: str = "General") -> str:
+    """A cell as the sheet shows it, by its number format: thousands separators only where the
+    format has them ("#,##0"; General shows 2022, a year, as 2022), a percentage as one ("0.0%":
+    0.125 is 12.5%), a date as ISO."""
     if isinstance(value, datetime):
         return value.date().isoformat()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        shape = number_format.split(";")[0]
+        comma = "," if "," in shape else ""
+        places = len(re.sub(r"[^0#]", "", shape.split(".")[1])) if "." in shape else 0 if re.search(r"[0#]", shape) else None
+        if shape.endswith("%"):
+            return f"{_half_up(value * 100, places or 0):{comma}.{places or 0}f}%"
+        if places is not None:
+            return f"{_half_up(value, places):{comma}.{places}f}"
+        if isinstance(value, float) and not value.is_integer():
+            return format(round(value, 6), comma)
+        return format(int(value), comma)
     return " ".join(str(value).split())
+
+
+def _half_up(value: float, places: int) -> float:
+    """`value` rounded to `places` as a spreadsheet rounds (half away from zero), not to even."""
+    try:
+        return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
+    except InvalidOperation:  # inf, nan, or more digits than a Decimal holds: as it is
+        return value
 
 
 def _table(out, rows: list[str], section: str | None, page: int | None = None) -> None:

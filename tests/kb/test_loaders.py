@@ -277,6 +277,9 @@ def test_pptx_slides_are_pages_with_title_text_tables_and_notes(tmp_path):
 
 
 def test_xlsx_sheets_are_pages_of_table_rows(tmp_path):
+    """Cells read as the sheet shows them, by their number format: a year in the General format
+    is 2022, not "2,022" (which had also hidden the sheet's years from its date check), an
+    amount formatted #,##0 keeps its separators and a percentage is one."""
     import openpyxl
 
     book = openpyxl.Workbook()
@@ -284,12 +287,16 @@ def test_xlsx_sheets_are_pages_of_table_rows(tmp_path):
     sheet.title = "Cash flows"
     for row in [("Line item", 2022, 2021), ("Purchases of property, plant and equipment", -1577, -1373), ("Share", 0.125, None)]:
         sheet.append(row)
+    for cell in ("B2", "C2"):
+        sheet[cell].number_format = "#,##0"
+    sheet["B3"].number_format = "0.0%"
     book.create_sheet("Empty")
     book.save(tmp_path / "book.xlsx")
     doc = load_document(tmp_path / "book.xlsx")
     table = next(b for b in doc.blocks if b.kind == "table")
-    assert doc.text[table.start:table.end] == "Line item | 2,022 | 2,021\nPurchases of property, plant and equipment | -1,577 | -1,373\nShare | 0.125"
-    assert (table.page, table.context, doc.pages) == (1, "Cash flows · Line item | 2,022 | 2,021", 2)
+    assert doc.text[table.start:table.end] == "Line item | 2022 | 2021\nPurchases of property, plant and equipment | -1,577 | -1,373\nShare | 12.5%"
+    assert (table.page, table.context, doc.pages) == (1, "Cash flows · Line item | 2022 | 2021", 2)
+    assert doc.date is None  # saved today, about 2022: the file's creation date is not believed
 
 
 @pytest.mark.parametrize("line, date", [("June 2024", "2024-06"), ("Published: March 2021", "2021-03"), ("19 April 2024", "2024-04-19")])
