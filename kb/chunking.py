@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .cleaning import clean_text
-from .structure import LoadedDocument, sections
+from .structure import TABLE_RULE, LoadedDocument, sections
 
 __all__ = ["Chunk", "split_sentences", "chunk_document"]
 
@@ -95,7 +95,8 @@ def _split_latin(text: str, start: int, end: int) -> list[tuple[int, int]]:
         term, space = m.group(1), m.group(3)
         after = text[m.end():m.end() + 1]
         if space:
-            if term == ":" or not after or not (after.isupper() or after.isdigit() or after in _OPENERS):
+            opens = after.isupper() or after.isdigit() or after in _OPENERS or (after == "|" and "\n" in space)  # a table row
+            if term == ":" or not after or not opens:
                 continue
             if term == "." and _is_abbreviation(text, m.start(1)):
                 continue
@@ -239,8 +240,9 @@ def chunk_document(
     text = doc.text
     pieces: list[_Piece] = []
     for block, section in sections(text, doc.blocks, doc.title):
-        if block.kind == "table":  # one row a piece: a row is never cut from its figures
-            spans = [(block.start + m.start(), block.start + m.end()) for m in re.finditer(r"[^\n]+", text[block.start:block.end])]
+        if block.kind == "table":  # one row a piece: a row is never cut from its figures (a Markdown |---| line is none)
+            spans = [(block.start + m.start(), block.start + m.end()) for m in re.finditer(r"[^\n]+", text[block.start:block.end])
+                     if not TABLE_RULE.fullmatch(m.group().strip())]
         else:
             spans = split_sentences(text, block.start, block.end)
         for span_start, span_end in spans:

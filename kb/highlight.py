@@ -11,6 +11,7 @@ import numpy as np
 from .chunking import split_sentences
 from .cleaning import clean_text
 from .lru import LRU
+from .structure import TABLE_RULE
 
 __all__ = ["best_sentences", "SentenceVectors", "Sentences"]
 
@@ -48,14 +49,14 @@ class Sentences:
         return self._cache.get_many(list(texts), split)
 
 
-_ENDS_IN_FIGURE = re.compile(r"[\d)%—–-]\s*$")
+_ENDS_IN_FIGURE = re.compile(r"[\d)%—–-]\s*\|?\s*$")  # a Markdown row ends in its closing pipe
 
 
 def _rows(sentence: str) -> list[str]:
     """A table's rows have no full stops, so a table is one "sentence" to the splitter; its
     rows are what answer ("Cost of sales 28,925 25,231 24,576"). Three lines or more, two
     thirds of them ending in a figure, are rows; anything else stays whole."""
-    lines = [line for line in sentence.split("\n") if line.strip()]
+    lines = [line for line in sentence.split("\n") if line.strip() and not TABLE_RULE.fullmatch(line.strip())]
     if len(lines) >= 3 and 3 * sum(bool(_ENDS_IN_FIGURE.search(line)) for line in lines) >= 2 * len(lines):
         return [line.strip() for line in lines]
     return [sentence]

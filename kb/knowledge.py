@@ -155,11 +155,11 @@ class KnowledgeBase:
         and headings after a document's last text are text; v9: so is a heading heading nothing (the next
         block is a heading of its level or above); v10: a PDF heading wrapped onto two lines is one heading,
         an Office file's creation date counts only where its text's years allow it, a spreadsheet's cells
-        read as their number format shows them;
+        read as their number format shows them; v11: a Markdown pipe table is a table under its header;
         passages whose embedded text is unchanged keep
         their vectors and are not embedded again)."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v10"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v11"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, cluster=None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).

@@ -177,6 +177,9 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
         nonlocal found_date
         if not para:
             return
+        if markdown and _pipe_table(text, para, blocks, page_of):
+            para.clear()
+            return
         start, end = para[0][0], para[-1][1]
         chunk = text[start:end]
         if len(para) == 1:
@@ -243,6 +246,22 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
 
 
 _FENCE = re.compile(r"(`{3,}|~{3,})")
+TABLE_RULE = re.compile(r"\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")  # a Markdown table's |---|:--:| line
+
+
+def _pipe_table(text: str, para: list[tuple[int, int]], blocks: list[Block], page_of) -> bool:
+    """A Markdown table in a paragraph's lines (a row of cells over a |---| line): the lines
+    before it as text, then the table, its header row as its context. False when there is none."""
+    lines = [text[s:e] for s, e in para]
+    at = next((j for j in range(len(lines) - 1) if "|" in lines[j] and "|" in lines[j + 1]
+               and TABLE_RULE.fullmatch(lines[j + 1].strip())), None)
+    if at is None:
+        return False
+    if at:
+        blocks.append(Block(para[0][0], para[at - 1][1], "text", 1, page_of(para[0][0])))
+    header = " | ".join(c.strip() for c in lines[at].strip().strip("|").split("|"))
+    blocks.append(Block(para[at][0], para[-1][1], "table", 1, page_of(para[at][0]), header or None))
+    return True
 _UNDERLINE = re.compile(r"([=-])\1*\s*$")  # under a paragraph's one line: a setext heading
 _RULE = re.compile(r"(?:([-*_])\s*)(?:\1\s*){2,}$")  # ---, ***, ___ (spaces allowed) standing alone
 

@@ -79,6 +79,29 @@ def test_markdown_code_blocks_and_underlined_headings(tmp_path):
                               ("Results > Caveats", "Data are provisional.")]
 
 
+def test_a_markdown_pipe_table_is_a_table_under_its_header(tmp_path):
+    """A Markdown table was a paragraph: one blob with its |---| line, its header in no
+    context, its rows never a highlight of their own."""
+    from index.analysis import Analyzer
+    from kb.chunking import chunk_document
+    from kb.highlight import Sentences
+
+    path = tmp_path / "results.md"
+    path.write_text("# Programme Results 2023\n\n## Immunization\n\nCoverage rose in every province.\n"
+                    "| Province | Children vaccinated | Coverage |\n|---|---:|---:|\n| Yunnan | 120,400 | 94% |\n"
+                    "| Guizhou | 98,250 | 91% |\n\n## Education\n\nTeachers were trained in 40 counties.\n", encoding="utf-8")
+    doc = load_document(path)
+    (table,) = [b for b in doc.blocks if b.kind == "table"]
+    assert table.context == "Province | Children vaccinated | Coverage"
+    assert doc.text[table.start:table.end].splitlines()[-1] == "| Guizhou | 98,250 | 91% |"
+    assert ("Immunization", "Coverage rose in every province.") in _sections(doc)
+    chunks = chunk_document(doc, lambda texts: [len(t.split()) for t in texts], max_tokens=254)
+    rows = next(c for c in chunks if "Guizhou" in c.text)
+    assert "---" not in rows.clean and rows.clean.startswith("Province | Children vaccinated | Coverage")
+    (sentences, _), = Sentences()([rows.text], Analyzer())
+    assert "| Guizhou | 98,250 | 91% |" in sentences
+
+
 def test_html_drops_scripts_and_navigation(tmp_path):
     path = tmp_path / "page.html"
     path.write_text(
