@@ -268,10 +268,13 @@ _RULE = re.compile(r"(?:([-*_])\s*)(?:\1\s*){2,}$")  # ---, ***, ___ (spaces all
 
 def sections(text: str, blocks, title: str):
     """Yield (block, section path) for text blocks; headings set the path ('A > B'). A heading
-    that heads nothing (the next block is a heading of its level or above, or no text follows
-    it) is text itself, in the section it stands in: otherwise its words were in no passage
-    (a cover's "Commission File Number 001-37845", a last line without a full stop)."""
+    that heads nothing (the next block is a heading of its level or above) is text itself: its
+    words were otherwise in no passage (a cover's "Commission File Number 001-37845"). It goes
+    with the section that follows, which it stands just before ("UNITED STATES" over
+    "SECURITIES AND EXCHANGE COMMISSION", "PART I" over "ITEM 1. BUSINESS"); after a
+    document's last text, with the section it ends (a last line without a full stop)."""
     path: list[tuple[int, str]] = []
+    waiting: list[Block] = []  # headings of nothing, until the section they stand before begins
     last = max((i for i, b in enumerate(blocks) if b.kind != "heading"), default=-1)
     for i, block in enumerate(blocks):
         if block.kind == "heading":
@@ -282,9 +285,14 @@ def sections(text: str, blocks, title: str):
                     yield replace(block, kind="text"), None
                 continue
             if i > last or (after is not None and after.kind == "heading" and after.level <= block.level):
-                yield replace(block, kind="text"), " > ".join(h for _, h in path) or None
+                waiting.append(replace(block, kind="text"))
                 continue
             path = [(lvl, h) for lvl, h in path if lvl < block.level]
             path.append((block.level, heading))
             continue
+        for held in waiting:
+            yield held, " > ".join(h for _, h in path) or None
+        waiting.clear()
         yield block, " > ".join(h for _, h in path) or None
+    for held in waiting:
+        yield held, " > ".join(h for _, h in path) or None

@@ -44,13 +44,14 @@ def test_no_line_of_plain_text_is_lost_as_a_heading_of_nothing(tmp_path):
     assert texts[-1] == "For more information visit www.example.org"
 
     # a heading followed by another of its level heads nothing: Microsoft's cover printed its
-    # commission file number and the notes it lists on Nasdaq as headings, in no passage
+    # commission file number and the notes it lists on Nasdaq as headings, in no passage. It is
+    # text of the section it stands just before
     path = tmp_path / "cover.txt"
     path.write_text("Annual Report\n\nCommission File Number 001-37845\n\n3.125% Notes due 2028 MSFT NASDAQ\n\n"
                     "Securities registered pursuant to Section 12(g): None.\n", encoding="utf-8")
+    notes = "3.125% Notes due 2028 MSFT NASDAQ"
     assert _sections(load_document(path)) == [
-        (None, "Commission File Number 001-37845"),
-        ("3.125% Notes due 2028 MSFT NASDAQ", "Securities registered pursuant to Section 12(g): None.")]
+        (notes, "Commission File Number 001-37845"), (notes, "Securities registered pursuant to Section 12(g): None.")]
 
 
 def test_markdown_front_matter_and_heading_levels(tmp_path):
