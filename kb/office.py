@@ -83,7 +83,7 @@ def read_pptx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str
         if heading:
             first_title = first_title or " ".join(heading.split())
             out.add(" ".join(heading.split()), "heading", 1, number)
-        for shape in slide.shapes:
+        for shape in _leaves(slide.shapes):
             if shape == slide.shapes.title:
                 continue
             if shape.has_text_frame:
@@ -97,6 +97,19 @@ def read_pptx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str
             out.add(notes, "text", 1, number)
     title = (deck.core_properties.title or "").strip() or first_title
     return title or None, None, _when(deck.core_properties.created)
+
+
+def _leaves(shapes, depth: int = 0):
+    """A slide's shapes in order, those inside groups (and groups in groups) in their place: a
+    group has no text of its own, its members do."""
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    for shape in shapes:
+        if getattr(shape, "shape_type", None) == MSO_SHAPE_TYPE.GROUP:
+            if depth < 16:  # bounded: a file can nest groups without end
+                yield from _leaves(shape.shapes, depth + 1)
+        else:
+            yield shape
 
 
 def read_xlsx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str | None]:

@@ -300,6 +300,24 @@ def test_pptx_slides_are_pages_with_title_text_tables_and_notes(tmp_path):
     assert ("Item | 2023\nPumps | 1,577", "table", 2) in placed and ("The budget grew.", "text", 2) in placed
 
 
+def test_pptx_text_inside_grouped_shapes_is_read(tmp_path):
+    """Bug: text boxes grouped on a slide (a deck's key figures, laid out together) were never
+    read: only the slide's own shapes were, and a group has no text frame of its own."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])
+    slide.shapes.title.text = "Key results"
+    group = slide.shapes.add_group_shape()
+    group.shapes.add_textbox(Inches(1), Inches(2), Inches(3), Inches(1)).text_frame.text = "2.1 million children vaccinated"
+    inner = group.shapes.add_group_shape()
+    inner.shapes.add_textbox(Inches(4), Inches(2), Inches(3), Inches(1)).text_frame.text = "300 clinics equipped"
+    deck.save(tmp_path / "deck.pptx")
+    doc = load_document(tmp_path / "deck.pptx")
+    assert "2.1 million children vaccinated" in doc.text and "300 clinics equipped" in doc.text
+
+
 def test_xlsx_sheets_are_pages_of_table_rows(tmp_path):
     """Cells read as the sheet shows them, by their number format: a year in the General format
     is 2022, not "2,022" (which had also hidden the sheet's years from its date check), an
