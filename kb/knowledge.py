@@ -157,7 +157,7 @@ class KnowledgeBase:
         an Office file's creation date counts only where its text's years allow it, a spreadsheet's cells
         read as their number format shows them; v11: a Markdown pipe table is a table under its header;
         v12: a heading of nothing goes with the section it stands before; v13: text inside a slide's grouped
-        shapes is read;
+        shapes and a Word file's text boxes is read;
         passages whose embedded text is unchanged keep
         their vectors and are not embedded again)."""
         s = self.settings

@@ -58,6 +58,8 @@ def read_docx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str
             if m and para.text.strip():
                 section = " ".join(para.text.split())
             out.add(para.text, "heading" if m else "text", int(m.group(1)) if m else 1)
+            for line in _text_boxes(child):
+                out.add(line)
         elif child.tag.endswith("}tbl"):
             rows = [" | ".join(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
                     for row in Table(child, document).rows]
@@ -66,6 +68,25 @@ def read_docx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str
     found = next((parse_date(text[b.start:b.end]) for b in out.blocks
                   if len(text[b.start:b.end]) < 40 and parse_date(text[b.start:b.end])), None)
     return title or None, found, _when(document.core_properties.created)
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+
+
+def _text_boxes(paragraph) -> list[str]:
+    """The paragraphs of the text boxes anchored in a Word paragraph (call-outs, key figures),
+    which its own text leaves out. Word writes each box twice, as a drawing and as a fallback
+    picture for older readers; the fallback's copy is skipped."""
+    lines = []
+    for box in paragraph.iter(f"{_W}txbxContent"):
+        if any(a.tag in (_FALLBACK, box.tag) for a in box.iterancestors()):  # a fallback copy, or a box in a box (read with it)
+            continue
+        for p in box.iter(f"{_W}p"):
+            text = "".join(t.text or "" for t in p.iter(f"{_W}t"))
+            if text.strip():
+                lines.append(text)
+    return lines
 
 
 def read_pptx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str | None]:

@@ -253,6 +253,30 @@ def test_an_office_files_creation_date_counts_only_where_its_text_allows_it(tmp_
         assert load_document(tmp_path / "report.docx").date == expected
 
 
+def test_docx_text_boxes_are_read_once(tmp_path):
+    """Bug: a text box (a report's call-out of a key figure) was never read: its paragraphs sit
+    inside a run's drawing, where a paragraph's text does not look. Word writes each box twice,
+    as a drawing and as a fallback picture for older readers; it is read once."""
+    from docx.oxml import parse_xml
+
+    box = "<w:txbxContent><w:p><w:r><w:t>Key figure: 4.2 million meals served</w:t></w:r></w:p></w:txbxContent>"
+    run = ('<w:r xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+           'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+           'xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape" '
+           'xmlns:v="urn:schemas-microsoft-com:vml"><mc:AlternateContent>'
+           f'<mc:Choice Requires="wps"><w:drawing><wps:wsp><wps:txbx>{box}</wps:txbx></wps:wsp></w:drawing></mc:Choice>'
+           f'<mc:Fallback><w:pict><v:shape><v:textbox>{box}</v:textbox></v:shape></w:pict></mc:Fallback>'
+           '</mc:AlternateContent></w:r>')
+    d = docx.Document()
+    d.add_heading("Annual Report 2023", level=0)
+    d.add_paragraph("Schools served lunches in every district.")._p.append(parse_xml(run))
+    d.add_paragraph("Kitchens were built.")
+    d.save(tmp_path / "report.docx")
+    doc = load_document(tmp_path / "report.docx")
+    assert doc.text.count("Key figure: 4.2 million meals served") == 1
+    assert doc.text.index("lunches") < doc.text.index("Key figure") < doc.text.index("Kitchens")
+
+
 def test_an_office_file_that_unpacks_huge_is_refused_before_parsing(tmp_path):
     """A zip bomb: 1 MB on disk, hundreds of MB unpacked. Refused from the archive's
     directory, before python-docx reads a byte of it."""
