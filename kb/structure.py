@@ -164,7 +164,8 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
     punctuation is a heading; a paragraph that is only a date is metadata, not text.
     Markdown says where its headings are, so there only its own are: ``#`` lines of their
     level wherever they stand, and a line underlined by ``===`` (level 1) or ``---`` (2). A
-    fenced code block (``` or ~~~) is one block, blank lines and ``#`` comments inside it too.
+    fenced code block (``` or ~~~) is one block, blank lines and ``#`` comments inside it too;
+    a pipe table (a row of cells over a ``|---|`` line) is a table, its header row its context.
     """
     blocks: list[Block] = []
     found_date = None
@@ -246,6 +247,8 @@ def parse_text(text: str, page_starts: list[int] | None = None, markdown: bool =
 
 
 _FENCE = re.compile(r"(`{3,}|~{3,})")
+_UNDERLINE = re.compile(r"([=-])\1*\s*$")  # under a paragraph's one line: a setext heading
+_RULE = re.compile(r"(?:([-*_])\s*)(?:\1\s*){2,}$")  # ---, ***, ___ (spaces allowed) standing alone
 TABLE_RULE = re.compile(r"\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")  # a Markdown table's |---|:--:| line
 
 
@@ -262,8 +265,6 @@ def _pipe_table(text: str, para: list[tuple[int, int]], blocks: list[Block], pag
     header = " | ".join(c.strip() for c in lines[at].strip().strip("|").split("|"))
     blocks.append(Block(para[at][0], para[-1][1], "table", 1, page_of(para[at][0]), header or None))
     return True
-_UNDERLINE = re.compile(r"([=-])\1*\s*$")  # under a paragraph's one line: a setext heading
-_RULE = re.compile(r"(?:([-*_])\s*)(?:\1\s*){2,}$")  # ---, ***, ___ (spaces allowed) standing alone
 
 
 def sections(text: str, blocks, title: str):
