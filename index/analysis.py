@@ -76,10 +76,15 @@ def _fold(text: str) -> str:
     return "".join(parts)
 
 
+_MARKS = dict.fromkeys(map(ord, "\u2122\u2120"))  # ™ and ℠: NFKD spells them "TM" and "SM", glued to the name
+
+
 def _fold_latin(text: str) -> str:
+    """Accents off; a trademark sign dropped; lower case again, since what NFKD spells out
+    ("ℌ", "Ⅳ") can be upper case."""
     if text.isascii():
         return text
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return "".join(c for c in unicodedata.normalize("NFKD", text.translate(_MARKS)) if not unicodedata.combining(c)).lower()
 
 
 def _bigrams(run: str) -> list[str]:

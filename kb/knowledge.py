@@ -157,11 +157,12 @@ class KnowledgeBase:
         an Office file's creation date counts only where its text's years allow it, a spreadsheet's cells
         read as their number format shows them; v11: a Markdown pipe table is a table under its header;
         v12: a heading of nothing goes with the section it stands before; v13: text inside a slide's grouped
-        shapes and a Word file's text boxes is read;
+        shapes and a Word file's text boxes is read; v14: a trademark sign is no part of a name ("Cubitron™" was
+        embedded and indexed as "CubitronTM");
         passages whose embedded text is unchanged keep
         their vectors and are not embedded again)."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v13"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v14"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, cluster=None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).

@@ -20,6 +20,7 @@ from kb.cleaning import clean_text
         ("well-being stays", "well-being stays"),
         ("soft\u00adhyphen and zero\u200bwidth", "softhyphen and zerowidth"),
         ("ﬁnance ﬂows", "finance flows"),
+        ("3M™ Cubitron™ II abrasives, Scotch-Brite℠ pads", "3M Cubitron II abrasives, Scotch-Brite pads"),  # not CubitronTM
         ("", ""),
     ],
 )
