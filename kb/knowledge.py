@@ -146,21 +146,12 @@ class KnowledgeBase:
     # -- ingest ------------------------------------------------------------------------
 
     def chunking_id(self) -> str:
-        """What passages were cut with: a file is read again when this or its content changes
-        (v4: a PDF table's caption, the short lines above its first row, is in its context;
-        v5: a passage is cut where the page turns, so it cites one page; v6: a fragment of text
-        beside a table on its page joins the table; v7: Markdown reads only its own headings
-        and keeps a code block whole, an HTML page with no single <h1> is titled by its <title>, a PDF's
-        title printed atop every page is still its title; v8: a line ending in a full-width stop is no heading,
-        and headings after a document's last text are text; v9: so is a heading heading nothing (the next
-        block is a heading of its level or above); v10: a PDF heading wrapped onto two lines is one heading,
-        an Office file's creation date counts only where its text's years allow it, a spreadsheet's cells
-        read as their number format shows them; v11: a Markdown pipe table is a table under its header;
-        v12: a heading of nothing goes with the section it stands before; v13: text inside a slide's grouped
-        shapes and a Word file's text boxes is read; v14: a trademark sign is no part of a name ("Cubitron™" was
-        embedded and indexed as "CubitronTM");
-        passages whose embedded text is unchanged keep
-        their vectors and are not embedded again)."""
+        """What passages were cut with: a file is read again when this or its content changes.
+        The version at its end goes up whenever a loader, the cleaning or the chunking changes the
+        passages a file gives (v14: a trademark sign is no part of a name; each change is in
+        docs/quality-log.md with what it moved), so homes pick the change up on their next
+        ingest; passages whose embedded text is unchanged keep their vectors and are not
+        embedded again."""
         s = self.settings
         return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v14"
 
