@@ -47,6 +47,7 @@ def read_docx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str
         raise LoadError(f"{path.name}: not a readable .docx file ({exc})") from None
     title = (document.core_properties.title or "").strip()
     section = None
+    notes = _notes(data)
     for child in document.element.body.iterchildren():
         if child.tag.endswith("}p"):
             para = Paragraph(child, document)
@@ -60,10 +61,16 @@ def read_docx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str
             out.add(para.text, "heading" if m else "text", int(m.group(1)) if m else 1)
             for line in _text_boxes(child):
                 out.add(line)
+            for ref in child.iter(f"{_W}footnoteReference", f"{_W}endnoteReference"):
+                for line in notes.pop((ref.tag, ref.get(f"{_W}id")), ()):
+                    out.add(line)
         elif child.tag.endswith("}tbl"):
             rows = [" | ".join(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
                     for row in Table(child, document).rows]
             _table(out, [r for r in rows if r], section)
+    for lines in notes.values():  # cited in a table, or nowhere: at the end, not lost
+        for line in lines:
+            out.add(line)
     text = out.text
     found = next((parse_date(text[b.start:b.end]) for b in out.blocks
                   if len(text[b.start:b.end]) < 40 and parse_date(text[b.start:b.end])), None)
@@ -87,6 +94,24 @@ def _text_boxes(paragraph) -> list[str]:
             if text.strip():
                 lines.append(text)
     return lines
+
+
+def _notes(data: bytes) -> dict[tuple[str, str | None], list[str]]:
+    """A Word file's footnotes and endnotes (sources, definitions), which live in parts of their
+    own: (reference tag, id) -> the note's paragraphs. Word's separator notes are left out."""
+    from lxml import etree
+
+    found: dict[tuple[str, str | None], list[str]] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:  # its sizes were checked by check_archive
+        for part, kind in (("word/footnotes.xml", "footnote"), ("word/endnotes.xml", "endnote")):
+            if part not in archive.namelist():
+                continue
+            root = etree.fromstring(archive.read(part), etree.XMLParser(resolve_entities=False, no_network=True))
+            for note in root.iter(f"{_W}{kind}"):
+                if note.get(f"{_W}type") is None:  # "separator", "continuationSeparator": no text
+                    lines = ["".join(t.text or "" for t in p.iter(f"{_W}t")) for p in note.iter(f"{_W}p")]
+                    found[(f"{_W}{kind}Reference", note.get(f"{_W}id"))] = [x for x in lines if x.strip()]
+    return found
 
 
 def read_pptx(path: Path, data: bytes, out) -> tuple[str | None, str | None, str | None]:

@@ -277,6 +277,32 @@ def test_docx_text_boxes_are_read_once(tmp_path):
     assert doc.text.index("lunches") < doc.text.index("Key figure") < doc.text.index("Kitchens")
 
 
+def test_docx_footnotes_are_read_after_the_paragraph_citing_them(tmp_path):
+    """Bug: a Word report's footnotes (its sources, its definitions) were in no passage: they
+    live in a part of their own, which a paragraph's text does not hold. Each is read after the
+    first paragraph citing it; Word's separator notes are not text."""
+    import zipfile
+
+    from docx.oxml import parse_xml
+
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    d = docx.Document()
+    d.add_heading("Annual Report 2023", level=0)
+    d.add_paragraph("Stunting fell to 4.8 per cent.")._p.append(parse_xml(f'<w:r {w}><w:footnoteReference w:id="1"/></w:r>'))
+    d.add_paragraph("Kitchens were built in 40 counties.")
+    d.save(tmp_path / "plain.docx")
+    notes = (f'<w:footnotes {w}><w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:footnote>'
+             '<w:footnote w:id="1"><w:p><w:r><w:t>Source: national nutrition survey, 2022.</w:t></w:r></w:p></w:footnote>'
+             '</w:footnotes>')
+    with zipfile.ZipFile(tmp_path / "plain.docx") as src, zipfile.ZipFile(tmp_path / "report.docx", "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, src.read(item.filename))
+        dst.writestr("word/footnotes.xml", notes)
+    doc = load_document(tmp_path / "report.docx")
+    assert doc.text.count("Source: national nutrition survey, 2022.") == 1
+    assert doc.text.index("4.8 per cent") < doc.text.index("Source: national") < doc.text.index("Kitchens")
+
+
 def test_an_office_file_that_unpacks_huge_is_refused_before_parsing(tmp_path):
     """A zip bomb: 1 MB on disk, hundreds of MB unpacked. Refused from the archive's
     directory, before python-docx reads a byte of it."""
