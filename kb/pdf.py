@@ -44,6 +44,9 @@ _NUMBER = re.compile(r"^[(\[]?[$€£¥]?\s?[-–]?\d[\d,]*(?:\.\d+)?\s?%?[)\]]?
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6}|[a-z]-\d{1,3})(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
 _SENTENCE_END = ".!?:;"
 _SOFT_BREAK = re.compile(r"(?<=[^\W\d_])\ufffe\s*(?=[^\W\d_])")
+_BROKEN = "\u00ad"  # where a word was broken at a line end, until the document says whether its hyphen is its own
+_MARKED = re.compile(r"([^\W\d_]+)\u00ad([^\W\d_]+)")
+_COMPOUND = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 _YEARS = re.compile(r"\b(?:19|20)\d{2}\b")
 OCR_DPI = 300
 OCR_SECONDS = 120  # per page: a hostile image must not hold an ingest forever
@@ -101,8 +104,12 @@ def read_pdf(path: Path, data: bytes) -> LoadedDocument:
     cover = _cover_title(pages)  # before running lines go: a title is often every page's header too
     pages = _drop_running_lines(pages)
     lines = [line for page in pages for line in page]
+    compounds = _compounds(lines)
+    for ln in lines:
+        if _BROKEN in ln.text:
+            ln.text = _MARKED.sub(lambda m: _rejoined(m[1], m[2], compounds), ln.text)
     _mark_headings(lines, outline)
-    text, blocks = _assemble(lines)
+    text, blocks = _assemble(lines, compounds)
     meta = infer_metadata(text, blocks, path.stem, cover=cover, pdf_info=info)
     return LoadedDocument(text, tuple(blocks), meta.title, meta.date, "pdf", len(pages), meta.organisation,
                           meta.period, meta.kind, tuple(warnings))
@@ -127,7 +134,7 @@ def _page_lines(page, number: int) -> list[_Line]:
                 continue
             # PDFium marks a hyphen that breaks a word at a line end as U+FFFE and joins the
             # lines: "protec\ufffetion". The word is whole again without it.
-            body = " ".join(_SOFT_BREAK.sub("", piece).replace("\ufffe", "-").split())
+            body = " ".join(_SOFT_BREAK.sub(_BROKEN, piece).replace("\ufffe", "-").split())
             if not body:
                 continue
             lead = start + len(piece) - len(piece.lstrip())
@@ -356,7 +363,25 @@ def _tables(lines: list[_Line]) -> list[tuple[int, int, int]]:
     return out
 
 
-def _assemble(lines: list[_Line]) -> tuple[str, list[Block]]:
+def _compounds(lines: list[_Line]) -> frozenset[str]:
+    """Each pair of words the document joins by a hyphen within a line, lower-cased
+    ("write-downs"; "state-of-the-art" gives state-of, of-the and the-art): a word broken at a
+    line end that is one of them keeps its hyphen."""
+    found: set[str] = set()
+    for ln in lines:
+        for m in _COMPOUND.finditer(ln.text):
+            parts = m.group().lower().split("-")
+            found.update(f"{a}-{b}" for a, b in zip(parts, parts[1:]))
+    return frozenset(found)
+
+
+def _rejoined(left: str, right: str, compounds: frozenset[str]) -> str:
+    """A word broken across a line end, whole again: with its hyphen where the document writes
+    it so elsewhere ("write-downs"), else without ("protection")."""
+    return f"{left}-{right}" if f"{left}-{right}".lower() in compounds else left + right
+
+
+def _assemble(lines: list[_Line], compounds: frozenset[str] = frozenset()) -> tuple[str, list[Block]]:
     """One text with paragraph, heading and table blocks. Lines of a paragraph are joined by
     line breaks (a word hyphenated across one is joined again); blocks by a blank line."""
     out = TextBuilder()
@@ -368,7 +393,7 @@ def _assemble(lines: list[_Line]) -> tuple[str, list[Block]]:
 
     def flush():
         if para:
-            out.add(_join(para), "text", 1, para[0].page)
+            out.add(_join(para, compounds), "text", 1, para[0].page)
             para.clear()
 
     i = 0
@@ -433,11 +458,12 @@ def _breaks(prev: _Line, line: _Line) -> bool:
     return prev.text[-1:] in ".!?" and (prev.x1 - prev.x0) < 0.6 * max(1.0, line.x1 - line.x0)
 
 
-def _join(lines: list[_Line]) -> str:
+def _join(lines: list[_Line], compounds: frozenset[str] = frozenset()) -> str:
     out = lines[0].text
     for ln in lines[1:]:
-        if re.search(r"[a-z]-$", out) and ln.text[:1].islower():
-            out = out[:-1] + ln.text  # "protec-" + "tion"
+        if (left := re.search(r"([^\W\d_]+)-$", out)) and left[1][-1:].islower() and ln.text[:1].islower():
+            right = ln.text.split(None, 1)[0].rstrip(".,;:!?)")  # "protec-" + "tion"; "write-" + "downs" keeps its hyphen
+            out = out[:-1] + ("-" if f"{left[1]}-{right}".lower() in compounds else "") + ln.text
         else:
             out += "\n" + ln.text
     return out

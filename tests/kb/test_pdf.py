@@ -122,6 +122,21 @@ def test_a_word_hyphenated_across_lines_is_joined(tmp_path):
     assert "protection of children" in text and "protec-" not in text
 
 
+def test_a_compound_broken_at_a_line_end_keeps_its_hyphen(tmp_path):
+    """Joining a word hyphenated across a line ("protec-" / "tion") also joined compounds that
+    break at their own hyphen: "write-" / "downs" became "writedowns", which "write-downs" never
+    matched. A compound the document writes with its hyphen elsewhere keeps it."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    for line in ["Inventory report", "", "Write-downs were recorded in the second quarter for slow stock.",
+                 "Lower demand may result in inventory write-", "downs, and the protec-", "tion of margins matters."]:
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "w.pdf"))
+    text = load_document(tmp_path / "w.pdf").text
+    assert "inventory write-downs, and the protection of margins" in " ".join(text.split())
+
+
 def test_two_columns_are_read_left_then_right(tmp_path):
     """The right column is drawn first; reading order is still the left column, then the right."""
     pdf = FPDF()
