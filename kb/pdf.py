@@ -107,7 +107,7 @@ def read_pdf(path: Path, data: bytes) -> LoadedDocument:
     compounds = _compounds(lines)
     for ln in lines:
         if _BROKEN in ln.text:
-            ln.text = _MARKED.sub(lambda m: _rejoined(m[1], m[2], compounds), ln.text)
+            ln.text = _MARKED.sub(lambda m: m[1] + _hyphen(m[1], m[2], compounds) + m[2], ln.text)
     _mark_headings(lines, outline)
     text, blocks = _assemble(lines, compounds)
     meta = infer_metadata(text, blocks, path.stem, cover=cover, pdf_info=info)
@@ -375,13 +375,13 @@ def _compounds(lines: list[_Line]) -> frozenset[str]:
     return frozenset(found)
 
 
-def _rejoined(left: str, right: str, compounds: frozenset[str]) -> str:
-    """A word broken across a line end, whole again: with its hyphen where the document writes
-    it so elsewhere ("write-downs"), else without ("protection")."""
-    return f"{left}-{right}" if f"{left}-{right}".lower() in compounds else left + right
+def _hyphen(left: str, right: str, compounds: frozenset[str]) -> str:
+    """What joins the two halves of a word broken across a line end: its hyphen where the
+    document writes the pair so elsewhere ("write-downs"), else nothing ("protection")."""
+    return "-" if f"{left}-{right}".lower() in compounds else ""
 
 
-def _assemble(lines: list[_Line], compounds: frozenset[str] = frozenset()) -> tuple[str, list[Block]]:
+def _assemble(lines: list[_Line], compounds: frozenset[str]) -> tuple[str, list[Block]]:
     """One text with paragraph, heading and table blocks. Lines of a paragraph are joined by
     line breaks (a word hyphenated across one is joined again); blocks by a blank line."""
     out = TextBuilder()
@@ -458,12 +458,12 @@ def _breaks(prev: _Line, line: _Line) -> bool:
     return prev.text[-1:] in ".!?" and (prev.x1 - prev.x0) < 0.6 * max(1.0, line.x1 - line.x0)
 
 
-def _join(lines: list[_Line], compounds: frozenset[str] = frozenset()) -> str:
+def _join(lines: list[_Line], compounds: frozenset[str]) -> str:
     out = lines[0].text
     for ln in lines[1:]:
         if (left := re.search(r"([^\W\d_]+)-$", out)) and left[1][-1:].islower() and ln.text[:1].islower():
             right = ln.text.split(None, 1)[0].rstrip(".,;:!?)")  # "protec-" + "tion"; "write-" + "downs" keeps its hyphen
-            out = out[:-1] + ("-" if f"{left[1]}-{right}".lower() in compounds else "") + ln.text
+            out = out[:-1] + _hyphen(left[1], right, compounds) + ln.text
         else:
             out += "\n" + ln.text
     return out
