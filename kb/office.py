@@ -85,15 +85,18 @@ def _text_boxes(paragraph) -> list[str]:
     """The paragraphs of the text boxes anchored in a Word paragraph (call-outs, key figures),
     which its own text leaves out. Word writes each box twice, as a drawing and as a fallback
     picture for older readers; the fallback's copy is skipped."""
-    lines = []
+    lines: list[str] = []
     for box in paragraph.iter(f"{_W}txbxContent"):
         if any(a.tag in (_FALLBACK, box.tag) for a in box.iterancestors()):  # a fallback copy, or a box in a box (read with it)
             continue
-        for p in box.iter(f"{_W}p"):
-            text = "".join(t.text or "" for t in p.iter(f"{_W}t"))
-            if text.strip():
-                lines.append(text)
+        lines += [text for p in box.iter(f"{_W}p") if (text := _text(p)).strip()]
     return lines
+
+
+def _text(paragraph) -> str:
+    """A Word paragraph's text as its runs write it (a box's or a note's, which python-docx
+    does not read)."""
+    return "".join(t.text or "" for t in paragraph.iter(f"{_W}t"))
 
 
 def _notes(data: bytes) -> dict[tuple[str, str | None], list[str]]:
@@ -109,8 +112,8 @@ def _notes(data: bytes) -> dict[tuple[str, str | None], list[str]]:
             root = etree.fromstring(archive.read(part), etree.XMLParser(resolve_entities=False, no_network=True))
             for note in root.iter(f"{_W}{kind}"):
                 if note.get(f"{_W}type") is None:  # "separator", "continuationSeparator": no text
-                    lines = ["".join(t.text or "" for t in p.iter(f"{_W}t")) for p in note.iter(f"{_W}p")]
-                    found[(f"{_W}{kind}Reference", note.get(f"{_W}id"))] = [x for x in lines if x.strip()]
+                    lines = [text for p in note.iter(f"{_W}p") if (text := _text(p)).strip()]
+                    found[(f"{_W}{kind}Reference", note.get(f"{_W}id"))] = lines
     return found
 
 
