@@ -30,7 +30,7 @@ from functools import lru_cache
 from itertools import accumulate, chain
 from typing import Iterable
 
-__all__ = ["Analyzer", "asked", "full_year", "is_figure"]
+__all__ = ["Analyzer", "TRADEMARKS", "asked", "full_year", "is_figure"]
 
 _CJK_CHARS = "\u3005-\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
 _DASHES = "\u2010\u2011\u2012\u2013"  # hyphen, non-breaking hyphen, figure dash, en dash
@@ -76,7 +76,9 @@ def _fold(text: str) -> str:
     return "".join(parts)
 
 
-_MARKS = dict.fromkeys(map(ord, "\u2122\u2120"))  # ™ and ℠: NFKD spells them "TM" and "SM", glued to the name
+# ™ and ℠, dropped before NFKC or NFKD, which spell them "TM" and "SM" glued to the name ("CubitronTM");
+# kb.cleaning drops them from what is embedded and indexed too
+TRADEMARKS = dict.fromkeys(map(ord, "\u2122\u2120"))
 
 
 def _fold_latin(text: str) -> str:
@@ -84,7 +86,7 @@ def _fold_latin(text: str) -> str:
     ("ℌ", "Ⅳ") can be upper case."""
     if text.isascii():
         return text
-    return "".join(c for c in unicodedata.normalize("NFKD", text.translate(_MARKS)) if not unicodedata.combining(c)).lower()
+    return "".join(c for c in unicodedata.normalize("NFKD", text.translate(TRADEMARKS)) if not unicodedata.combining(c)).lower()
 
 
 def _bigrams(run: str) -> list[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from index.analysis import TRADEMARKS
+
 __all__ = ["clean_text"]
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
-# Trademark and service-mark signs, which NFKC spells "TM" and "SM" glued to the name ("CubitronTM")
-_MARKS = dict.fromkeys(map(ord, "\u2122\u2120"))
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"'})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 # A word broken across a line end by a hyphen: "protec-\ntion".
@@ -21,7 +21,7 @@ _SPACE = re.compile(r"\s+")
 
 def clean_text(text: str) -> str:
     """Normalise Unicode, quotes and white space; repair glued sentences and broken words."""
-    text = unicodedata.normalize("NFKC", text.translate(_MARKS)).translate(_INVISIBLE).translate(_QUOTES)
+    text = unicodedata.normalize("NFKC", text.translate(TRADEMARKS)).translate(_INVISIBLE).translate(_QUOTES)
     text = _CONTROL.sub(" ", text)
     text = _HYPHEN_BREAK.sub("", text)
     text = _GLUED.sub(r"\1 ", text)
