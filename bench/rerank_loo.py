@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kb.knowledge import KnowledgeBase  # noqa: E402
-from kb.learning import beir_judgments, check, fit, ndcg, pools  # noqa: E402
+from kb.learning import beir_judgments, check, fit, ndcg, pools, predict  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def main() -> None:
         model = fit(found, sorted(found))
         t = test[left]
         first = ndcg(t["pools"], t["grades"], t["queries"], None, True)
-        loo = ndcg(t["pools"], t["grades"], t["queries"], lambda x: model.booster_.predict(x, num_threads=1), True)  # noqa: B023
+        loo = ndcg(t["pools"], t["grades"], t["queries"], predict(model), True)
         rows.append({"left_out": left, "first_stage": round(first, 4), "fitted_on_others": round(loo, 4),
                      "shipped_scifact_train": round(shipped[left], 4), "training_queries": len(found)})
         print(f"left out {left:<10} first stage {first:.4f}  fitted on the others {loo:.4f} ({loo - first:+.4f})  "

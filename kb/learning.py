@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .knowledge import KnowledgeBase
 
 __all__ = ["Judgments", "Learned", "beir_judgments", "question_judgments", "feedback_judgments", "check", "learn", "forget",
-           "describe", "load_learned", "pools", "cross_validate", "fit", "ndcg", "FOLDER", "MIN_QUERIES", "SHAPE"]
+           "describe", "load_learned", "pools", "cross_validate", "fit", "predict", "ndcg", "FOLDER", "MIN_QUERIES", "SHAPE"]
 
 log = logging.getLogger("kb")
 
@@ -166,7 +166,7 @@ def cross_validate(found: dict[str, Pool], judgments: Judgments, judged: list[st
     for f, held in enumerate(folds):
         ranker = fit(found, [q for g, fold in enumerate(folds) if g != f for q in fold])
         measured.append((ndcg(found, judgments.grades, held, None, documents),
-                         ndcg(found, judgments.grades, held, _predict(ranker), documents)))
+                         ndcg(found, judgments.grades, held, predict(ranker), documents)))
     return tuple(measured)
 
 
@@ -272,7 +272,9 @@ def fit(found: dict[str, Pool], queries: list[str]):
     return model
 
 
-def _predict(ranker) -> Score:
+def predict(ranker) -> Score:
+    """`ranker`'s scores of feature rows, as `ndcg` reads them (one thread: the same scores
+    however many cores run it)."""
     return lambda x: ranker.booster_.predict(x, num_threads=1)
 
 
