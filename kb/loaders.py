@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from html import unescape
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -16,13 +15,9 @@ from .errors import LoadError
 from .metadata import infer_metadata
 from .records import IngestReport
 from .structure import Block, LoadedDocument, TextBuilder, parse_date, parse_text
+from .webpage import read_page
 
 __all__ = ["load_document", "load_record", "expand_paths", "SUPPORTED", "LoadedDocument"]
-
-_HEADING_TAGS = {f"h{i}": i for i in range(1, 7)}
-_BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td", "th", "dt", "dd", "figcaption", "caption", "div"]
-_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form", "svg"]
-
 
 def _decode(data: bytes, path: Path) -> str:
     """Text from bytes: a BOM's encoding, else UTF-8, else UTF-16 told by its zero bytes (no
@@ -93,107 +88,10 @@ def _load_plain(path: Path, data: bytes, markdown: bool) -> LoadedDocument:
 
 
 def _load_html(path: Path, data: bytes) -> LoadedDocument:
-    """Main content by trafilatura (article text, headings, lists and tables; navigation,
-    headers' menus, footers and boilerplate dropped), with BeautifulSoup as the fallback for
-    pages it finds no article in (a bare list of paragraphs, say)."""
-    import trafilatura
-    from lxml import etree
-
+    """A web page's main content (`kb.webpage`)."""
     html = _decode(data, path) if not data.lstrip()[:5].lower().startswith(b"<?xml") else data.decode("utf-8", "replace")
-    xml = trafilatura.extract(html, output_format="xml", include_tables=True, include_formatting=True,
-                              with_metadata=True, favor_recall=True, include_comments=False)
-    if not xml:
-        return _load_html_soup(path, data)
-    root = etree.fromstring(xml.encode("utf-8"))
-    out = TextBuilder()
-    for el in root.iter("head", "p", "item", "table", "quote", "code"):
-        if el.tag != "table" and any(a.tag in ("table", "item") for a in el.iterancestors()):
-            continue
-        if el.tag == "table":
-            rows, heads = [], []
-            for row in el.iter("row"):
-                cells = [" ".join(" ".join(c.itertext()).split()) for c in row.iter("cell")]
-                line = " | ".join(c for c in cells if c)
-                if line:
-                    rows.append(line)
-                    if row.find("cell") is not None and row.find("cell").get("role") == "head":
-                        heads.append(line)
-            out.add("\n".join(rows), "table", context=" · ".join(heads) or None)
-            continue
-        text = " ".join(" ".join(el.itertext()).split())
-        if el.tag == "head":
-            level = int(m.group(1)) if (m := re.match(r"h(\d)", el.get("rend", ""))) else 2
-            out.add(_PERMALINK.sub("", text), "heading", level)
-        else:
-            out.add(text)
-    if len(out.blocks) < 2:  # trafilatura's fallback for a page it finds no article in: one blob
-        return _load_html_soup(path, data)
-    when = parse_date(root.get("date") or "")
-    return _loaded(path, out.text, out.blocks, "html", _page_title(html, root.get("title")), when)
-
-
-_PERMALINK = re.compile(r"\s*\u00b6+$")  # the "¶" Sphinx and MkDocs put after each heading, a link to it
-_TITLE_ELEMENT = re.compile(r"<title[^>]*>(.{0,2000}?)</title\s*>", re.I | re.S)  # bounded: no scan to the end per tag
-_TOP_HEADING = re.compile(r"<h([12])[\s>](.{0,300}?)</h\1\s*>", re.I | re.S)  # a longer one names no page
-
-
-def _page_title(html: str, extracted: str | None) -> str | None:
-    """trafilatura's title, unless it is only a heading it fell back to: with no single <h1>
-    it skips a <title> holding a point ("Underscore.js", "Debian Python Policy 0.12.0.0
-    documentation") and takes the first <h1> of several ("Abstract") or the first <h2>
-    ("Downloads"), which name a section, not the page. The <title> names the page then."""
-    def plain(markup: str) -> str:
-        return _PERMALINK.sub("", " ".join(unescape(re.sub(r"<[^>]+>", " ", markup)).split()))
-
-    extracted = plain(extracted or "") or None
-    found = _TITLE_ELEMENT.search(html)
-    declared = plain(found.group(1)) if found else ""
-    headings = _TOP_HEADING.findall(html)
-    if declared and sum(level == "1" for level, _ in headings) != 1 \
-            and (extracted is None or extracted in {plain(text) for _, text in headings}):
-        return declared
-    return extracted
-
-
-def _load_html_soup(path: Path, data: bytes) -> LoadedDocument:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(data, "lxml")
-    for tag in soup(_DROP_TAGS):
-        tag.decompose()
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    when = None
-    for attrs in ({"property": "article:published_time"}, {"name": "date"}, {"name": "dcterms.date"}, {"itemprop": "datePublished"}):
-        meta = soup.find("meta", attrs=attrs)
-        if meta and meta.get("content"):
-            when = parse_date(meta["content"][:10]) or parse_date(meta["content"])
-            break
-    if not when and (t := soup.find("time")):
-        when = parse_date(t.get("datetime", "")[:10]) or parse_date(t.get_text(" "))
-    out = TextBuilder()
-    body = soup.body or soup
-    for el in body.find_all([*_BLOCK_TAGS, "table"]):
-        if el.name == "table":
-            if el.find_parent("table") is None:  # a table's rows, one line each, cells apart
-                rows = [" | ".join(c for c in (" ".join(x.get_text(" ", strip=True).split()) for x in tr.find_all(["td", "th"]))
-                                   if c) for tr in el.find_all("tr")]
-                heads = [r for r, tr in zip(rows, el.find_all("tr")) if r and tr.find("th") and not tr.find("td")]
-                out.add("\n".join(r for r in rows if r), "table", context=" · ".join(heads) or None)
-            continue
-        if el.find_parent("table") is not None or (el.find(_BLOCK_TAGS) and not el.name == "table"):
-            continue  # inside a table (read with it), or a container whose inner blocks are visited on their own
-        text = " ".join(el.get_text(" ", strip=True).split())
-        level = _HEADING_TAGS.get(el.name)
-        out.add(_PERMALINK.sub("", text) if level else text, "heading" if level else "text", level or 1)
-    if not out.blocks:
-        text = body.get_text("\n", strip=True)
-        blocks, found = parse_text(text)
-        return _loaded(path, text, blocks, "html", title or None, when or found)
-    h1 = next((b for b in out.blocks if b.kind == "heading" and b.level == 1), None)
-    text = out.text
-    if not title and h1:
-        title = text[h1.start:h1.end]
-    return _loaded(path, text, out.blocks, "html", title or None, when)
+    page = read_page(html, data)
+    return _loaded(path, page.text, page.blocks, "html", page.title, page.date)
 
 
 def _office(kind: str, path: Path, data: bytes) -> LoadedDocument:

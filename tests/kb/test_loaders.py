@@ -517,3 +517,71 @@ def test_a_title_heading_that_opens_the_text_is_the_first_passages_text(tmp_path
     report = tmp_path / "r.md"
     report.write_text("# Field Report\n\n## Water\n\nWells were dug.\n")
     assert _sections(load_document(report)) == [("Water", "Wells were dug.")]
+
+
+ZPIPE_PAGE = """<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.0 Transitional//EN">
+<html><head><title>zpipe Usage Example</title></head>
+<body bgcolor="#FFFFFF">
+<h2 align="center"> zpipe Usage Example </h2>
+We often get questions about how the <tt>squash()</tt> and <tt>unsquash()</tt> functions should be used.
+Users wonder when they should provide more input and when they should use more output.
+<p>
+Without further ado, here is the program <a href="zpipe.c"><tt>zpipe.c</tt></a>:
+<pre><b>
+/* zpipe.c: example of proper use of squash() */
+#include "squash.h"
+</b></pre><!-- -->
+We now include the header files for the required definitions. From
+<tt>stdio.h</tt> we use <tt>fopen()</tt> for file input and output.
+<pre><b>
+#define CHUNK 16384
+</b></pre><!-- -->
+The buffer size is the amount of data handed to the compressor at a time, and larger buffers are more efficient.
+<hr><em>Last modified 11 December 2005</em>
+</body></html>"""
+
+
+def test_prose_written_outside_any_paragraph_is_kept(tmp_path):
+    """Bug: a page that writes its prose straight into <body> between code blocks (zlib's "zlib
+    Usage Example" page, modelled here) lost every sentence of it: trafilatura kept the code and
+    none of the explanations, and the BeautifulSoup reading kept only elements."""
+    path = tmp_path / "zpipe.html"
+    path.write_text(ZPIPE_PAGE, encoding="utf-8")
+    doc = load_document(path)
+    assert doc.title == "zpipe Usage Example"
+    explained = ["We often get questions about how the squash() and unsquash() functions should be used.",
+                 "We now include the header files for the required definitions. From stdio.h we use fopen()",
+                 "The buffer size is the amount of data handed to the compressor at a time"]
+    at = [doc.text.find(sentence) for sentence in explained]
+    assert -1 not in at and at == sorted(at)
+    assert at[0] < doc.text.find("#include") < at[1] < doc.text.find("#define CHUNK") < at[2]
+
+
+def test_the_whole_reading_keeps_loose_text_and_words_as_written(tmp_path):
+    """The reading of a whole page (`kb.webpage.read_whole`, also the fallback for a page
+    trafilatura finds no article in): a list item's own words before its nested list, and
+    the text of a <div> around and between its paragraphs, were dropped."""
+    from kb.webpage import read_whole
+
+    page = read_whole(b"<html><body><nav>Home</nav><ul><li>Water points <ul><li>Wells dug</li><li>Pumps fixed</li></ul>"
+                      b"</li></ul><div>Every <code>Buffer</code> holds bytes.<br>Line two.<p>A paragraph.</p>Tail text.</div>"
+                      b"<footer>Copyright</footer></body></html>")
+    pieces = [page.text[b.start:b.end] for b in page.blocks]
+    assert pieces == ["Water points", "Wells dug", "Pumps fixed", "Every Buffer holds bytes. Line two.", "A paragraph.",
+                      "Tail text."]
+
+
+def test_a_page_whose_extra_text_is_a_menu_keeps_its_main_content_alone(tmp_path):
+    """Reading the whole page is for prose the main-content reading lost, not for menus and
+    notices beside an article it read in full."""
+    article = " ".join(f"<p>Paragraph {i}: the programme trained {i * 40} health workers in the province and "
+                       f"reached {i * 900} families with home visits during the year.</p>" for i in range(1, 9))
+    path = tmp_path / "article.html"
+    path.write_text("<html><head><title>Health workers trained</title></head><body>"
+                    "<div class='menu'><a href='/'>Home</a> <a href='/news'>News</a> <a href='/jobs'>Jobs</a></div>"
+                    f"<div class='article'><h1>Health workers trained</h1>{article}</div>"
+                    "<div class='cookies'>We use cookies to improve your experience on this site. By continuing to browse "
+                    "you agree to our use of cookies.</div></body></html>", encoding="utf-8")
+    doc = load_document(path)
+    assert "reached 7200 families" in doc.text
+    assert "Jobs" not in doc.text and "cookies" not in doc.text
