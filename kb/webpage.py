@@ -27,7 +27,6 @@ BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre"
 # what else a browser lays out as a block: it ends a run of loose text, and its insides are read
 LAYOUT_TAGS = frozenset(BLOCK_TAGS) | {"ul", "ol", "dl", "section", "article", "main", "header", "figure", "details",
                                        "summary", "fieldset", "address", "hgroup", "hr", "table", "body", "html", "center"}
-_LAYOUT = sorted(LAYOUT_TAGS)  # as BeautifulSoup's find takes names
 DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form", "svg"]
 LOST_SHARE = 0.25  # prose trafilatura left out, as a share of the words it kept, that makes the whole reading the page
 PROSE_WORDS = 12  # a run of text this long is prose (a menu's or a footer's pieces are shorter)
@@ -149,7 +148,7 @@ def read_whole(data: bytes) -> Page:
         when = parse_date(t.get("datetime", "")[:10]) or parse_date(t.get_text(" "))
     out = TextBuilder()
     body = soup.body or soup
-    for kind, piece in _pieces(body, 0):
+    for kind, piece in _pieces(body, _holding_blocks(body), 0):
         if kind == "table":
             rows = [" | ".join(c for c in (" ".join(x.get_text(" ", strip=True).split()) for x in tr.find_all(["td", "th"]))
                                if c) for tr in piece.find_all("tr")]
@@ -172,7 +171,20 @@ def read_whole(data: bytes) -> Page:
     return Page(text, tuple(out.blocks), title or None, when)
 
 
-def _pieces(element, depth: int) -> Iterator[tuple[str, Any]]:
+def _holding_blocks(root) -> set[int]:
+    """The ids of the elements under `root` that hold a block (an element of `LAYOUT_TAGS`)
+    somewhere inside: worked out once, children before their parents, where asking each
+    element in turn searched its whole subtree again at every level."""
+    from bs4.element import Tag
+
+    holding: set[int] = set()
+    for node in reversed(list(root.descendants)):  # every element after all it holds
+        if isinstance(node, Tag) and (node.name in LAYOUT_TAGS or id(node) in holding) and node.parent is not None:
+            holding.add(id(node.parent))
+    return holding
+
+
+def _pieces(element, holding: set[int], depth: int) -> Iterator[tuple[str, Any]]:
     """What `element` holds, in reading order: ("block", tag) for a block holding no other
     block, ("table", tag) for a table (read whole, nested ones with it), ("text", text) for a
     run of loose text and inline elements between blocks (a `<li>`'s own words before its
@@ -195,7 +207,7 @@ def _pieces(element, depth: int) -> Iterator[tuple[str, Any]]:
             continue
         if not isinstance(child, Tag):
             continue
-        inner = child.find(_LAYOUT) is not None
+        inner = id(child) in holding
         if child.name == "table":
             yield from flush()
             yield "table", child
@@ -204,7 +216,7 @@ def _pieces(element, depth: int) -> Iterator[tuple[str, Any]]:
             if child.name in HEADING_TAGS or not inner or depth >= MAX_DEPTH:
                 yield "block", child
             else:
-                yield from _pieces(child, depth + 1)
+                yield from _pieces(child, holding, depth + 1)
         else:
             run.append(child.get_text(" "))
     yield from flush()
