@@ -31,6 +31,9 @@ DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside"
 LOST_SHARE = 0.25  # prose trafilatura left out, as a share of the words it kept, that makes the whole reading the page
 PROSE_WORDS = 12  # a run of text this long is prose (a menu's or a footer's pieces are shorter)
 MAX_DEPTH = 64  # elements nested deeper are read as one piece (bounds the recursion)
+# a space the joining of elements' texts put before a stop or after an opening bracket or currency
+# sign ("<b>one</b>." is "one.", not "one ."); one written in the page goes too
+_LOOSE = re.compile(r"\s+(?=[.,;:!?)\]}%])|(?<=[(\[{$])\s+")
 
 
 @dataclass(frozen=True)
@@ -150,14 +153,14 @@ def read_whole(data: bytes) -> Page:
     body = soup.body or soup
     for kind, piece in _pieces(body, _holding_blocks(body), 0):
         if kind == "table":
-            rows = [" | ".join(c for c in (" ".join(x.get_text(" ", strip=True).split()) for x in tr.find_all(["td", "th"]))
+            rows = [" | ".join(c for c in (_words(x.get_text(" ")) for x in tr.find_all(["td", "th"]))
                                if c) for tr in piece.find_all("tr")]
             heads = [r for r, tr in zip(rows, piece.find_all("tr")) if r and tr.find("th") and not tr.find("td")]
             out.add("\n".join(r for r in rows if r), "table", context=" · ".join(heads) or None)
         elif kind == "text":
             out.add(piece)
         else:
-            text = " ".join(piece.get_text(" ", strip=True).split())
+            text = _words(piece.get_text(" "))
             level = HEADING_TAGS.get(piece.name)
             out.add(PERMALINK.sub("", text) if level else text, "heading" if level else "text", level or 1)
     if not out.blocks:
@@ -169,6 +172,11 @@ def read_whole(data: bytes) -> Page:
     if not title and h1:
         title = text[h1.start:h1.end]
     return Page(text, tuple(out.blocks), title or None, when)
+
+
+def _words(text: str) -> str:
+    """Text joined from elements, whitespace collapsed and no space left before a stop."""
+    return _LOOSE.sub("", " ".join(text.split()))
 
 
 def _holding_blocks(root) -> set[int]:
@@ -194,7 +202,7 @@ def _pieces(element, holding: set[int], depth: int) -> Iterator[tuple[str, Any]]
     run: list[str] = []
 
     def flush() -> Iterator[tuple[str, Any]]:
-        text = " ".join(" ".join(run).split())
+        text = _words(" ".join(run))
         run.clear()
         if text:
             yield "text", text

@@ -113,7 +113,7 @@ def test_html_drops_scripts_and_navigation(tmp_path):
     )
     doc = load_document(path)
     assert (doc.title, doc.date) == ("Annual Results", "2022-03-01")
-    assert _sections(doc) == [("Nutrition", "Children were fed & weighed."), ("Nutrition", "Item one .")]
+    assert _sections(doc) == [("Nutrition", "Children were fed & weighed."), ("Nutrition", "Item one.")]
     assert "secret" not in doc.text and "Home | About" not in doc.text and "Copyright" not in doc.text
 
 
@@ -569,6 +569,20 @@ def test_the_whole_reading_keeps_loose_text_and_words_as_written(tmp_path):
     pieces = [page.text[b.start:b.end] for b in page.blocks]
     assert pieces == ["Water points", "Wells dug", "Pumps fixed", "Every Buffer holds bytes. Line two.", "A paragraph.",
                       "Tail text."]
+
+
+def test_the_whole_reading_puts_no_space_before_a_stop_after_markup():
+    """Bug: the reading of a whole page joined an element's text to the next with a space, so
+    "<b>one</b>." read "one ." and "<tt>zpipe.c</tt>:" read "zpipe.c :", in the shown text
+    and in what the sentence splitter reads."""
+    from kb.webpage import read_whole
+
+    page = read_whole(b"<html><body><ul><li>Item <b>one</b>.</li></ul><p>Here is the program <a href='z.c'><tt>zpipe.c</tt></a>: "
+                      b"it reads (<em>and writes</em>) files, 95<span>%</span> of them, for $<b>5</b>.</p>"
+                      b"Loose text about <em>zlib</em>. And more.</body></html>")
+    assert [page.text[b.start:b.end] for b in page.blocks] == [
+        "Item one.", "Here is the program zpipe.c: it reads (and writes) files, 95% of them, for $5.",
+        "Loose text about zlib. And more."]
 
 
 def test_a_page_whose_extra_text_is_a_menu_keeps_its_main_content_alone(tmp_path):
