@@ -148,12 +148,12 @@ class KnowledgeBase:
     def chunking_id(self) -> str:
         """What passages were cut with: a file is read again when this or its content changes.
         The version at its end goes up whenever a loader, the cleaning or the chunking changes
-        the passages a file gives (v17: a web page's prose outside any paragraph is kept;
+        the passages a file gives (v18: no space before a stop after a web page's markup;
         each change is in docs/quality-log.md with what it moved),
         so homes pick the change up on their next ingest; passages whose embedded text is
         unchanged keep their vectors and are not embedded again."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v17"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v18"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, cluster=None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).
