@@ -22,11 +22,12 @@ from .structure import Block, TextBuilder, parse_date, parse_text
 __all__ = ["Page", "read_page", "read_whole"]
 
 HEADING_TAGS = {f"h{i}": i for i in range(1, 7)}
-# blocks read as one piece of text each, when they hold no other block
-BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td", "th", "dt", "dd", "figcaption", "caption", "div"]
-# what else a browser lays out as a block: it ends a run of loose text, and its insides are read
-LAYOUT_TAGS = frozenset(BLOCK_TAGS) | {"ul", "ol", "dl", "section", "article", "main", "header", "figure", "details",
-                                       "summary", "fieldset", "address", "hgroup", "hr", "table", "body", "html", "center"}
+# what a browser lays out as a block: it ends a run of loose text; one that holds no other block is
+# read as one piece of text (a heading always is), one that does has its insides read
+LAYOUT_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td", "th", "dt", "dd",
+                         "figcaption", "caption", "div", "ul", "ol", "dl", "section", "article", "main", "header",
+                         "figure", "details", "summary", "fieldset", "address", "hgroup", "hr", "table", "body", "html",
+                         "center"})
 DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form", "svg"]
 LOST_SHARE = 0.25  # prose trafilatura left out, as a share of the words it kept, that makes the whole reading the page
 PROSE_WORDS = 12  # a run of text this long is prose (a menu's or a footer's pieces are shorter)
@@ -136,7 +137,8 @@ def read_whole(data: bytes) -> Page:
 
     from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
-    warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)  # XHTML is read as HTML on purpose: pages are
+    # XHTML is read as HTML on purpose: browsers do, and its pages are web pages
+    warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
     soup = BeautifulSoup(data, "lxml")
     for tag in soup(DROP_TAGS):
         tag.decompose()
@@ -153,9 +155,9 @@ def read_whole(data: bytes) -> Page:
     body = soup.body or soup
     for kind, piece in _pieces(body, _holding_blocks(body), 0):
         if kind == "table":
-            rows = [" | ".join(c for c in (_words(x.get_text(" ")) for x in tr.find_all(["td", "th"]))
-                               if c) for tr in piece.find_all("tr")]
-            heads = [r for r, tr in zip(rows, piece.find_all("tr")) if r and tr.find("th") and not tr.find("td")]
+            trs = piece.find_all("tr")
+            rows = [" | ".join(c for c in (_words(x.get_text(" ")) for x in tr.find_all(["td", "th"])) if c) for tr in trs]
+            heads = [r for r, tr in zip(rows, trs) if r and tr.find("th") and not tr.find("td")]
             out.add("\n".join(r for r in rows if r), "table", context=" · ".join(heads) or None)
         elif kind == "text":
             out.add(piece)
