@@ -38,8 +38,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import access, api, errors, metrics, openapi, pages, requestlog, signin
     from .jobs import JobQueue
+    from .jsonio import OrjsonProvider
 
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)  # compact, unsorted, non-ASCII kept: what clients read, written faster
     app.session_interface = NoSessions()
     app.config.from_mapping(KB_SETTINGS=None, KB_HOME=None, JSON_SORT_KEYS=False)
     if config:
@@ -47,8 +49,6 @@ def create_app(config: dict | None = None) -> Flask:
     settings = app.config["KB_SETTINGS"] or Settings.load(home=app.config["KB_HOME"])
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or settings.secret_key or secrets.token_hex(32)
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_request_bytes, settings.max_upload_bytes)  # per route below
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # DefaultJSONProvider's settings
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["kb"] = KnowledgeBase(settings)
     app.extensions["kb_jobs"] = JobQueue(app.extensions["kb"], settings.upload_workers, settings.max_jobs)
 

@@ -103,3 +103,29 @@ def test_health_and_documents(client):
     docs = client.get("/api/documents").get_json()["documents"]
     assert client.get(f"/api/documents/{docs[0]['id']}").get_json()["title"] == docs[0]["title"]
     assert client.get("/api/documents/../../etc/passwd").status_code == 404
+
+
+def test_json_answers_are_what_the_standard_library_writes(app, client):
+    """The API's JSON is written by orjson (webapp/jsonio.py); it must be the JSON Flask's own
+    provider writes: compact, keys in order, non-ASCII as written, one newline at the end."""
+    import datetime
+    import json
+    from dataclasses import dataclass
+
+    from flask.json.provider import DefaultJSONProvider
+
+    body = client.get("/api/v1/search", query_string={"q": "儿童 online protection — “quoted”", "min_score": "0"}).get_data()
+    data = json.loads(body)
+    assert data["results"] and body == (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+    @dataclass
+    class Point:
+        x: int
+
+    flask_json = DefaultJSONProvider(app)
+    flask_json.ensure_ascii, flask_json.sort_keys = False, False
+    odd = {"when": datetime.datetime(2024, 4, 19, 8, 30, tzinfo=datetime.timezone.utc), "day": datetime.date(2024, 4, 19),
+           "point": Point(3), "big": 2**70, "keys": {1: "int key"}, "text": "中文 ü \u2028", "ratio": 0.1 + 0.2}
+    with app.app_context():
+        assert app.json.dumps(odd) == flask_json.dumps(odd, separators=(",", ":"))
+        assert app.json.response(odd).get_data() == flask_json.response(odd).get_data()
