@@ -30,7 +30,7 @@ from functools import lru_cache
 from itertools import accumulate, chain
 from typing import Iterable
 
-__all__ = ["Analyzer", "TRADEMARKS", "asked", "full_year", "is_figure"]
+__all__ = ["Analyzer", "TRADEMARKS", "asked", "full_year", "is_figure", "stop_words"]
 
 _CJK_CHARS = "\u3005-\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
 _DASHES = "\u2010\u2011\u2012\u2013"  # hyphen, non-breaking hyphen, figure dash, en dash
@@ -127,6 +127,11 @@ def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN_PLUS as STOPWORDS_EN
 
     return frozenset(STOPWORDS_EN)
+
+
+def stop_words() -> frozenset[str]:
+    """The stop words the analysis drops (`_stopwords`), for other readers of text."""
+    return _stopwords()
 
 
 class Analyzer:

@@ -137,6 +137,26 @@ def test_a_compound_broken_at_a_line_end_keeps_its_hyphen(tmp_path):
     assert "inventory write-downs, and the protection of margins" in " ".join(text.split())
 
 
+def test_a_compound_written_nowhere_else_keeps_its_hyphen_when_its_halves_are_words(tmp_path):
+    """A 10-K breaks "equity-" / "method" at its own hyphen and writes "equity-method" nowhere
+    else; it became "equitymethod", a word no question holds. When neither the pair nor the
+    joined word is written elsewhere, and both halves are words the document writes on their
+    own (not stop words), the hyphen is the document's. A typeset word ("pro-" / "cessing",
+    "com-" / "munication") has a half that is no word of the document and is joined again, as
+    is one the document also writes whole ("re-" / "port" beside "report") and one with a
+    stop word for a half ("an-" / "other", though "an" and "other" are written)."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    for line in ["Investments report", "", "The method used depends on an equity held and the other report it serves.",
+                 "Investments accounted for under the equity-", "method, the pro-", "cessing of the re-",
+                 "port and com-", "munication with investors are described in an-", "other note."]:
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "e.pdf"))
+    text = " ".join(load_document(tmp_path / "e.pdf").text.split())
+    assert "under the equity-method, the processing of the report and communication with investors are described in another note" in text
+
+
 def test_two_columns_are_read_left_then_right(tmp_path):
     """The right column is drawn first; reading order is still the left column, then the right."""
     pdf = FPDF()
