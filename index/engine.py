@@ -147,7 +147,9 @@ class SearchEngine:
         else:
             dense_weight = self.query_dense_weight(query)
             weights = (dense_weight, 1.0 - dense_weight)
-            ranked = fuse(self.fusion, [dense, lexical], weights, self.rrf_k)[:k]
+            # a BM25 list shorter than asked holds every passage that scores: the rest score 0
+            floors = (None, 0.0 if len(lexical) < depth else None)
+            ranked = fuse(self.fusion, [dense, lexical], weights, self.rrf_k, floors)[:k]
         d = {i: (r, s) for r, (i, s) in enumerate(dense, 1)}
         lx = {i: (r, s) for r, (i, s) in enumerate(lexical, 1)}
         if complete and mode == "lexical" and vector is None and ranked:

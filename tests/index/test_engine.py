@@ -70,3 +70,26 @@ def test_a_rescored_hit_is_the_same_hit_with_the_new_score():
 
     hit = Hit(*range(1, len(Hit._fields) + 1))
     assert hit.rescored(99.0) == hit._replace(score=99.0)
+
+
+def test_every_passage_bm25_matches_ranks_above_those_it_does_not_when_its_list_is_complete():
+    """Bug: min-max fusion mapped each list from its own lowest score, so the last passage of
+    a lexical list holding every match got 0 from it, as every passage it does not match: a
+    bare figure (ranked by BM25 alone) held by three passages showed the third among passages
+    without it. A list holding every match runs down to BM25's own floor, 0."""
+    rng = np.random.default_rng(11)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(6, 20))) for _ in range(300)]
+    holders = {10: "2,053 one-stop centres", 120: "the 2,053 centres for child protection and law", 250: "water health 2,053"}
+    for i, figure in holders.items():
+        texts[i] = f"{texts[i]} {figure} {texts[i]}"
+    embedder = load_embedder("hash")
+    ids = np.arange(len(texts), dtype=np.int64)
+    vectors = new_vector_index("flat", embedder.dim)
+    vectors.add(ids, embedder.embed_batch(texts))
+    lexical = BM25Index()
+    lexical.build(ids, texts)
+    engine = SearchEngine(lambda: embedder, vectors, lexical, candidates=50, fusion="minmax")
+    assert len(lexical.search("2,053", 50)) == 3  # the whole list
+    hits = engine.search("2,053", 10, "hybrid", vector=embedder.embed("2,053"))
+    assert {h.id for h in hits[:3]} == set(holders)
+    assert hits[2].score > hits[3].score

@@ -47,3 +47,18 @@ def test_score_fusion_keeps_score_gaps_that_rrf_drops():
     assert fuse("rrf", [dense, lexical])[0][0] == "b"
     with pytest.raises(ValueError):
         fuse("borda", [dense])
+
+
+def test_a_ranking_holding_every_match_is_mapped_from_its_floor():
+    """A BM25 list shorter than asked holds every passage that scores; what it lacks scores 0.
+    Mapped from its own lowest, its last id tied with the ids it lacks; from the floor it keeps
+    its share above them."""
+    from index.fusion import score_fusion
+
+    dense = [("a", 0.9), ("b", 0.8), ("c", 0.7)]
+    lexical = [("c", 8.0), ("b", 2.0)]
+    cut = dict(score_fusion([dense, lexical], weights=[0.5, 0.5]))
+    whole = dict(score_fusion([dense, lexical], weights=[0.5, 0.5], floors=[None, 0.0]))
+    assert cut["b"] == pytest.approx(0.25) and cut["c"] == pytest.approx(0.5)  # b's 2.0 counted as nothing
+    assert whole["b"] == pytest.approx(0.25 + 0.5 * 2.0 / 8.0) and whole["c"] == pytest.approx(0.5)
+    assert whole["a"] == pytest.approx(0.5)  # the dense list, cut, is mapped from its own lowest as before
