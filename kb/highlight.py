@@ -15,7 +15,7 @@ from .structure import TABLE_RULE
 
 __all__ = ["best_sentences", "SentenceVectors", "Sentences"]
 
-Split = tuple[tuple[str, ...], tuple[frozenset[str], ...]]  # a passage's sentences, and the terms of each
+Split = tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]  # a passage's sentences, and the distinct terms of each
 
 
 class SentenceVectors:
@@ -32,7 +32,9 @@ class Sentences:
     """Each passage's sentences with their analysed terms, through a bounded cache.
 
     Splitting and stemming ten results' sentences costs more than anything else a dense
-    search does besides the encoder and the vector search; results come back often.
+    search does besides the encoder and the vector search; results come back often. A
+    sentence's terms are a tuple, not a set: a set of fifteen strings takes four times the
+    memory, and a server reads the sentences of up to 20,000 passages ahead (`Searcher.warm`).
     """
 
     def __init__(self, size: int = 20_000):
@@ -43,7 +45,7 @@ class Sentences:
             out = []
             for text in missing:
                 group = tuple(part for s, e in split_sentences(text) for part in _rows(text[s:e]))
-                out.append((group, tuple(frozenset(analyze(s)) for s in group)))
+                out.append((group, tuple(tuple(dict.fromkeys(analyze(s))) for s in group)))
             return out
 
         return self._cache.get_many(list(texts), split)
@@ -67,11 +69,11 @@ def _held(held: AbstractSet[str], weight: Mapping[str, float], tie: float) -> fl
     return len(held) + tie * math.fsum([weight.get(w, 0.0) for w in held]) if held else 0.0
 
 
-def _line_share(line: frozenset[str], terms: frozenset[str]) -> float:
+def _line_share(line: frozenset[str], terms: tuple[str, ...]) -> float:
     """How much of `line` a sentence holds, times how much of the sentence's words (figures
     aside) are the line's: "Total assets" is the line "total assets" more than "Total current
     assets" is."""
-    held = len(line & terms)
+    held = len(line.intersection(terms))
     if not held:
         return 0.0
     words = sum(1 for t in terms if not any(c.isdigit() for c in t))
@@ -138,13 +140,13 @@ def best_sentences(
     # by terms: that sentence answers in the query's own words, and embedding it costs most of a search
     given = list(titled) if titled is not None else [frozenset()] * len(passages)
 
-    def holds(t: frozenset[str], n: int) -> int:  # the title's terms count only beside one of the sentence's own
-        own = query_terms & t
+    def holds(t: tuple[str, ...], n: int) -> int:  # the title's terms count only beside one of the sentence's own
+        own = query_terms.intersection(t)
         return len(own | given[n]) if own else 0
 
     by_model = {n for n, (group, terms) in enumerate(passages[:embed_top])
                 if use_model and group and max((holds(t, n) for t in terms), default=0) < enough
-                and not any(line <= t for line in lines for t in terms)}
+                and not any(line.issubset(t) for line in lines for t in terms)}
     top = [s for n, (group, _) in enumerate(passages) if n in by_model for s in group]
     dense = iter(embed([clean_text(s) for s in top]) @ query_vector if top and embed is not None else [])
     out: list[tuple[str, ...]] = []
@@ -160,18 +162,18 @@ def best_sentences(
             # millions) 2023 2022" does not answer "Nike return on equity FY2023". (In prose they
             # help: "In fiscal 2021, NIKE, Inc. achieved record Revenues" answers its revenue growth.)
             wanted = query_terms - given[n] if lines else query_terms
-            own = np.array([_held(wanted & t, weight, tie) + (0.5 * max(_line_share(line, t) for line in lines) if lines else 0.0)
+            own = np.array([_held(wanted.intersection(t), weight, tie) + (0.5 * max(_line_share(line, t) for line in lines) if lines else 0.0)
                             for t in terms], dtype=np.float64)
             gap, floor = 0.5, 1e-9 if lines else 1.0  # a query term held, or part of a line asked for
         asked = exact - given[n]  # a year its title holds names the report, not a figure in it
-        held = np.array([len(asked & t) for t in terms], dtype=np.float32) if asked else None
+        held = np.array([len(asked.intersection(t)) for t in terms], dtype=np.float32) if asked else None
         if held is not None and held.max() > 0:  # a figure or code the query names: the sentence holding it answers
             own = np.where(held == held.max(), own - own.min() + 1.0, -np.inf)
             gap, floor = np.inf, 1.0
         best = float(own.max())
         keep = [j for j in np.argsort(-own, kind="stable")[:most] if own[j] >= max(best - gap, floor)]
         if not keep:  # nothing answers in the query's own words: the sentence holding most of what matched
-            held_terms = [_held(matched & t, weight, tie) for t in terms]
+            held_terms = [_held(matched.intersection(t), weight, tie) for t in terms]
             if max(held_terms) >= 1.0:
                 keep = [int(np.argmax(held_terms))]
         out.append(tuple(group[j] for j in keep))  # best first: the page shows the first as the answer

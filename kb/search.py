@@ -106,9 +106,11 @@ class Searcher:
         """Read ahead what a hybrid search reads for each of its 200-400 candidates: the
         passage's documents, their analysed titles (the title prior) and its lines with
         figures (`kb.labels`), for the first `WARM_PASSAGES` passages, and the documents'
-        organisations. A server just started otherwise pays for them on its first few hundred
-        searches, whose candidates are all new to it. The caches stay bounded; a write's new
-        engine reads passages' documents anew."""
+        organisations; and what it reads for each result it shows: its sentences and their
+        terms (`kb.highlight.Sentences`), which a search otherwise splits and stems per result. A
+        server just started otherwise pays for them on its first few hundred searches, and for
+        sentences on every search showing a passage no search showed before. The caches stay
+        bounded; a write's new engine reads passages' documents anew."""
         engine = self.engine()
         if engine is None or not len(engine.lexical):
             return
@@ -116,7 +118,9 @@ class Searcher:
         self.provenance.organisations(engine)
         documents = self.provenance.every_document_of(engine, keys)
         self.provenance.heads(engine, list(dict.fromkeys(d for found in documents for d in found)))
-        self._label_lines(keys)
+        texts = self.store.texts(keys)
+        self._lines.get_many(keys, lambda missing: [label_lines(texts.get(k, "")) for k in missing])
+        self._sentences(list(texts.values()), engine.lexical.analyzer)
 
     def validate(self, query, k=None, mode="hybrid", filters=None) -> tuple[str, int, str, dict | None]:
         """Check a search request; raise `InvalidRequest` with a stable code if it is wrong."""

@@ -21,7 +21,7 @@ def test_sentences_are_the_passage_split_with_the_terms_of_each():
     got = sentences(texts, analyze)
     for text, (group, terms) in zip(texts, got):
         assert group == tuple(text[s:e] for s, e in split_sentences(text))
-        assert terms == tuple(frozenset(analyze(s)) for s in group)
+        assert terms == tuple(tuple(dict.fromkeys(analyze(s))) for s in group)  # each sentence's distinct terms, in order
     assert sentences(texts, analyze) == got  # a second call reads the cache
 
 
@@ -34,13 +34,13 @@ def test_terms_pick_the_sentences_holding_most_query_words():
     picked = best_sentences(None, terms, passages, None, most=2)
     assert len(picked) == len(texts)
     for (group, sentence_terms), marks in zip(passages, picked):
-        counts = [len(terms & t) for t in sentence_terms]
+        counts = [len(terms.intersection(t)) for t in sentence_terms]
         if max(counts) == 0:
             assert marks == ()  # no sentence holds a query word: nothing is highlighted
             continue
         assert marks and all(m in group for m in marks)
-        assert max(len(terms & sentence_terms[group.index(m)]) for m in marks) == max(counts)
-        held = [len(terms & sentence_terms[group.index(m)]) for m in marks]
+        assert max(len(terms.intersection(sentence_terms[group.index(m)])) for m in marks) == max(counts)
+        held = [len(terms.intersection(sentence_terms[group.index(m)])) for m in marks]
         assert held == sorted(held, reverse=True)  # the best first: the page shows it as the answer
     assert any(marks for marks in picked)
 

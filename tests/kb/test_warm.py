@@ -18,3 +18,24 @@ def test_after_warm_a_search_reads_no_passage_documents_titles_or_lines_from_the
     monkeypatch.setattr(cold.store, "texts", lambda keys, real=cold.store.texts: reads.append(("texts", len(keys))) or real(keys))
     cold.search("online child protection", min_score=0)
     assert reads
+
+
+def test_after_warm_a_search_splits_no_results_sentences_and_highlights_the_same(fine_kb, monkeypatch):
+    """A fresh query's results were split into sentences and stemmed as it ran, most of the
+    time a default search spends besides the encoder and the vector search; warm() reads them
+    ahead. What is highlighted does not change."""
+    import kb.highlight as highlight
+
+    queries = ("online child protection", "how many teachers were trained", "2,053", "positive parenting sessions")
+    cold = KnowledgeBase(fine_kb.settings)
+    expected = [[(r.passage.id, r.highlights) for r in cold.search(q, min_score=0)] for q in queries]
+    kb = KnowledgeBase(fine_kb.settings)
+    kb.warm()
+    splits = []
+    real = highlight.split_sentences
+    monkeypatch.setattr(highlight, "split_sentences", lambda *a: splits.append(a) or real(*a))
+    assert [[(r.passage.id, r.highlights) for r in kb.search(q, min_score=0)] for q in queries] == expected
+    assert splits == [] and all(any(h for _, h in found) for found in expected)
+    cold_again = KnowledgeBase(fine_kb.settings)  # without warm(), the same search splits them
+    cold_again.search(queries[0], min_score=0)
+    assert splits
