@@ -154,27 +154,48 @@ def best_sentences(
         if not group:
             out.append(())
             continue
+        asked = exact - given[n]  # a year its title holds names the report, not a figure in it
+        held = [len(asked.intersection(t)) for t in terms] if asked else None
         if n in by_model:
-            own = np.array([next(dense) for _ in group], dtype=np.float32)
-            gap, floor = 0.08, 0.2
+            cosines = np.array([next(dense) for _ in group], dtype=np.float32)
+            keep = _best_by_model(cosines, held, most)
         else:  # how many terms a sentence holds, then a line asked for and how rare they are (below one term's worth)
             # asked through lines, the query's words its title holds name the report: "(Dollars in
             # millions) 2023 2022" does not answer "Nike return on equity FY2023". (In prose they
             # help: "In fiscal 2021, NIKE, Inc. achieved record Revenues" answers its revenue growth.)
             wanted = query_terms - given[n] if lines else query_terms
-            own = np.array([_held(wanted.intersection(t), weight, tie) + (0.5 * max(_line_share(line, t) for line in lines) if lines else 0.0)
-                            for t in terms], dtype=np.float64)
-            gap, floor = 0.5, 1e-9 if lines else 1.0  # a query term held, or part of a line asked for
-        asked = exact - given[n]  # a year its title holds names the report, not a figure in it
-        held = np.array([len(asked.intersection(t)) for t in terms], dtype=np.float32) if asked else None
-        if held is not None and held.max() > 0:  # a figure or code the query names: the sentence holding it answers
-            own = np.where(held == held.max(), own - own.min() + 1.0, -np.inf)
-            gap, floor = np.inf, 1.0
-        best = float(own.max())
-        keep = [j for j in np.argsort(-own, kind="stable")[:most] if own[j] >= max(best - gap, floor)]
+            own = [_held(wanted.intersection(t), weight, tie) + (0.5 * max(_line_share(line, t) for line in lines) if lines else 0.0)
+                   for t in terms]
+            keep = _best(own, held, most, gap=0.5, floor=1e-9 if lines else 1.0)  # a query term held, or part of a line asked for
         if not keep:  # nothing answers in the query's own words: the sentence holding most of what matched
             held_terms = [_held(matched.intersection(t), weight, tie) for t in terms]
             if max(held_terms) >= 1.0:
-                keep = [int(np.argmax(held_terms))]
+                keep = [held_terms.index(max(held_terms))]
         out.append(tuple(group[j] for j in keep))  # best first: the page shows the first as the answer
     return out
+
+
+def _best(own: list[float], held: list[int] | None, most: int, gap: float, floor: float) -> list[int]:
+    """The places of up to `most` of the best scores in `own`, best first (ties in order), that
+    are within `gap` of the best and at least `floor`; when `held` (each sentence's count of the
+    query's figures and codes) is above 0 somewhere, only the sentences holding the most of them,
+    by score. Plain lists: a passage has a few sentences, where NumPy's calls cost more than the
+    arithmetic."""
+    if held is not None and max(held) > 0:  # a figure or code the query names: the sentence holding it answers
+        most_held, low = max(held), min(own)
+        own = [o - low + 1.0 if h == most_held else -math.inf for o, h in zip(own, held)]
+        gap, floor = math.inf, 1.0
+    bar = max(max(own) - gap, floor)
+    return [j for j in sorted(range(len(own)), key=lambda j: -own[j])[:most] if own[j] >= bar]
+
+
+def _best_by_model(cosines: np.ndarray, held: list[int] | None, most: int) -> list[int]:
+    """`_best` for sentences scored by the embedder, close to the passage's best (in float32,
+    as the embedder gives them)."""
+    gap, floor = 0.08, 0.2
+    if held is not None and max(held) > 0:
+        counts = np.array(held, dtype=np.float32)
+        cosines = np.where(counts == counts.max(), cosines - cosines.min() + 1.0, -np.inf)
+        gap, floor = np.inf, 1.0
+    best = float(cosines.max())
+    return [int(j) for j in np.argsort(-cosines, kind="stable")[:most] if cosines[j] >= max(best - gap, floor)]
