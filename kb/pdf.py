@@ -51,7 +51,7 @@ _BROKEN = "\u00ad"  # where a word was broken at a line end, until the document 
 _MARKED = re.compile(r"([^\W\d_]+)\u00ad([^\W\d_]+)")
 _COMPOUND = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 _LETTERS = re.compile(r"[^\W\d_]+")
-_LINE_END_BREAK = re.compile(r"[^\W\d_]+-$")  # a line ending in a word broken by a hyphen, as `_join` reads it
+_LINE_END_BREAK = re.compile(r"([^\W\d_]+)-$")  # a line ending in a word broken by a hyphen
 _YEARS = re.compile(r"\b(?:19|20)\d{2}\b")
 OCR_DPI = 300
 OCR_SECONDS = 120  # per page: a hostile image must not hold an ingest forever
@@ -495,7 +495,7 @@ def _breaks(prev: _Line, line: _Line) -> bool:
 def _join(lines: list[_Line], hyphens: _Hyphens) -> str:
     out = lines[0].text
     for ln in lines[1:]:
-        if (left := re.search(r"([^\W\d_]+)-$", out)) and left[1][-1:].islower() and ln.text[:1].islower():
+        if (left := _LINE_END_BREAK.search(out)) and left[1][-1:].islower() and ln.text[:1].islower():
             right = ln.text.split(None, 1)[0].rstrip(".,;:!?)")  # "protec-" + "tion"; "write-" + "downs" keeps its hyphen
             out = out[:-1] + hyphens.join(left[1], right) + ln.text
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
@@ -119,7 +119,7 @@ class Searcher:
         documents = self.provenance.every_document_of(engine, keys)
         self.provenance.heads(engine, list(dict.fromkeys(d for found in documents for d in found)))
         texts = self.store.texts(keys)
-        self._lines.get_many(keys, lambda missing: [label_lines(texts.get(k, "")) for k in missing])
+        self._label_lines(keys, texts)
         self._sentences(list(texts.values()), engine.lexical.analyzer)
 
     def validate(self, query, k=None, mode="hybrid", filters=None) -> tuple[str, int, str, dict | None]:
@@ -230,12 +230,12 @@ class Searcher:
         head = self.provenance.heads(engine, [(document.id, document.title)])[0]
         return labels_what_is_asked(engine, query, self._label_lines([key])[0], head, measured)
 
-    def _label_lines(self, keys: list[int]) -> list[Lines]:
+    def _label_lines(self, keys: list[int], texts: Mapping[int, str] | None = None) -> list[Lines]:
         """`kb.labels.label_lines` of each passage, read once (a passage's key is its text's
-        hash, so what is cached never goes stale)."""
+        hash, so what is cached never goes stale); from `texts` when the caller has read them."""
         def load(missing: list[int]) -> list[Lines]:
-            texts = self.store.texts(missing)
-            return [label_lines(texts.get(k, "")) for k in missing]
+            found = self.store.texts(missing) if texts is None else texts
+            return [label_lines(found.get(k, "")) for k in missing]
         return self._lines.get_many(keys, load)
 
     def query_terms(self, query: str) -> tuple[set[str], Analyzer | None]:
