@@ -147,8 +147,12 @@ class SearchEngine:
         else:
             dense_weight = self.query_dense_weight(query)
             weights = (dense_weight, 1.0 - dense_weight)
-            # a BM25 list shorter than asked holds every passage that scores: the rest score 0
-            floors = (None, 0.0 if len(lexical) < depth else None)
+            # ranked by BM25 alone (a bare figure), a list shorter than asked holds every passage
+            # that scores, and the rest score 0: its last match must not tie with them. Beside a
+            # dense weight the cosine already tells them apart, and mapping from 0 there moved the
+            # balance of the two (it lowered our question files: docs/quality-log.md)
+            whole = dense_weight == 0.0 and len(lexical) < depth
+            floors = (None, 0.0 if whole else None)
             ranked = fuse(self.fusion, [dense, lexical], weights, self.rrf_k, floors)[:k]
         d = {i: (r, s) for r, (i, s) in enumerate(dense, 1)}
         lx = {i: (r, s) for r, (i, s) in enumerate(lexical, 1)}
