@@ -13,7 +13,7 @@ from .cleaning import clean_text
 from .lru import LRU
 from .structure import TABLE_RULE
 
-__all__ = ["best_sentences", "SentenceVectors", "Sentences"]
+__all__ = ["asks_figure", "best_sentences", "SentenceVectors", "Sentences"]
 
 Split = tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]  # a passage's sentences, and the distinct terms of each
 
@@ -49,6 +49,23 @@ class Sentences:
             return out
 
         return self._cache.get_many(list(texts), split)
+
+
+# a question answered by a number, a date or a year: "how many", "how much", "when ...", "which
+# year", "what percentage", "number of"
+_ASKS_FIGURE = re.compile(
+    r"\bhow\s+(?:many|much|long|old|often|far)\b|^\W*when\b|\b(?:what|which)\s+(?:year|date|month|day|percentage|"
+    r"per\s*cent|proportion|share|amount|number)\b|\b(?:number|percentage|proportion|amount)\s+of\b", re.IGNORECASE)
+
+
+# what answers such a question: a figure, or a date written with its month ("in September")
+_FIGURE_OR_DATE = re.compile(r"\d|\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b")
+
+
+def asks_figure(query: str) -> bool:
+    """Whether a question asks for a figure (a count, an amount, a share, a date): English
+    question words, as the analyser's stop words are English."""
+    return _ASKS_FIGURE.search(query) is not None
 
 
 _ENDS_IN_FIGURE = re.compile(r"[\d)%—–-]\s*\|?\s*$")  # a Markdown row ends in its closing pipe
@@ -91,6 +108,7 @@ def best_sentences(
     rarity: Mapping[str, float] | None = None,
     lines: Sequence[frozenset[str]] = (),
     rest: AbstractSet[str] = frozenset(),
+    figure_asked: bool = False,
 ) -> list[tuple[str, ...]]:
     """For each passage (as `Sentences` gives it), up to `most` of its sentences, as they
     stand in the text, the one that answers best first.
@@ -113,7 +131,13 @@ def best_sentences(
     first quarter fiscal 2023" is answered in its own words by "Net income increased 4.7% ... in
     the first quarter" of the release titled "Ulta Beauty Announces First Quarter Fiscal 2023
     Results", which never says "Ulta" again.
-    `rarity`: each query term's weight in the collection (BM25's IDF); by terms, sentences
+    `rarity`: each word the query asks and its weight in the collection (BM25's IDF), words no
+    passage holds too (`query_terms` are those it holds): a sentence answers in the query's own
+    words when it holds a third of that weight (without `rarity`, a third of the terms). Asked in
+    everyday words, a question shares only common words with the text: "artificial intelligence
+    gadgets for children" holds "children" alone of what the report writes, and counted among
+    the words it holds, that one word was a third of the question, so "Reached more than 1.1
+    million children" answered it. By terms, sentences
     holding as many terms are ordered by the summed rarity of those they hold, not by place:
     "How many teachers were trained" is answered by "74,000 teachers", not by "Trained almost
     748,000 health professionals", which comes first and holds "trained", a commoner word.
@@ -126,6 +150,12 @@ def best_sentences(
     "Operating lease right-of-use assets", yet "Free cash flow conversion 66 %", which 3M
     prints, answers "3M free cash flow conversion" before the "Net cash provided by operating
     activities" it is computed from (it holds "conversion").
+    `figure_asked`: the question asks for a figure ("how many", "when": `asks_figure`) without
+    naming one: sentences holding a figure or a month come first among those that answer (holding
+    half the query terms the best one holds, or close to the best by the model): "how many children got protection services" is
+    answered by "... these services for more than 2 million children", not by "UNICEF aims for
+    all children to be safe ... child protection systems ... services", which holds more of its
+    words and no number.
     A passage no sentence of which answers so, yet holding a query word (one its title holds
     too, or a word of `rest`: a measure's own name, left out of `query_terms` above), shows the
     sentence holding most of them: every result that matched shows where.
@@ -135,17 +165,23 @@ def best_sentences(
     weight = dict(rarity or {})
     tie = 0.25 / max(1e-9, math.fsum(weight.get(t, 0.0) for t in query_terms))  # all of them weigh a quarter of a term
     exact = {t for t in query_terms if any(c.isdigit() for c in t) or "-" in t}  # figures and codes
-    enough = max(1, (len(query_terms) + 2) // 3)
-    # a passage one of whose sentences holds a third of the query's terms or more is highlighted
+    # a passage one of whose sentences holds a third of what the query asks or more is highlighted
     # by terms: that sentence answers in the query's own words, and embedding it costs most of a search
+    if rarity:
+        enough = math.fsum(weight.get(t, 0.0) for t in query_terms | weight.keys()) / 3.0
+    else:
+        enough = max(1, (len(query_terms) + 2) // 3)
     given = list(titled) if titled is not None else [frozenset()] * len(passages)
 
-    def holds(t: tuple[str, ...], n: int) -> int:  # the title's terms count only beside one of the sentence's own
+    def holds(t: tuple[str, ...], n: int) -> float:  # the title's terms count only beside one of the sentence's own
         own = query_terms.intersection(t)
-        return len(own | given[n]) if own else 0
+        if not own:
+            return 0.0
+        held = own | given[n]
+        return math.fsum(weight.get(w, 0.0) for w in held) if rarity else len(held)
 
     by_model = {n for n, (group, terms) in enumerate(passages[:embed_top])
-                if use_model and group and max((holds(t, n) for t in terms), default=0) < enough
+                if use_model and group and max((holds(t, n) for t in terms), default=0.0) < enough - 1e-12
                 and not any(line.issubset(t) for line in lines for t in terms)}
     top = [s for n, (group, _) in enumerate(passages) if n in by_model for s in group]
     dense = iter(embed([clean_text(s) for s in top]) @ query_vector if top and embed is not None else [])
@@ -156,9 +192,10 @@ def best_sentences(
             continue
         asked = exact - given[n]  # a year its title holds names the report, not a figure in it
         held = [len(asked.intersection(t)) for t in terms] if asked else None
+        figures = [_FIGURE_OR_DATE.search(sentence) is not None for sentence in group] if figure_asked else None
         if n in by_model:
             cosines = np.array([next(dense) for _ in group], dtype=np.float32)
-            keep = _best_by_model(cosines, held, most)
+            keep = _best_by_model(cosines, held, most, figures)
         else:  # how many terms a sentence holds, then a line asked for and how rare they are (below one term's worth)
             # asked through lines, the query's words its title holds name the report: "(Dollars in
             # millions) 2023 2022" does not answer "Nike return on equity FY2023". (In prose they
@@ -166,7 +203,7 @@ def best_sentences(
             wanted = query_terms - given[n] if lines else query_terms
             own = [_held(wanted.intersection(t), weight, tie) + (0.5 * max(_line_share(line, t) for line in lines) if lines else 0.0)
                    for t in terms]
-            keep = _best(own, held, most, gap=0.5, floor=1e-9 if lines else 1.0)  # a query term held, or part of a line asked for
+            keep = _best(own, held, most, gap=0.5, floor=1e-9 if lines else 1.0, figures=figures)  # a query term held, or part of a line asked for
         if not keep:  # nothing answers in the query's own words: the sentence holding most of what matched
             held_terms = [_held(matched.intersection(t), weight, tie) for t in terms]
             if max(held_terms) >= 1.0:
@@ -175,27 +212,36 @@ def best_sentences(
     return out
 
 
-def _best(own: list[float], held: list[int] | None, most: int, gap: float, floor: float) -> list[int]:
+def _best(own: list[float], held: list[int] | None, most: int, gap: float, floor: float,
+          figures: list[bool] | None = None) -> list[int]:
     """The places of up to `most` of the best scores in `own`, best first (ties in order), that
     are within `gap` of the best and at least `floor`; when `held` (each sentence's count of the
     query's figures and codes) is above 0 somewhere, only the sentences holding the most of them,
-    by score. Plain lists: a passage has a few sentences, where NumPy's calls cost more than the
-    arithmetic."""
+    by score; else, given `figures` (whether each sentence holds a figure or a date: one is
+    asked for), only those holding one, when one of them scores at least `floor` and half the best. Plain lists: a passage has a
+    few sentences, where NumPy's calls cost more than the arithmetic."""
     if held is not None and max(held) > 0:  # a figure or code the query names: the sentence holding it answers
         most_held, low = max(held), min(own)
         own = [o - low + 1.0 if h == most_held else -math.inf for o, h in zip(own, held)]
         gap, floor = math.inf, 1.0
+    elif figures is not None and any(f and o >= max(floor, max(own) / 2) for o, f in zip(own, figures)):
+        own = [o if f else -math.inf for o, f in zip(own, figures)]  # holding half what the best holds, or more
     bar = max(max(own) - gap, floor)
     return [j for j in sorted(range(len(own)), key=lambda j: -own[j])[:most] if own[j] >= bar]
 
 
-def _best_by_model(cosines: np.ndarray, held: list[int] | None, most: int) -> list[int]:
+def _best_by_model(cosines: np.ndarray, held: list[int] | None, most: int, figures: list[bool] | None = None) -> list[int]:
     """`_best` for sentences scored by the embedder, close to the passage's best (in float32,
-    as the embedder gives them)."""
+    as the embedder gives them); a sentence holding a figure asked for must be as close."""
     gap, floor = 0.08, 0.2
     if held is not None and max(held) > 0:
         counts = np.array(held, dtype=np.float32)
         cosines = np.where(counts == counts.max(), cosines - cosines.min() + 1.0, -np.inf)
         gap, floor = np.inf, 1.0
+    elif figures is not None:
+        close = cosines >= max(float(cosines.max()) - gap, floor)
+        with_figure = np.array(figures) & close
+        if with_figure.any():
+            cosines = np.where(with_figure, cosines, -np.inf)
     best = float(cosines.max())
     return [int(j) for j in np.argsort(-cosines, kind="stable")[:most] if cosines[j] >= max(best - gap, floor)]

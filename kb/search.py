@@ -24,7 +24,7 @@ from index.rerank import FEATURES, features
 
 from .editions import Editions
 from .glossary import idf_rarity, load_glossary
-from .highlight import Sentences, SentenceVectors, best_sentences
+from .highlight import Sentences, SentenceVectors, asks_figure, best_sentences
 from .labels import Lines, label_lines, labelled_first, labels_what_is_asked, with_lines
 from .lru import LRU
 from .named import within_named
@@ -385,11 +385,12 @@ class Searcher:
         if highlight != "none":
             passages = self._sentences([rows[h.id][0].text for h in hits], engine.lexical.analyzer)
             titled = [frozenset(terms & head) for head in self.provenance.title_terms(engine, [h.id for h in hits])]
-            ordered = sorted(terms)
+            # what the query asks, words no passage holds included (at the largest weight)
+            ordered = sorted((terms | set(asked(engine.lexical.analyzer(wide)))) - named)
             highlights = best_sentences(vector, terms, passages, self.sentence_vectors() if use_model else None,
                                         embed_top=embed_top, titled=titled,
                                         rarity=dict(zip(ordered, engine.lexical.idf(ordered).tolist())), lines=lines,
-                                        rest=named)
+                                        rest=named, figure_asked=asks_figure(query))
         matched = engine.lexical.positions(sorted(engine.lexical.terms(query)), [h.id for h in hits])[0] if explain else []
         pairs = engine.lexical.analyzer.pairs(query) if explain else []
         results = []

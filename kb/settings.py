@@ -67,7 +67,7 @@ class Settings:
     diversity: float = _setting(0.7, "MMR trade-off for diversify=true: 1 is pure relevance, lower favours passages unlike those above.")
     bm25_k1: float = _setting(0.9, "BM25 term-frequency saturation.")
     bm25_b: float = _setting(0.4, "BM25 length normalisation.")
-    highlight_top: int = _setting(1, "Results whose highlights are chosen by the model (the rest by query terms); 0 for none. Each embeds its passage's sentences unless one of them holds a third of the query's words: the costliest step a search can take (bench/scale.py).")
+    highlight_top: int = _setting(1, "Results whose highlights are chosen by the model (the rest by query terms); 0 for none. Each embeds its passage's sentences unless one of them holds a third of what the query asks (its words weighed by rarity, words no passage holds included): the costliest step a search can take (bench/scale.py).")
     default_k: int = _setting(10, "Results returned when a request does not say.")
     max_k: int = _setting(100, "Most results one request may ask for.")
     max_query_chars: int = _setting(10_000, "Longest query accepted, in characters. A pasted paragraph or page is a query too (an argument, an abstract, ~1,600 words at most): the encoder reads its first 256 word pieces, BM25 all its words.")

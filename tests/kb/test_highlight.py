@@ -1,11 +1,13 @@
 """Highlights by query terms, through the per-passage sentence cache, on the sample report."""
 
+import re
+
 import numpy as np
 import pytest
 
 from index.lexical import Analyzer
 from kb.chunking import split_sentences
-from kb.highlight import Sentences, best_sentences
+from kb.highlight import Sentences, asks_figure, best_sentences
 
 from ..conftest import SAMPLE
 
@@ -181,3 +183,40 @@ def test_a_measures_own_name_is_the_highlights_last_resort():
     assert best_sentences(None, set(analyze("Adobe")), passages, None, lines=lines) == [()]
     picked = best_sentences(None, set(analyze("Adobe")), passages, None, lines=lines, rest=set(analyze("quick ratio")))
     assert picked == [("The leverage ratio must stay below 3.25 to 1.",)]
+
+
+@pytest.mark.parametrize("query, answer", [
+    ("artificial intelligence gadgets for children", r"\bAI\b"),
+    ("tracking how pollution affects children's health", "environmental health indicators"),
+])
+def test_words_the_collection_lacks_weigh_in_what_a_sentence_must_hold(sample_kb, query, answer):
+    """Bug: asked in everyday words, a question was highlighted by the one or two common words
+    the report shares with it: "artificial intelligence gadgets for children" showed "Reached
+    more than 1.1 million children ...", and "tracking how pollution affects children's health"
+    showed "... children affected by migration", where the model reads the answer. "children"
+    was a third of what the question asked only because "artificial", "intelligence" and
+    "gadgets", in no passage, did not count."""
+    top = sample_kb.search(query, k=1, min_score=0)[0]
+    assert top.highlights and re.search(answer, top.highlights[0]), top.highlights
+
+
+@pytest.mark.parametrize("query, answer", [
+    ("how many children got protection services", "2 million children"),
+    ("when was the accessibility law passed", "September 2023"),
+])
+def test_a_question_asking_how_many_or_when_is_answered_by_a_sentence_holding_a_figure(sample_kb, query, answer):
+    """Bug: "how many children got protection services" showed "UNICEF aims for all children to
+    be safe ... child protection systems ... services", which holds every word asked and no
+    number, above "... these services for more than 2 million children"."""
+    top = sample_kb.search(query, k=1, min_score=0)[0]
+    assert top.highlights and answer in top.highlights[0], top.highlights
+
+
+def test_asks_for_a_figure():
+    for query in ("How many teachers were trained?", "how much did Adobe pay for Fotolia", "When did the law pass?",
+                  "In which year did the backlog peak", "what percentage of revenue came from China",
+                  "number of partner organisations"):
+        assert asks_figure(query), query
+    for query in ("positive parenting campaign", "what happens to children when schools close", "many children",
+                  "how does UNICEF work with the government"):
+        assert not asks_figure(query), query
