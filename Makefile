@@ -117,7 +117,7 @@ EVALS ?= $(dir $(EVAL))
 quality: install  ## every judged collection and our questions on real reports: every mode, with and without the second stage
 	$(BIN)/kb --home $(REPORTS_HOME) ingest $(SAMPLE) $(FILINGS)
 	$(BIN)/kb --home $(SAMPLE_HOME) ingest $(SAMPLE)
-	$(BIN)/python bench/quality.py --eval $(EVALS) --questions data/eval/questions.jsonl --questions data/eval/questions-validation.jsonl --questions data/eval/questions-statements.jsonl --questions data/eval/questions-metrics.jsonl --questions data/eval/questions-measures.jsonl --questions data/eval/questions-symbols.jsonl --questions data/eval/questions-fresh.jsonl --questions data/eval/questions-short-years.jsonl --questions data/eval/questions-plain.jsonl --reports-home $(REPORTS_HOME) --sample-home $(SAMPLE_HOME)
+	$(BIN)/python bench/quality.py --eval $(EVALS) --questions data/eval/questions.jsonl --questions data/eval/questions-validation.jsonl --questions data/eval/questions-statements.jsonl --questions data/eval/questions-metrics.jsonl --questions data/eval/questions-measures.jsonl --questions data/eval/questions-symbols.jsonl --questions data/eval/questions-fresh.jsonl --questions data/eval/questions-short-years.jsonl --questions data/eval/questions-plain.jsonl --questions data/eval/questions-later.jsonl --reports-home $(REPORTS_HOME) --sample-home $(SAMPLE_HOME)
 	$(BIN)/python bench/lexical_quality.py --eval $(EVALS)
 
 train: install  ## refit the built-in second stage on SciFact train (as kb learn fits), then the calibration and default cut across every collection
