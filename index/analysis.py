@@ -50,6 +50,10 @@ _RANGE = re.compile(rf"\d+(?:[-{_DASHES}]\d+)+")  # 2020-2021, 1-800: figures, n
 _AMPERSAND = re.compile(r"[^\W_]{1,3}(?:&[^\W_]{1,3})+")  # r&d, sg&a, pp&e, at&t: not johnson&johnson
 _PERIOD_CODE = r"(fy|cy|q[1-4]|h[12])"  # a fiscal or calendar year, a quarter, a half
 _PERIOD = re.compile(_PERIOD_CODE + r"(\d{2}|\d{4})")  # glued to its year: fy2022, fy22, q42022
+# a quarter as reports write it out: "Q1 2023" asks what "the first quarter of 2023" reports. (Not
+# "H1" and "H2": hydrogen, headings and receptors outnumber half-years in text at large.)
+_PERIOD_WORDS = {"q1": ("first", "quarter"), "q2": ("second", "quarter"), "q3": ("third", "quarter"),
+                 "q4": ("fourth", "quarter")}
 _SCALES = {w + s: w for w in ("thousand", "million", "billion", "trillion") for s in ("", "s")}
 _SCALED = re.compile(r"\d\s+(?:thousand|[mbtr]illion)")  # a figure and its scale: only then is a text walked token by token
 _DIGITS = re.compile(r"[\d.]+")  # an analysed figure: "90", "2053", "12.5"
@@ -180,7 +184,8 @@ class Analyzer:
         if not new:
             return words
         stop = _stopwords()
-        plain = [t for t in new if (t.isalnum() or "_" in t and t.replace("_", "").isalnum()) and not _PERIOD.fullmatch(t)]
+        plain = [t for t in new if (t.isalnum() or "_" in t and t.replace("_", "").isalnum()) and not _PERIOD.fullmatch(t)
+                 and t not in _PERIOD_WORDS]
         for token, stem in zip(plain, self._stem(plain)):
             words[token] = () if len(token) < 2 or token in stop else (stem,)
         for token in set(new).difference(plain):
@@ -194,10 +199,12 @@ class Analyzer:
         2000-2068 or 1969-1999, as strptime reads it); a hyphenated
         code as itself and its parts; an ampersand code of short parts ("r&d") as itself,
         unstemmed, and its parts; words glued by a comma, point or "&" as those words."""
+        if token in _PERIOD_WORDS:
+            return [token, *_PERIOD_WORDS[token]]
         period = _PERIOD.fullmatch(token)
         if period:
             year = str(full_year(period.group(2)))
-            return [period.group(1) + year, year]
+            return [period.group(1) + year, year, *_PERIOD_WORDS.get(period.group(1), ())]
         if _FIGURE.fullmatch(token):
             figure = token.replace(",", "")
             if figure.count(".") == 1:

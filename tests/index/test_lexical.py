@@ -324,12 +324,12 @@ def test_accents_fold_for_lexical_search():
     ("2,053 centres", ["2053", "centr"]),
     ("$1,577 million", ["1577", "million", "1577_million"]),
     ("grew 12.5% to 1.10", ["grew", "12.5", "1.1"]),
-    ("FY2022 and Q4 2022", ["fy2022", "2022", "q4", "2022"]),
+    ("FY2022 and Q4 2022", ["fy2022", "2022", "q4", "fourth", "quarter", "2022"]),  # a quarter also in words
     ("Adobe FY17 revenue", ["adob", "fy2017", "2017", "revenu"]),  # as FY2017: the year in full
-    ("Q422 and Q42022", ["q42022", "2022", "q42022", "2022"]),
+    ("Q422 and Q42022", ["q42022", "2022", "fourth", "quarter", "q42022", "2022", "fourth", "quarter"]),
     ("the 1q21 locus", ["1q21", "locus"]),  # a chromosome band, not a quarter
     ("FY98", ["fy1998", "1998"]),
-    ("FY'17 and Q2 ’23, children's", ["fy2017", "2017", "q22023", "2023", "children"]),  # an elided year read in full
+    ("FY'17 and Q2 ’23, children's", ["fy2017", "2017", "q22023", "2023", "second", "quarter", "children"]),  # an elided year read in full
     ("Form 10-K", ["form", "10k", "10"]),
     ("South-South cooperation", ["south-south", "south", "cooper"]),
     ("2020-2021 plan", ["2020-2021", "2020", "2021", "plan"]),
@@ -348,6 +348,18 @@ def test_a_code_matches_it_written_joined():
     assert "10k" not in analyze("Form 10-Q")
     assert analyze("COVID19")[0] in analyze("COVID-19 cases") and analyze("email")[0] in analyze("by e-mail")
     assert analyze("Wal-Mart")[0] == "wal-mart"
+
+
+def test_a_quarter_written_as_a_code_finds_the_passage_that_writes_it_out():
+    """Bug: "How many shares did Ulta buy back in Q1 2023?" held "q1", which no passage of the
+    release holds: it writes "the first quarter of fiscal 2023". A quarter's code is also its
+    words, in a question and in a passage alike."""
+    index = BM25Index()
+    index.build([1, 2], ["Shares repurchased in the first quarter of fiscal 2023.", "Shares repurchased in the fourth quarter of fiscal 2023."])
+    (first, s1), (_, s2) = index.search("shares repurchased Q1 2023", 10)
+    assert first == 1 and s1 > s2
+    assert index.search("Q4 2023 shares repurchased", 10)[0][0] == 2
+    assert [i for i, _ in index.search("first quarter", 10)][:1] == [1]
 
 
 def test_bm25_finds_a_code_written_either_way():
