@@ -148,13 +148,12 @@ class KnowledgeBase:
     def chunking_id(self) -> str:
         """What passages were cut with: a file is read again when this or its content changes.
         The version at its end goes up whenever a loader, the cleaning or the chunking changes
-        the passages a file gives (v19: a compound broken at a line end keeps its hyphen when its
-        halves are words of the document and neither it nor the joined word is written elsewhere;
-        each change is in docs/quality-log.md with what it moved),
+        the passages a file gives (v20: a PDF table's column headings set one word a line are in
+        its context; each change is in docs/quality-log.md with what it moved),
         so homes pick the change up on their next ingest; passages whose embedded text is
         unchanged keep their vectors and are not embedded again."""
         s = self.settings
-        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v19"
+        return f"{self.model}|{s.chunk_tokens}|{s.chunk_overlap}|{'context|' if s.embed_context else ''}v20"
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, cluster=None) -> IngestReport:
         """Add or update files and folders (searched recursively for supported types).

@@ -336,6 +336,9 @@ def _is_row(line: _Line) -> bool:
     return figures >= 2 or (figures == 1 and len(line.text.split()) <= 8 and line.text[-1:] not in ".")
 
 
+_STACKED_HEADINGS = 40  # lines of column headings above a table's rows, at most
+
+
 def _tables(lines: list[_Line]) -> list[tuple[int, int, int]]:
     """(first, header start, end) line ranges of tables: runs holding at least three figure
     rows, short label lines allowed between them; the header is the few short lines just
@@ -356,9 +359,13 @@ def _tables(lines: list[_Line]) -> list[tuple[int, int, int]]:
             j += 1
         if rows >= 3:
             head = i
-            while head > 0 and i - head < 3:
+            while head > 0:
                 prev = lines[head - 1]
                 if prev.heading or prev.text[-1:] in ".;" or len(prev.text.split()) > 14 or prev.page != lines[i].page:
+                    break
+                # three short lines, and above them a stack of column headings set one word a line
+                # ("FISCAL" / "2023" / "FISCAL" / "2022" / "% CHANGE"): the years the rows are of
+                if i - head >= 3 and (len(prev.text.split()) > 2 or i - head >= _STACKED_HEADINGS):
                     break
                 head -= 1
             out.append((head, i, last + 1))

@@ -111,6 +111,27 @@ def test_running_headers_and_page_numbers_stay_out_of_passages():
     assert not [ln for ln in lines if re.fullmatch(r"\d{1,3}", ln)]  # no page number stands alone
 
 
+def test_column_headings_set_one_word_a_line_are_in_the_tables_context(tmp_path):
+    """Bug: Nike's revenue table sets its column headings one word a line ("FISCAL" / "2023" /
+    "FISCAL" / "2022" / "% CHANGE"), and only the three lines above its first row were read as
+    its caption: the rows ("Footwear $ 33,135 $ 29,143 14 %") were indexed without the years
+    they are of, and "Nike footwear revenue fiscal 2023" ranked them 16th."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    lines = ["Revenues grew in every product line during the year.", "(Dollars in millions)", "FISCAL", "2023", "FISCAL",
+             "2022", "% CHANGE", "NIKE, Inc. Revenues:", "NIKE Brand Revenues by:", "Footwear $ 33,135 $ 29,143 14 %",
+             "Apparel 13,843 13,567 2 %", "Equipment 1,727 1,624 6 %", "Total NIKE Brand Revenues $ 48,705 $ 44,334 10 %"]
+    for line in lines:
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "t.pdf"))
+    doc = load_document(tmp_path / "t.pdf")
+    table, = [b for b in doc.blocks if b.kind == "table"]
+    assert doc.text[table.start:table.end].startswith("Footwear $ 33,135")
+    assert table.context and "FISCAL 2023 FISCAL 2022 % CHANGE" in table.context and "NIKE Brand Revenues by:" in table.context
+    assert "grew in every product line" not in table.context  # a sentence above is no heading
+
+
 def test_a_word_hyphenated_across_lines_is_joined(tmp_path):
     pdf = FPDF()
     pdf.add_page()
