@@ -152,10 +152,10 @@ def best_sentences(
     activities" it is computed from (it holds "conversion").
     `figure_asked`: the question asks for a figure ("how many", "when": `asks_figure`) without
     naming one: sentences holding a figure or a month come first among those that answer (holding
-    half the query terms the best one holds, or close to the best by the model): "how many children got protection services" is
-    answered by "... these services for more than 2 million children", not by "UNICEF aims for
-    all children to be safe ... child protection systems ... services", which holds more of its
-    words and no number.
+    half the query terms the best one holds, or close to the best by the model): "how many
+    children got protection services" is answered by "... these services for more than 2
+    million children", not by "UNICEF aims for all children to be safe ... child protection
+    systems ... services", which holds more of its words and no number.
     A passage no sentence of which answers so, yet holding a query word (one its title holds
     too, or a word of `rest`: a measure's own name, left out of `query_terms` above), shows the
     sentence holding most of them: every result that matched shows where.
@@ -218,14 +218,17 @@ def _best(own: list[float], held: list[int] | None, most: int, gap: float, floor
     are within `gap` of the best and at least `floor`; when `held` (each sentence's count of the
     query's figures and codes) is above 0 somewhere, only the sentences holding the most of them,
     by score; else, given `figures` (whether each sentence holds a figure or a date: one is
-    asked for), only those holding one, when one of them scores at least `floor` and half the best. Plain lists: a passage has a
-    few sentences, where NumPy's calls cost more than the arithmetic."""
+    asked for), only those holding one, when one of them scores at least `floor` and half the
+    best. Plain lists: a passage has a few sentences, where NumPy's calls cost more than the
+    arithmetic."""
     if held is not None and max(held) > 0:  # a figure or code the query names: the sentence holding it answers
         most_held, low = max(held), min(own)
         own = [o - low + 1.0 if h == most_held else -math.inf for o, h in zip(own, held)]
         gap, floor = math.inf, 1.0
-    elif figures is not None and any(f and o >= max(floor, max(own) / 2) for o, f in zip(own, figures)):
-        own = [o if f else -math.inf for o, f in zip(own, figures)]  # holding half what the best holds, or more
+    elif figures is not None:
+        half = max(floor, max(own) / 2)  # holding half what the best holds, or more
+        if any(f and o >= half for o, f in zip(own, figures)):
+            own = [o if f else -math.inf for o, f in zip(own, figures)]
     bar = max(max(own) - gap, floor)
     return [j for j in sorted(range(len(own)), key=lambda j: -own[j])[:most] if own[j] >= bar]
 
